@@ -1,0 +1,158 @@
+/**
+ * The few Kubernetes API calls ktctl makes (GET, list, watch, one POST), over undici with the
+ * kubeconfig's credentials applied per request, so that exec plugins and expiring tokens are
+ * refreshed as they are in client-node. Failures become {@link ApiError}s whose kind tells the
+ * caller what to say: unreachable, unauthorized (401), forbidden (403), gone (410), other.
+ * @module
+ */
+import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { type Dispatcher, fetch } from "undici";
+
+export type ApiErrorKind =
+  | "unreachable"
+  | "unauthorized"
+  | "forbidden"
+  | "gone"
+  | "not-found"
+  | "other";
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(readonly kind: ApiErrorKind, message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+/** A watch event as the API server sends it, one JSON object per line. */
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: unknown;
+}
+
+export class KubeApi {
+  constructor(readonly config: KubeConfig, readonly server: string) {}
+
+  async #request(
+    path: string,
+    init: { method?: HttpMethod; body?: unknown; signal?: AbortSignal; timeoutMs?: number } = {},
+  ) {
+    const url = this.server + path;
+    const ctx = new RequestContext(url, init.method ?? HttpMethod.GET);
+    try {
+      await this.config.applySecurityAuthentication(ctx);
+    } catch (e) {
+      throw new ApiError("unauthorized", `cannot get credentials: ${(e as Error).message}`);
+    }
+    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+    if (init.body !== undefined) headers["Content-Type"] = "application/json";
+    const signals = [init.signal, AbortSignal.timeout(init.timeoutMs ?? 30_000)];
+    let response;
+    try {
+      response = await fetch(url, {
+        method: init.method ?? "GET",
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+        signal: AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined)),
+      });
+    } catch (e) {
+      if (init.signal?.aborted) throw e;
+      throw new ApiError(
+        "unreachable",
+        `cannot reach the API server at ${this.server}: ${describeFetchError(e)}`,
+      );
+    }
+    if (!response.ok) {
+      throw statusError(response.status, await response.text(), init.method ?? "GET", path);
+    }
+    return response;
+  }
+
+  /** GET a JSON document. */
+  async get(path: string, signal?: AbortSignal): Promise<unknown> {
+    return await (await this.#request(path, { signal })).json();
+  }
+
+  /** POST a JSON document and return the response document. */
+  async post(path: string, body: unknown): Promise<unknown> {
+    return await (await this.#request(path, { method: HttpMethod.POST, body })).json();
+  }
+
+  /**
+   * Streams a watch until the server ends it, the signal aborts, or nothing (not even a bookmark)
+   * arrives for `idleMs`. Resolves on a clean end; throws ApiError otherwise.
+   */
+  async watch(
+    path: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+    idleMs = 5 * 60_000,
+  ): Promise<void> {
+    const sep = path.includes("?") ? "&" : "?";
+    const query =
+      `watch=true&allowWatchBookmarks=true&timeoutSeconds=${Math.floor(idleMs / 2000)}` +
+      `&resourceVersion=${encodeURIComponent(resourceVersion)}`;
+    const idle = new AbortController();
+    const both = AbortSignal.any([signal, idle.signal]);
+    const response = await this.#request(`${path}${sep}${query}`, { signal: both, timeoutMs: 1e9 });
+    let timer = setTimeout(() => idle.abort(), idleMs);
+    const decoder = new TextDecoder();
+    let pending = "";
+    try {
+      for await (const chunk of response.body!) {
+        clearTimeout(timer);
+        timer = setTimeout(() => idle.abort(), idleMs);
+        pending += decoder.decode(chunk, { stream: true });
+        let nl;
+        while ((nl = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (line.length === 0) continue;
+          const event = JSON.parse(line) as WatchEvent;
+          if (event.type === "ERROR") throw watchError(event.object);
+          onEvent(event);
+        }
+      }
+    } catch (e) {
+      if (signal.aborted || e instanceof ApiError) throw e;
+      if (idle.signal.aborted) throw new ApiError("unreachable", "watch went silent");
+      throw new ApiError("unreachable", `watch broke: ${describeFetchError(e)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function watchError(status: unknown): ApiError {
+  const s = (status ?? {}) as { code?: number; message?: string };
+  return s.code === 410
+    ? new ApiError("gone", s.message ?? "resource version too old", 410)
+    : new ApiError("other", s.message ?? "watch error", s.code);
+}
+
+function statusError(status: number, body: string, method: string, path: string): ApiError {
+  let message = body.trim().slice(0, 300);
+  try {
+    message = (JSON.parse(body) as { message?: string }).message ?? message;
+  } catch { /* not a Status object */ }
+  const kind: ApiErrorKind = status === 401
+    ? "unauthorized"
+    : status === 403
+    ? "forbidden"
+    : status === 404
+    ? "not-found"
+    : status === 410
+    ? "gone"
+    : "other";
+  return new ApiError(kind, `${status} from ${method} ${path.split("?")[0]}: ${message}`, status);
+}
+
+/** undici hides the socket error in `cause`; that is the part worth showing. */
+export function describeFetchError(e: unknown): string {
+  const err = e as { message?: string; cause?: { code?: string; message?: string } };
+  if (err?.cause?.code) {
+    return `${err.cause.code}${err.cause.message ? ` (${err.cause.message})` : ""}`;
+  }
+  return err?.cause?.message ?? err?.message ?? String(e);
+}

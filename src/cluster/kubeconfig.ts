@@ -1,0 +1,87 @@
+/**
+ * Finds and loads the kubeconfig the way kubectl does (`-c/--kubeconfig`, else `$KUBECONFIG`,
+ * a list of files merged first-wins, else `~/.kube/config`), picks the context and namespace,
+ * and fails with a line that says what to fix. Authentication itself (certificates, tokens,
+ * exec plugins, OIDC) is left to @kubernetes/client-node's KubeConfig.
+ * @module
+ */
+import { findHomeDir, KubeConfig } from "@kubernetes/client-node";
+import { delimiter, join } from "node:path";
+import { existsSync } from "node:fs";
+import { UserError } from "../errors.ts";
+
+export interface KubeTarget {
+  config: KubeConfig;
+  context: string;
+  server: string;
+  namespace: string;
+  /** Whether the context named the namespace (so a namespace-limited user is expected there). */
+  files: string[];
+}
+
+export interface KubeconfigOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  env?: (name: string) => string | undefined;
+}
+
+/** The kubeconfig files in effect, in precedence order. */
+export function kubeconfigFiles(opts: KubeconfigOptions): string[] {
+  const env = opts.env ?? ((n: string) => Deno.env.get(n));
+  if (opts.kubeconfig) return [opts.kubeconfig];
+  const fromEnv = env("KUBECONFIG");
+  if (fromEnv) return fromEnv.split(delimiter).filter((p) => p.length > 0);
+  const home = findHomeDir();
+  return home ? [join(home, ".kube", "config")] : [];
+}
+
+export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
+  const files = kubeconfigFiles(opts);
+  const existing = files.filter((f) => existsSync(f));
+  if (opts.kubeconfig && existing.length === 0) {
+    throw new UserError(`kubeconfig ${opts.kubeconfig} does not exist (check -c/--kubeconfig)`);
+  }
+  if (existing.length === 0) {
+    throw new UserError(
+      `no kubeconfig found (looked for ${files.join(", ") || "~/.kube/config"}): ` +
+        "pass -c/--kubeconfig or set KUBECONFIG",
+    );
+  }
+  const config = new KubeConfig();
+  existing.forEach((file, i) => {
+    const one = new KubeConfig();
+    try {
+      one.loadFromFile(file);
+    } catch (e) {
+      throw new UserError(`cannot read kubeconfig ${file}: ${(e as Error).message}`);
+    }
+    if (i === 0) config.loadFromOptions(one);
+    else config.mergeConfig(one, true);
+  });
+  if (opts.context) {
+    if (!config.getContextObject(opts.context)) {
+      const known = config.getContexts().map((c) => c.name).join(", ") || "none";
+      throw new UserError(`context "${opts.context}" is not in the kubeconfig (known: ${known})`);
+    }
+    config.setCurrentContext(opts.context);
+  }
+  const context = config.getCurrentContext();
+  const ctx = context ? config.getContextObject(context) : null;
+  if (!ctx) {
+    throw new UserError(
+      `kubeconfig ${existing.join(", ")} has no current context: pass --context`,
+    );
+  }
+  const cluster = config.getCurrentCluster();
+  if (!cluster?.server) {
+    throw new UserError(`context "${context}" names no cluster with a server address`);
+  }
+  return {
+    config,
+    context,
+    server: cluster.server.replace(/\/+$/, ""),
+    namespace: opts.namespace || ctx.namespace || "default",
+    files: existing,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * Opens one pod port as an {@link Upstream}: a `v4.channel.k8s.io` port-forward WebSocket to
+ * the API server, carrying the kubeconfig's credentials (client-node applies certificates,
+ * tokens, exec plugins, CA and insecure-skip-tls-verify to the `ws` options).
+ *
+ * Flow control both ways: incoming messages are queued and the socket is paused once the queue
+ * holds `highWaterMark` bytes; writes wait for the socket to drain past the same mark. A local
+ * half-close keeps the WebSocket open (port-forward has no half-close of its own) so the pod's
+ * answer still arrives, until the pod closes or `halfCloseGraceMs` passes.
+ * @module
+ */
+import { Buffer } from "node:buffer";
+// @ts-types="@types/ws"
+import WebSocket from "ws";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
+import type { PodTarget } from "./resolve.ts";
+import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+
+export interface PortForwardOptions {
+  openTimeoutMs: number;
+  halfCloseGraceMs: number;
+  highWaterMark: number;
+}
+
+export const defaultPortForwardOptions: PortForwardOptions = {
+  openTimeoutMs: 15_000,
+  halfCloseGraceMs: 30_000,
+  highWaterMark: 1024 * 1024,
+};
+
+/** Opens port-forwards to pods of one cluster. */
+export class PortForwarder {
+  constructor(
+    readonly config: KubeConfig,
+    readonly server: string,
+    readonly opts: PortForwardOptions = defaultPortForwardOptions,
+  ) {}
+
+  async open(target: PodTarget): Promise<PortForwardUpstream> {
+    const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/` +
+      `${encodeURIComponent(target.pod)}/portforward?ports=${target.port}`;
+    const url = this.server.replace(/^http/, "ws") + path;
+    const options: WebSocket.ClientOptions = {
+      handshakeTimeout: this.opts.openTimeoutMs,
+      perMessageDeflate: false,
+      followRedirects: false,
+    };
+    await this.config.applyToHTTPSOptions(options);
+    const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
+    const what = `${target.namespace}/${target.pod}:${target.port}`;
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => body.length < 4096 && (body += c));
+        res.on("end", () => reject(httpFailure(res.statusCode ?? 0, body, what)));
+        res.on("error", () => reject(httpFailure(res.statusCode ?? 0, body, what)));
+      });
+      ws.once("error", (e: Error & { code?: string }) => {
+        const timeout = /timed out/i.test(e.message);
+        reject(
+          new UpstreamError(
+            timeout ? "timeout" : "unreachable",
+            `port-forward to ${what} failed: ${e.code ?? e.message}`,
+          ),
+        );
+      });
+    }).catch((e) => {
+      ws.terminate();
+      throw e;
+    });
+    return new PortForwardUpstream(ws, `pod ${what}`, this.opts);
+  }
+}
+
+function httpFailure(status: number, body: string, what: string): UpstreamError {
+  let message = body.trim();
+  try {
+    message = (JSON.parse(body) as { message?: string }).message ?? message;
+  } catch { /* not a Status */ }
+  const kind = status === 404
+    ? "not-found"
+    : status === 401 || status === 403
+    ? "forbidden"
+    : "unreachable";
+  return new UpstreamError(
+    kind,
+    `port-forward to ${what} refused by the API server (${status}): ${message.slice(0, 300)}`,
+  );
+}
+
+export class PortForwardUpstream implements Upstream {
+  #decoder = new PortForwardDecoder();
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #waiter: (() => void) | undefined;
+  #ended = false;
+  #errorText = "";
+  #received = 0;
+  #frame: Buffer = Buffer.alloc(0);
+  #grace: ReturnType<typeof setTimeout> | undefined;
+  readonly halfDuplexEnd = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly description: string,
+    readonly opts: PortForwardOptions,
+  ) {
+    ws.on("message", (data: Buffer) => this.#onMessage(data));
+    ws.on("close", () => this.#end());
+    ws.on("error", (e: Error) => {
+      this.#errorText ||= e.message;
+      this.#end();
+    });
+  }
+
+  /** Bytes received from the pod so far. */
+  get received(): number {
+    return this.#received;
+  }
+
+  #onMessage(data: Buffer): void {
+    let events;
+    try {
+      events = this.#decoder.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } catch (e) {
+      this.#errorText ||= (e as Error).message;
+      this.close();
+      return;
+    }
+    for (const ev of events) {
+      if (ev.kind === "data") {
+        this.#received += ev.bytes.length;
+        this.#queue.push(ev.bytes);
+        this.#queued += ev.bytes.length;
+      } else if (ev.kind === "error") {
+        if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(ev.bytes);
+      }
+    }
+    if (this.#queued >= this.opts.highWaterMark && !this.ws.isPaused) this.ws.pause();
+    this.#wake();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    clearTimeout(this.#grace);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (this.#queue.length === 0) {
+      if (this.#ended || this.#errorText) {
+        if (this.#errorText) {
+          const refused = /refused/i.test(this.#errorText);
+          throw new UpstreamError(refused ? "refused" : "failed", this.#errorText.trim());
+        }
+        return null;
+      }
+      await new Promise<void>((r) => this.#waiter = r);
+    }
+    const chunk = this.#queue.shift()!;
+    this.#queued -= chunk.length;
+    if (this.ws.isPaused && this.#queued < this.opts.highWaterMark / 2) this.ws.resume();
+    return chunk;
+  }
+
+  buffer(size: number): Uint8Array {
+    // A fresh frame each time: ws masks outgoing frames in place, and holds them until sent.
+    this.#frame = Buffer.allocUnsafe(size + 1);
+    this.#frame[0] = 0;
+    return this.#frame.subarray(1);
+  }
+
+  write(length: number): Promise<void> {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new UpstreamError("failed", `${this.description} is closed`));
+    }
+    const frame = this.#frame.subarray(0, length + 1);
+    if (this.ws.bufferedAmount + length < this.opts.highWaterMark) {
+      this.ws.send(frame, { binary: true });
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) =>
+      this.ws.send(frame, { binary: true }, (err) => err ? reject(err) : resolve())
+    );
+  }
+
+  endWrite(): Promise<void> {
+    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
+    return Promise.resolve();
+  }
+
+  close(): void {
+    clearTimeout(this.#grace);
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.terminate();
+    this.#end();
+  }
+}

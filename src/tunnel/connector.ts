@@ -1,0 +1,128 @@
+/**
+ * Turns a SOCKS destination into a connected {@link Upstream}: resolves it against the cluster
+ * picture, spreads connections to a service over its ready endpoints (round-robin), tries the
+ * next endpoint when one cannot be opened, and dials everything else directly within policy.
+ * A name that the system resolver maps into the cluster (e.g. by a company DNS) is routed
+ * through the cluster too; an address in the cluster's ranges is never dialled directly.
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { ClusterIndex } from "../cluster/index.ts";
+import type { PortForwarder } from "../cluster/portforward.ts";
+import {
+  type PodTarget,
+  type RejectKind,
+  resolveDestination,
+  resolveIp,
+  type ResolveOptions,
+  type Route,
+} from "../cluster/resolve.ts";
+import { inRanges } from "../net/ip.ts";
+import { dialDirect, type DirectPolicy, resolveHost } from "./direct.ts";
+import { type Upstream, UpstreamError } from "./upstream.ts";
+
+const log = getLogger(["ktctl", "connect"]);
+
+/** A destination that is refused before any connection is tried. */
+export class RouteRejected extends Error {
+  override name = "RouteRejected";
+  constructor(readonly kind: RejectKind, message: string) {
+    super(message);
+  }
+}
+
+export interface Connected {
+  upstream: Upstream;
+  /** What the destination matched ("service demo/web:80"), for the connection log. */
+  via: string;
+}
+
+export interface ConnectorOptions extends ResolveOptions {
+  direct: DirectPolicy;
+  dialTimeoutMs: number;
+}
+
+/** Opens upstreams; the seam between the SOCKS server and where connections go. */
+export interface Connector {
+  connect(host: string, port: number): Promise<Connected>;
+}
+
+export class ClusterConnector implements Connector {
+  #turn = new Map<string, number>();
+
+  constructor(
+    readonly index: ClusterIndex,
+    readonly forwarder: Pick<PortForwarder, "open">,
+    readonly opts: ConnectorOptions,
+  ) {}
+
+  async connect(host: string, port: number): Promise<Connected> {
+    let route = resolveDestination(this.index, host, port, this.opts);
+    if (route.kind === "direct") {
+      const addresses = await resolveHost(route.host);
+      route = this.#reroute(route.host, addresses, route.port) ?? route;
+      if (route.kind === "direct") {
+        const upstream = await dialDirect(
+          route.host,
+          addresses,
+          route.port,
+          this.opts.direct,
+          this.opts.dialTimeoutMs,
+        );
+        return { upstream, via: "direct" };
+      }
+    }
+    if (route.kind === "reject") throw new RouteRejected(route.failure, route.reason);
+    return { upstream: await this.#openAny(route), via: route.via };
+  }
+
+  /** A name resolved outside the cluster can still land in it. */
+  #reroute(host: string, addresses: string[], port: number): Route | undefined {
+    for (const a of addresses) {
+      const inCluster = resolveIp(this.index, a, port);
+      if (inCluster) return inCluster;
+    }
+    const ranges = this.index.clusterRanges();
+    const inside = addresses.find((a) => inRanges(a, ranges));
+    if (inside) {
+      return {
+        kind: "reject",
+        failure: "unknown-host",
+        reason:
+          `${host} resolves to ${inside}, in the cluster's range, but no pod or service has it`,
+      };
+    }
+    return undefined;
+  }
+
+  async #openAny(route: Extract<Route, { kind: "cluster" }>): Promise<Upstream> {
+    const targets = this.#rotate(route.spreadKey, route.targets);
+    let last: unknown;
+    for (const target of targets) {
+      try {
+        return await this.forwarder.open(target);
+      } catch (e) {
+        last = e;
+        log.debug("Could not open {target}: {error}", {
+          target: describe(target),
+          error: String(e),
+        });
+        // Credentials or RBAC fail the same way for every pod: no point trying the rest.
+        if (e instanceof UpstreamError && e.kind === "forbidden") break;
+      }
+    }
+    throw last;
+  }
+
+  #rotate(key: string, targets: PodTarget[]): PodTarget[] {
+    if (targets.length < 2) return targets;
+    const turn = this.#turn.get(key) ?? 0;
+    this.#turn.set(key, turn + 1);
+    const start = turn % targets.length;
+    return [...targets.slice(start), ...targets.slice(0, start)];
+  }
+}
+
+function describe(t: PodTarget): string {
+  return `${t.namespace}/${t.pod}:${t.port}`;
+}

@@ -1,0 +1,110 @@
+/**
+ * Connections to destinations outside the cluster, dialled from this machine as if there were no
+ * proxy, within the user's direct-dial policy. Names are looked up with the system resolver
+ * (getaddrinfo via node:dns), so /etc/hosts and the OS's DNS settings apply as they would
+ * without ktctl; every resolved address is checked against the policy before it is dialled.
+ * @module
+ */
+import { lookup } from "node:dns/promises";
+import { canonicalIp, type Cidr, formatCidr, inRanges } from "../net/ip.ts";
+import { type Upstream, UpstreamError } from "./upstream.ts";
+import { closeQuietly, writeAll } from "../net/io.ts";
+
+/** Which destinations may be dialled directly: all, none, or only those in the ranges. */
+export type DirectPolicy = { kind: "all" } | { kind: "none" } | { kind: "ranges"; ranges: Cidr[] };
+
+export function describePolicy(p: DirectPolicy): string {
+  return p.kind === "ranges" ? p.ranges.map(formatCidr).join(",") : p.kind;
+}
+
+/** Resolves a name to canonical addresses (an IP literal resolves to itself). */
+export async function resolveHost(host: string): Promise<string[]> {
+  const ip = canonicalIp(host);
+  if (ip) return [ip];
+  try {
+    const found = await lookup(host, { all: true, verbatim: true });
+    return found.map((a) => canonicalIp(a.address)).filter((a): a is string => a !== undefined);
+  } catch (e) {
+    throw new UpstreamError("not-found", `cannot resolve ${host}: ${(e as Error).message}`);
+  }
+}
+
+/** Dials the first allowed address of `addresses`. */
+export async function dialDirect(
+  host: string,
+  addresses: string[],
+  port: number,
+  policy: DirectPolicy,
+  timeoutMs: number,
+): Promise<Upstream> {
+  if (policy.kind === "none") {
+    throw new UpstreamError("forbidden", `direct connections are off (--dialDirect none): ${host}`);
+  }
+  const allowed = policy.kind === "all"
+    ? addresses
+    : addresses.filter((a) => inRanges(a, policy.ranges));
+  if (allowed.length === 0) {
+    throw new UpstreamError(
+      "forbidden",
+      `${host} (${addresses.join(", ")}) is outside --dialDirect ${describePolicy(policy)}`,
+    );
+  }
+  let lastError: unknown;
+  for (const address of allowed) {
+    // The signal would also close an established connection, so it only guards the dial.
+    const dialing = new AbortController();
+    const timer = setTimeout(() => dialing.abort(new DOMException("", "TimeoutError")), timeoutMs);
+    try {
+      const conn = await Deno.connect({ hostname: address, port, signal: dialing.signal });
+      return new TcpUpstream(
+        conn,
+        `direct ${host === address ? "" : host + " "}${address}:${port}`,
+      );
+    } catch (e) {
+      lastError = dialing.signal.aborted ? dialing.signal.reason : e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const e = lastError as Error;
+  if (e instanceof Deno.errors.ConnectionRefused) {
+    throw new UpstreamError("refused", `${host}:${port} refused the connection`);
+  }
+  if (e?.name === "TimeoutError") {
+    throw new UpstreamError("timeout", `${host}:${port} did not answer in ${timeoutMs} ms`);
+  }
+  throw new UpstreamError("unreachable", `cannot connect to ${host}:${port}: ${e?.message}`);
+}
+
+/** A plain TCP connection as an Upstream. */
+export class TcpUpstream implements Upstream {
+  #buf = new Uint8Array(0);
+  #closed = false;
+  readonly halfDuplexEnd = true;
+  constructor(readonly conn: Deno.Conn, readonly description: string) {}
+
+  async read(): Promise<Uint8Array | null> {
+    const chunk = new Uint8Array(64 * 1024);
+    const n = await this.conn.read(chunk);
+    return n === null ? null : chunk.subarray(0, n);
+  }
+
+  buffer(size: number): Uint8Array {
+    if (this.#buf.length < size) this.#buf = new Uint8Array(size);
+    return this.#buf.subarray(0, size);
+  }
+
+  async write(length: number): Promise<void> {
+    await writeAll(this.conn, this.#buf.subarray(0, length));
+  }
+
+  async endWrite(): Promise<void> {
+    await this.conn.closeWrite().catch(() => {});
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeQuietly(this.conn);
+  }
+}
