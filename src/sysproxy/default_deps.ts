@@ -1,0 +1,60 @@
+/**
+ * The real outside world for sysproxy: `Deno.Command` (finding `reg`, `setx`, `tasklist`, `wmic`
+ * and `ps` on PATH, which also works under Wine), Deno's file system, and the platform's
+ * process probe.
+ *
+ * @module
+ */
+import { type CommandRunner, DenoCommandRunner } from "./command_runner.ts";
+import type { ProcessProbe } from "./process_probe.ts";
+import { DarwinProcessProbe, LinuxProcessProbe } from "./process_probe_unix.ts";
+import { WindowsProcessProbe } from "./process_probe_windows.ts";
+import { DenoStateFs } from "./state_fs.ts";
+import type { Platform, SysProxyDeps } from "./types.ts";
+
+/** Deno's OS name folded into the three sysproxy knows (other Unixes behave like Linux). */
+export function currentPlatform(): Platform {
+  const os = Deno.build.os;
+  return os === "windows" || os === "darwin" ? os : "linux";
+}
+
+/** The process probe for a platform. */
+export function processProbeFor(platform: Platform, runner: CommandRunner): ProcessProbe {
+  switch (platform) {
+    case "windows":
+      return new WindowsProcessProbe(runner);
+    case "darwin":
+      return new DarwinProcessProbe(runner);
+    case "linux":
+      return new LinuxProcessProbe();
+  }
+}
+
+/** The user's home: %USERPROFILE% on Windows (where setx's user lives), $HOME elsewhere. */
+export function homeDir(platform: Platform, env: (name: string) => string | undefined): string {
+  const home = platform === "windows"
+    ? env("USERPROFILE") ??
+      (env("HOMEDRIVE") && env("HOMEPATH") ? `${env("HOMEDRIVE")}${env("HOMEPATH")}` : undefined)
+    : env("HOME");
+  if (!home) {
+    throw new Error(
+      `cannot find the home folder (${platform === "windows" ? "%USERPROFILE%" : "$HOME"})`,
+    );
+  }
+  return home;
+}
+
+/** Real implementations of every dependency. */
+export function defaultDeps(): SysProxyDeps {
+  const platform = currentPlatform();
+  const runner = new DenoCommandRunner();
+  return {
+    runner,
+    fs: new DenoStateFs(Deno.pid),
+    process: processProbeFor(platform, runner),
+    platform,
+    home: homeDir(platform, (name) => Deno.env.get(name)),
+    pid: Deno.pid,
+    now: () => new Date(),
+  };
+}
