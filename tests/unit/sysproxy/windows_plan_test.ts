@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import {
+  clientHost,
+  mergeProxyOverride,
+  proxyServerValue,
+} from "../../../src/sysproxy/windows_plan.ts";
+
+Deno.test("the system proxy points at the listen address, wildcards at loopback", () => {
+  assert.equal(proxyServerValue("127.0.0.1", 2223), "socks=127.0.0.1:2223");
+  assert.equal(proxyServerValue("0.0.0.0", 1080), "socks=127.0.0.1:1080");
+  assert.equal(proxyServerValue("192.168.1.5", 2223), "socks=192.168.1.5:2223");
+  assert.equal(clientHost("::"), "[::1]");
+  assert.equal(clientHost("::1"), "[::1]");
+});
+
+Deno.test("ProxyOverride: <local> alone when there was no list", () => {
+  assert.equal(mergeProxyOverride(null), "<local>");
+  assert.equal(mergeProxyOverride({ type: "REG_SZ", data: "  " }), "<local>");
+});
+
+Deno.test("ProxyOverride: the user's entries are kept and <local> appended", () => {
+  assert.equal(
+    mergeProxyOverride({ type: "REG_SZ", data: "*.corp.example;10.*;" }),
+    "*.corp.example;10.*;<local>",
+  );
+  assert.equal(
+    mergeProxyOverride({ type: "REG_EXPAND_SZ", data: "intranet" }),
+    "intranet;<local>",
+  );
+});
+
+Deno.test("ProxyOverride: a list that has <local> (any case) stays byte for byte", () => {
+  const data = "*.corp.example; <LOCAL> ;10.*";
+  assert.equal(mergeProxyOverride({ type: "REG_SZ", data }), data);
+});
