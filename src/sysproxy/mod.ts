@@ -1,0 +1,80 @@
+/**
+ * The system-proxy side of `ktctl connect` and `ktctl clean`.
+ *
+ * ## Use
+ * ```ts
+ * const deps = defaultDeps();
+ * const claim = await claimConnect({ address, port }, deps); // AlreadyRunningError if taken
+ * const applied = await setupGlobalProxy({ method, address, port, proxyUrl }, claim, deps);
+ * applied.summary.forEach((line) => logger.info(line));
+ * // ...on exit. restore() puts the values back and leaves a plain claim in the state file;
+ * // release() removes the file, restoring first whatever is still recorded (so either order,
+ * // or release() alone, is safe). A failed restore keeps the file for `ktctl clean`.
+ * (await applied.restore()).lines.forEach(...); (await claim.release()).forEach(...);
+ * // ktctl clean [--dryRun]
+ * const report = await clean({ dryRun }, deps); // report.lines, report.ok
+ * ```
+ * `claim.repaired` holds lines about a dead predecessor's leftovers that the claim restored.
+ * Errors: {@link AlreadyRunningError}, {@link ClaimError} (unreadable/foreign state file, owner
+ * liveness unknown, repair failed), {@link SetupError} (nothing left half-changed; `lines`).
+ *
+ * ## What is changed (Windows only)
+ * - Both methods: the user environment variable `http_proxy` = `proxyUrl`, set with
+ *   `setx http_proxy <url>` so Explorer, and every program started from it from now on, sees
+ *   it (setx broadcasts WM_SETTINGCHANGE). Names are case-insensitive: an existing
+ *   `HTTP_PROXY` is the same value, and it is what gets recorded and restored.
+ * - `socks` only, under `HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings`:
+ *   `ProxyServer` = `socks=<host>:<port>`, `ProxyOverride` = the user's list plus `<local>`,
+ *   then `ProxyEnable` = 1 (reg add). Windows' system proxy speaks SOCKS4 only, so `socks5`
+ *   leaves it alone. A set AutoConfigURL (PAC) gets a warning in the summary.
+ * - `https_proxy` is NOT set unless `httpsProxy: true`: a `socks4a://` https_proxy breaks every
+ *   HTTPS request of Go programs such as kubectl, in every program the user starts.
+ * - Running programs never see changes: environments are copied at process start.
+ * - After `setx`, the value is read back: Wine's own setx.exe is a stub that changes nothing.
+ *
+ * Off Windows nothing is changed; `setupGlobalProxy` returns the `export http_proxy=...` hint.
+ * Claims and `clean` work everywhere (the state file also marks a live connect).
+ *
+ * ## State file `<home>/.ktctl/connect-<address>-<port>.json` (home = %USERPROFILE% on Windows)
+ * Written atomically (temp file + rename; the first claim via hard link, failing if it exists)
+ * BEFORE any value changes, so a crash at any point leaves enough to restore:
+ * ```json
+ * { "format": "ktctl-connect-state", "version": 1, "pid": 4242,
+ *   "processStart": "created:20240501093000.123456+120", "address": "127.0.0.1", "port": 2223,
+ *   "method": "socks", "createdAt": "2024-05-01T09:30:01.000Z",
+ *   "values": [{ "key": "HKCU\\Environment", "name": "http_proxy", "previous": null,
+ *                "set": { "type": "REG_SZ", "data": "socks4a://127.0.0.1:2223" } }] }
+ * ```
+ * `previous` is `null` when the value did not exist, else `{type, data}` with type REG_SZ,
+ * REG_EXPAND_SZ (data a string) or REG_DWORD (data a number). `processStart` is the owner's
+ * identity: Linux `/proc/<pid>/stat` starttime, macOS `ps -o lstart=`, Windows
+ * `created:<wmic CreationDate>` or, where wmic is gone, `image:<tasklist image name>` (a
+ * recycled pid running the same program then looks alive: the safe direction).
+ *
+ * ## Restoring
+ * Per value, in reverse order: still what ktctl set → previous value back (exact type, via
+ * `reg add`) or deleted (`reg delete`) if it did not exist; already the previous value →
+ * nothing; anything else → the user changed it, left alone with a warning line. A failed
+ * reg/setx keeps the state file and says to run `ktctl clean`. Because `reg` cannot broadcast
+ * WM_SETTINGCHANGE, restoring environment variables ends with `setx KTCTL_ENVIRONMENT_REFRESH 1`
+ * plus `reg delete` of that variable: one broadcast makes Explorer drop the restored values; the
+ * harmless variable lingers in Explorer's copy until the next broadcast or sign-in (if a crash
+ * falls between the two, the next restore or `ktctl clean` deletes it).
+ *
+ * @module
+ */
+export {
+  type CommandResult,
+  type CommandRunner,
+  DenoCommandRunner,
+  ExecutableNotFoundError,
+} from "./command_runner.ts";
+export { type ProcessProbe, ProcessProbeError } from "./process_probe.ts";
+export { DenoStateFs, type StateFs } from "./state_fs.ts";
+export type { GlobalProxyRequest, Platform, ProxyMethod, SysProxyDeps } from "./types.ts";
+export { defaultDeps } from "./default_deps.ts";
+export { AlreadyRunningError, claimConnect, ClaimError, ConnectClaim } from "./claim.ts";
+export { type AppliedProxy, SetupError, setupGlobalProxy } from "./setup.ts";
+export type { RestoreReport } from "./touched_values.ts";
+export { clean, type CleanReport } from "./clean.ts";
+export type { StateRecord, TouchedValue } from "./state_file.ts";

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { claimConnect } from "../../../src/sysproxy/claim.ts";
+import { clean } from "../../../src/sysproxy/clean.ts";
+import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
+import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
+import { ENV, INET, STATE_DIR, STATE_PATH, World } from "./fakes.ts";
+
+const SOCKS = {
+  method: "socks" as const,
+  address: "127.0.0.1",
+  port: 2223,
+  proxyUrl: "socks4a://127.0.0.1:2223",
+};
+const BEFORE: Array<[string, string, RegValue]> = [
+  [ENV, "http_proxy", { type: "REG_SZ", data: "http://corp:8080" }],
+  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
+];
+
+/** A world where connect pid 100 set up the global proxy (and is still running). */
+async function withConnect() {
+  const world = new World(BEFORE);
+  const deps = world.process(100);
+  const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+  await setupGlobalProxy(SOCKS, claim, deps);
+  const applied = world.registry.snapshot();
+  const stateText = world.fs.files.get(STATE_PATH);
+  const callsBefore = world.registry.runner.calls.length;
+  const newCalls = () => world.registry.runner.calls.slice(callsBefore);
+  return { world, applied, stateText, newCalls, original: new World(BEFORE).registry.snapshot() };
+}
+
+Deno.test("clean while the owner is alive changes nothing and says so", async () => {
+  const { world, applied, stateText, newCalls } = await withConnect();
+  for (const dryRun of [false, true]) {
+    const report = await clean({ dryRun }, world.process(200));
+    assert.deepEqual(report, {
+      ok: true,
+      lines: [
+        `connect pid 100 (127.0.0.1:2223) is still running; ${
+          dryRun ? "would leave" : "left"
+        } its state alone`,
+      ],
+    });
+  }
+  assert.deepEqual(newCalls(), []);
+  assert.deepEqual(world.registry.snapshot(), applied);
+  assert.equal(world.fs.files.get(STATE_PATH), stateText);
+});
+
+Deno.test("a pid now used by another program counts as dead: values restored", async () => {
+  const { world, original } = await withConnect();
+  world.probe.running.set(100, "created:someone-else");
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.equal(report.ok, true);
+  assert.match(report.lines[0], /pid 100 now belongs to another program/);
+  assert.deepEqual(world.registry.snapshot(), original);
+  assert.equal(world.fs.files.has(STATE_PATH), false);
+});
+
+Deno.test("--dryRun changes nothing and says exactly what it would do", async () => {
+  const { world, applied, stateText, newCalls } = await withConnect();
+  world.kill(100);
+  world.registry.set(INET, "ProxyServer", { type: "REG_SZ", data: "user-choice:3128" });
+  const report = await clean({ dryRun: true }, world.process(200));
+  assert.deepEqual(report, {
+    ok: true,
+    lines: [
+      `connect pid 100 (127.0.0.1:2223) is gone (pid 100 is not running); its state file is ` +
+      STATE_PATH,
+      `  Would restore ${INET}\\ProxyEnable to 0 (REG_DWORD)`,
+      `  Would remove ${INET}\\ProxyOverride (it did not exist before)`,
+      `  Would leave ${INET}\\ProxyServer as it is: it was changed to "user-choice:3128" ` +
+      `(REG_SZ) after ktctl set it to "socks=127.0.0.1:2223" (REG_SZ)`,
+      `  Would restore ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`,
+      `  Would remove ${STATE_PATH}`,
+    ],
+  });
+  assert.ok(newCalls().every((argv) => argv[1] === "query"), JSON.stringify(newCalls()));
+  assert.deepEqual(world.registry.snapshot(), {
+    ...applied,
+    [`${INET}\\ProxyServer`.toLowerCase()]: { type: "REG_SZ", data: "user-choice:3128" },
+  });
+  assert.equal(world.fs.files.get(STATE_PATH), stateText);
+});
+
+Deno.test("a corrupt state file is reported and left, with or without --dryRun", async () => {
+  const world = new World();
+  world.fs.files.set(STATE_PATH, '{"format": "ktctl-connect-state", "version": 1, "pid": -');
+  for (const [dryRun, verb] of [[true, "Would leave"], [false, "Left"]] as const) {
+    const report = await clean({ dryRun }, world.process(200));
+    assert.equal(report.ok, false);
+    assert.equal(report.lines.length, 1);
+    assert.ok(report.lines[0].startsWith(`${verb} ${STATE_PATH} alone: it is not a readable`));
+  }
+  assert.ok(world.fs.files.has(STATE_PATH));
+  assert.deepEqual(world.registry.runner.calls, []);
+});
+
+Deno.test("a state file of an unknown format version is left for its own ktctl", async () => {
+  const world = new World();
+  const text = JSON.stringify({ format: "ktctl-connect-state", version: 7, pid: 5 });
+  world.fs.files.set(STATE_PATH, text);
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.deepEqual(report, {
+    ok: false,
+    lines: [
+      `Left ${STATE_PATH} alone: another ktctl version wrote it (state format 7); run that ` +
+      "version's `ktctl clean`",
+    ],
+  });
+  assert.equal(world.fs.files.get(STATE_PATH), text);
+});
+
+Deno.test("when liveness cannot be told, the file is left and reported", async () => {
+  const { world, applied } = await withConnect();
+  world.probe.broken = true;
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.equal(report.ok, false);
+  assert.match(report.lines[0], /^Cannot tell whether connect pid 100 .* left .* alone$/);
+  assert.deepEqual(world.registry.snapshot(), applied);
+  assert.ok(world.fs.files.has(STATE_PATH));
+});
+
+Deno.test("a restore failure during clean keeps the file and flags the report", async () => {
+  const { world } = await withConnect();
+  world.kill(100);
+  world.registry.fail((argv) => argv[0] === "reg" && argv[1] !== "query", "missing");
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.equal(report.ok, false);
+  assert.ok(report.lines.includes(
+    `  Kept ${STATE_PATH}; fix the problem above and run \`ktctl clean\` again`,
+  ));
+  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+});
+
+Deno.test("clean handles several files and removes dead writers' temp files", async () => {
+  const world = new World();
+  await claimConnect({ address: "127.0.0.1", port: 2223 }, world.process(100));
+  await claimConnect({ address: "0.0.0.0", port: 1080 }, world.process(101));
+  world.kill(101);
+  world.fs.files.set(`${STATE_PATH}.555.tmp`, "{"); // writer 555 died mid-write
+  world.fs.files.set(`${STATE_PATH}.100.tmp`, "{"); // writer 100 is still writing
+  world.fs.files.set(`${STATE_DIR}\\shadow-555.pid`, "555"); // not ours to judge
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.deepEqual(report.lines, [
+    `connect pid 101 (0.0.0.0:1080) is gone (pid 101 is not running); its state file is ` +
+    `${STATE_DIR}\\connect-0.0.0.0-1080.json`,
+    `  Removed ${STATE_DIR}\\connect-0.0.0.0-1080.json`,
+    "connect pid 100 (127.0.0.1:2223) is still running; left its state alone",
+    `Removed ${STATE_PATH}.555.tmp, left over by a dead ktctl`,
+  ]);
+  assert.deepEqual([...world.fs.files.keys()].sort(), [
+    STATE_PATH,
+    `${STATE_PATH}.100.tmp`,
+    `${STATE_DIR}\\shadow-555.pid`,
+  ]);
+});
+
+Deno.test("with no state files clean says there is nothing to do", async () => {
+  const report = await clean({ dryRun: false }, new World().process(200));
+  assert.deepEqual(report, { ok: true, lines: [`Nothing to clean in ${STATE_DIR}`] });
+});

@@ -1,0 +1,101 @@
+/**
+ * A connect killed at any moment of setting up or restoring (simulated by a reg/setx call that
+ * never returns: nothing after it runs) leaves enough on disk for `ktctl clean` to restore
+ * the registry exactly.
+ */
+import assert from "node:assert/strict";
+import { claimConnect } from "../../../src/sysproxy/claim.ts";
+import { clean } from "../../../src/sysproxy/clean.ts";
+import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
+import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
+import { ENV, INET, isMutation, settle, STATE_PATH, World } from "./fakes.ts";
+
+const SOCKS = {
+  method: "socks" as const,
+  address: "127.0.0.1",
+  port: 2223,
+  proxyUrl: "socks4a://127.0.0.1:2223",
+};
+const STARTS: Record<string, Array<[string, string, RegValue]>> = {
+  "nothing set before": [],
+  "user settings before": [
+    [ENV, "HTTP_PROXY", { type: "REG_EXPAND_SZ", data: "http://%PROXY_HOST%:8080" }],
+    [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
+    [INET, "ProxyServer", { type: "REG_SZ", data: "proxy.corp.example:8080" }],
+    [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example" }],
+  ],
+};
+// setx http_proxy, reg add ProxyServer, ProxyOverride, ProxyEnable.
+const SETUP_MUTATIONS = 4;
+
+/** Freezes the n-th (0-based) mutating call, before or after it takes effect. */
+function crashAt(world: World, n: number, when: "freeze-before" | "freeze-after") {
+  let seen = 0;
+  world.registry.fail((argv) => isMutation(argv) && seen++ === n, when);
+}
+
+async function cleanAfterDeath(world: World) {
+  world.kill(100);
+  world.registry.clearFaults();
+  return await clean({ dryRun: false }, world.process(200));
+}
+
+for (const [start, initial] of Object.entries(STARTS)) {
+  Deno.test(`crash during setup (${start}): clean restores from any step`, async (t) => {
+    const original = new World(initial).registry.snapshot();
+    for (let n = 0; n < SETUP_MUTATIONS; n++) {
+      for (const when of ["freeze-before", "freeze-after"] as const) {
+        await t.step(`${when} mutation #${n + 1}`, async () => {
+          const world = new World(initial);
+          const deps = world.process(100);
+          const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+          crashAt(world, n, when);
+          void setupGlobalProxy(SOCKS, claim, deps);
+          await settle();
+          assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+          if (n > 0 || when === "freeze-after") {
+            assert.notDeepEqual(world.registry.snapshot(), original);
+          }
+          const report = await cleanAfterDeath(world);
+          assert.equal(report.ok, true, report.lines.join("\n"));
+          assert.deepEqual(world.registry.snapshot(), original);
+          assert.equal(world.fs.files.has(STATE_PATH), false);
+          assert.ok(!report.lines.some((line) => line.includes("Left ")), report.lines.join("\n"));
+        });
+      }
+    }
+  });
+
+  Deno.test(`crash during restore (${start}): clean finishes it`, async (t) => {
+    const original = new World(initial).registry.snapshot();
+    // Restore puts back or deletes 4 values, then broadcasts (setx + reg delete).
+    for (let n = 0; n < 6; n++) {
+      await t.step(`freeze-after restore mutation #${n + 1}`, async () => {
+        const world = new World(initial);
+        const deps = world.process(100);
+        const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+        const applied = await setupGlobalProxy(SOCKS, claim, deps);
+        crashAt(world, n, "freeze-after");
+        void applied.restore();
+        await settle();
+        const report = await cleanAfterDeath(world);
+        assert.equal(report.ok, true, report.lines.join("\n"));
+        assert.deepEqual(world.registry.snapshot(), original);
+        assert.equal(world.fs.files.has(STATE_PATH), false);
+      });
+    }
+  });
+}
+
+Deno.test("crash right after the claim: clean removes the stale file, touches nothing", async () => {
+  const world = new World();
+  await claimConnect({ address: "127.0.0.1", port: 2223 }, world.process(100));
+  const report = await cleanAfterDeath(world);
+  assert.deepEqual(world.registry.runner.calls, []);
+  assert.equal(world.fs.files.has(STATE_PATH), false);
+  assert.deepEqual(report.lines, [
+    `connect pid 100 (127.0.0.1:2223) is gone (pid 100 is not running); its state file is ` +
+    STATE_PATH,
+    `  Removed ${STATE_PATH}`,
+  ]);
+});
