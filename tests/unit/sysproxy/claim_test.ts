@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
 import { AlreadyRunningError, claimConnect, ClaimError } from "../../../src/sysproxy/claim.ts";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
-import { accessDenied, ENV, INET, STATE_DIR, STATE_PATH, World } from "./fakes.ts";
-
-const HERE = { address: "127.0.0.1", port: 2223 };
-const SOCKS = { ...HERE, method: "socks" as const, proxyUrl: "socks4a://127.0.0.1:2223" };
-const BEFORE: Array<[string, string, RegValue]> = [
-  [ENV, "http_proxy", { type: "REG_SZ", data: "http://corp:8080" }],
-  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
-];
+import {
+  accessDenied,
+  CORP,
+  ENV,
+  HERE,
+  INET,
+  SOCKS,
+  STATE_DIR,
+  STATE_PATH,
+  World,
+} from "./fakes.ts";
 
 Deno.test("a claim writes a state file with no values that names this process", async () => {
   const world = new World();
@@ -50,12 +52,12 @@ Deno.test("a second claim on the same address:port while the first runs fails", 
 });
 
 Deno.test("a dead owner's leftovers are restored before the new claim is made", async () => {
-  const world = new World(BEFORE);
+  const world = new World(CORP);
   const first = world.process(100);
   await setupGlobalProxy(SOCKS, await claimConnect(HERE, first), first);
   world.kill(100);
   const claim = await claimConnect(HERE, world.process(200));
-  assert.deepEqual(world.registry.snapshot(), new World(BEFORE).registry.snapshot());
+  assert.deepEqual(world.registry.snapshot(), new World(CORP).registry.snapshot());
   assert.equal(world.fs.json(STATE_PATH).pid, 200);
   assert.deepEqual(claim.repaired, [
     `connect pid 100 (127.0.0.1:2223) is gone (pid 100 is not running); its state file is ` +
@@ -78,7 +80,7 @@ Deno.test("a recycled pid (same pid, other start time) does not block a claim", 
 });
 
 Deno.test("leftovers that cannot be restored stop the claim and stay on disk", async () => {
-  const world = new World(BEFORE);
+  const world = new World(CORP);
   const first = world.process(100);
   await setupGlobalProxy(SOCKS, await claimConnect(HERE, first), first);
   world.kill(100);

@@ -2,31 +2,18 @@ import assert from "node:assert/strict";
 import { claimConnect } from "../../../src/sysproxy/claim.ts";
 import { clean } from "../../../src/sysproxy/clean.ts";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
-import { ENV, INET, STATE_DIR, STATE_PATH, World } from "./fakes.ts";
-
-const SOCKS = {
-  method: "socks" as const,
-  address: "127.0.0.1",
-  port: 2223,
-  proxyUrl: "socks4a://127.0.0.1:2223",
-};
-const BEFORE: Array<[string, string, RegValue]> = [
-  [ENV, "http_proxy", { type: "REG_SZ", data: "http://corp:8080" }],
-  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
-];
+import { CORP, ENV, INET, SOCKS, startConnect, STATE_DIR, STATE_PATH, World } from "./fakes.ts";
 
 /** A world where connect pid 100 set up the global proxy (and is still running). */
 async function withConnect() {
-  const world = new World(BEFORE);
-  const deps = world.process(100);
-  const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+  const world = new World(CORP);
+  const { deps, claim } = await startConnect(world);
   await setupGlobalProxy(SOCKS, claim, deps);
   const applied = world.registry.snapshot();
   const stateText = world.fs.files.get(STATE_PATH);
   const callsBefore = world.registry.runner.calls.length;
   const newCalls = () => world.registry.runner.calls.slice(callsBefore);
-  return { world, applied, stateText, newCalls, original: new World(BEFORE).registry.snapshot() };
+  return { world, applied, stateText, newCalls, original: new World(CORP).registry.snapshot() };
 }
 
 Deno.test("clean while the owner is alive changes nothing and says so", async () => {
@@ -135,7 +122,7 @@ Deno.test("a restore failure during clean keeps the file and flags the report", 
 
 Deno.test("clean handles several files and removes dead writers' temp files", async () => {
   const world = new World();
-  await claimConnect({ address: "127.0.0.1", port: 2223 }, world.process(100));
+  await startConnect(world, 100);
   await claimConnect({ address: "0.0.0.0", port: 1080 }, world.process(101));
   world.kill(101);
   world.fs.files.set(`${STATE_PATH}.555.tmp`, "{"); // writer 555 died mid-write

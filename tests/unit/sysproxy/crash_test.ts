@@ -4,26 +4,22 @@
  * the registry exactly.
  */
 import assert from "node:assert/strict";
-import { claimConnect } from "../../../src/sysproxy/claim.ts";
 import { clean } from "../../../src/sysproxy/clean.ts";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
-import { ENV, INET, isMutation, settle, STATE_PATH, World } from "./fakes.ts";
+import {
+  CORP_PROXY,
+  isMutation,
+  type Seed,
+  settle,
+  SOCKS,
+  startConnect,
+  STATE_PATH,
+  World,
+} from "./fakes.ts";
 
-const SOCKS = {
-  method: "socks" as const,
-  address: "127.0.0.1",
-  port: 2223,
-  proxyUrl: "socks4a://127.0.0.1:2223",
-};
-const STARTS: Record<string, Array<[string, string, RegValue]>> = {
+const STARTS: Record<string, Seed> = {
   "nothing set before": [],
-  "user settings before": [
-    [ENV, "HTTP_PROXY", { type: "REG_EXPAND_SZ", data: "http://%PROXY_HOST%:8080" }],
-    [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
-    [INET, "ProxyServer", { type: "REG_SZ", data: "proxy.corp.example:8080" }],
-    [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example" }],
-  ],
+  "user settings before": CORP_PROXY,
 };
 // setx http_proxy, reg add ProxyServer, ProxyOverride, ProxyEnable.
 const SETUP_MUTATIONS = 4;
@@ -47,8 +43,7 @@ for (const [start, initial] of Object.entries(STARTS)) {
       for (const when of ["freeze-before", "freeze-after"] as const) {
         await t.step(`${when} mutation #${n + 1}`, async () => {
           const world = new World(initial);
-          const deps = world.process(100);
-          const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+          const { deps, claim } = await startConnect(world);
           crashAt(world, n, when);
           void setupGlobalProxy(SOCKS, claim, deps);
           await settle();
@@ -72,8 +67,7 @@ for (const [start, initial] of Object.entries(STARTS)) {
     for (let n = 0; n < 6; n++) {
       await t.step(`freeze-after restore mutation #${n + 1}`, async () => {
         const world = new World(initial);
-        const deps = world.process(100);
-        const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+        const { deps, claim } = await startConnect(world);
         const applied = await setupGlobalProxy(SOCKS, claim, deps);
         crashAt(world, n, "freeze-after");
         void applied.restore();
@@ -89,7 +83,7 @@ for (const [start, initial] of Object.entries(STARTS)) {
 
 Deno.test("crash right after the claim: clean removes the stale file, touches nothing", async () => {
   const world = new World();
-  await claimConnect({ address: "127.0.0.1", port: 2223 }, world.process(100));
+  await startConnect(world);
   const report = await cleanAfterDeath(world);
   assert.deepEqual(world.registry.runner.calls, []);
   assert.equal(world.fs.files.has(STATE_PATH), false);

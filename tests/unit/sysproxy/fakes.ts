@@ -11,11 +11,41 @@ import {
 import { type ProcessProbe, ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
 import type { StateRecord } from "../../../src/sysproxy/state_file.ts";
 import type { StateFs } from "../../../src/sysproxy/state_fs.ts";
-import type { Platform, SysProxyDeps } from "../../../src/sysproxy/types.ts";
+import { claimConnect, type ConnectClaim } from "../../../src/sysproxy/claim.ts";
+import type { GlobalProxyRequest, Platform, SysProxyDeps } from "../../../src/sysproxy/types.ts";
 import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
 
 export const ENV = "HKCU\\Environment";
 export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
+
+/** Registry values to start a world with: key, value name, value. */
+export type Seed = Array<[string, string, RegValue]>;
+
+/** The address:port the tests connect on, and the two kinds of global proxy for it. */
+export const HERE = { address: "127.0.0.1", port: 2223 };
+export const SOCKS: GlobalProxyRequest = {
+  ...HERE,
+  method: "socks",
+  proxyUrl: "socks4a://127.0.0.1:2223",
+};
+export const SOCKS5: GlobalProxyRequest = {
+  ...HERE,
+  method: "socks5",
+  proxyUrl: "socks5://127.0.0.1:2223",
+};
+/** A user with a corporate http_proxy and the system proxy switched off. */
+export const CORP: Seed = [
+  [ENV, "http_proxy", { type: "REG_SZ", data: "http://corp:8080" }],
+  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
+];
+
+/** A user whose system proxy points at a corporate proxy, with an expandable HTTP_PROXY. */
+export const CORP_PROXY: Seed = [
+  [ENV, "HTTP_PROXY", { type: "REG_EXPAND_SZ", data: "http://%PROXY_HOST%:8080" }],
+  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
+  [INET, "ProxyServer", { type: "REG_SZ", data: "proxy.corp.example:8080" }],
+  [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example; 10.*" }],
+];
 
 export type Handler = (cmd: string, args: string[]) => CommandResult | Promise<CommandResult>;
 
@@ -64,7 +94,7 @@ export class FakeRegistry {
   setxIsStub = false;
   readonly runner = new RecordingRunner((cmd, args) => this.#handle(cmd, args));
 
-  constructor(initial: Array<[string, string, RegValue]> = []) {
+  constructor(initial: Seed = []) {
     for (const [key, name, value] of initial) this.set(key, name, value);
   }
 
@@ -227,7 +257,7 @@ export class World {
   readonly fs = new MemoryFs();
   readonly probe = new FakeProbe();
 
-  constructor(initial: Array<[string, string, RegValue]> = []) {
+  constructor(initial: Seed = []) {
     this.registry = new FakeRegistry(initial);
   }
 
@@ -249,6 +279,15 @@ export class World {
   kill(pid: number): void {
     this.probe.running.delete(pid);
   }
+}
+
+/** Starts "ktctl connect" as `pid` in `world`: its deps, and its claim on {@link HERE}. */
+export async function startConnect(
+  world: World,
+  pid = 100,
+): Promise<{ deps: SysProxyDeps; claim: ConnectClaim }> {
+  const deps = world.process(pid);
+  return { deps, claim: await claimConnect(HERE, deps) };
 }
 
 /** Lets a frozen (crashed) call chain settle whatever it was going to do before freezing. */

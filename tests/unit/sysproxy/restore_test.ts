@@ -1,33 +1,27 @@
 import assert from "node:assert/strict";
-import { claimConnect } from "../../../src/sysproxy/claim.ts";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
-import { accessDenied, ENV, INET, STATE_PATH, World } from "./fakes.ts";
+import {
+  accessDenied,
+  CORP_PROXY,
+  ENV,
+  INET,
+  type Seed,
+  SOCKS,
+  startConnect,
+  STATE_PATH,
+  World,
+} from "./fakes.ts";
 
-const SOCKS = {
-  method: "socks" as const,
-  address: "127.0.0.1",
-  port: 2223,
-  proxyUrl: "socks4a://127.0.0.1:2223",
-};
-const BEFORE: Array<[string, string, RegValue]> = [
-  [ENV, "HTTP_PROXY", { type: "REG_EXPAND_SZ", data: "http://%PROXY_HOST%:8080" }],
-  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
-  [INET, "ProxyServer", { type: "REG_SZ", data: "proxy.corp.example:8080" }],
-  [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example; 10.*" }],
-];
-
-async function connected(initial: Array<[string, string, RegValue]>) {
+async function connected(initial: Seed) {
   const world = new World(initial);
-  const deps = world.process(100);
-  const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+  const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS, claim, deps);
   return { world, deps, claim, applied, setupCalls: world.registry.runner.calls.length };
 }
 
 Deno.test("restore puts back the exact previous values and types", async () => {
-  const { world, applied } = await connected(BEFORE);
-  const before = new World(BEFORE).registry.snapshot();
+  const { world, applied } = await connected(CORP_PROXY);
+  const before = new World(CORP_PROXY).registry.snapshot();
   const report = await applied.restore();
   assert.equal(report.ok, true);
   assert.deepEqual(world.registry.snapshot(), before);
@@ -68,7 +62,7 @@ Deno.test("restore leaves the claim in the state file; release removes the file"
 });
 
 Deno.test("a value the user changed meanwhile is left alone, with a warning", async () => {
-  const { world, applied } = await connected(BEFORE);
+  const { world, applied } = await connected(CORP_PROXY);
   world.registry.set(INET, "ProxyServer", { type: "REG_SZ", data: "socks=10.0.0.9:1080" });
   const report = await applied.restore();
   assert.equal(report.ok, true);
@@ -85,7 +79,7 @@ Deno.test("a value the user changed meanwhile is left alone, with a warning", as
 });
 
 Deno.test("restore is idempotent: the second call changes and reports nothing", async () => {
-  const { world, applied } = await connected(BEFORE);
+  const { world, applied } = await connected(CORP_PROXY);
   await applied.restore();
   const calls = world.registry.runner.calls.length;
   assert.deepEqual(await applied.restore(), { ok: true, lines: [] });
@@ -93,16 +87,16 @@ Deno.test("restore is idempotent: the second call changes and reports nothing", 
 });
 
 Deno.test("release before restore still restores, and only then removes the file", async () => {
-  const { world, claim } = await connected(BEFORE);
+  const { world, claim } = await connected(CORP_PROXY);
   const lines = await claim.release();
   assert.equal(lines.length, 4);
-  assert.deepEqual(world.registry.snapshot(), new World(BEFORE).registry.snapshot());
+  assert.deepEqual(world.registry.snapshot(), new World(CORP_PROXY).registry.snapshot());
   assert.equal(world.fs.files.has(STATE_PATH), false);
   assert.deepEqual(await claim.release(), []);
 });
 
 Deno.test("access denied during restore keeps the state file and says run ktctl clean", async () => {
-  const { world, claim, applied } = await connected(BEFORE);
+  const { world, claim, applied } = await connected(CORP_PROXY);
   world.registry.fail((argv) => argv[1] === "add" && argv[4] === "ProxyServer", accessDenied);
   const report = await applied.restore();
   assert.equal(report.ok, false);
@@ -123,7 +117,7 @@ Deno.test("access denied during restore keeps the state file and says run ktctl 
 });
 
 Deno.test("reg.exe missing during restore: every value reported, state file kept", async () => {
-  const { world, applied } = await connected(BEFORE);
+  const { world, applied } = await connected(CORP_PROXY);
   world.registry.fail((argv) => argv[0] === "reg", "missing");
   const report = await applied.restore();
   assert.equal(report.ok, false);

@@ -1,25 +1,21 @@
 import assert from "node:assert/strict";
-import { claimConnect } from "../../../src/sysproxy/claim.ts";
 import { clean } from "../../../src/sysproxy/clean.ts";
 import { SetupError, setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
-import { accessDenied, ENV, INET, STATE_PATH, World } from "./fakes.ts";
+import {
+  accessDenied,
+  CORP,
+  ENV,
+  INET,
+  type Seed,
+  SOCKS,
+  startConnect,
+  STATE_PATH,
+  World,
+} from "./fakes.ts";
 
-const SOCKS = {
-  method: "socks" as const,
-  address: "127.0.0.1",
-  port: 2223,
-  proxyUrl: "socks4a://127.0.0.1:2223",
-};
-const BEFORE: Array<[string, string, RegValue]> = [
-  [ENV, "http_proxy", { type: "REG_SZ", data: "http://corp:8080" }],
-  [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
-];
-
-async function claimed(initial: Array<[string, string, RegValue]> = BEFORE) {
+async function claimed(initial: Seed = CORP) {
   const world = new World(initial);
-  const deps = world.process(100);
-  const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+  const { deps, claim } = await startConnect(world);
   return { world, deps, claim, original: new World(initial).registry.snapshot() };
 }
 

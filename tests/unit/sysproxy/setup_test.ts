@@ -1,25 +1,21 @@
 import assert from "node:assert/strict";
 import { claimConnect } from "../../../src/sysproxy/claim.ts";
 import { SetupError, setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import { ENV, INET, isMutation, STATE_PATH, World } from "./fakes.ts";
-
-const SOCKS = {
-  method: "socks" as const,
-  address: "127.0.0.1",
-  port: 2223,
-  proxyUrl: "socks4a://127.0.0.1:2223",
-};
-const SOCKS5 = { ...SOCKS, method: "socks5" as const, proxyUrl: "socks5://127.0.0.1:2223" };
-
-async function connect(world: World, pid = 100) {
-  const deps = world.process(pid);
-  const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
-  return { deps, claim };
-}
+import {
+  ENV,
+  HERE,
+  INET,
+  isMutation,
+  SOCKS,
+  SOCKS5,
+  startConnect,
+  STATE_PATH,
+  World,
+} from "./fakes.ts";
 
 Deno.test("socks: exact reg/setx argv, in order, env first and ProxyEnable last", async () => {
   const world = new World();
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   await setupGlobalProxy(SOCKS, claim, deps);
   assert.deepEqual(world.registry.runner.calls, [
     ["reg", "query", ENV, "/v", "http_proxy"],
@@ -43,7 +39,7 @@ Deno.test("socks: exact reg/setx argv, in order, env first and ProxyEnable last"
 
 Deno.test("socks5: only http_proxy, through setx; the system proxy is not touched", async () => {
   const world = new World();
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS5, claim, deps);
   assert.deepEqual(world.registry.runner.calls, [
     ["reg", "query", ENV, "/v", "http_proxy"],
@@ -55,7 +51,7 @@ Deno.test("socks5: only http_proxy, through setx; the system proxy is not touche
 
 Deno.test("httpsProxy: true also sets https_proxy; by default it is never touched", async () => {
   const world = new World();
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy({ ...SOCKS5, httpsProxy: true }, claim, deps);
   assert.deepEqual(world.registry.runner.mutations, [
     ["setx", "http_proxy", "socks5://127.0.0.1:2223"],
@@ -63,7 +59,7 @@ Deno.test("httpsProxy: true also sets https_proxy; by default it is never touche
   ]);
   assert.ok(!applied.summary.some((line) => line.includes("HTTPS requests bypass")));
   const plain = new World();
-  const second = await connect(plain);
+  const second = await startConnect(plain);
   const summary = (await setupGlobalProxy(SOCKS, second.claim, second.deps)).summary;
   assert.ok(!plain.registry.runner.calls.some((argv) => argv.includes("https_proxy")));
   assert.ok(summary.includes("https_proxy was not set, so HTTPS requests bypass the proxy"));
@@ -75,7 +71,7 @@ Deno.test("the state file holds every value before the first change is made", as
     [INET, "ProxyEnable", { type: "REG_DWORD", data: 0 }],
     [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example" }],
   ]);
-  const { deps, claim } = await connect(world, 321);
+  const { deps, claim } = await startConnect(world, 321);
   const seen: unknown[] = [];
   world.registry.observe = (argv) => {
     if (isMutation(argv)) seen.push(world.fs.json(STATE_PATH).values);
@@ -118,7 +114,7 @@ Deno.test("the state file holds every value before the first change is made", as
 
 Deno.test("summary says what was set and that only programs started now use it", async () => {
   const world = new World([[INET, "AutoConfigURL", { type: "REG_SZ", data: "http://wpad/p" }]]);
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS, claim, deps);
   assert.deepEqual(applied.summary, [
     "Set the user environment variable http_proxy=socks4a://127.0.0.1:2223 (before: not set)",
@@ -135,7 +131,7 @@ Deno.test("summary says what was set and that only programs started now use it",
 
 Deno.test("a value that already has the wanted data is recorded but not rewritten", async () => {
   const world = new World([[INET, "ProxyEnable", { type: "REG_DWORD", data: 1 }]]);
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS, claim, deps);
   assert.ok(!world.registry.runner.mutations.some((argv) => argv.includes("ProxyEnable")));
   await applied.restore();
@@ -144,7 +140,7 @@ Deno.test("a value that already has the wanted data is recorded but not rewritte
 
 Deno.test("setting up twice on one claim is refused", async () => {
   const world = new World();
-  const { deps, claim } = await connect(world);
+  const { deps, claim } = await startConnect(world);
   await setupGlobalProxy(SOCKS, claim, deps);
   await assert.rejects(setupGlobalProxy(SOCKS, claim, deps), SetupError);
 });
@@ -153,7 +149,7 @@ for (const platform of ["linux", "darwin"] as const) {
   Deno.test(`${platform}: nothing is changed, the summary gives the export hint`, async () => {
     const world = new World();
     const deps = world.process(100, platform);
-    const claim = await claimConnect({ address: "127.0.0.1", port: 2223 }, deps);
+    const claim = await claimConnect(HERE, deps);
     const applied = await setupGlobalProxy(SOCKS5, claim, deps);
     assert.deepEqual(world.registry.runner.calls, []);
     assert.deepEqual(applied.summary, [
