@@ -36,7 +36,11 @@ export async function clean(opts: { dryRun: boolean }, deps: SysProxyDeps): Prom
   return report;
 }
 
-async function cleanStateFile(path: string, deps: SysProxyDeps, dryRun: boolean) {
+async function cleanStateFile(
+  path: string,
+  deps: SysProxyDeps,
+  dryRun: boolean,
+): Promise<CleanReport> {
   const leave = dryRun ? "Would leave" : "Left";
   const text = await deps.fs.read(path);
   if (text === undefined) return { ok: true, lines: [] }; // Its owner just removed it.
@@ -80,7 +84,12 @@ async function cleanStateFile(path: string, deps: SysProxyDeps, dryRun: boolean)
 }
 
 /** Removes a state temp file whose writer died between writing it and renaming it. */
-async function cleanTempFile(path: string, name: string, deps: SysProxyDeps, dryRun: boolean) {
+async function cleanTempFile(
+  path: string,
+  name: string,
+  deps: SysProxyDeps,
+  dryRun: boolean,
+): Promise<string[]> {
   const temp = parseTempName(name);
   if (temp === undefined || !isStateFileName(temp.target)) return [];
   try {
