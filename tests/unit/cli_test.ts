@@ -1,0 +1,310 @@
+/**
+ * Flag validation of `ktctl connect`, the shell hint, and the console log format.
+ */
+import assert from "node:assert/strict";
+import type { LogLevel, LogRecord } from "@logtape/logtape";
+import {
+  type ConnectFlags,
+  parseDirectPolicy,
+  proxyUrlFor,
+  validateConnectFlags,
+} from "../../src/cli/connect.ts";
+import { buildProgram } from "../../src/cli/main.ts";
+import { hintCommands, imageFromTasklist, shellFromImage } from "../../src/cli/shell_hint.ts";
+import { formatClock, formatRecord } from "../../src/cli/logging.ts";
+import { UserError } from "../../src/errors.ts";
+import { formatCidr } from "../../src/net/ip.ts";
+import type { DirectPolicy } from "../../src/tunnel/direct.ts";
+
+/** The flag values commander passes when none is given (see src/cli/main.ts). */
+const DEFAULT_FLAGS: ConnectFlags = {
+  method: "socks",
+  proxyPort: "2223",
+  proxyAddr: "127.0.0.1",
+  clusterDomain: "cluster.local",
+  dialDirect: "all",
+};
+
+const flags = (over: Partial<ConnectFlags>): ConnectFlags => ({ ...DEFAULT_FLAGS, ...over });
+
+/** Asserts validateConnectFlags fails with a UserError whose message is exactly `message`. */
+function assertFlagError(over: Partial<ConnectFlags>, message: string, flag: string): void {
+  assert.throws(
+    () => validateConnectFlags(flags(over)),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError, `not a UserError: ${e}`);
+      assert.equal(e.message, message);
+      assert.ok(e.message.includes(flag), `"${e.message}" does not name ${flag}`);
+      assert.equal(e.exitCode, 1);
+      return true;
+    },
+    JSON.stringify(over),
+  );
+}
+
+function describePolicy(p: DirectPolicy): string {
+  return p.kind === "ranges" ? `ranges ${p.ranges.map(formatCidr).join(",")}` : p.kind;
+}
+
+// ---------------------------------------------------------------------------------------------
+// validateConnectFlags
+
+Deno.test("cli: the connect command's defaults validate to the documented options", () => {
+  let ran = false;
+  const program = buildProgram(() => ran = true);
+  const connect = program.commands.find((c) => c.name() === "connect");
+  assert.ok(connect);
+  assert.deepEqual(connect.opts(), DEFAULT_FLAGS);
+  assert.equal(ran, false);
+  assert.deepEqual(validateConnectFlags(DEFAULT_FLAGS), {
+    method: "socks",
+    address: "127.0.0.1",
+    port: 2223,
+    setupGlobalProxy: false,
+    clusterDomain: "cluster.local",
+    direct: { kind: "all" },
+    clusterRanges: [],
+    kubeconfig: undefined,
+    context: undefined,
+    namespace: undefined,
+  });
+});
+
+Deno.test("cli: every accepted flag is converted", () => {
+  const opts = validateConnectFlags({
+    method: "socks5",
+    proxyPort: "1080",
+    proxyAddr: "[::1]",
+    setupGlobalProxy: true,
+    clusterDomain: ".Corp.Internal.",
+    dialDirect: "127.0.0.0/8, ::1/128",
+    clusterCIDR: "10.244.0.0/16,10.96.0.0/12",
+    kubeconfig: "/tmp/kubeconfig",
+    context: "kind-kind",
+    namespace: "demo-1",
+  });
+  assert.deepEqual({
+    ...opts,
+    direct: describePolicy(opts.direct),
+    clusterRanges: opts.clusterRanges.map(formatCidr),
+  }, {
+    method: "socks5",
+    address: "::1",
+    port: 1080,
+    setupGlobalProxy: true,
+    clusterDomain: "corp.internal",
+    direct: "ranges 127.0.0.0/8,::1/128",
+    clusterRanges: ["10.244.0.0/16", "10.96.0.0/12"],
+    kubeconfig: "/tmp/kubeconfig",
+    context: "kind-kind",
+    namespace: "demo-1",
+  });
+  assert.equal(validateConnectFlags(flags({ proxyAddr: "localhost" })).address, "127.0.0.1");
+  assert.equal(validateConnectFlags(flags({ proxyAddr: "0.0.0.0" })).address, "0.0.0.0");
+  assert.equal(validateConnectFlags(flags({ proxyPort: "1" })).port, 1);
+  assert.equal(validateConnectFlags(flags({ proxyPort: "65535" })).port, 65535);
+});
+
+Deno.test("cli: a bad --method is a UserError naming the flag", () => {
+  for (const method of ["http", "SOCKS", "socks4", ""]) {
+    assertFlagError({ method }, `--method must be socks or socks5, not "${method}"`, "--method");
+  }
+});
+
+Deno.test("cli: a bad --proxyPort is a UserError naming the flag", () => {
+  for (const port of ["0", "65536", "abc", "", "-1", "80.5", " 80", "1e3", "99999999"]) {
+    assertFlagError(
+      { proxyPort: port },
+      `--proxyPort must be a port number from 1 to 65535, not "${port}"`,
+      "--proxyPort",
+    );
+  }
+});
+
+Deno.test("cli: a bad --proxyAddr is a UserError naming the flag", () => {
+  for (const addr of ["example.com", "10.1", "256.0.0.1", "", "::1::2", "[10.0.0.1"]) {
+    assertFlagError(
+      { proxyAddr: addr },
+      `--proxyAddr must be an IP address, not "${addr}"`,
+      "--proxyAddr",
+    );
+  }
+});
+
+Deno.test("cli: a bad namespace is a UserError naming the flag", () => {
+  for (const ns of ["Demo", "-demo", "demo-", "a_b", "a.b", "x".repeat(64), ""]) {
+    assertFlagError(
+      { namespace: ns },
+      `-n/--namespace "${ns}" is not a valid namespace name`,
+      "--namespace",
+    );
+  }
+  assert.equal(
+    validateConnectFlags(flags({ namespace: "x".repeat(63) })).namespace,
+    "x".repeat(63),
+  );
+});
+
+Deno.test("cli: a bad --clusterDomain is a UserError naming the flag", () => {
+  for (const domain of ["bad_domain", "a..b", "", "-x.local", "x y"]) {
+    assertFlagError(
+      { clusterDomain: domain },
+      `--clusterDomain "${domain}" is not a DNS name`,
+      "--clusterDomain",
+    );
+  }
+});
+
+Deno.test("cli: a bad --dialDirect or --clusterCIDR range is a UserError naming the flag", () => {
+  const cases: [string, string][] = [
+    ["10.0.0.0/33", "10.0.0.0/33"],
+    ["nope", "nope"],
+    ["127.0.0.0/8, bad ", "bad"],
+    ["::1/129", "::1/129"],
+  ];
+  for (const [text, bad] of cases) {
+    assertFlagError(
+      { dialDirect: text },
+      `--dialDirect: "${bad}" is not an address range such as 10.0.0.0/8`,
+      "--dialDirect",
+    );
+    assertFlagError(
+      { clusterCIDR: text },
+      `--clusterCIDR: "${bad}" is not an address range such as 10.0.0.0/8`,
+      "--clusterCIDR",
+    );
+  }
+});
+
+Deno.test("cli: parseDirectPolicy", () => {
+  assert.deepEqual(parseDirectPolicy("all"), { kind: "all" });
+  assert.deepEqual(parseDirectPolicy(" ALL "), { kind: "all" });
+  assert.deepEqual(parseDirectPolicy("none"), { kind: "none" });
+  assert.deepEqual(parseDirectPolicy("off"), { kind: "none" });
+  assert.equal(
+    describePolicy(parseDirectPolicy("127.0.0.0/8,::1/128")),
+    "ranges 127.0.0.0/8,::1/128",
+  );
+  assert.equal(
+    describePolicy(parseDirectPolicy("10.0.0.0/8, 192.168.1.1,")),
+    "ranges 10.0.0.0/8,192.168.1.1/32",
+  );
+  assert.throws(() => parseDirectPolicy("allow"), UserError);
+});
+
+Deno.test("cli: proxyUrlFor uses schemes that resolve names through the proxy", () => {
+  assert.equal(proxyUrlFor("socks", "127.0.0.1", 2223), "socks4a://127.0.0.1:2223");
+  assert.equal(proxyUrlFor("socks5", "127.0.0.1", 1080), "socks5h://127.0.0.1:1080");
+  assert.equal(proxyUrlFor("socks5", "::1", 2223), "socks5h://[::1]:2223");
+  assert.equal(proxyUrlFor("socks", "fe80::1", 8), "socks4a://[fe80::1]:8");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Shell hint
+
+Deno.test("cli: hintCommands in each shell's syntax", () => {
+  const url = "socks4a://127.0.0.1:2223";
+  assert.deepEqual(hintCommands("cmd", url), ["set http_proxy=socks4a://127.0.0.1:2223"]);
+  assert.deepEqual(hintCommands("powershell", url), [
+    '$env:http_proxy="socks4a://127.0.0.1:2223"',
+  ]);
+  assert.deepEqual(hintCommands("posix", url), ["export http_proxy=socks4a://127.0.0.1:2223"]);
+  assert.deepEqual(hintCommands("unknown-windows", url), [
+    "set http_proxy=socks4a://127.0.0.1:2223  (CMD)",
+    '$env:http_proxy="socks4a://127.0.0.1:2223"  (PowerShell)',
+  ]);
+  assert.deepEqual(hintCommands("posix", "socks5h://[::1]:1080"), [
+    "export http_proxy=socks5h://[::1]:1080",
+  ]);
+});
+
+Deno.test("cli: shellFromImage classifies Windows parent images", () => {
+  const cases: [string | undefined, string][] = [
+    ["cmd.exe", "cmd"],
+    ["CMD.EXE", "cmd"],
+    ["powershell.exe", "powershell"],
+    ["PowerShell.exe", "powershell"],
+    ["pwsh.exe", "powershell"],
+    ["explorer.exe", "unknown-windows"],
+    ["bash.exe", "unknown-windows"],
+    ["cmd", "unknown-windows"],
+    ["", "unknown-windows"],
+    [undefined, "unknown-windows"],
+  ];
+  for (const [image, shell] of cases) assert.equal(shellFromImage(image), shell, String(image));
+});
+
+Deno.test("cli: imageFromTasklist reads the image name from tasklist CSV output", () => {
+  assert.equal(imageFromTasklist('"cmd.exe","1234","Console","1","4,120 K"\r\n'), "cmd.exe");
+  assert.equal(
+    imageFromTasklist('\r\n"powershell.exe","8812","Console","1","91,344 K"\r\n'),
+    "powershell.exe",
+  );
+  assert.equal(
+    imageFromTasklist(
+      '"pwsh.exe","20","Console","1","1,000 K"\r\n"cmd.exe","21","Console","1","2 K"',
+    ),
+    "pwsh.exe",
+  );
+  assert.equal(
+    imageFromTasklist("INFO: No tasks are running which match the specified criteria.\r\n"),
+    undefined,
+  );
+  assert.equal(imageFromTasklist(""), undefined);
+  assert.equal(
+    shellFromImage(imageFromTasklist('"cmd.exe","1234","Console","1","4,120 K"')),
+    "cmd",
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Log format
+
+const at = (h: number, m: number) => new Date(2025, 10, 26, h, m, 42, 123);
+
+Deno.test("cli: formatClock is a 12-hour clock without leading zero on the hour", () => {
+  const cases: [number, number, string][] = [
+    [0, 5, "12:05AM"],
+    [0, 0, "12:00AM"],
+    [1, 0, "1:00AM"],
+    [11, 59, "11:59AM"],
+    [12, 0, "12:00PM"],
+    [12, 30, "12:30PM"],
+    [16, 31, "4:31PM"],
+    [23, 9, "11:09PM"],
+  ];
+  for (const [h, m, text] of cases) assert.equal(formatClock(at(h, m)), text, `${h}:${m}`);
+});
+
+function record(level: LogLevel, message: unknown[]): LogRecord {
+  return {
+    category: ["ktctl", "test"],
+    level,
+    message,
+    rawMessage: "",
+    timestamp: at(16, 31).getTime(),
+    properties: {},
+  };
+}
+
+Deno.test("cli: formatRecord renders the time, level and message on one line", () => {
+  assert.equal(
+    formatRecord(record("info", ["Connected to ", "kind-kind", " with ", 3, " pods"])),
+    "4:31PM INF Connected to kind-kind with 3 pods\n",
+  );
+  assert.equal(
+    formatRecord(record("warning", ["policy ", { kind: "all" }, " list ", [1, "a"], ""])),
+    '4:31PM WRN policy {"kind":"all"} list [1,"a"]\n',
+  );
+  const levels: [LogLevel, string][] = [
+    ["trace", "TRC"],
+    ["debug", "DBG"],
+    ["info", "INF"],
+    ["warning", "WRN"],
+    ["error", "ERR"],
+    ["fatal", "FTL"],
+  ];
+  for (const [level, label] of levels) {
+    assert.equal(formatRecord(record(level, ["x"])), `4:31PM ${label} x\n`);
+  }
+});
