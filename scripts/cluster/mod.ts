@@ -1,0 +1,79 @@
+/**
+ * API of the local control plane for tests, demos and benchmarks.
+ *
+ *   import { clusterInfo, ensureCluster, WEB } from "../scripts/cluster/mod.ts";
+ *   const info = await ensureCluster();          // up if not up (builds on first use)
+ *   // info.kubeconfigs.admin / .token / .limited, info.server, info.runDir
+ *
+ * Names and ports of the fixture are exported from fixture.ts (re-exported here).
+ */
+import {
+  apiServerReady,
+  type ClusterInfo,
+  deletePod as deletePodImpl,
+  down,
+  readInfo,
+  restartApiServer as restartApiServerImpl,
+  status,
+  up,
+} from "./cluster.ts";
+import { infoPath } from "./paths.ts";
+
+export * from "./fixture.ts";
+export type { ClusterInfo, ClusterStatus } from "./cluster.ts";
+export { kubectl } from "./cluster.ts";
+export { binDir, cacheRoot, runDir } from "./paths.ts";
+export * as versions from "./versions.ts";
+
+/** Info written by the last successful `up`; throws when the cluster is not up. */
+export async function clusterInfo(): Promise<ClusterInfo> {
+  const info = await readInfo();
+  if (!info) {
+    throw new Error(`local cluster is not up (no ${infoPath()}); run: deno task cluster up`);
+  }
+  return info;
+}
+
+/** True when `up` has completed and the API server answers. */
+export async function isUp(): Promise<boolean> {
+  return (await readInfo()) !== undefined && (await apiServerReady());
+}
+
+/**
+ * Brings the cluster up if it is not (building the binaries on first use), and returns its info.
+ * When it is already up this returns at once, without touching the fixture; pass
+ * `{ resetFixture: true }` to re-apply it (recreating deleted fixture pods).
+ */
+export async function ensureCluster(
+  opts: { resetFixture?: boolean } = {},
+): Promise<ClusterInfo> {
+  if (!opts.resetFixture) {
+    const st = await status();
+    if (st.up) return await clusterInfo();
+  }
+  return await up({ quiet: true });
+}
+
+/** Takes the cluster down (no-op when down). */
+export async function teardownCluster(): Promise<void> {
+  await down();
+}
+
+/**
+ * Stops kube-apiserver and starts it again with the same flags; resolves once /readyz is ok.
+ * `downtimeMs` keeps it stopped that long before restarting.
+ */
+export function restartApiServer(
+  opts: { downtimeMs?: number; timeoutMs?: number } = {},
+): Promise<void> {
+  return restartApiServerImpl(opts);
+}
+
+/** Deletes a pod and waits until it is gone. `ensureCluster({ resetFixture: true })` restores it. */
+export function deletePod(
+  namespace: string,
+  name: string,
+  opts: { wait?: boolean; gracePeriodSeconds?: number } = {},
+): Promise<void> {
+  return deletePodImpl(namespace, name, opts);
+}
