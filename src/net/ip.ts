@@ -24,6 +24,11 @@ export function canonicalIp(text: string): string | undefined {
 /** Parses "10.0.0.0/8" or "::1/128"; a bare address means a single host. Throws on bad input. */
 export function parseCidr(text: string): Cidr {
   const t = text.trim();
+  // As in canonicalIp: ipaddr.js reads legacy forms, so "10.96/12" would mean 10.0.0.96/12.
+  const address = t.split("/")[0];
+  if (!address.includes(":") && !ipaddr.IPv4.isValidFourPartDecimal(address)) {
+    throw new Error(`"${address}" is not an IPv4 address in a.b.c.d form`);
+  }
   if (!t.includes("/")) {
     const addr = ipaddr.parse(t);
     return [addr, addr.kind() === "ipv4" ? 32 : 128];

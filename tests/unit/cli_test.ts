@@ -161,6 +161,7 @@ Deno.test("cli: a bad --dialDirect or --clusterCIDR range is a UserError naming 
     ["nope", "nope"],
     ["127.0.0.0/8, bad ", "bad"],
     ["::1/129", "::1/129"],
+    ["10.96/12", "10.96/12"],
   ];
   for (const [text, bad] of cases) {
     assertFlagError(

@@ -42,6 +42,10 @@ Deno.test("ip: parseCidr takes ranges and bare addresses, and throws on junk", (
   for (const bad of ["", "10.0.0.0/33", "::/129", "nope", "10.0.0.0/x", "1.2.3.4/8/9"]) {
     assert.throws(() => parseCidr(bad), Error, bad);
   }
+  // Legacy IPv4 spellings would silently mean another range ("10.96/12" is 10.0.0.96/12).
+  for (const bad of ["10.96/12", "10.1", "0x7f.1/8", "127.1", "010.0.0.0/8", "167772160/8"]) {
+    assert.throws(() => parseCidr(bad), Error, bad);
+  }
 });
 
 Deno.test("ip: inRanges matches by family and prefix", () => {
