@@ -111,15 +111,24 @@ export interface ConnectSession {
 }
 
 /** Does everything up to serving; throws UserError (having undone its steps) on failure. */
-export async function startConnect(opts: ConnectOptions): Promise<ConnectSession> {
-  const proxyUrl = proxyUrlFor(opts.method, opts.address, opts.port);
+export async function startConnect(
+  opts: ConnectOptions,
+  deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
+): Promise<ConnectSession> {
   dropSelfPointingProxyEnv(opts.port);
   const target = loadKubeconfig(opts);
-  const deps = sysproxy.defaultDeps();
-  const claim = await sysproxy.claimConnect({ address: opts.address, port: opts.port }, deps);
+  const server = await listenOrExplain(opts, deps);
+  // The claim uses the port actually bound, so that port 0 (tests) works too.
+  let claim: sysproxy.ConnectClaim;
+  try {
+    claim = await sysproxy.claimConnect({ address: opts.address, port: server.addr.port }, deps);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   const undo: (() => Promise<unknown>)[] = [async () => {
     for (const line of await claim.release()) log.info(line);
-  }];
+  }, () => server.close()];
   const unwind = async () => {
     for (const step of undo.reverse()) {
       await step().catch((e) => log.error("While stopping: {error}", { error: String(e) }));
@@ -127,8 +136,7 @@ export async function startConnect(opts: ConnectOptions): Promise<ConnectSession
   };
   try {
     for (const line of claim.repaired) log.info(line);
-    const server = SocksServer.listen({ hostname: opts.address, port: opts.port });
-    undo.push(() => server.close());
+    const proxyUrl = proxyUrlFor(opts.method, opts.address, server.addr.port);
     const api = new KubeApi(target.config, target.server);
     const index = new ClusterIndex(opts.clusterRanges);
     const view = await ClusterView.start(api, index, { namespace: target.namespace }).catch((e) => {
@@ -196,6 +204,26 @@ export async function startConnect(opts: ConnectOptions): Promise<ConnectSession
     };
   } catch (e) {
     await unwind();
+    throw e;
+  }
+}
+
+/**
+ * Binds the SOCKS port. When it is taken, a live ktctl connect there gets named (through its
+ * claim); the leftovers of a dead one are repaired on the way.
+ */
+async function listenOrExplain(
+  opts: ConnectOptions,
+  deps: sysproxy.SysProxyDeps,
+): Promise<SocksServer> {
+  try {
+    return SocksServer.listen({ hostname: opts.address, port: opts.port });
+  } catch (e) {
+    if (e instanceof UserError && opts.port !== 0) {
+      const claim = await sysproxy.claimConnect({ address: opts.address, port: opts.port }, deps);
+      for (const line of claim.repaired) log.info(line);
+      await claim.release();
+    }
     throw e;
   }
 }

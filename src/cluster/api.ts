@@ -97,13 +97,20 @@ export class KubeApi {
     const both = AbortSignal.any([signal, idle.signal]);
     const response = await this.#request(`${path}${sep}${query}`, { signal: both, timeoutMs: 1e9 });
     let timer = setTimeout(() => idle.abort(), idleMs);
+    // undici under Deno does not end a body stream when its fetch is aborted: cancel it here.
+    const reader = response.body!.getReader();
+    const cancel = () => reader.cancel().catch(() => {});
+    both.addEventListener("abort", cancel, { once: true });
     const decoder = new TextDecoder();
     let pending = "";
     try {
-      for await (const chunk of response.body!) {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (both.aborted) break;
         clearTimeout(timer);
         timer = setTimeout(() => idle.abort(), idleMs);
-        pending += decoder.decode(chunk, { stream: true });
+        pending += decoder.decode(value, { stream: true });
         let nl;
         while ((nl = pending.indexOf("\n")) >= 0) {
           const line = pending.slice(0, nl).trim();
@@ -114,12 +121,16 @@ export class KubeApi {
           onEvent(event);
         }
       }
+      if (idle.signal.aborted && !signal.aborted) {
+        throw new ApiError("unreachable", "watch went silent");
+      }
     } catch (e) {
       if (signal.aborted || e instanceof ApiError) throw e;
       if (idle.signal.aborted) throw new ApiError("unreachable", "watch went silent");
       throw new ApiError("unreachable", `watch broke: ${describeFetchError(e)}`);
     } finally {
       clearTimeout(timer);
+      both.removeEventListener("abort", cancel);
     }
   }
 }

@@ -6,7 +6,9 @@
  * Flow control both ways: incoming messages are queued and the socket is paused once the queue
  * holds `highWaterMark` bytes; writes wait for the socket to drain past the same mark. A local
  * half-close keeps the WebSocket open (port-forward has no half-close of its own) so the pod's
- * answer still arrives, until the pod closes or `halfCloseGraceMs` passes.
+ * answer still arrives, until the pod closes or stays silent for `halfCloseGraceMs`. (A client
+ * that closed fully looks the same as one that half-closed, so the pod's silence is the only
+ * sign that nobody waits any more; an answer that keeps flowing is never cut.)
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -25,7 +27,7 @@ export interface PortForwardOptions {
 
 export const defaultPortForwardOptions: PortForwardOptions = {
   openTimeoutMs: 15_000,
-  halfCloseGraceMs: 30_000,
+  halfCloseGraceMs: 10_000,
   highWaterMark: 1024 * 1024,
 };
 
@@ -132,6 +134,7 @@ export class PortForwardUpstream implements Upstream {
     }
     for (const ev of events) {
       if (ev.kind === "data") {
+        if (this.#grace !== undefined) this.#armGrace();
         this.#received += ev.bytes.length;
         this.#queue.push(ev.bytes);
         this.#queued += ev.bytes.length;
@@ -194,8 +197,13 @@ export class PortForwardUpstream implements Upstream {
   }
 
   endWrite(): Promise<void> {
-    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
+    this.#armGrace();
     return Promise.resolve();
+  }
+
+  #armGrace(): void {
+    clearTimeout(this.#grace);
+    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
   }
 
   close(): void {

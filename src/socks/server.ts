@@ -16,7 +16,7 @@ import {
 } from "./protocol.ts";
 import { type Connector, RouteRejected } from "../tunnel/connector.ts";
 import { pipe } from "../tunnel/pipe.ts";
-import { UpstreamError } from "../tunnel/upstream.ts";
+import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
 import { closeQuietly, writeQuietly } from "../net/io.ts";
 import { UserError } from "../errors.ts";
 
@@ -31,6 +31,7 @@ export interface SocksServerOptions {
 export class SocksServer {
   #listener: Deno.TcpListener;
   #live = new Set<Deno.Conn>();
+  #upstreams = new Set<Upstream>();
   #serving: Promise<void> | undefined;
   #closed = false;
   #nextId = 1;
@@ -98,6 +99,7 @@ export class SocksServer {
     this.#closed = true;
     closeQuietly(this.#listener);
     for (const conn of this.#live) closeQuietly(conn);
+    for (const upstream of this.#upstreams) upstream.close();
     await this.#serving;
   }
 
@@ -154,7 +156,10 @@ export class SocksServer {
       return;
     }
     await writeQuietly(conn, successReply(request));
-    const stats = await pipe(conn, upstream, hs.early);
+    this.#upstreams.add(upstream);
+    const stats = await pipe(conn, upstream, hs.early).finally(() =>
+      this.#upstreams.delete(upstream)
+    );
     const ms = Math.round(performance.now() - started);
     const outcome = stats.error === undefined
       ? "closed"

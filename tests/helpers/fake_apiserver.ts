@@ -1,0 +1,330 @@
+/**
+ * A small in-process Kubernetes API server for integration tests: list and watch of pods,
+ * services and endpointslices, SelfSubjectAccessReview, bearer-token authentication with
+ * per-token namespace limits, and the `v4.channel.k8s.io` port-forward WebSocket, wired to
+ * loopback TCP servers that stand in for pod ports.
+ *
+ * It exists for faults the real API server cannot produce on demand (error-channel messages,
+ * abrupt closes, a stalled stream, 401/403 at will); the end-to-end suite uses the real one.
+ * @module
+ */
+
+export interface FakePortBehaviour {
+  /** Where the pod port is really served (a loopback TCP port). */
+  target?: number;
+  /** Send this text on the error channel instead of connecting (like a refused port). */
+  errorText?: string;
+  /** Close the WebSocket abruptly after this many bytes from the pod. */
+  cutAfterBytes?: number;
+}
+
+export interface FakeToken {
+  /** Namespaces this token may read; undefined means all (cluster-wide). */
+  namespaces?: string[];
+  /** Whether SelfSubjectAccessReview for pods/portforward says allowed. */
+  portForward?: boolean;
+}
+
+type Kind = "pods" | "services" | "endpointslices";
+interface Stored {
+  kind: Kind;
+  object: Record<string, unknown>;
+}
+
+export class FakeApiServer {
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #objects = new Map<string, Stored>();
+  #version = 100;
+  #watchers = new Set<
+    { kind: Kind; namespace?: string; send: (line: string) => void; close: () => void }
+  >();
+  #sockets = new Set<WebSocket>();
+  /** Per pod ("ns/name") and port: how the port-forward behaves. */
+  readonly ports = new Map<string, FakePortBehaviour>();
+  readonly tokens = new Map<string, FakeToken>([["admin-token", {}]]);
+  /** Port-forward requests seen, as "ns/pod:port". */
+  readonly forwards: string[] = [];
+  /** Bytes the fake pushed into port-forward sockets and how many the client had not taken. */
+  readonly pushed = { bytes: 0 };
+
+  constructor() {
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => this.#handle(req),
+    );
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  /** A kubeconfig for this server (plain HTTP, so TLS verification is explicitly skipped). */
+  kubeconfig(token = "admin-token", namespace = "default"): string {
+    return JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "fake", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
+      users: [{ name: "fake-user", user: { token } }],
+      contexts: [{ name: "fake", context: { cluster: "fake", user: "fake-user", namespace } }],
+      "current-context": "fake",
+    });
+  }
+
+  /** Adds or replaces an object and tells watchers. */
+  apply(kind: Kind, object: Record<string, unknown>): void {
+    const meta = object.metadata as Record<string, unknown>;
+    const key = `${kind}/${meta.namespace}/${meta.name}`;
+    const type = this.#objects.has(key) ? "MODIFIED" : "ADDED";
+    meta.resourceVersion = String(++this.#version);
+    this.#objects.set(key, { kind, object });
+    this.#notify(kind, type, object);
+  }
+
+  delete(kind: Kind, namespace: string, name: string): void {
+    const key = `${kind}/${namespace}/${name}`;
+    const stored = this.#objects.get(key);
+    if (!stored) return;
+    this.#objects.delete(key);
+    (stored.object.metadata as Record<string, unknown>).resourceVersion = String(++this.#version);
+    this.#notify(kind, "DELETED", stored.object);
+  }
+
+  /** Ends every watch stream, as an API server restart would. */
+  dropWatches(): void {
+    for (const w of this.#watchers) w.close();
+    this.#watchers.clear();
+  }
+
+  async close(): Promise<void> {
+    this.dropWatches();
+    for (const s of this.#sockets) s.close();
+    await this.#server.shutdown();
+  }
+
+  #notify(kind: Kind, type: string, object: unknown): void {
+    const ns = ((object as Record<string, unknown>).metadata as Record<string, unknown>).namespace;
+    for (const w of this.#watchers) {
+      if (w.kind === kind && (w.namespace === undefined || w.namespace === ns)) {
+        w.send(JSON.stringify({ type, object }) + "\n");
+      }
+    }
+  }
+
+  #handle(req: Request): Response {
+    const url = new URL(req.url);
+    const auth = req.headers.get("authorization") ?? "";
+    const token = this.tokens.get(auth.replace(/^Bearer /, ""));
+    if (!auth.startsWith("Bearer ") || !token) return status(401, "Unauthorized");
+    const path = url.pathname;
+    if (path === "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") {
+      return Response.json({ status: { allowed: token.portForward !== false } }, { status: 201 });
+    }
+    const pf = path.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/);
+    if (pf) return this.#portForward(req, token, pf[1], pf[2], url.searchParams.get("ports") ?? "");
+    const m = path.match(
+      /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|endpointslices)$/,
+    );
+    if (!m) return status(404, `no route for ${path}`);
+    const namespace = m[1];
+    const kind = m[2] as Kind;
+    if (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) {
+      return status(403, `${kind} is forbidden: cannot list ${kind} at the cluster scope`);
+    }
+    if (url.searchParams.get("watch") === "true") return this.#watch(kind, namespace);
+    const items = [...this.#objects.values()]
+      .filter((s) => s.kind === kind)
+      .map((s) => s.object)
+      .filter((o) =>
+        namespace === undefined || (o.metadata as { namespace: string }).namespace === namespace
+      );
+    return Response.json({
+      kind: "List",
+      apiVersion: "v1",
+      metadata: { resourceVersion: String(this.#version) },
+      items,
+    });
+  }
+
+  #watch(kind: Kind, namespace: string | undefined): Response {
+    const encoder = new TextEncoder();
+    let watcher: {
+      kind: Kind;
+      namespace?: string;
+      send: (line: string) => void;
+      close: () => void;
+    };
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        watcher = {
+          kind,
+          namespace,
+          send: (line) => controller.enqueue(encoder.encode(line)),
+          close: () => {
+            try {
+              controller.close();
+            } catch { /* already closed */ }
+          },
+        };
+        this.#watchers.add(watcher);
+      },
+      cancel: () => {
+        this.#watchers.delete(watcher);
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }
+
+  #portForward(req: Request, token: FakeToken, ns: string, pod: string, ports: string): Response {
+    if (token.portForward === false) return status(403, "pods/portforward is forbidden");
+    if (!this.#objects.has(`pods/${ns}/${pod}`)) return status(404, `pods "${pod}" not found`);
+    const port = Number(ports);
+    if (!/^\d+$/.test(ports) || port < 1 || port > 65535) return status(400, "invalid port");
+    const protocols = (req.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) =>
+      s.trim()
+    );
+    if (!protocols.includes("v4.channel.k8s.io")) return status(400, "unsupported subprotocol");
+    this.forwards.push(`${ns}/${pod}:${port}`);
+    const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "v4.channel.k8s.io" });
+    socket.binaryType = "arraybuffer";
+    this.#sockets.add(socket);
+    socket.onclose = () => this.#sockets.delete(socket);
+    socket.onopen = () => this.#serveForward(socket, this.ports.get(`${ns}/${pod}:${port}`), port);
+    return response;
+  }
+
+  async #serveForward(ws: WebSocket, behaviour: FakePortBehaviour | undefined, port: number) {
+    const prefix = [port & 0xff, port >> 8];
+    ws.send(new Uint8Array([0, ...prefix]));
+    ws.send(new Uint8Array([1, ...prefix]));
+    if (!behaviour?.target) {
+      const text = behaviour?.errorText ??
+        `error forwarding port ${port} to pod fake, uid : failed to connect to localhost:${port}: connection refused`;
+      ws.send(new Uint8Array([1, ...new TextEncoder().encode(text)]));
+      ws.close(1000);
+      return;
+    }
+    let conn: Deno.Conn;
+    try {
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: behaviour.target });
+    } catch (e) {
+      ws.send(new Uint8Array([1, ...new TextEncoder().encode(String(e))]));
+      ws.close(1000);
+      return;
+    }
+    ws.onmessage = async (ev) => {
+      const data = new Uint8Array(ev.data as ArrayBuffer);
+      if (data[0] !== 0) return;
+      try {
+        let off = 1;
+        while (off < data.length) off += await conn.write(data.subarray(off));
+      } catch { /* pod side gone */ }
+    };
+    ws.onclose = () => {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    };
+    const buf = new Uint8Array(64 * 1024);
+    let total = 0;
+    try {
+      while (true) {
+        const n = await conn.read(buf.subarray(1));
+        if (n === null) break;
+        total += n;
+        if (behaviour.cutAfterBytes !== undefined && total > behaviour.cutAfterBytes) {
+          // An abrupt end: the TCP connection under the WebSocket is dropped without a close frame.
+          ws.close(1011, "cut");
+          break;
+        }
+        ws.send(buf.slice(0, n + 1));
+        this.pushed.bytes += n;
+        // Crude flow control, as Deno's server WebSocket has none: wait while much is unsent.
+        while (ws.bufferedAmount > 8 * 1024 * 1024 && ws.readyState === WebSocket.OPEN) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    } catch { /* closed */ }
+    // The runtime closes the stream shortly after the pod side ends.
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+function status(code: number, message: string): Response {
+  return Response.json({ kind: "Status", apiVersion: "v1", status: "Failure", message, code }, {
+    status: code,
+  });
+}
+
+/** Builds API objects in the shapes the real API server returns. */
+export const build = {
+  pod(
+    ns: string,
+    name: string,
+    ip: string,
+    opts: {
+      ready?: boolean;
+      labels?: Record<string, string>;
+      ports?: { name?: string; containerPort: number }[];
+    } = {},
+  ) {
+    return {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { namespace: ns, name, labels: opts.labels ?? { app: name } },
+      spec: { containers: [{ name: "c", ports: opts.ports ?? [] }] },
+      status: {
+        phase: "Running",
+        podIP: ip,
+        podIPs: [{ ip }],
+        conditions: [{ type: "Ready", status: opts.ready === false ? "False" : "True" }],
+      },
+    };
+  },
+  service(
+    ns: string,
+    name: string,
+    clusterIP: string,
+    ports: { name?: string; port: number; targetPort?: number | string }[],
+    selector: Record<string, string>,
+  ) {
+    return {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { namespace: ns, name },
+      spec: {
+        type: "ClusterIP",
+        clusterIP,
+        clusterIPs: [clusterIP],
+        selector,
+        ports: ports.map((p) => ({ protocol: "TCP", ...p })),
+      },
+    };
+  },
+  slice(
+    ns: string,
+    service: string,
+    ports: { name?: string; port: number }[],
+    endpoints: { pod: string; ip: string; ready?: boolean; hostname?: string }[],
+  ) {
+    return {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        namespace: ns,
+        name: `${service}-abcde`,
+        labels: { "kubernetes.io/service-name": service },
+      },
+      addressType: "IPv4",
+      ports: ports.map((p) => ({ protocol: "TCP", ...p })),
+      endpoints: endpoints.map((e) => ({
+        addresses: [e.ip],
+        conditions: { ready: e.ready !== false, serving: true, terminating: false },
+        hostname: e.hostname,
+        targetRef: { kind: "Pod", namespace: ns, name: e.pod },
+      })),
+    };
+  },
+};

@@ -1,0 +1,65 @@
+/**
+ * A minimal SOCKS client for tests that need what curl cannot do: half-close, holding a
+ * connection open without reading, or raw replies.
+ * @module
+ */
+
+/** Connects through a SOCKS5 proxy to `host:port` (sent as a name); returns the reply code. */
+export async function socks5Connect(
+  proxyPort: number,
+  host: string,
+  port: number,
+): Promise<{ conn: Deno.TcpConn; reply: number }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
+  const name = new TextEncoder().encode(host);
+  await conn.write(new Uint8Array([5, 1, 0]));
+  await readExactly(conn, 2);
+  await conn.write(new Uint8Array([5, 1, 0, 3, name.length, ...name, port >> 8, port & 0xff]));
+  const reply = await readExactly(conn, 10);
+  return { conn, reply: reply[1] };
+}
+
+export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = await conn.read(out.subarray(off));
+    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
+    off += got;
+  }
+  return out;
+}
+
+/** Reads until the peer closes; returns everything read. */
+export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  while (true) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Runs real curl through `proxy`; returns its exit code and output. */
+export async function curl(
+  proxy: string,
+  url: string,
+  extra: string[] = [],
+): Promise<{ code: number; body: string; stderr: string }> {
+  const out = await new Deno.Command("curl", {
+    args: ["-sS", "--max-time", "10", "--proxy", proxy, ...extra, url],
+    env: { no_proxy: "", NO_PROXY: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, body: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -1,0 +1,449 @@
+/**
+ * ktctl connect against the in-process fake API server, with real curl as the client. Covers
+ * routing by every name form and address, spreading, failure replies, half-close, backpressure,
+ * watches, and start-up errors. The end-to-end suite repeats the main paths on a real cluster.
+ */
+import assert from "node:assert/strict";
+import { build, FakeApiServer } from "../helpers/fake_apiserver.ts";
+import {
+  type Backend,
+  delayedAnswerBackend,
+  httpBackend,
+  sourceBackend,
+} from "../helpers/backends.ts";
+import { curl, readAll, socks5Connect } from "../helpers/socks_client.ts";
+import { type ConnectOptions, type ConnectSession, startConnect } from "../../src/cli/connect.ts";
+import { parseCidr } from "../../src/net/ip.ts";
+import { UserError } from "../../src/errors.ts";
+import { defaultDeps } from "../../src/sysproxy/mod.ts";
+import { setupLogging } from "../../src/cli/logging.ts";
+
+await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
+
+interface World {
+  api: FakeApiServer;
+  backends: Backend[];
+  dir: string;
+  kubeconfig(token?: string, namespace?: string): Promise<string>;
+  connect(extra?: Partial<ConnectOptions>): Promise<ConnectSession>;
+  close(): Promise<void>;
+}
+
+async function world(): Promise<World> {
+  const api = new FakeApiServer();
+  const backends: Backend[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "ktctl-it-" });
+  const webPorts = [{ name: "http", containerPort: 8080 }, { name: "echo", containerPort: 9000 }];
+  for (const i of [1, 2, 3]) {
+    const b = httpBackend(`demo/web-${i}`);
+    backends.push(b);
+    api.apply(
+      "pods",
+      build.pod("demo", `web-${i}`, `10.244.0.1${i}`, { labels: { app: "web" }, ports: webPorts }),
+    );
+    api.ports.set(`demo/web-${i}:8080`, { target: b.port });
+  }
+  const slow = delayedAnswerBackend(500);
+  backends.push(slow);
+  api.ports.set("demo/web-1:9000", { target: slow.port });
+  api.apply(
+    "services",
+    build.service("demo", "web", "10.96.0.10", [
+      { name: "http", port: 80, targetPort: 8080 },
+      { name: "tcp", port: 9000, targetPort: "echo" },
+    ], { app: "web" }),
+  );
+  const endpoints = [1, 2, 3].map((i) => ({
+    pod: `web-${i}`,
+    ip: `10.244.0.1${i}`,
+    hostname: `web-${i}`,
+  }));
+  api.apply(
+    "endpointslices",
+    build.slice(
+      "demo",
+      "web",
+      [{ name: "http", port: 8080 }, { name: "tcp", port: 9000 }],
+      endpoints,
+    ),
+  );
+  const headless = build.service("demo", "web-headless", "None", [{ name: "http", port: 8080 }], {
+    app: "web",
+  });
+  api.apply("services", headless);
+  api.apply(
+    "endpointslices",
+    build.slice("demo", "web-headless", [{ name: "http", port: 8080 }], endpoints),
+  );
+  api.apply("pods", build.pod("demo", "refuser", "10.244.0.20", { labels: { app: "refuser" } }));
+  api.apply(
+    "services",
+    build.service("demo", "refuser", "10.96.0.20", [{ port: 80, targetPort: 8080 }], {
+      app: "refuser",
+    }),
+  );
+  api.apply(
+    "endpointslices",
+    build.slice("demo", "refuser", [{ port: 8080 }], [{ pod: "refuser", ip: "10.244.0.20" }]),
+  );
+  api.apply(
+    "services",
+    build.service("demo", "empty", "10.96.0.30", [{ port: 80 }], { app: "nothing" }),
+  );
+  api.apply("endpointslices", build.slice("demo", "empty", [{ port: 80 }], []));
+  const other = httpBackend("other/api-1");
+  backends.push(other);
+  api.apply("pods", build.pod("other", "api-1", "10.244.1.5", { labels: { app: "api" } }));
+  api.ports.set("other/api-1:8080", { target: other.port });
+  api.apply(
+    "services",
+    build.service("other", "api", "10.96.1.5", [{ port: 80, targetPort: 8080 }], { app: "api" }),
+  );
+  api.apply(
+    "endpointslices",
+    build.slice("other", "api", [{ port: 8080 }], [{ pod: "api-1", ip: "10.244.1.5" }]),
+  );
+
+  const sessions: ConnectSession[] = [];
+  const kubeconfig = async (token = "admin-token", namespace = "demo") => {
+    const file = `${dir}/kubeconfig-${token}-${namespace}`;
+    await Deno.writeTextFile(file, api.kubeconfig(token, namespace));
+    return file;
+  };
+  return {
+    api,
+    backends,
+    dir,
+    kubeconfig,
+    async connect(extra = {}) {
+      const session = await startConnect({
+        method: "socks5",
+        address: "127.0.0.1",
+        port: 0,
+        setupGlobalProxy: false,
+        clusterDomain: "cluster.local",
+        // Tests may only ever dial loopback directly: the fake pod IPs are never real targets.
+        direct: { kind: "ranges", ranges: [parseCidr("127.0.0.0/8")] },
+        clusterRanges: [],
+        kubeconfig: await kubeconfig(),
+        ...extra,
+      }, { ...defaultDeps(), home: dir });
+      sessions.push(session);
+      return session;
+    },
+    async close() {
+      for (const s of sessions) await s.stop();
+      await api.close();
+      for (const b of backends) await b.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function proxy(session: ConnectSession, scheme: string): string {
+  return `${scheme}://127.0.0.1:${session.server.addr.port}`;
+}
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test(
+  "curl reaches services by every name form and pods and ClusterIPs by address",
+  opts,
+  async () => {
+    const w = await world();
+    try {
+      const s = await w.connect();
+      const names = [
+        "web",
+        "web.demo",
+        "web.demo.svc",
+        "web.demo.svc.cluster.local",
+        "WEB.Demo.svc.cluster.local.",
+        "10.96.0.10",
+        "api.other",
+        "api.other.svc.cluster.local",
+      ];
+      for (const scheme of ["socks5h", "socks4a"]) {
+        for (const name of names) {
+          const r = await curl(proxy(s, scheme), `http://${name}/x`);
+          assert.equal(r.code, 0, `${scheme} ${name}: ${r.stderr}`);
+          assert.match(
+            r.body,
+            name.includes("other") ? /^pod=other\/api-1\n/ : /^pod=demo\/web-\d\n/,
+          );
+          assert.match(r.body, /GET \/x\n/);
+        }
+      }
+      // Plain socks4/socks5 make curl resolve names itself, so only addresses work with them.
+      for (const scheme of ["socks5", "socks4"]) {
+        const byServiceIp = await curl(proxy(s, scheme), "http://10.96.0.10/");
+        assert.match(byServiceIp.body, /^pod=demo\/web-\d/, byServiceIp.stderr);
+        const byPodIp = await curl(proxy(s, scheme), "http://10.244.0.12:8080/");
+        assert.match(byPodIp.body, /^pod=demo\/web-2\n/, byPodIp.stderr);
+      }
+      const headless = await curl(
+        proxy(s, "socks5h"),
+        "http://web-3.web-headless.demo.svc.cluster.local:8080/",
+      );
+      assert.match(headless.body, /^pod=demo\/web-3\n/, headless.stderr);
+      const podDns = await curl(
+        proxy(s, "socks5h"),
+        "http://10-244-0-11.demo.pod.cluster.local:8080/",
+      );
+      assert.match(podDns.body, /^pod=demo\/web-1\n/, podDns.stderr);
+    } finally {
+      await w.close();
+    }
+  },
+);
+
+Deno.test("connections to a service are spread over its ready endpoints", opts, async () => {
+  const w = await world();
+  try {
+    const s = await w.connect();
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await curl(proxy(s, "socks5h"), "http://web.demo/");
+      seen.add(r.body.split("\n")[0]);
+    }
+    assert.deepEqual([...seen].sort(), ["pod=demo/web-1", "pod=demo/web-2", "pod=demo/web-3"]);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a service falls over to the next endpoint when a pod is gone", opts, async () => {
+  const w = await world();
+  try {
+    const s = await w.connect();
+    // web-2 disappears from the API but the slice still lists it (the controller is late).
+    w.api.delete("pods", "demo", "web-2");
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 4; i++) {
+      const r = await curl(proxy(s, "socks5h"), "http://web.demo/");
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.body, /web-2/);
+    }
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("failures get SOCKS failure replies and are never dialled directly", opts, async () => {
+  const w = await world();
+  try {
+    const s = await w.connect();
+    const before = w.api.forwards.length;
+    for (
+      const url of [
+        "http://nosuch.demo.svc.cluster.local/",
+        "http://nosuch.demo.svc/",
+        "http://10.96.0.99/",
+        "http://10.244.0.99:8080/",
+        "http://empty.demo/",
+        "http://web.demo:81/",
+      ]
+    ) {
+      const started = performance.now();
+      const r = await curl(proxy(s, "socks5h"), url);
+      assert.equal(
+        r.code,
+        97,
+        `${url}: curl should report a proxy failure, got ${r.code} ${r.stderr}`,
+      );
+      assert.ok(performance.now() - started < 5000, `${url} took too long`);
+    }
+    assert.equal(w.api.forwards.length, before, "no port-forward was opened for unknown targets");
+    // A destination outside the cluster and outside --dialDirect is refused, not dialled.
+    const out = await curl(proxy(s, "socks5h"), "http://192.0.2.1/");
+    assert.equal(out.code, 97, out.stderr);
+    // A pod that refuses its port: the client sees the connection end without an answer.
+    const refused = await curl(proxy(s, "socks5h"), "http://refuser.demo/");
+    assert.notEqual(refused.code, 0);
+    assert.equal(refused.body, "");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test(
+  "destinations outside the cluster are dialled directly within --dialDirect",
+  opts,
+  async () => {
+    const w = await world();
+    const outside = httpBackend("outside");
+    try {
+      const s = await w.connect();
+      const r = await curl(proxy(s, "socks5h"), `http://127.0.0.1:${outside.port}/`);
+      assert.match(r.body, /^pod=outside\n/, r.stderr);
+      const byName = await curl(proxy(s, "socks4a"), `http://localhost:${outside.port}/`);
+      assert.match(byName.body, /^pod=outside\n/, byName.stderr);
+      const none = await w.connect({ direct: { kind: "none" } });
+      const refused = await curl(proxy(none, "socks5h"), `http://127.0.0.1:${outside.port}/`);
+      assert.equal(refused.code, 97);
+    } finally {
+      await outside.close();
+      await w.close();
+    }
+  },
+);
+
+Deno.test("a client's half-close does not cut off the pod's answer", opts, async () => {
+  const w = await world();
+  try {
+    const s = await w.connect();
+    const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 9000);
+    assert.equal(reply, 0);
+    await conn.write(new TextEncoder().encode("3000000\n"));
+    await conn.closeWrite();
+    const answer = await readAll(conn);
+    assert.equal(answer.length, 3_000_000);
+    assert.ok(answer.every((b) => b === 42));
+    conn.close();
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a pod-side close mid-transfer ends the client's connection", opts, async () => {
+  const w = await world();
+  const source = sourceBackend(4 * 1024 * 1024);
+  try {
+    w.api.ports.set("demo/web-1:7000", { target: source.port, cutAfterBytes: 1024 * 1024 });
+    const s = await w.connect();
+    const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 7000);
+    assert.equal(reply, 0);
+    const got = await readAll(conn);
+    assert.ok(got.length < 4 * 1024 * 1024, `got ${got.length}`);
+    conn.close();
+  } finally {
+    await source.close();
+    await w.close();
+  }
+});
+
+Deno.test("a client that does not read makes ktctl stop reading from the pod", opts, async () => {
+  const w = await world();
+  const size = 256 * 1024 * 1024;
+  const source = sourceBackend(size);
+  try {
+    w.api.ports.set("demo/web-1:7001", { target: source.port });
+    const s = await w.connect();
+    const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 7001);
+    assert.equal(reply, 0);
+    await new Promise((r) => setTimeout(r, 2000));
+    const pushed = w.api.pushed.bytes;
+    // Bounded: ktctl's 1 MiB queue, socket buffers and the fake's own 8 MiB send buffer.
+    assert.ok(
+      pushed < 64 * 1024 * 1024,
+      `the pod side pushed ${pushed} bytes into a stalled client`,
+    );
+    const got = await readAll(conn);
+    assert.equal(got.length, size);
+    conn.close();
+  } finally {
+    await source.close();
+    await w.close();
+  }
+});
+
+Deno.test("new services become reachable through the watch, without a restart", opts, async () => {
+  const w = await world();
+  const fresh = httpBackend("demo/fresh-1");
+  try {
+    const s = await w.connect();
+    const before = await curl(proxy(s, "socks5h"), "http://fresh.demo/");
+    assert.equal(before.code, 97);
+    w.api.apply("pods", build.pod("demo", "fresh-1", "10.244.0.40", { labels: { app: "fresh" } }));
+    w.api.ports.set("demo/fresh-1:8080", { target: fresh.port });
+    w.api.apply(
+      "services",
+      build.service("demo", "fresh", "10.96.0.40", [{ port: 80, targetPort: 8080 }], {
+        app: "fresh",
+      }),
+    );
+    w.api.apply(
+      "endpointslices",
+      build.slice("demo", "fresh", [{ port: 8080 }], [{ pod: "fresh-1", ip: "10.244.0.40" }]),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await curl(proxy(s, "socks5h"), "http://fresh.demo/");
+    assert.match(after.body, /^pod=demo\/fresh-1\n/, after.stderr);
+    // Watches that break (an API server restart) are resumed and keep the picture current.
+    w.api.dropWatches();
+    await new Promise((r) => setTimeout(r, 1500));
+    w.api.delete("services", "demo", "fresh");
+    await new Promise((r) => setTimeout(r, 300));
+    const gone = await curl(proxy(s, "socks5h"), "http://fresh.demo/");
+    assert.equal(gone.code, 97);
+  } finally {
+    await fresh.close();
+    await w.close();
+  }
+});
+
+Deno.test("a namespace-limited user is served within its namespace", opts, async () => {
+  const w = await world();
+  try {
+    w.api.tokens.set("limited", { namespaces: ["demo"] });
+    const s = await w.connect({ kubeconfig: await w.kubeconfig("limited", "demo") });
+    assert.deepEqual(s.view.scope, { kind: "namespace", namespace: "demo" });
+    const r = await curl(proxy(s, "socks5h"), "http://web/");
+    assert.match(r.body, /^pod=demo\/web-\d\n/, r.stderr);
+    const elsewhere = await curl(proxy(s, "socks5h"), "http://api.other.svc.cluster.local/");
+    assert.equal(elsewhere.code, 97);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("start-up errors are one clear line", opts, async () => {
+  const w = await world();
+  try {
+    const expectError = async (extra: Partial<ConnectOptions>, pattern: RegExp) => {
+      await assert.rejects(w.connect(extra), (e: unknown) => {
+        assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
+        assert.match(e.message, pattern);
+        assert.doesNotMatch(e.message, /\n/);
+        return true;
+      });
+    };
+    await expectError(
+      { kubeconfig: await w.kubeconfig("wrong-token") },
+      /rejected the credentials.*401/,
+    );
+    w.api.tokens.set("nobody", { namespaces: [] });
+    await expectError(
+      { kubeconfig: await w.kubeconfig("nobody") },
+      /may not read pods and services in namespace demo.*403/,
+    );
+    await expectError({ kubeconfig: `${w.dir}/missing` }, /kubeconfig .*missing does not exist/);
+    await expectError(
+      { context: "nope" },
+      /context "nope" is not in the kubeconfig \(known: fake\)/,
+    );
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadPort = closed.addr.port;
+    closed.close();
+    const deadConfig = `${w.dir}/dead`;
+    await Deno.writeTextFile(
+      deadConfig,
+      w.api.kubeconfig().replace(w.api.url, `http://127.0.0.1:${deadPort}`),
+    );
+    await expectError(
+      { kubeconfig: deadConfig },
+      /cannot reach the API server at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/,
+    );
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      await expectError(
+        { port: busy.addr.port },
+        new RegExp(`127\\.0\\.0\\.1:${busy.addr.port} is already in use.*--proxyPort`),
+      );
+    } finally {
+      busy.close();
+    }
+  } finally {
+    await w.close();
+  }
+});
