@@ -23,10 +23,19 @@ export function formatClock(date: Date): string {
 
 /** Renders a record as one line. Values that are not strings are shown as JSON. */
 export function formatRecord(record: LogRecord): string {
-  const text = record.message.map((part, i) =>
-    i % 2 === 0 || typeof part === "string" ? String(part) : JSON.stringify(part)
-  ).join("");
+  const text = record.message.map((part, i) => i % 2 === 0 ? String(part) : renderValue(part))
+    .join("");
   return `${formatClock(new Date(record.timestamp))} ${LEVELS[record.level]} ${text}\n`;
+}
+
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value); // BigInt, cycles
+  }
 }
 
 const encoder = new TextEncoder();

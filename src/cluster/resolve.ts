@@ -152,8 +152,11 @@ function clusterRoute(via: string, spreadKey: string, targets: PodTarget[], id: 
 
 /** `host.svc.ns.svc`: the endpoint of a headless service whose hostname is `host`. */
 function headlessHostRoute(index: ClusterIndex, svc: ServiceInfo, host: string, port: number) {
+  // Cluster DNS publishes such records only for ready endpoints of headless services.
+  if (!svc.headless) return undefined;
   for (const slice of index.slicesOf(svc.namespace, svc.name)) {
     for (const ep of slice.endpoints) {
+      if (!ep.ready || ep.terminating) continue;
       const dashed = ep.addresses.map((a) => a.replaceAll(/[.:]/g, "-"));
       if (ep.hostname !== host && !dashed.includes(host)) continue;
       const pod = endpointPod(index, svc.namespace, ep.podName, ep.addresses);

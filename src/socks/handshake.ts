@@ -41,6 +41,7 @@ export async function negotiate(conn: Deno.Conn): Promise<Handshake> {
   if (version === undefined) {
     if (/[A-Za-z]/.test(String.fromCharCode(reader.bytes[0]))) {
       await writeQuietly(conn, HTTP_HINT);
+      await drain(conn);
       return { ok: false, reason: "an HTTP request (the client treats ktctl as an HTTP proxy)" };
     }
     return { ok: false, reason: `not SOCKS (first byte 0x${reader.bytes[0].toString(16)})` };
@@ -118,4 +119,16 @@ class Accumulator {
       this.#end += got;
     }
   }
+}
+
+/**
+ * Half-closes and reads what the client still sends, so that closing does not reset the
+ * connection and lose the hint. Bounded by the handshake deadline, which closes the socket.
+ */
+async function drain(conn: Deno.Conn): Promise<void> {
+  try {
+    await conn.closeWrite();
+    const sink = new Uint8Array(4096);
+    while (await conn.read(sink) !== null) { /* discard */ }
+  } catch { /* closed */ }
 }

@@ -58,6 +58,10 @@ export class ClusterConnector implements Connector {
 
   async connect(host: string, port: number): Promise<Connected> {
     let route = resolveDestination(this.index, host, port, this.opts);
+    if (route.kind === "direct" && route.host !== host) {
+      // An ExternalName service: its target may itself be a cluster name (one hop, as DNS would).
+      route = resolveDestination(this.index, route.host, route.port, this.opts);
+    }
     if (route.kind === "direct") {
       const addresses = await resolveHost(route.host);
       route = this.#reroute(route.host, addresses, route.port) ?? route;
