@@ -1,0 +1,67 @@
+/**
+ * `deno task build [--target <triple>]...`: single-file ktctl executables with `deno compile`,
+ * into `dist/`: `ktctl.exe` for Windows, and Linux and macOS binaries.
+ *
+ * `deno compile` downloads its `denort` runtime for each target. Without internet access, set
+ * `DENORT_BIN` to a local denort of the one target you build (`--target`). When neither works
+ * the build stops with a message saying exactly that.
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+export const TARGETS: Record<string, string> = {
+  "x86_64-pc-windows-msvc": "ktctl.exe",
+  "x86_64-unknown-linux-gnu": "ktctl-linux-x64",
+  "aarch64-unknown-linux-gnu": "ktctl-linux-arm64",
+  "x86_64-apple-darwin": "ktctl-macos-x64",
+  "aarch64-apple-darwin": "ktctl-macos-arm64",
+};
+
+function fail(message: string): never {
+  console.error(`build: ${message}`);
+  Deno.exit(2);
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { target: { type: "string", multiple: true }, out: { type: "string", default: "dist" } },
+});
+const targets = values.target ?? Object.keys(TARGETS);
+for (const t of targets) {
+  if (!TARGETS[t]) fail(`unknown --target ${t} (known: ${Object.keys(TARGETS).join(", ")})`);
+}
+const denort = Deno.env.get("DENORT_BIN");
+if (!denort) Deno.env.delete("DENORT_BIN"); // an empty value would be taken as a path
+if (denort) {
+  if (targets.length !== 1) {
+    fail("DENORT_BIN is one runtime for one target: pass exactly one --target with it");
+  }
+  try {
+    if (!Deno.statSync(denort).isFile) fail(`DENORT_BIN=${denort} is not a file`);
+  } catch {
+    fail(`DENORT_BIN=${denort} does not exist`);
+  }
+}
+
+await Deno.mkdir(values.out!, { recursive: true });
+for (const target of targets) {
+  const output = `${values.out}/${TARGETS[target]}`;
+  console.log(`build: ${target} → ${output}`);
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["compile", "--allow-all", "--target", target, "--output", output, "main.ts"],
+    stdout: "inherit",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  if (result.code === 0) continue;
+  Deno.stderr.writeSync(result.stderr);
+  if (/dl\.deno\.land|error sending request|dns error/i.test(stderr) && !denort) {
+    fail(
+      `deno compile could not download its denort runtime for ${target} (no internet access?). ` +
+        `Set DENORT_BIN to a local denort for that target (denort-${target}.zip from Deno's ` +
+        `release downloads, matching Deno ${Deno.version.deno}) and pass --target ${target}.`,
+    );
+  }
+  fail(`deno compile failed for ${target} (exit ${result.code})`);
+}
+console.log(`build: done (${targets.length} target${targets.length === 1 ? "" : "s"})`);
