@@ -1,0 +1,52 @@
+/**
+ * `deno task demo [connect flags]`: the main job against the local demo cluster. Brings the
+ * cluster up with its fixture (building it the first time), runs `ktctl connect` against it,
+ * prints curl commands to try, and on Ctrl+C stops ktctl and takes the cluster down.
+ * @module
+ */
+import { ensureCluster, teardownCluster, WEB } from "./cluster/mod.ts";
+
+const info = await ensureCluster();
+const args = Deno.args;
+const method = args.includes("socks5") || args.includes("--method=socks5") ? "socks5" : "socks";
+const portFlag = args.indexOf("--proxyPort");
+const port = portFlag >= 0 ? args[portFlag + 1] : "2223";
+const proxy = `${method === "socks" ? "socks4a" : "socks5h"}://127.0.0.1:${port}`;
+const ns = WEB.namespace;
+
+console.log(`
+The demo cluster is up (kubeconfig ${info.kubeconfigs.admin}).
+Starting ktctl connect; in another terminal, try:
+
+  curl -x ${proxy} http://${WEB.service}.${ns}/                        # a Service by name
+  curl -x ${proxy} http://${WEB.service}.${ns}.svc.cluster.local/      # its full DNS name
+  curl -x ${proxy} http://${
+  WEB.pods[0]
+}.${WEB.headlessService}.${ns}.svc.cluster.local:8080/  # one pod
+  kubectl --kubeconfig ${info.kubeconfigs.admin} get svc,pods -A -o wide  # ClusterIPs, pod IPs
+
+Ctrl+C stops ktctl and takes the cluster down.
+`);
+
+const child = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--allow-all",
+    "main.ts",
+    "connect",
+    "-c",
+    info.kubeconfigs.admin,
+    "-n",
+    ns,
+    ...args,
+  ],
+  stdin: "inherit",
+  stdout: "inherit",
+  stderr: "inherit",
+}).spawn();
+// Ctrl+C reaches ktctl directly (same terminal); the demo only waits for it to finish.
+Deno.addSignalListener("SIGINT", () => {});
+const status = await child.status;
+console.log("\nTaking the demo cluster down...");
+await teardownCluster();
+Deno.exit(status.code);
