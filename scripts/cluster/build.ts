@@ -167,6 +167,7 @@ export async function kubernetesGoMod(): Promise<string> {
 
 async function prepareKubernetesModule(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
+  log(`resolving k8s.io/kubernetes@${KUBERNETES_VERSION} (downloads the module on first use)`);
   const gomod = await kubernetesGoMod();
   const path = `${dir}/go.mod`;
   // Keep an existing go.mod/go.sum (filled in by an earlier build) when it is the same recipe.
@@ -195,6 +196,7 @@ async function prepareEtcdModule(dir: string): Promise<void> {
     ].join("\n"),
   );
   if (!(await exists(`${dir}/go.mod`))) {
+    log(`resolving go.etcd.io/etcd/server/v3@${ETCD_VERSION}`);
     const info = JSON.parse(
       await goOutput(["mod", "download", "-json", `go.etcd.io/etcd/server/v3@${ETCD_VERSION}`]),
     );

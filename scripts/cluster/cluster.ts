@@ -377,12 +377,24 @@ function kwokctlConfig(): string {
         name: "kube-apiserver",
         extraArgs: extra({
           "service-cluster-ip-range": SERVICE_CIDR,
+          // Loopback: needed on machines without a default route, and keeps the `kubernetes`
+          // Service from pointing at a non-loopback address. Loopback is not a valid Endpoints
+          // address, so the apiserver's own endpoint reconciler is switched off.
           "advertise-address": "127.0.0.1",
+          "endpoint-reconciler-type": "none",
+          // On SIGTERM, drain and stop within ~2s instead of waiting up to 60s for watches to
+          // end (restartApiServer).
+          "shutdown-send-retry-after": "true",
         }),
       },
       {
         name: "kube-controller-manager",
-        extraArgs: extra({ "service-cluster-ip-range": SERVICE_CIDR }),
+        extraArgs: extra({
+          "service-cluster-ip-range": SERVICE_CIDR,
+          // A single instance: without this it exits ("leaderelection lost") when the API
+          // server is down for more than ~10s (restartApiServer) and nothing restarts it.
+          "leader-elect": "false",
+        }),
       },
       // Pod IPs: a flag, not a KwokConfiguration document (a partial one in the kwokctl config
       // replaces kwok's defaults: the controller then exits on "node leases parallelism").
@@ -671,6 +683,11 @@ async function downUnlocked(): Promise<boolean> {
     log(`killing leftover ${p.pid}: ${p.argv.slice(0, 2).join(" ")}`);
     await killPid(p.pid);
   }
+  if (await exists(`${clusterDir()}/logs`)) {
+    // Keep the last cluster's logs for post-mortems (CI uploads, failed tests).
+    await Deno.remove(`${runDir()}/last-logs`, { recursive: true }).catch(() => {});
+    await Deno.rename(`${clusterDir()}/logs`, `${runDir()}/last-logs`).catch(() => {});
+  }
   await Deno.remove(clusterDir(), { recursive: true }).catch(() => {});
   for (
     const f of [
@@ -701,7 +718,7 @@ export async function down(): Promise<boolean> {
  * stopping it), then waits until /readyz is ok. Everything else keeps running.
  */
 export async function restartApiServer(
-  opts: { downtimeMs?: number; timeoutMs?: number } = {},
+  opts: { downtimeMs?: number; timeoutMs?: number; signal?: "SIGTERM" | "SIGKILL" } = {},
 ): Promise<void> {
   await withLock(async () => {
     const pidFile = `${clusterDir()}/pids/kube-apiserver.pid`;
@@ -713,7 +730,13 @@ export async function restartApiServer(
       throw new Error(`pid ${pid} does not look like our kube-apiserver: ${argv[0]}`);
     }
     const t = Date.now();
-    await killPid(pid, 30_000);
+    if (opts.signal === "SIGKILL") {
+      Deno.kill(pid, "SIGKILL");
+      while (pidAlive(pid)) await sleep(50);
+    } else {
+      await killPid(pid, 30_000);
+    }
+    log(`kube-apiserver (pid ${pid}) stopped with ${opts.signal ?? "SIGTERM"} in ${since(t)}`);
     if (opts.downtimeMs) await sleep(opts.downtimeMs);
     const child = new Deno.Command("sh", {
       args: ["-c", 'exec "$@" >>"$KTCTL_LOG" 2>&1 </dev/null', "sh", ...argv],

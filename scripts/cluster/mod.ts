@@ -10,6 +10,7 @@
 import {
   apiServerReady,
   type ClusterInfo,
+  type ClusterStatus,
   deletePod as deletePodImpl,
   down,
   readInfo,
@@ -32,6 +33,11 @@ export async function clusterInfo(): Promise<ClusterInfo> {
     throw new Error(`local cluster is not up (no ${infoPath()}); run: deno task cluster up`);
   }
   return info;
+}
+
+/** Which processes run, whether /readyz is ok, and `up` (everything running and ready). */
+export function clusterStatus(): Promise<ClusterStatus> {
+  return status();
 }
 
 /** True when `up` has completed and the API server answers. */
@@ -61,10 +67,11 @@ export async function teardownCluster(): Promise<void> {
 
 /**
  * Stops kube-apiserver and starts it again with the same flags; resolves once /readyz is ok.
+ * `signal`: SIGTERM (default; graceful, connections are closed within ~2s) or SIGKILL (a crash).
  * `downtimeMs` keeps it stopped that long before restarting.
  */
 export function restartApiServer(
-  opts: { downtimeMs?: number; timeoutMs?: number } = {},
+  opts: { downtimeMs?: number; timeoutMs?: number; signal?: "SIGTERM" | "SIGKILL" } = {},
 ): Promise<void> {
   return restartApiServerImpl(opts);
 }
