@@ -22,6 +22,7 @@ export const BINARIES = [
   "etcd",
   "kube-apiserver",
   "kube-controller-manager",
+  "kubectl",
   "kwok",
   "kwokctl",
 ] as const;
@@ -240,7 +241,7 @@ export async function build(opts: { force?: boolean } = {}): Promise<string> {
   if (!opts.force && (await isBuilt())) return bin;
   await checkGo();
   const started = Date.now();
-  log(`building into ${bin} (${VERSION_KEY}); cold builds take 10-30 minutes on 2 cores`);
+  log(`building into ${bin} (${VERSION_KEY}); a cold build takes ~7 min on 2 cores`);
   await Deno.mkdir(bin, { recursive: true });
   await Deno.remove(`${bin}/${STAMP}`).catch(() => {});
   const work = buildDir();
@@ -257,7 +258,7 @@ export async function build(opts: { force?: boolean } = {}): Promise<string> {
     await Deno.rename(`${bin}/etcd.tmp`, `${bin}/etcd`);
   }
   const k8sDir = `${work}/kubernetes`;
-  for (const name of ["kube-apiserver", "kube-controller-manager"] as const) {
+  for (const name of ["kube-apiserver", "kube-controller-manager", "kubectl"] as const) {
     if (!(await need(name))) continue;
     await prepareKubernetesModule(k8sDir);
     await run(name, [

@@ -17,7 +17,7 @@ import {
   workloadManifests,
 } from "./fixture.ts";
 import { clusterCacheDir, exists, infoPath, runDir } from "./paths.ts";
-import { VERSION_KEY } from "./versions.ts";
+import { KUBERNETES_VERSION, VERSION_KEY } from "./versions.ts";
 
 export interface ClusterInfo {
   /** kubeconfig files (absolute paths). */
@@ -100,9 +100,14 @@ function kwokctl(args: string[], check = true): Promise<RunResult> {
   });
 }
 
-/** Runs kubectl with the admin kubeconfig. */
+/** The kubectl built with the control plane (same version as the API server). */
+export function kubectlBinary(): string {
+  return binaryPath("kubectl");
+}
+
+/** Runs kubectl (kubectlBinary()) with the admin kubeconfig. */
 export function kubectl(args: string[], opts: { stdin?: string; check?: boolean } = {}) {
-  return exec("kubectl", ["--kubeconfig", kubeconfigPath("admin"), ...args], opts);
+  return exec(kubectlBinary(), ["--kubeconfig", kubeconfigPath("admin"), ...args], opts);
 }
 
 function pidAlive(pid: number): boolean {
@@ -216,8 +221,8 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
 
 /** True when the API server answers /readyz with the admin kubeconfig. */
 export async function apiServerReady(): Promise<boolean> {
-  if (!(await exists(kubeconfigPath("admin")))) return false;
-  const r = await exec("kubectl", [
+  if (!(await exists(kubeconfigPath("admin"))) || !(await exists(kubectlBinary()))) return false;
+  const r = await exec(kubectlBinary(), [
     "--kubeconfig",
     kubeconfigPath("admin"),
     "--request-timeout=3s",
@@ -363,7 +368,7 @@ function kwokctlConfig(): string {
       kubeApiserverBinary: binaryPath("kube-apiserver"),
       kubeControllerManagerBinary: binaryPath("kube-controller-manager"),
       kwokControllerBinary: binaryPath("kwok"),
-      kubectlBinary: kubectlPath,
+      kubectlBinary: kubectlBinary(),
       disable: ["kube-scheduler"],
       enableCRDs: ["PortForward", "ClusterPortForward"],
       kubeAuthorization: true,
@@ -405,14 +410,6 @@ function kwokctlConfig(): string {
   return `${JSON.stringify(ctl, null, 2)}\n`;
 }
 
-let kubectlPath = "kubectl";
-
-async function resolveKubectl(): Promise<void> {
-  const r = await exec("sh", ["-c", "command -v kubectl"], { check: false });
-  if (r.code !== 0) throw new Error("kubectl is not on PATH");
-  kubectlPath = r.stdout.trim();
-}
-
 async function createCluster(): Promise<void> {
   await Deno.mkdir(kwokWorkdir(), { recursive: true });
   const cfg = `${runDir()}/kwokctl-config.yaml`;
@@ -438,7 +435,7 @@ async function createCluster(): Promise<void> {
   }
   log(`kwokctl create cluster: ${since(t)}`);
   // Self-contained admin kubeconfig (certificates embedded).
-  const flat = await exec("kubectl", [
+  const flat = await exec(kubectlBinary(), [
     "--kubeconfig",
     `${clusterDir()}/kubeconfig.yaml`,
     "config",
@@ -523,7 +520,7 @@ async function waitFixtureReady(timeoutMs = 120_000): Promise<void> {
 
 async function writeKubeconfigs(): Promise<ClusterInfo> {
   const admin = JSON.parse(
-    (await exec("kubectl", [
+    (await exec(kubectlBinary(), [
       "--kubeconfig",
       kubeconfigPath("admin"),
       "config",
@@ -617,7 +614,6 @@ export async function readInfo(): Promise<ClusterInfo | undefined> {
  */
 export async function up(opts: { quiet?: boolean } = {}): Promise<ClusterInfo> {
   await build();
-  await resolveKubectl();
   return await withLock(async () => {
     const t = Date.now();
     const st = await status();
@@ -654,6 +650,7 @@ export function printHint(info: ClusterInfo): void {
   console.log(`             token   ${info.kubeconfigs.token}  (serviceaccount demo/reader)`);
   console.log(`             limited ${info.kubeconfigs.limited}  (serviceaccount demo/limited)`);
   console.log(`try: kubectl --kubeconfig ${info.kubeconfigs.admin} get pods -A`);
+  console.log(`     (kubectl ${KUBERNETES_VERSION} is at ${kubectlBinary()})`);
 }
 
 async function downUnlocked(): Promise<boolean> {

@@ -22,7 +22,7 @@ import { infoPath } from "./paths.ts";
 
 export * from "./fixture.ts";
 export type { ClusterInfo, ClusterStatus } from "./cluster.ts";
-export { kubectl } from "./cluster.ts";
+export { kubectl, kubectlBinary } from "./cluster.ts";
 export { binDir, cacheRoot, runDir } from "./paths.ts";
 export * as versions from "./versions.ts";
 
