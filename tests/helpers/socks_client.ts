@@ -63,3 +63,19 @@ export async function curl(
   const dec = new TextDecoder();
   return { code: out.code, body: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** Runs real curl with `http_proxy` set in its environment, as a user would. */
+export async function curlWithEnv(
+  httpProxy: string,
+  url: string,
+  extra: string[] = [],
+): Promise<{ code: number; body: string; stderr: string }> {
+  const out = await new Deno.Command("curl", {
+    args: ["-sS", "--max-time", "15", ...extra, url],
+    env: { http_proxy: httpProxy, no_proxy: "", NO_PROXY: "", HTTP_PROXY: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, body: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
