@@ -73,7 +73,23 @@ export class PortForwarder {
       ws.terminate();
       throw e;
     });
-    return new PortForwardUpstream(ws, `pod ${what}`, this.opts);
+    const upstream = new PortForwardUpstream(ws, `pod ${what}`, this.opts);
+    // The server announces the port on the data channel once the stream is set up. The kubelet
+    // does so before it dials the pod; kwok only after a successful dial, and it closes without
+    // a word when the dial fails. Waiting for it costs nothing extra on a kubelet (it follows the
+    // upgrade at once) and turns kwok's silent close into a proper failure.
+    const timer = setTimeout(() => upstream.close(), this.opts.openTimeoutMs);
+    try {
+      await upstream.ready;
+    } catch (e) {
+      upstream.close();
+      throw e instanceof UpstreamError
+        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+        : e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return upstream;
   }
 }
 
@@ -105,11 +121,23 @@ export class PortForwardUpstream implements Upstream {
   #grace: ReturnType<typeof setTimeout> | undefined;
   readonly halfDuplexEnd = false;
 
+  /** Settles when the data channel's port prefix (or data) arrives, or the stream fails first. */
+  readonly ready: Promise<void>;
+  #settleReady: (error?: UpstreamError) => void = () => {};
+
   constructor(
     readonly ws: WebSocket,
     readonly description: string,
     readonly opts: PortForwardOptions,
   ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = (error) => {
+        this.#settleReady = () => {};
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.ready.catch(() => {}); // observed by open(); never an unhandled rejection
     ws.on("message", (data: Buffer) => this.#onMessage(data));
     ws.on("close", () => this.#end());
     ws.on("error", (e: Error) => {
@@ -133,7 +161,9 @@ export class PortForwardUpstream implements Upstream {
       return;
     }
     for (const ev of events) {
+      if (ev.kind === "port" && ev.channel === 0) this.#settleReady();
       if (ev.kind === "data") {
+        this.#settleReady();
         if (this.#grace !== undefined) this.#armGrace();
         this.#received += ev.bytes.length;
         this.#queue.push(ev.bytes);
@@ -147,6 +177,13 @@ export class PortForwardUpstream implements Upstream {
   }
 
   #end(): void {
+    const text = this.#errorText.trim();
+    this.#settleReady(
+      new UpstreamError(
+        !text || /refused/i.test(text) ? "refused" : "failed",
+        text || "the pod side closed before the stream was set up (nothing listens on the port?)",
+      ),
+    );
     this.#ended = true;
     clearTimeout(this.#grace);
     this.#wake();
