@@ -51,6 +51,9 @@ export class PortForwarder {
     await this.config.applyToHTTPSOptions(options);
     const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
     const what = `${target.namespace}/${target.pod}:${target.port}`;
+    // Listen before anything is awaited: ws emits the first messages synchronously after "open"
+    // when they arrive with the upgrade response, and a listener attached later misses them.
+    const upstream = new PortForwardUpstream(ws, `pod ${what}`, this.opts);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("unexpected-response", (_req, res) => {
@@ -73,7 +76,6 @@ export class PortForwarder {
       ws.terminate();
       throw e;
     });
-    const upstream = new PortForwardUpstream(ws, `pod ${what}`, this.opts);
     // The server announces the port on the data channel once the stream is set up. The kubelet
     // does so before it dials the pod; kwok only after a successful dial, and it closes without
     // a word when the dial fails. Waiting for it costs nothing extra on a kubelet (it follows the
