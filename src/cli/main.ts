@@ -92,8 +92,10 @@ async function withLogging(
 
 function connectMain(flags: ConnectFlags): Promise<number> {
   return withLogging(flags.debug, async () => {
+    // Listen for Ctrl+C before starting, so that one pressed during start-up still stops cleanly.
+    const stopRequested = waitForStopSignal();
     const session = await startConnect(validateConnectFlags(flags));
-    await waitForStopSignal();
+    await stopRequested;
     log.info("Stopping");
     await session.stop();
     log.info("Stopped");

@@ -193,7 +193,7 @@ Deno.test("a namespace-limited token works within its namespace", opts, async ()
 Deno.test("bearer-token and client-certificate kubeconfigs both work", opts, async () => {
   for (const kubeconfig of [info.kubeconfigs.token, info.kubeconfigs.admin]) {
     const text = await Deno.readTextFile(kubeconfig);
-    assert.match(text, kubeconfig === info.kubeconfigs.token ? /token:/ : /client-certificate/);
+    assert.match(text, kubeconfig === info.kubeconfigs.token ? /"?token"?:/ : /client-certificate/);
     const ktctl = await connect([], kubeconfig);
     try {
       const r = await curlWithEnv(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`);
