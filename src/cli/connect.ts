@@ -189,7 +189,11 @@ export async function startConnect(
       );
       undo.push(async () => {
         const report = await applied.restore();
-        for (const line of report.lines) (report.ok ? log.info : log.warn)(line);
+        for (const line of report.lines) {
+          // logtape's methods need their `this`: call them on the logger, never detached.
+          if (report.ok) log.info(line);
+          else log.warn(line);
+        }
       });
       for (const line of applied.summary) log.info(line);
     } else {
