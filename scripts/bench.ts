@@ -1,0 +1,773 @@
+/**
+ * `deno task bench [--quick] [--runs N] [--only LIST] [--ktctl-dir DIR] [--bulk-mib N]
+ * [--timeout-min N]`: ktctl against `kubectl port-forward` and plain loopback TCP on the local
+ * control plane (scripts/cluster), every side measured in the same run, interleaved, and printed
+ * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
+ *
+ * Measurements (`--only` takes a comma-separated subset of these names):
+ *   bulk         GET and PUT of 256 MiB on demo/bulk:9100 through ktctl (socks5 and socks mode,
+ *                with SOCKS5 / SOCKS4a clients), kubectl port-forward, and plain TCP (the ceiling)
+ *   latency      300 sequential fresh connections, one HTTP GET each to demo/web-0:8080:
+ *                p50/p95/p99 for ktctl, kubectl port-forward and plain TCP
+ *   concurrency  200 simultaneous GETs of 4 MiB through a fresh ktctl (and, for reference, a fresh
+ *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM)
+ *   idle         RSS and CPU% of the same fresh processes, idle for 10 s before that load
+ *   startup      launch of `ktctl connect` (or kubectl port-forward) to its first proxied reply
+ *
+ * Bounded in count and time everywhere (per operation deadlines, an overall deadline); every
+ * process it starts is stopped on every exit path. It prints figures and never asserts them:
+ * the exit code is 0 when the benchmark ran, whatever the figures. MB = 10^6 bytes.
+ * @module
+ */
+import {
+  backendFor,
+  BULK,
+  type ClusterInfo,
+  ensureCluster,
+  kubectlBinary,
+  POD_PORTS,
+  WEB,
+} from "./cluster/mod.ts";
+import {
+  bulkGet,
+  bulkPut,
+  type Dialer,
+  direct,
+  httpGet,
+  messageOf,
+  socks4a,
+  socks5,
+} from "./bench/clients.ts";
+import { clockTicks, cpuTicks, freePort, memStatus, type Proc, stopAll } from "./bench/procs.ts";
+import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
+import { spawnKtctl, spawnPortForward, startKtctl, startPortForward } from "./bench/sides.ts";
+import { mbps, median, percentile, rotate, round } from "./bench/stats.ts";
+
+const MiB = 1024 * 1024;
+const MEASUREMENTS = ["bulk", "latency", "concurrency", "idle", "startup"] as const;
+type Measurement = typeof MEASUREMENTS[number];
+
+interface Config {
+  runs: number;
+  quick: boolean;
+  bulkBytes: number;
+  latencyCount: number;
+  concurrency: number;
+  concurrencyBytes: number;
+  idleMs: number;
+  only: Set<Measurement>;
+  ktctlDir: string;
+  timeoutMin: number;
+}
+
+const GOALS = {
+  bulkVsKubectl: 1.0,
+  bulkVsPlain: 0.5,
+  peakRssMB: 150,
+};
+
+function usage(): never {
+  console.error(
+    "usage: deno task bench [--quick] [--runs N] [--only bulk,latency,concurrency,idle,startup]\n" +
+      "                       [--ktctl-dir DIR] [--bulk-mib N] [--timeout-min N]",
+  );
+  Deno.exit(2);
+}
+
+function parseConfig(args: string[]): Config {
+  const quick = args.includes("--quick");
+  const value = (flag: string): string | undefined => {
+    const i = args.indexOf(flag);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith("--")) usage();
+    return v;
+  };
+  const int = (flag: string, def: number, min: number, max: number): number => {
+    const v = value(flag);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) usage();
+    return n;
+  };
+  const valueFlags = new Set(["--runs", "--only", "--ktctl-dir", "--bulk-mib", "--timeout-min"]);
+  for (let i = 0; i < args.length; i++) {
+    if (valueFlags.has(args[i])) i++;
+    else if (args[i] !== "--quick") usage();
+  }
+  const onlyText = value("--only");
+  const only = new Set<Measurement>();
+  for (const name of onlyText?.split(",") ?? MEASUREMENTS) {
+    if (!(MEASUREMENTS as readonly string[]).includes(name)) usage();
+    only.add(name as Measurement);
+  }
+  const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  return {
+    runs: int("--runs", quick ? 1 : 3, 1, 20),
+    quick,
+    bulkBytes: int("--bulk-mib", quick ? 32 : 256, 1, 4096) * MiB,
+    latencyCount: quick ? 100 : 300,
+    concurrency: 200,
+    concurrencyBytes: (quick ? 1 : 4) * MiB,
+    idleMs: quick ? 5_000 : 10_000,
+    only,
+    ktctlDir: value("--ktctl-dir") ?? repo,
+    timeoutMin: int("--timeout-min", 30, 1, 240),
+  };
+}
+
+const started = performance.now();
+function note(msg: string): void {
+  console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+type BulkSide = "ktctl socks5" | "ktctl socks4a" | "kubectl" | "plain";
+const BULK_SIDES: BulkSide[] = ["ktctl socks5", "ktctl socks4a", "kubectl", "plain"];
+type LatSide = "ktctl" | "kubectl" | "plain";
+const LAT_SIDES: LatSide[] = ["ktctl", "kubectl", "plain"];
+type ProcSide = "ktctl" | "kubectl";
+
+/** Per-run figures; the table shows their medians. */
+interface Results {
+  bulk: { get: Record<BulkSide, number[]>; put: Record<BulkSide, number[]> };
+  bulkPeakRss: Partial<Record<"ktctl socks5" | "ktctl socks4a", number>>;
+  latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
+  concurrency: Record<ProcSide, { ok: number[]; mbps: number[]; peakRss: number[] }>;
+  idle: Record<ProcSide, { rss: number[]; cpu: number[] }>;
+  startup: Record<ProcSide, number[]> & { ktctlBanner: number[] };
+  errors: string[];
+}
+
+function emptyResults(): Results {
+  const bySide = () =>
+    Object.fromEntries(BULK_SIDES.map((s) => [s, [] as number[]])) as Record<BulkSide, number[]>;
+  const lat = () => ({ p50: [], p95: [], p99: [], failed: [] });
+  return {
+    bulk: { get: bySide(), put: bySide() },
+    bulkPeakRss: {},
+    latency: { ktctl: lat(), kubectl: lat(), plain: lat() },
+    concurrency: {
+      ktctl: { ok: [], mbps: [], peakRss: [] },
+      kubectl: { ok: [], mbps: [], peakRss: [] },
+    },
+    idle: { ktctl: { rss: [], cpu: [] }, kubectl: { rss: [], cpu: [] } },
+    startup: { ktctl: [], kubectl: [], ktctlBanner: [] },
+    errors: [],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment shared by the measurements
+
+interface Env {
+  cfg: Config;
+  info: ClusterInfo;
+  kubectl: string;
+  home: string;
+  denoDir: string;
+  ticksPerSecond: number;
+  bulkHost: string;
+  webHost: string;
+  plainBulkPort: number;
+  plainWebPort: number;
+}
+
+async function clusterWithRetry(): Promise<ClusterInfo> {
+  // scripts/cluster may be mid-change (or mid-start) when the bench starts: a few bounded tries.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await ensureCluster();
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      note(`ensureCluster failed (${messageOf(e).split("\n")[0]}); retrying in 60 s`);
+      await sleep(60_000);
+    }
+  }
+}
+
+async function denoDir(): Promise<string> {
+  const env = Deno.env.get("DENO_DIR");
+  if (env) return env;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
+}
+
+function ktctlOptions(env: Env, method: "socks" | "socks5", port = freePort()) {
+  return {
+    dir: env.cfg.ktctlDir,
+    kubeconfig: env.info.kubeconfigs.admin,
+    namespace: WEB.namespace,
+    method,
+    port,
+    home: env.home,
+    denoDir: env.denoDir,
+  };
+}
+
+function pfOptions(env: Env, pod: string, podPort: number, localPort = 0) {
+  return {
+    kubectl: env.kubectl,
+    kubeconfig: env.info.kubeconfigs.admin,
+    namespace: pod === BULK.pod ? BULK.namespace : WEB.namespace,
+    pod,
+    podPort,
+    localPort,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk and latency: long-lived processes, sides interleaved
+
+interface LongLived {
+  ktctl5: { proc: Proc; port: number };
+  ktctl4: { proc: Proc; port: number };
+  pfBulk: { proc: Proc; port: number };
+  pfWeb: { proc: Proc; port: number };
+}
+
+async function startLongLived(env: Env): Promise<LongLived> {
+  const [ktctl5, ktctl4, pfBulk, pfWeb] = await Promise.all([
+    startKtctl(ktctlOptions(env, "socks5")),
+    startKtctl(ktctlOptions(env, "socks")),
+    startPortForward(pfOptions(env, BULK.pod, BULK.port)),
+    startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
+  ]);
+  return { ktctl5, ktctl4, pfBulk, pfWeb };
+}
+
+function bulkDialers(env: Env, ll: LongLived): Record<BulkSide, Dialer> {
+  return {
+    "ktctl socks5": socks5(ll.ktctl5.port, env.bulkHost, BULK.port),
+    "ktctl socks4a": socks4a(ll.ktctl4.port, env.bulkHost, BULK.port),
+    "kubectl": direct(ll.pfBulk.port),
+    "plain": direct(env.plainBulkPort),
+  };
+}
+
+function latencyDialers(env: Env, ll: LongLived): Record<LatSide, Dialer> {
+  return {
+    ktctl: socks5(ll.ktctl5.port, env.webHost, POD_PORTS.http),
+    kubectl: direct(ll.pfWeb.port),
+    plain: direct(env.plainWebPort),
+  };
+}
+
+/** Generous per-transfer deadline: 2 MB/s would be far below anything seen. */
+function bulkTimeoutMs(bytes: number): number {
+  return 30_000 + bytes / 2e6 * 1000;
+}
+
+async function warmUp(env: Env, ll: LongLived): Promise<void> {
+  const b = bulkDialers(env, ll);
+  const l = latencyDialers(env, ll);
+  for (const side of BULK_SIDES) {
+    try {
+      await bulkGet(b[side], 4 * MiB, 30_000);
+      await bulkPut(b[side], 4 * MiB, 30_000);
+    } catch (e) {
+      note(`warm-up bulk ${side}: ${messageOf(e)}`);
+    }
+  }
+  for (let i = 0; i < 5; i++) {
+    for (const side of LAT_SIDES) {
+      await httpGet(l[side], WEB.pods[0], 10_000).catch((e) =>
+        note(`warm-up GET ${side}: ${messageOf(e)}`)
+      );
+    }
+  }
+}
+
+async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
+  const dialers = bulkDialers(env, ll);
+  const n = env.cfg.bulkBytes;
+  for (const dir of ["get", "put"] as const) {
+    const figures: string[] = [];
+    for (const side of rotate(BULK_SIDES, run)) {
+      let v = NaN;
+      try {
+        const t = dir === "get"
+          ? await bulkGet(dialers[side], n, bulkTimeoutMs(n))
+          : await bulkPut(dialers[side], n, bulkTimeoutMs(n));
+        v = mbps(t.bytes, t.ms);
+      } catch (e) {
+        res.errors.push(`run ${run + 1} bulk ${dir} ${side}: ${messageOf(e)}`);
+      }
+      res.bulk[dir][side].push(v);
+      figures.push(`${side} ${fmt(v, 0)}`);
+    }
+    note(
+      `run ${run + 1} bulk ${dir === "get" ? "download" : "upload"} MB/s: ${figures.join(", ")}`,
+    );
+  }
+}
+
+async function runLatency(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
+  const dialers = latencyDialers(env, ll);
+  const samples: Record<LatSide, number[]> = { ktctl: [], kubectl: [], plain: [] };
+  const failed: Record<LatSide, number> = { ktctl: 0, kubectl: 0, plain: 0 };
+  const deadline = Date.now() + 10 * 60_000;
+  for (let i = 0; i < env.cfg.latencyCount && Date.now() < deadline; i++) {
+    for (const side of rotate(LAT_SIDES, i + run)) {
+      try {
+        samples[side].push(await httpGet(dialers[side], WEB.pods[0], 10_000));
+      } catch (e) {
+        if (failed[side]++ < 3) {
+          res.errors.push(`run ${run + 1} latency ${side} #${i}: ${messageOf(e)}`);
+        }
+      }
+    }
+  }
+  const figures: string[] = [];
+  for (const side of LAT_SIDES) {
+    const r = res.latency[side];
+    r.p50.push(percentile(samples[side], 50));
+    r.p95.push(percentile(samples[side], 95));
+    r.p99.push(percentile(samples[side], 99));
+    r.failed.push(failed[side]);
+    figures.push(
+      `${side} p50 ${fmt(r.p50.at(-1), 2)} p95 ${fmt(r.p95.at(-1), 2)} p99 ${
+        fmt(r.p99.at(-1), 2)
+      }` +
+        (failed[side] ? ` (${failed[side]} failed)` : ""),
+    );
+  }
+  note(`run ${run + 1} new connections (ms): ${figures.join("; ")}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle and concurrency: fresh processes each run
+
+async function runIdleAndConcurrency(env: Env, run: number, res: Results): Promise<void> {
+  const [kt, pf] = await Promise.all([
+    startKtctl(ktctlOptions(env, "socks5")),
+    startPortForward(pfOptions(env, BULK.pod, BULK.port)),
+  ]);
+  try {
+    const procs: Record<ProcSide, Proc> = { ktctl: kt.proc, kubectl: pf.proc };
+    if (env.cfg.only.has("idle")) {
+      // Both idle at once: neither disturbs the other, and it halves the wait.
+      await sleep(2_000);
+      const t0 = performance.now();
+      const ticks0 = { ktctl: cpuTicks(kt.proc.pid), kubectl: cpuTicks(pf.proc.pid) };
+      await sleep(env.cfg.idleMs);
+      const seconds = (performance.now() - t0) / 1000;
+      const figures: string[] = [];
+      for (const side of ["ktctl", "kubectl"] as const) {
+        const pid = procs[side].pid;
+        const cpu = (cpuTicks(pid) - ticks0[side]) / env.ticksPerSecond / seconds * 100;
+        const rss = memStatus(pid).rss / 1e6;
+        res.idle[side].cpu.push(cpu);
+        res.idle[side].rss.push(rss);
+        figures.push(`${side} RSS ${fmt(rss)} MB CPU ${fmt(cpu, 2)}%`);
+      }
+      note(`run ${run + 1} idle ${fmt(seconds)} s: ${figures.join("; ")}`);
+    }
+    if (env.cfg.only.has("concurrency")) {
+      const dialers: Record<ProcSide, Dialer> = {
+        ktctl: socks5(kt.port, env.bulkHost, BULK.port),
+        kubectl: direct(pf.port),
+      };
+      for (const side of rotate(["ktctl", "kubectl"] as const, run)) {
+        const { concurrency: count, concurrencyBytes: bytes } = env.cfg;
+        const t0 = performance.now();
+        const errors = new Map<string, number>();
+        const outcomes = await Promise.all(
+          Array.from(
+            { length: count },
+            () =>
+              bulkGet(dialers[side], bytes, 120_000).then(() => true, (e) => {
+                const m = messageOf(e).replace(/\d+/g, "N");
+                errors.set(m, (errors.get(m) ?? 0) + 1);
+                return false;
+              }),
+          ),
+        );
+        const ms = performance.now() - t0;
+        const ok = outcomes.filter(Boolean).length;
+        const rate = mbps(ok * bytes, ms);
+        const peak = memStatus(procs[side].pid).hwm / 1e6;
+        res.concurrency[side].ok.push(ok);
+        res.concurrency[side].mbps.push(rate);
+        res.concurrency[side].peakRss.push(peak);
+        for (const [m, k] of errors) {
+          res.errors.push(`run ${run + 1} concurrency ${side}: ${k}x ${m}`);
+        }
+        note(
+          `run ${run + 1} concurrency ${side}: ${ok}/${count} ok, ${fmt(rate, 0)} MB/s, ` +
+            `peak RSS ${fmt(peak)} MB`,
+        );
+      }
+    }
+  } finally {
+    await Promise.all([kt.proc.stop(), pf.proc.stop()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up: launch to the first proxied reply
+
+async function firstReply(proc: Proc, dialer: Dialer, t0: number, what: string): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (let attempt = 0; attempt < 5_000; attempt++) {
+    if (proc.exited) throw new Error(`${what} exited:\n${proc.output().slice(-2000)}`);
+    if (Date.now() > deadline) throw new Error(`${what}: no reply within 60 s`);
+    try {
+      await httpGet(dialer, WEB.pods[0], 20_000);
+      return performance.now() - t0;
+    } catch {
+      await sleep(10);
+    }
+  }
+  throw new Error(`${what}: no reply after 5000 attempts`);
+}
+
+async function runStartup(env: Env, run: number, res: Results): Promise<void> {
+  const figures: string[] = [];
+  for (const side of rotate(["ktctl", "kubectl"] as const, run)) {
+    const port = freePort();
+    const t0 = performance.now();
+    const proc = side === "ktctl"
+      ? spawnKtctl(ktctlOptions(env, "socks5", port))
+      : spawnPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http, port));
+    let bannerMs = NaN;
+    if (side === "ktctl") {
+      proc.waitFor(/http_proxy=/, 60_000).then(
+        () => bannerMs = performance.now() - t0,
+        () => {},
+      );
+    }
+    try {
+      const dialer = side === "ktctl" ? socks5(port, env.webHost, POD_PORTS.http) : direct(port);
+      const ms = await firstReply(proc, dialer, t0, side);
+      res.startup[side].push(ms);
+      if (side === "ktctl") {
+        await proc.waitFor(/http_proxy=/, 5_000).catch(() => {});
+        res.startup.ktctlBanner.push(bannerMs);
+      }
+      figures.push(
+        `${side} ${fmt(ms, 0)} ms` + (side === "ktctl" ? ` (banner at ${fmt(bannerMs, 0)})` : ""),
+      );
+    } catch (e) {
+      res.startup[side].push(NaN);
+      res.errors.push(`run ${run + 1} startup ${side}: ${messageOf(e)}`);
+    } finally {
+      await proc.stop();
+    }
+  }
+  note(`run ${run + 1} start-up to first reply: ${figures.join(", ")}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function report(env: Env, res: Results): { text: string; json: Record<string, unknown> } {
+  const m = median;
+  const rows: Cell[][] = [];
+  const met = (ok: boolean | undefined) => ok === undefined ? "" : ok ? "met" : "NOT MET";
+  const mb = (bytes: number) => `${round(bytes / MiB)} MiB`;
+  const json: Record<string, unknown> = {};
+
+  for (const dir of ["get", "put"] as const) {
+    const kubectl = m(res.bulk[dir].kubectl);
+    const plain = m(res.bulk[dir].plain);
+    for (const side of ["ktctl socks5", "ktctl socks4a"] as const) {
+      const k = m(res.bulk[dir][side]);
+      const vsKubectl = k / kubectl;
+      const vsPlain = k / plain;
+      const ok = Number.isFinite(vsKubectl) && Number.isFinite(vsPlain)
+        ? vsKubectl >= GOALS.bulkVsKubectl && vsPlain >= GOALS.bulkVsPlain
+        : undefined;
+      rows.push([
+        `bulk ${dir === "get" ? "download" : "upload"} ${mb(env.cfg.bulkBytes)}, ${side} (MB/s)`,
+        fmt(k, 0),
+        fmt(kubectl, 0),
+        fmt(plain, 0),
+        fmtRatio(vsKubectl),
+        fmtRatio(vsPlain),
+        `>=${GOALS.bulkVsKubectl.toFixed(1)}x kubectl, >=${GOALS.bulkVsPlain.toFixed(1)}x plain`,
+        met(ok),
+      ]);
+    }
+  }
+  json.bulk = {
+    bytes: env.cfg.bulkBytes,
+    unit: "MB/s",
+    median: Object.fromEntries(
+      (["get", "put"] as const).map((d) => [
+        d,
+        Object.fromEntries(BULK_SIDES.map((s) => [s, round(m(res.bulk[d][s]))])),
+      ]),
+    ),
+    runs: res.bulk,
+    peakRssMB: res.bulkPeakRss,
+  };
+
+  for (const p of ["p50", "p95", "p99"] as const) {
+    const k = m(res.latency.ktctl[p]);
+    const kc = m(res.latency.kubectl[p]);
+    const pl = m(res.latency.plain[p]);
+    rows.push([
+      `new connection + HTTP GET, ${p} of ${env.cfg.latencyCount} (ms)`,
+      fmt(k, 2),
+      fmt(kc, 2),
+      fmt(pl, 2),
+      fmtRatio(k / kc),
+      fmtRatio(k / pl),
+      p === "p50" ? "<= kubectl" : "",
+      p === "p50" && Number.isFinite(k / kc) ? met(k <= kc) : "",
+    ]);
+  }
+  const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
+  if (failedLat.some((f) => f > 0)) {
+    rows.push(["new connections failed (all runs)", ...failedLat, "", "", "", ""]);
+  }
+  json.latency = {
+    count: env.cfg.latencyCount,
+    unit: "ms",
+    median: Object.fromEntries(
+      LAT_SIDES.map((s) => [s, {
+        p50: round(m(res.latency[s].p50), 2),
+        p95: round(m(res.latency[s].p95), 2),
+        p99: round(m(res.latency[s].p99), 2),
+      }]),
+    ),
+    runs: res.latency,
+  };
+
+  const c = res.concurrency;
+  const conc = `${env.cfg.concurrency} x ${mb(env.cfg.concurrencyBytes)}`;
+  const okK = m(c.ktctl.ok);
+  rows.push([
+    `${conc} at once: succeeded (worst run)`,
+    c.ktctl.ok.length ? Math.min(...c.ktctl.ok) : "n/a",
+    c.kubectl.ok.length ? Math.min(...c.kubectl.ok) : "n/a",
+    "",
+    "",
+    "",
+    `${env.cfg.concurrency}/${env.cfg.concurrency}`,
+    c.ktctl.ok.length ? met(Math.min(...c.ktctl.ok) === env.cfg.concurrency) : "",
+  ]);
+  rows.push([
+    `${conc} at once: aggregate (MB/s)`,
+    fmt(m(c.ktctl.mbps), 0),
+    fmt(m(c.kubectl.mbps), 0),
+    "",
+    fmtRatio(m(c.ktctl.mbps) / m(c.kubectl.mbps)),
+    "",
+    "",
+    "",
+  ]);
+  const peak = m(c.ktctl.peakRss);
+  rows.push([
+    `${conc} at once: peak RSS, VmHWM (MB)`,
+    fmt(peak),
+    fmt(m(c.kubectl.peakRss)),
+    "",
+    fmtRatio(peak / m(c.kubectl.peakRss)),
+    "",
+    `<= ${GOALS.peakRssMB} MB`,
+    Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
+  ]);
+  json.concurrency = {
+    connections: env.cfg.concurrency,
+    bytesEach: env.cfg.concurrencyBytes,
+    median: {
+      ktctl: { ok: okK, mbps: round(m(c.ktctl.mbps)), peakRssMB: round(peak) },
+      kubectl: {
+        ok: m(c.kubectl.ok),
+        mbps: round(m(c.kubectl.mbps)),
+        peakRssMB: round(m(c.kubectl.peakRss)),
+      },
+    },
+    runs: c,
+  };
+
+  const i = res.idle;
+  rows.push([
+    `idle ${env.cfg.idleMs / 1000} s: RSS (MB)`,
+    fmt(m(i.ktctl.rss)),
+    fmt(m(i.kubectl.rss)),
+    "",
+    fmtRatio(m(i.ktctl.rss) / m(i.kubectl.rss)),
+    "",
+    "",
+    "",
+  ]);
+  rows.push([
+    `idle ${env.cfg.idleMs / 1000} s: CPU (% of one core)`,
+    fmt(m(i.ktctl.cpu), 2),
+    fmt(m(i.kubectl.cpu), 2),
+    "",
+    "",
+    "",
+    "",
+    "",
+  ]);
+  json.idle = {
+    seconds: env.cfg.idleMs / 1000,
+    median: {
+      ktctl: { rssMB: round(m(i.ktctl.rss)), cpuPercent: round(m(i.ktctl.cpu), 2) },
+      kubectl: { rssMB: round(m(i.kubectl.rss)), cpuPercent: round(m(i.kubectl.cpu), 2) },
+    },
+    runs: i,
+  };
+
+  const s = res.startup;
+  rows.push([
+    "start-up: launch to first proxied reply (ms)",
+    fmt(m(s.ktctl), 0),
+    fmt(m(s.kubectl), 0),
+    "",
+    fmtRatio(m(s.ktctl) / m(s.kubectl)),
+    "",
+    "",
+    "",
+  ]);
+  rows.push([
+    "start-up: launch to banner (ms)",
+    fmt(m(s.ktctlBanner), 0),
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+  ]);
+  json.startup = {
+    unit: "ms",
+    median: {
+      ktctl: round(m(s.ktctl)),
+      ktctlBanner: round(m(s.ktctlBanner)),
+      kubectl: round(m(s.kubectl)),
+    },
+    runs: s,
+  };
+
+  const header = [
+    `measurement (median of ${env.cfg.runs} run${env.cfg.runs > 1 ? "s" : ""})`,
+    "ktctl",
+    "kubectl pf",
+    "plain TCP",
+    "ktctl/kubectl",
+    "ktctl/plain",
+    "goal",
+    "",
+  ];
+  const wanted = (r: Cell[]) => !r.slice(1, 4).every((x) => x === "n/a" || x === "");
+  const lines = [table(header, rows.filter(wanted))];
+  const bulkRss = Object.entries(res.bulkPeakRss).map(([k, v]) => `${k} ${fmt(v)} MB`);
+  if (bulkRss.length) lines.push(`ktctl peak RSS after bulk + latency: ${bulkRss.join(", ")}`);
+  lines.push(
+    "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
+      "ktctl runs as `deno run main.ts connect` with the admin kubeconfig, like kubectl.",
+  );
+  if (res.errors.length) {
+    lines.push(`errors (${res.errors.length}):`, ...res.errors.slice(0, 30).map((e) => `  ${e}`));
+  }
+  json.errors = res.errors;
+  return { text: lines.join("\n"), json };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
+  const info = await clusterWithRetry();
+  const env: Env = {
+    cfg,
+    info,
+    kubectl: kubectlBinary(),
+    home,
+    denoDir: await denoDir(),
+    ticksPerSecond: await clockTicks(),
+    bulkHost: `${BULK.service}.${BULK.namespace}`,
+    webHost: `${WEB.pods[0]}.${WEB.headlessService}.${WEB.namespace}.svc.cluster.local`,
+    plainBulkPort: backendFor(BULK.namespace, BULK.pod, BULK.port).loopbackPort,
+    plainWebPort: backendFor(WEB.namespace, WEB.pods[0], POD_PORTS.http).loopbackPort,
+  };
+  note(
+    `cluster ${info.server}; ktctl from ${cfg.ktctlDir}; ${cfg.runs} run(s); ` +
+      `measuring ${[...cfg.only].join(", ")}`,
+  );
+
+  let ll: LongLived | undefined;
+  if (cfg.only.has("bulk") || cfg.only.has("latency")) {
+    ll = await startLongLived(env);
+    await warmUp(env, ll);
+  }
+  try {
+    for (let run = 0; run < cfg.runs; run++) {
+      if (cfg.only.has("startup")) await runStartup(env, run, res);
+      if (ll && cfg.only.has("bulk")) await runBulk(env, ll, run, res);
+      if (ll && cfg.only.has("latency")) await runLatency(env, ll, run, res);
+      if (cfg.only.has("idle") || cfg.only.has("concurrency")) {
+        await runIdleAndConcurrency(env, run, res);
+      }
+    }
+    if (ll) {
+      res.bulkPeakRss["ktctl socks5"] = memStatus(ll.ktctl5.proc.pid).hwm / 1e6;
+      res.bulkPeakRss["ktctl socks4a"] = memStatus(ll.ktctl4.proc.pid).hwm / 1e6;
+    }
+  } finally {
+    if (ll) {
+      await Promise.all([ll.ktctl5, ll.ktctl4, ll.pfBulk, ll.pfWeb].map((s) => s.proc.stop()));
+    }
+  }
+  return env;
+}
+
+if (import.meta.main) {
+  const cfg = parseConfig(Deno.args);
+  const home = await Deno.makeTempDir({ prefix: "ktctl-bench-home-" });
+  let finishing = false;
+  const abort = async (why: string, code: number) => {
+    if (finishing) return;
+    finishing = true;
+    note(`${why}: stopping every process started`);
+    await stopAll();
+    await Deno.remove(home, { recursive: true }).catch(() => {});
+    Deno.exit(code);
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const sig of signals) Deno.addSignalListener(sig, () => abort(sig, 130));
+  const watchdog = setTimeout(
+    () => abort(`overall deadline of ${cfg.timeoutMin} min reached`, 3),
+    cfg.timeoutMin * 60_000,
+  );
+  const res = emptyResults();
+  let code = 0;
+  try {
+    const env = await bench(cfg, home, res);
+    const { text, json } = report(env, res);
+    console.log(text);
+    console.log(
+      "BENCH_JSON " +
+        JSON.stringify({
+          runs: cfg.runs,
+          quick: cfg.quick,
+          ktctlDir: cfg.ktctlDir,
+          goals: GOALS,
+          ...json,
+        }),
+    );
+  } catch (e) {
+    console.error(`bench failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
+    code = 1;
+  } finally {
+    clearTimeout(watchdog);
+    if (!finishing) {
+      finishing = true;
+      await stopAll();
+      await Deno.remove(home, { recursive: true }).catch(() => {});
+    }
+  }
+  Deno.exit(code);
+}

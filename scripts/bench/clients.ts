@@ -1,0 +1,237 @@
+/**
+ * The benchmark's clients: how each side is dialled (straight to a loopback port, or through a
+ * SOCKS5 / SOCKS4a handshake with ktctl) and the three workloads (bulk GET, bulk PUT, one small
+ * HTTP GET). Every operation runs under a deadline that closes its connection, so nothing waits
+ * for ever.
+ *
+ * The local cluster's kwok does not pass a pod-side close on promptly (scripts/cluster/README.md),
+ * so clients never wait for the server to close: they read exactly what the protocol says and
+ * then close themselves.
+ * @module
+ */
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** How to reach one destination: a loopback port, and an optional proxy handshake on it. */
+export interface Dialer {
+  /** Loopback port to connect to (127.0.0.1 only). */
+  port: number;
+  /** Runs a proxy handshake on the fresh connection (none when connecting straight). */
+  handshake?: (conn: Deno.TcpConn) => Promise<void>;
+}
+
+/** Connects straight to 127.0.0.1:port. */
+export function direct(port: number): Dialer {
+  return { port };
+}
+
+/** Through a SOCKS5 proxy on 127.0.0.1:proxyPort, sending `host` as a name (socks5h). */
+export function socks5(proxyPort: number, host: string, port: number): Dialer {
+  const name = enc.encode(host);
+  if (name.length > 255) throw new Error(`host name too long for SOCKS5: ${host}`);
+  const request = new Uint8Array([5, 1, 0, 3, name.length, ...name, port >> 8, port & 0xff]);
+  return {
+    port: proxyPort,
+    async handshake(conn) {
+      await writeAll(conn, new Uint8Array([5, 1, 0]));
+      const method = await readExactly(conn, 2);
+      if (method[0] !== 5 || method[1] !== 0) {
+        throw new Error(`SOCKS5 method reply ${method[0]} ${method[1]}`);
+      }
+      await writeAll(conn, request);
+      const head = await readExactly(conn, 4);
+      if (head[1] !== 0) throw new Error(`SOCKS5 reply code ${head[1]} for ${host}:${port}`);
+      // The rest of the reply: the bound address (its length depends on its type) and port.
+      const rest = head[3] === 1 ? 6 : head[3] === 4 ? 18 : (await readExactly(conn, 1))[0] + 2;
+      await readExactly(conn, rest);
+    },
+  };
+}
+
+/** Through a SOCKS4a proxy on 127.0.0.1:proxyPort, sending `host` as a name. */
+export function socks4a(proxyPort: number, host: string, port: number): Dialer {
+  const request = new Uint8Array([
+    4,
+    1,
+    port >> 8,
+    port & 0xff,
+    0,
+    0,
+    0,
+    1,
+    ...enc.encode("bench"),
+    0,
+    ...enc.encode(host),
+    0,
+  ]);
+  return {
+    port: proxyPort,
+    async handshake(conn) {
+      await writeAll(conn, request);
+      const reply = await readExactly(conn, 8);
+      if (reply[1] !== 90) throw new Error(`SOCKS4 reply code ${reply[1]} for ${host}:${port}`);
+    },
+  };
+}
+
+/** Thrown when an operation ran out of time. */
+export class TimeoutError extends Error {
+  override name = "TimeoutError";
+}
+
+/**
+ * Connects with `dialer`, runs `body` on the connection and closes it, all within `timeoutMs`
+ * (the deadline closes the connection, which fails whatever read or write is pending).
+ */
+export async function withConn<T>(
+  dialer: Dialer,
+  timeoutMs: number,
+  body: (conn: Deno.TcpConn) => Promise<T>,
+): Promise<T> {
+  let conn: Deno.TcpConn | undefined;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    closeQuietly(conn);
+  }, timeoutMs);
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port: dialer.port });
+    if (timedOut) throw new TimeoutError(`connect took more than ${timeoutMs} ms`);
+    conn.setNoDelay(true);
+    if (dialer.handshake) await dialer.handshake(conn);
+    return await body(conn);
+  } catch (e) {
+    if (timedOut) throw new TimeoutError(`timed out after ${timeoutMs} ms (${messageOf(e)})`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
+/** Shared read buffer for bulk reads (the data is discarded; JS is single-threaded). */
+const SINK = new Uint8Array(256 * 1024);
+/** Shared source buffer for bulk writes. */
+const SOURCE = new Uint8Array(256 * 1024).fill(0x79);
+
+export interface Transfer {
+  bytes: number;
+  ms: number;
+}
+
+/** `GET <n>`: reads exactly n bytes. Time runs from connecting to the last byte. */
+export async function bulkGet(dialer: Dialer, n: number, timeoutMs: number): Promise<Transfer> {
+  const t0 = performance.now();
+  const got = await withConn(dialer, timeoutMs, async (conn) => {
+    await writeAll(conn, enc.encode(`GET ${n}\n`));
+    let left = n;
+    while (left > 0) {
+      const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
+      if (r === null) break;
+      left -= r;
+    }
+    return n - left;
+  });
+  const ms = performance.now() - t0;
+  if (got !== n) throw new Error(`GET ${n}: connection ended after ${got} bytes`);
+  return { bytes: n, ms };
+}
+
+/** `PUT <n>`: writes n bytes, then reads `OK <n>`. Time runs from connecting to the answer. */
+export async function bulkPut(dialer: Dialer, n: number, timeoutMs: number): Promise<Transfer> {
+  const t0 = performance.now();
+  const answer = await withConn(dialer, timeoutMs, async (conn) => {
+    await writeAll(conn, enc.encode(`PUT ${n}\n`));
+    let left = n;
+    while (left > 0) {
+      const w = await conn.write(left >= SOURCE.length ? SOURCE : SOURCE.subarray(0, left));
+      left -= w;
+    }
+    return await readLine(conn, 64);
+  });
+  const ms = performance.now() - t0;
+  if (answer !== `OK ${n}`) {
+    throw new Error(`PUT ${n}: unexpected answer ${JSON.stringify(answer)}`);
+  }
+  return { bytes: n, ms };
+}
+
+/**
+ * One fresh connection, one HTTP/1.1 GET, the whole response read (by Content-Length). Returns
+ * the milliseconds from connecting to the last byte of the response.
+ */
+export async function httpGet(
+  dialer: Dialer,
+  hostHeader: string,
+  timeoutMs: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const request = enc.encode(
+    `GET /bench HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`,
+  );
+  await withConn(dialer, timeoutMs, async (conn) => {
+    await writeAll(conn, request);
+    const buf = new Uint8Array(16 * 1024);
+    let have = 0;
+    for (;;) {
+      const r = await conn.read(buf.subarray(have));
+      if (r === null) throw new Error(`HTTP response cut after ${have} bytes`);
+      have += r;
+      const text = dec.decode(buf.subarray(0, have));
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) {
+        if (have === buf.length) throw new Error("HTTP response head too long");
+        continue;
+      }
+      if (!text.startsWith("HTTP/1.1 200")) {
+        throw new Error(`HTTP status line ${JSON.stringify(text.split("\r\n")[0])}`);
+      }
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1]);
+      if (!Number.isFinite(length)) throw new Error("HTTP response without Content-Length");
+      // Byte counts: the head is ASCII, so string and byte offsets agree.
+      if (have >= end + 4 + length) return;
+      if (end + 4 + length > buf.length) throw new Error("HTTP response too long");
+    }
+  });
+  return performance.now() - t0;
+}
+
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = await conn.read(out.subarray(off));
+    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
+    off += got;
+  }
+  return out;
+}
+
+/** Reads one `\n`-terminated line (without it), at most `max` bytes, byte by byte. */
+async function readLine(conn: Deno.Conn, max: number): Promise<string> {
+  const out: number[] = [];
+  const one = new Uint8Array(1);
+  while (out.length < max) {
+    const r = await conn.read(one);
+    if (r === null) break;
+    if (one[0] === 0x0a) return dec.decode(new Uint8Array(out));
+    out.push(one[0]);
+  }
+  return dec.decode(new Uint8Array(out));
+}
+
+export function closeQuietly(c: { close(): void } | undefined): void {
+  try {
+    c?.close();
+  } catch { /* already closed */ }
+}
+
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

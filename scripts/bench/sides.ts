@@ -1,0 +1,107 @@
+/**
+ * Starting the things being compared: `ktctl connect` (as `deno run main.ts connect`, so the
+ * spawned process is the proxy itself and /proc figures are ktctl's) and `kubectl port-forward`
+ * (the kubectl built with the local control plane).
+ * @module
+ */
+import { type Proc, spawn } from "./procs.ts";
+
+export interface KtctlOptions {
+  /** Checkout whose main.ts is run (lets the bench measure an experimental copy). */
+  dir: string;
+  kubeconfig: string;
+  namespace: string;
+  method: "socks" | "socks5";
+  port: number;
+  /** HOME for ktctl's state files (a temporary folder; never the user's). */
+  home: string;
+  denoDir: string;
+}
+
+export interface Ktctl {
+  proc: Proc;
+  port: number;
+  proxyUrl: string;
+}
+
+/** Spawns `ktctl connect` without waiting for anything. */
+export function spawnKtctl(o: KtctlOptions): Proc {
+  return spawn(`ktctl ${o.method} :${o.port}`, Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "main.ts",
+    "connect",
+    "-c",
+    o.kubeconfig,
+    "-n",
+    o.namespace,
+    "--method",
+    o.method,
+    "--proxyPort",
+    String(o.port),
+    // Only loopback may ever be dialled directly: the local cluster's pod IPs are fake.
+    "--dialDirect",
+    "127.0.0.0/8,::1/128",
+  ], {
+    cwd: o.dir,
+    env: { HOME: o.home, USERPROFILE: o.home, DENO_DIR: o.denoDir, NO_COLOR: "1" },
+    stopSignal: "SIGINT",
+  });
+}
+
+/** Spawns `ktctl connect` and waits for its banner. */
+export async function startKtctl(o: KtctlOptions, timeoutMs = 60_000): Promise<Ktctl> {
+  const proc = spawnKtctl(o);
+  try {
+    const m = await proc.waitFor(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)/, timeoutMs);
+    return { proc, port: o.port, proxyUrl: m[1] };
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+}
+
+export interface PortForwardOptions {
+  kubectl: string;
+  kubeconfig: string;
+  namespace: string;
+  pod: string;
+  podPort: number;
+  /** Local port; 0 lets kubectl pick one. */
+  localPort: number;
+}
+
+/** Spawns `kubectl port-forward pod/<pod> <local>:<podPort>` on 127.0.0.1 without waiting. */
+export function spawnPortForward(o: PortForwardOptions): Proc {
+  return spawn(`kubectl port-forward ${o.pod}:${o.podPort}`, o.kubectl, [
+    "--kubeconfig",
+    o.kubeconfig,
+    "-n",
+    o.namespace,
+    "port-forward",
+    "--address",
+    "127.0.0.1",
+    `pod/${o.pod}`,
+    `${o.localPort === 0 ? "" : o.localPort}:${o.podPort}`,
+  ], { stopSignal: "SIGTERM" });
+}
+
+export interface PortForward {
+  proc: Proc;
+  port: number;
+}
+
+/** Spawns kubectl port-forward and waits until it says where it listens. */
+export async function startPortForward(
+  o: PortForwardOptions,
+  timeoutMs = 30_000,
+): Promise<PortForward> {
+  const proc = spawnPortForward(o);
+  try {
+    const m = await proc.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) ->/, timeoutMs);
+    return { proc, port: Number(m[1]) };
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+}
