@@ -24,6 +24,7 @@ import {
   BULK,
   type ClusterInfo,
   ensureCluster,
+  kubectl,
   kubectlBinary,
   POD_PORTS,
   WEB,
@@ -123,6 +124,16 @@ function note(msg: string): void {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The 1-minute load average and the CPU count: how noisy the machine was. */
+function load(): string {
+  try {
+    const one = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+    return `load ${one} on ${navigator.hardwareConcurrency} CPUs`;
+  } catch {
+    return "load unknown";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Results
 
@@ -177,11 +188,22 @@ interface Env {
   plainWebPort: number;
 }
 
+/** Whether the pods the bench uses exist (other test suites delete fixture pods). */
+async function fixturePresent(): Promise<boolean> {
+  for (const [ns, pod] of [[BULK.namespace, BULK.pod], [WEB.namespace, WEB.pods[0]]]) {
+    if ((await kubectl(["get", "pod", "-n", ns, pod], { check: false })).code !== 0) return false;
+  }
+  return true;
+}
+
 async function clusterWithRetry(): Promise<ClusterInfo> {
   // scripts/cluster may be mid-change (or mid-start) when the bench starts: a few bounded tries.
   for (let attempt = 1;; attempt++) {
     try {
-      return await ensureCluster();
+      const info = await ensureCluster();
+      if (await fixturePresent()) return info;
+      note("fixture pods missing (deleted by a test?): re-applying the fixture");
+      return await ensureCluster({ resetFixture: true });
     } catch (e) {
       if (attempt >= 3) throw e;
       note(`ensureCluster failed (${messageOf(e).split("\n")[0]}); retrying in 60 s`);
@@ -695,7 +717,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
   };
   note(
     `cluster ${info.server}; ktctl from ${cfg.ktctlDir}; ${cfg.runs} run(s); ` +
-      `measuring ${[...cfg.only].join(", ")}`,
+      `measuring ${[...cfg.only].join(", ")}; ${load()}`,
   );
 
   let ll: LongLived | undefined;
@@ -704,14 +726,26 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     await warmUp(env, ll);
   }
   try {
+    // A measurement that cannot run (e.g. a side failed to start) is recorded, and the rest go on.
+    const attempt = async (what: string, run: number, f: () => Promise<void>) => {
+      try {
+        await f();
+      } catch (e) {
+        res.errors.push(`run ${run + 1} ${what}: ${messageOf(e).split("\n")[0]}`);
+        note(`run ${run + 1} ${what} failed: ${messageOf(e)}`);
+      }
+    };
     for (let run = 0; run < cfg.runs; run++) {
-      if (cfg.only.has("startup")) await runStartup(env, run, res);
-      if (ll && cfg.only.has("bulk")) await runBulk(env, ll, run, res);
-      if (ll && cfg.only.has("latency")) await runLatency(env, ll, run, res);
+      if (cfg.only.has("startup")) await attempt("startup", run, () => runStartup(env, run, res));
+      if (ll && cfg.only.has("bulk")) await attempt("bulk", run, () => runBulk(env, ll, run, res));
+      if (ll && cfg.only.has("latency")) {
+        await attempt("latency", run, () => runLatency(env, ll, run, res));
+      }
       if (cfg.only.has("idle") || cfg.only.has("concurrency")) {
-        await runIdleAndConcurrency(env, run, res);
+        await attempt("idle/concurrency", run, () => runIdleAndConcurrency(env, run, res));
       }
     }
+    note(`done; ${load()}`);
     if (ll) {
       res.bulkPeakRss["ktctl socks5"] = memStatus(ll.ktctl5.proc.pid).hwm / 1e6;
       res.bulkPeakRss["ktctl socks4a"] = memStatus(ll.ktctl4.proc.pid).hwm / 1e6;

@@ -49,16 +49,18 @@ export function spawnKtctl(o: KtctlOptions): Proc {
   });
 }
 
-/** Spawns `ktctl connect` and waits for its banner. */
-export async function startKtctl(o: KtctlOptions, timeoutMs = 60_000): Promise<Ktctl> {
-  const proc = spawnKtctl(o);
-  try {
-    const m = await proc.waitFor(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)/, timeoutMs);
-    return { proc, port: o.port, proxyUrl: m[1] };
-  } catch (e) {
-    await proc.stop();
-    throw e;
-  }
+/** Spawns `ktctl connect` and waits for its banner (3 tries: the cluster may be restarting). */
+export function startKtctl(o: KtctlOptions, timeoutMs = 60_000): Promise<Ktctl> {
+  return retry(async () => {
+    const proc = spawnKtctl(o);
+    try {
+      const m = await proc.waitFor(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)/, timeoutMs);
+      return { proc, port: o.port, proxyUrl: m[1] };
+    } catch (e) {
+      await proc.stop();
+      throw e;
+    }
+  });
 }
 
 export interface PortForwardOptions {
@@ -91,17 +93,28 @@ export interface PortForward {
   port: number;
 }
 
-/** Spawns kubectl port-forward and waits until it says where it listens. */
-export async function startPortForward(
-  o: PortForwardOptions,
-  timeoutMs = 30_000,
-): Promise<PortForward> {
-  const proc = spawnPortForward(o);
-  try {
-    const m = await proc.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) ->/, timeoutMs);
-    return { proc, port: Number(m[1]) };
-  } catch (e) {
-    await proc.stop();
-    throw e;
+/** Spawns kubectl port-forward and waits until it says where it listens (3 tries). */
+export function startPortForward(o: PortForwardOptions, timeoutMs = 30_000): Promise<PortForward> {
+  return retry(async () => {
+    const proc = spawnPortForward(o);
+    try {
+      const m = await proc.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) ->/, timeoutMs);
+      return { proc, port: Number(m[1]) };
+    } catch (e) {
+      await proc.stop();
+      throw e;
+    }
+  });
+}
+
+async function retry<T>(f: () => Promise<T>, tries = 3, pauseMs = 5_000): Promise<T> {
+  for (let i = 1;; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (i >= tries) throw e;
+      console.error(`[bench] ${e instanceof Error ? e.message.split("\n")[0] : e}; retrying`);
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
   }
 }
