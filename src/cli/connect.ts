@@ -183,7 +183,7 @@ export async function startConnect(
 
     if (opts.setupGlobalProxy) {
       const applied = await sysproxy.setupGlobalProxy(
-        { method: opts.method, address: opts.address, port: opts.port, proxyUrl },
+        { method: opts.method, address: opts.address, port: server.addr.port, proxyUrl },
         claim,
         deps,
       );
