@@ -29,6 +29,7 @@ export class ClusterIndex {
     slices: new Map<string, SliceInfo>(),
   };
   #derived: Derived | undefined;
+  #podGone: ((namespace: string, name: string) => void)[] = [];
 
   /**
    * `declaredRanges`: the cluster's address ranges as the user gave them. When empty, the ranges
@@ -42,16 +43,29 @@ export class ClusterIndex {
   }
 
   remove(kind: Kind, namespace: string, name: string): void {
-    this.#objects[kind].delete(key(namespace, name));
+    if (this.#objects[kind].delete(key(namespace, name)) && kind === "pods") {
+      for (const listener of this.#podGone) listener(namespace, name);
+    }
     this.#derived = undefined;
   }
 
-  /** Replaces every object of one kind (after a list), optionally only within one namespace. */
+  /** Replaces every object of one kind (after a list). */
   replaceAll<K extends Kind>(kind: K, values: ObjectOf<K>[]): void {
     const map = this.#objects[kind] as Map<string, ObjectOf<K>>;
+    const before = kind === "pods" ? [...map.keys()] : [];
     map.clear();
     for (const v of values) map.set(key(v.namespace, v.name), v);
+    for (const k of before) {
+      if (map.has(k)) continue;
+      const [namespace, name] = k.split("/");
+      for (const listener of this.#podGone) listener(namespace, name);
+    }
     this.#derived = undefined;
+  }
+
+  /** Calls `listener` whenever a pod disappears from the picture (deleted, or gone on relist). */
+  onPodGone(listener: (namespace: string, name: string) => void): void {
+    this.#podGone.push(listener);
   }
 
   count(kind: Kind): number {

@@ -123,6 +123,8 @@ export class PortForwardUpstream implements Upstream {
   #grace: ReturnType<typeof setTimeout> | undefined;
   readonly halfDuplexEnd = false;
 
+  #markClosed = () => {};
+  readonly closed = new Promise<void>((r) => this.#markClosed = r);
   /** Settles when the data channel's port prefix (or data) arrives, or the stream fails first. */
   readonly ready: Promise<void>;
   #settleReady: (error?: UpstreamError) => void = () => {};
@@ -187,6 +189,7 @@ export class PortForwardUpstream implements Upstream {
       ),
     );
     this.#ended = true;
+    this.#markClosed();
     clearTimeout(this.#grace);
     this.#wake();
   }

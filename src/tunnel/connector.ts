@@ -49,12 +49,26 @@ export interface Connector {
 
 export class ClusterConnector implements Connector {
   #turn = new Map<string, number>();
+  /** Open tunnels per pod ("ns/name"), closed when the pod goes away. */
+  #tunnels = new Map<string, Set<Upstream>>();
 
   constructor(
     readonly index: ClusterIndex,
     readonly forwarder: Pick<PortForwarder, "open">,
     readonly opts: ConnectorOptions,
-  ) {}
+  ) {
+    // A deleted pod's stream may outlive it (kwok keeps forwarding; a kubelet may be slow to
+    // tear down): its clients get a clean close instead of a connection to nothing.
+    index.onPodGone((namespace, name) => {
+      const open = this.#tunnels.get(`${namespace}/${name}`);
+      if (!open) return;
+      log.debug("Pod {pod} is gone: closing its {count} connection(s)", {
+        pod: `${namespace}/${name}`,
+        count: open.size,
+      });
+      for (const upstream of open) upstream.close();
+    });
+  }
 
   async connect(host: string, port: number): Promise<Connected> {
     let route = resolveDestination(this.index, host, port, this.opts);
@@ -104,7 +118,9 @@ export class ClusterConnector implements Connector {
     let last: unknown;
     for (const target of targets) {
       try {
-        return await this.forwarder.open(target);
+        const upstream = await this.forwarder.open(target);
+        this.#track(`${target.namespace}/${target.pod}`, upstream);
+        return upstream;
       } catch (e) {
         last = e;
         log.debug("Could not open {target}: {error}", {
@@ -116,6 +132,16 @@ export class ClusterConnector implements Connector {
       }
     }
     throw last;
+  }
+
+  #track(pod: string, upstream: Upstream): void {
+    const set = this.#tunnels.get(pod) ?? new Set();
+    set.add(upstream);
+    this.#tunnels.set(pod, set);
+    upstream.closed.then(() => {
+      set.delete(upstream);
+      if (set.size === 0 && this.#tunnels.get(pod) === set) this.#tunnels.delete(pod);
+    });
   }
 
   #rotate(key: string, targets: PodTarget[]): PodTarget[] {

@@ -80,7 +80,9 @@ export async function dialDirect(
 export class TcpUpstream implements Upstream {
   #buf = new Uint8Array(0);
   #closed = false;
+  #markClosed = () => {};
   readonly halfDuplexEnd = true;
+  readonly closed = new Promise<void>((r) => this.#markClosed = r);
   constructor(readonly conn: Deno.Conn, readonly description: string) {}
 
   async read(): Promise<Uint8Array | null> {
@@ -106,5 +108,6 @@ export class TcpUpstream implements Upstream {
     if (this.#closed) return;
     this.#closed = true;
     closeQuietly(this.conn);
+    this.#markClosed();
   }
 }

@@ -16,6 +16,8 @@ export interface Upstream {
   write(length: number): Promise<void>;
   /** The client will send no more; the far side may still answer. */
   endWrite(): Promise<void>;
+  /** Settles once the upstream has ended, however it ended. */
+  readonly closed: Promise<void>;
   /** Tears everything down. Idempotent. */
   close(): void;
   /**

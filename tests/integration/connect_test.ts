@@ -447,3 +447,24 @@ Deno.test("start-up errors are one clear line", opts, async () => {
     await w.close();
   }
 });
+
+Deno.test("deleting a pod closes the connections tunnelled to it", opts, async () => {
+  const w = await world();
+  const source = sourceBackend(1024 * 1024 * 1024);
+  try {
+    w.api.ports.set("demo/web-3:7002", { target: source.port });
+    const s = await w.connect();
+    const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.13", 7002);
+    assert.equal(reply, 0);
+    const reading = readAll(conn);
+    await new Promise((r) => setTimeout(r, 300));
+    // The fake keeps streaming after the deletion, as kwok does: only ktctl can end it.
+    w.api.delete("pods", "demo", "web-3");
+    const got = await reading;
+    assert.ok(got.length < 1024 * 1024 * 1024, `got ${got.length}`);
+    conn.close();
+  } finally {
+    await source.close();
+    await w.close();
+  }
+});
