@@ -15,6 +15,15 @@ export interface KtctlProcess {
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
+/** Deno's cache directory as this process sees it, so a child with another HOME shares it. */
+function denoDir(): string {
+  const home = Deno.env.get("HOME") ?? "";
+  return Deno.env.get("DENO_DIR") ??
+    (Deno.env.get("XDG_CACHE_HOME")
+      ? `${Deno.env.get("XDG_CACHE_HOME")}/deno`
+      : `${home}/.cache/deno`);
+}
+
 /** A loopback port that was free a moment ago. */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -30,7 +39,8 @@ export async function startKtctl(
   const port = opts.port ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "main.ts", "connect", "--proxyPort", String(port), ...args],
-    env: opts.env,
+    // Tests point HOME elsewhere (for ktctl's state files); Deno's module cache stays put.
+    env: { DENO_DIR: denoDir(), ...opts.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
