@@ -266,6 +266,27 @@ async function startLongLived(env: Env): Promise<LongLived> {
   return { ktctl5, ktctl4, pfBulk, pfWeb };
 }
 
+/**
+ * Restarts whatever long-lived side has exited (kubectl port-forward ends when its pod is
+ * deleted or the API server restarts, which other test suites on a shared cluster do).
+ */
+async function reviveLongLived(env: Env, ll: LongLived): Promise<void> {
+  const restart = {
+    ktctl5: () => startKtctl(ktctlOptions(env, "socks5")),
+    ktctl4: () => startKtctl(ktctlOptions(env, "socks")),
+    pfBulk: () => startPortForward(pfOptions(env, BULK.pod, BULK.port)),
+    pfWeb: () => startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
+  };
+  for (const key of Object.keys(restart) as (keyof LongLived)[]) {
+    const side = ll[key];
+    if (!side.proc.exited) continue;
+    const last = side.proc.output().trim().split("\n").at(-1) ?? "";
+    note(`${side.proc.name} had exited (${last.slice(0, 200)}); restarting it`);
+    await side.proc.stop();
+    ll[key] = await restart[key]();
+  }
+}
+
 function bulkDialers(env: Env, ll: LongLived): Record<BulkSide, Dialer> {
   return {
     "ktctl socks5": socks5(ll.ktctl5.port, env.bulkHost, BULK.port),
@@ -737,9 +758,17 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     };
     for (let run = 0; run < cfg.runs; run++) {
       if (cfg.only.has("startup")) await attempt("startup", run, () => runStartup(env, run, res));
-      if (ll && cfg.only.has("bulk")) await attempt("bulk", run, () => runBulk(env, ll, run, res));
+      if (ll && cfg.only.has("bulk")) {
+        await attempt("bulk", run, async () => {
+          await reviveLongLived(env, ll);
+          await runBulk(env, ll, run, res);
+        });
+      }
       if (ll && cfg.only.has("latency")) {
-        await attempt("latency", run, () => runLatency(env, ll, run, res));
+        await attempt("latency", run, async () => {
+          await reviveLongLived(env, ll);
+          await runLatency(env, ll, run, res);
+        });
       }
       if (cfg.only.has("idle") || cfg.only.has("concurrency")) {
         await attempt("idle/concurrency", run, () => runIdleAndConcurrency(env, run, res));
