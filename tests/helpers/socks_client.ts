@@ -48,31 +48,26 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return out;
 }
 
-/** Runs real curl through `proxy`; returns its exit code and output. */
-export async function curl(
-  proxy: string,
-  url: string,
-  extra: string[] = [],
-): Promise<{ code: number; body: string; stderr: string }> {
-  const out = await new Deno.Command("curl", {
-    args: ["-sS", "--max-time", "10", "--proxy", proxy, ...extra, url],
-    env: { no_proxy: "", NO_PROXY: "" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, body: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+export interface CurlResult {
+  code: number;
+  body: string;
+  stderr: string;
+}
+
+/** Runs real curl through `proxy` (given as --proxy); returns its exit code and output. */
+export function curl(proxy: string, url: string, extra: string[] = []): Promise<CurlResult> {
+  return runCurl(["--max-time", "10", "--proxy", proxy, ...extra, url], {});
 }
 
 /** Runs real curl with `http_proxy` set in its environment, as a user would. */
-export async function curlWithEnv(
-  httpProxy: string,
-  url: string,
-  extra: string[] = [],
-): Promise<{ code: number; body: string; stderr: string }> {
+export function curlWithEnv(httpProxy: string, url: string, extra: string[] = []) {
+  return runCurl(["--max-time", "15", ...extra, url], { http_proxy: httpProxy, HTTP_PROXY: "" });
+}
+
+async function runCurl(args: string[], env: Record<string, string>): Promise<CurlResult> {
   const out = await new Deno.Command("curl", {
-    args: ["-sS", "--max-time", "15", ...extra, url],
-    env: { http_proxy: httpProxy, no_proxy: "", NO_PROXY: "", HTTP_PROXY: "" },
+    args: ["-sS", ...args],
+    env: { no_proxy: "", NO_PROXY: "", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
