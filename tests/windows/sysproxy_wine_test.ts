@@ -28,6 +28,7 @@ const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128"];
 // The summary's last line: printed once every value is set.
 const READY = /ktctl puts the previous settings back when connect exits/;
 // The first Windows deno run in a fresh DENO_DIR downloads the npm packages.
+const SILENT_START_MS = 90_000;
 const START_TIMEOUT_MS = 300_000;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -179,16 +180,29 @@ interface Connect {
 }
 
 /** Starts `connect --setupGlobalProxy` and waits until every value is set. */
+class Retry extends Error {}
+
 async function startConnect(wp: WinePrefix, port: number, extra: string[]): Promise<Connect> {
   const args = ktctlArgs(wp, connectArgs(wp, port, ["--setupGlobalProxy", ...extra]));
   for (let attempt = 1;; attempt++) {
     const p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
     const output = () => p.stdout() + p.stderr();
+    const began = Date.now();
     try {
-      await p.waitFor(READY, { timeoutMs: START_TIMEOUT_MS });
+      try {
+        await p.waitFor(READY, { timeoutMs: SILENT_START_MS });
+      } catch (e) {
+        // Nothing printed at all for this long is Wine stuck before the program runs (seen once
+        // in a fresh CI run), not ktctl: start it again. Output means progress: keep waiting.
+        if (output().trim() === "" && attempt < 3) throw new Retry();
+        const left = START_TIMEOUT_MS - (Date.now() - began);
+        if (left <= 0) throw e;
+        await p.waitFor(READY, { timeoutMs: left });
+      }
     } catch (e) {
       p.kill("SIGKILL");
       await p.wait(10_000);
+      if (e instanceof Retry) continue;
       // Wine could not start it (see `started`): the program never ran.
       if (/ShellExecuteEx failed/.test(output()) && attempt < 4) continue;
       throw e;
