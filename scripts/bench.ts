@@ -6,11 +6,12 @@
  *
  * Measurements (`--only` takes a comma-separated subset of these names):
  *   bulk         GET and PUT of 256 MiB on demo/bulk:9100 through ktctl (socks5 and socks mode,
- *                with SOCKS5 / SOCKS4a clients), kubectl port-forward, and plain TCP (the ceiling)
+ *                with SOCKS5 / SOCKS4a clients), kubectl port-forward, and plain TCP (the ceiling);
+ *                also the CPU time the proxy process (ktctl, kubectl) spends per MiB
  *   latency      300 sequential fresh connections, one HTTP GET each to demo/web-0:8080:
  *                p50/p95/p99 for ktctl, kubectl port-forward and plain TCP
  *   concurrency  200 simultaneous GETs of 4 MiB through a fresh ktctl (and, for reference, a fresh
- *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM)
+ *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM), CPU per MiB
  *   idle         RSS and CPU% of the same fresh processes, idle for 10 s before that load
  *   startup      launch of `ktctl connect` (or kubectl port-forward) to its first proxied reply
  *
@@ -146,9 +147,17 @@ type ProcSide = "ktctl" | "kubectl";
 /** Per-run figures; the table shows their medians. */
 interface Results {
   bulk: { get: Record<BulkSide, number[]>; put: Record<BulkSide, number[]> };
+  /** CPU time of the proxy process (ktctl, kubectl) per MiB moved, ms. */
+  bulkCpu: {
+    get: Record<Exclude<BulkSide, "plain">, number[]>;
+    put: Record<Exclude<BulkSide, "plain">, number[]>;
+  };
   bulkPeakRss: Partial<Record<"ktctl socks5" | "ktctl socks4a", number>>;
   latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
-  concurrency: Record<ProcSide, { ok: number[]; mbps: number[]; peakRss: number[] }>;
+  concurrency: Record<
+    ProcSide,
+    { ok: number[]; mbps: number[]; peakRss: number[]; cpuMsPerMiB: number[] }
+  >;
   idle: Record<ProcSide, { rss: number[]; cpu: number[] }>;
   startup: Record<ProcSide, number[]> & { ktctlBanner: number[] };
   errors: string[];
@@ -157,14 +166,16 @@ interface Results {
 function emptyResults(): Results {
   const bySide = () =>
     Object.fromEntries(BULK_SIDES.map((s) => [s, [] as number[]])) as Record<BulkSide, number[]>;
+  const byProxy = () => ({ "ktctl socks5": [], "ktctl socks4a": [], "kubectl": [] });
   const lat = () => ({ p50: [], p95: [], p99: [], failed: [] });
   return {
     bulk: { get: bySide(), put: bySide() },
+    bulkCpu: { get: byProxy(), put: byProxy() },
     bulkPeakRss: {},
     latency: { ktctl: lat(), kubectl: lat(), plain: lat() },
     concurrency: {
-      ktctl: { ok: [], mbps: [], peakRss: [] },
-      kubectl: { ok: [], mbps: [], peakRss: [] },
+      ktctl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
+      kubectl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
     },
     idle: { ktctl: { rss: [], cpu: [] }, kubectl: { rss: [], cpu: [] } },
     startup: { ktctl: [], kubectl: [], ktctlBanner: [] },
@@ -331,16 +342,27 @@ async function warmUp(env: Env, ll: LongLived): Promise<void> {
 
 async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
   const dialers = bulkDialers(env, ll);
+  const pids = {
+    "ktctl socks5": ll.ktctl5.proc.pid,
+    "ktctl socks4a": ll.ktctl4.proc.pid,
+    "kubectl": ll.pfBulk.proc.pid,
+  };
   const n = env.cfg.bulkBytes;
   for (const dir of ["get", "put"] as const) {
     const figures: string[] = [];
     for (const side of rotate(BULK_SIDES, run)) {
       let v = NaN;
       try {
+        const pid = side === "plain" ? undefined : pids[side];
+        const ticks0 = pid === undefined ? 0 : cpuTicks(pid);
         const t = dir === "get"
           ? await bulkGet(dialers[side], n, bulkTimeoutMs(n))
           : await bulkPut(dialers[side], n, bulkTimeoutMs(n));
         v = mbps(t.bytes, t.ms);
+        if (side !== "plain") {
+          const cpuMs = (cpuTicks(pids[side]) - ticks0) / env.ticksPerSecond * 1000;
+          res.bulkCpu[dir][side].push(cpuMs / (n / MiB));
+        }
       } catch (e) {
         res.errors.push(`run ${run + 1} bulk ${dir} ${side}: ${messageOf(e)}`);
       }
@@ -422,6 +444,7 @@ async function runIdleAndConcurrency(env: Env, run: number, res: Results): Promi
       for (const side of rotate(["ktctl", "kubectl"] as const, run)) {
         const { concurrency: count, concurrencyBytes: bytes } = env.cfg;
         const t0 = performance.now();
+        const ticks0 = cpuTicks(procs[side].pid);
         const errors = new Map<string, number>();
         const outcomes = await Promise.all(
           Array.from(
@@ -438,6 +461,8 @@ async function runIdleAndConcurrency(env: Env, run: number, res: Results): Promi
         const ok = outcomes.filter(Boolean).length;
         const rate = mbps(ok * bytes, ms);
         const peak = memStatus(procs[side].pid).hwm / 1e6;
+        const cpuMs = (cpuTicks(procs[side].pid) - ticks0) / env.ticksPerSecond * 1000;
+        res.concurrency[side].cpuMsPerMiB.push(cpuMs / (ok * bytes / MiB));
         res.concurrency[side].ok.push(ok);
         res.concurrency[side].mbps.push(rate);
         res.concurrency[side].peakRss.push(peak);
@@ -540,6 +565,20 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
         met(ok),
       ]);
     }
+    // What each proxy process spends per MiB: ktctl's own cost, steadier than MB/s on a busy
+    // machine where the API server and kwok share the CPUs.
+    const cpuK = m(res.bulkCpu[dir]["ktctl socks5"]);
+    const cpuC = m(res.bulkCpu[dir].kubectl);
+    rows.push([
+      `bulk ${dir === "get" ? "download" : "upload"}, CPU of the proxy process (ms per MiB)`,
+      fmt(cpuK, 2),
+      fmt(cpuC, 2),
+      "",
+      fmtRatio(cpuK / cpuC),
+      "",
+      "",
+      "",
+    ]);
   }
   json.bulk = {
     bytes: env.cfg.bulkBytes,
@@ -551,6 +590,20 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       ]),
     ),
     runs: res.bulk,
+    cpuMsPerMiB: {
+      median: Object.fromEntries(
+        (["get", "put"] as const).map((d) => [
+          d,
+          Object.fromEntries(
+            (["ktctl socks5", "ktctl socks4a", "kubectl"] as const).map((s) => [
+              s,
+              round(m(res.bulkCpu[d][s]), 2),
+            ]),
+          ),
+        ]),
+      ),
+      runs: res.bulkCpu,
+    },
     peakRssMB: res.bulkPeakRss,
   };
 
@@ -609,6 +662,16 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     "",
     "",
   ]);
+  rows.push([
+    `${conc} at once: CPU of the proxy process (ms per MiB)`,
+    fmt(m(c.ktctl.cpuMsPerMiB), 2),
+    fmt(m(c.kubectl.cpuMsPerMiB), 2),
+    "",
+    fmtRatio(m(c.ktctl.cpuMsPerMiB) / m(c.kubectl.cpuMsPerMiB)),
+    "",
+    "",
+    "",
+  ]);
   const peak = m(c.ktctl.peakRss);
   rows.push([
     `${conc} at once: peak RSS, VmHWM (MB)`,
@@ -624,11 +687,17 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     connections: env.cfg.concurrency,
     bytesEach: env.cfg.concurrencyBytes,
     median: {
-      ktctl: { ok: okK, mbps: round(m(c.ktctl.mbps)), peakRssMB: round(peak) },
+      ktctl: {
+        ok: okK,
+        mbps: round(m(c.ktctl.mbps)),
+        peakRssMB: round(peak),
+        cpuMsPerMiB: round(m(c.ktctl.cpuMsPerMiB), 2),
+      },
       kubectl: {
         ok: m(c.kubectl.ok),
         mbps: round(m(c.kubectl.mbps)),
         peakRssMB: round(m(c.kubectl.peakRss)),
+        cpuMsPerMiB: round(m(c.kubectl.cpuMsPerMiB), 2),
       },
     },
     runs: c,
