@@ -18,6 +18,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
 import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+import { WsClient, WsHttpError } from "../net/ws_client.ts";
 
 export interface PortForwardOptions {
   openTimeoutMs: number;
@@ -39,7 +40,7 @@ export class PortForwarder {
     readonly opts: PortForwardOptions = defaultPortForwardOptions,
   ) {}
 
-  async open(target: PodTarget): Promise<PortForwardUpstream> {
+  async open(target: PodTarget): Promise<Upstream> {
     const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/` +
       `${encodeURIComponent(target.pod)}/portforward?ports=${target.port}`;
     const url = this.server.replace(/^http/, "ws") + path;
@@ -49,8 +50,10 @@ export class PortForwarder {
       followRedirects: false,
     };
     await this.config.applyToHTTPSOptions(options);
-    const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
     const what = `${target.namespace}/${target.pod}:${target.port}`;
+    const native = nativeOptions(options, this.config.getCurrentCluster()?.proxyUrl);
+    if (native) return await this.#openNative(url, native, what);
+    const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
     // Listen before anything is awaited: ws emits the first messages synchronously after "open"
     // when they arrive with the upgrade response, and a listener attached later misses them.
     const upstream = new PortForwardUpstream(ws, `pod ${what}`, this.opts);
@@ -93,6 +96,70 @@ export class PortForwarder {
     }
     return upstream;
   }
+
+  /** The same over ktctl's own pull-based WebSocket client (see `net/ws_client.ts`). */
+  async #openNative(url: string, native: NativeOptions, what: string): Promise<Upstream> {
+    let ws: WsClient;
+    try {
+      ws = await WsClient.connect({
+        url,
+        protocols: PORT_FORWARD_PROTOCOLS,
+        headers: native.headers,
+        tls: native.tls,
+        timeoutMs: this.opts.openTimeoutMs,
+      });
+    } catch (e) {
+      if (e instanceof WsHttpError) throw httpFailure(e.status, e.body, what);
+      const message = (e as Error).message;
+      throw new UpstreamError(
+        /timed out/.test(message) ? "timeout" : "unreachable",
+        `port-forward to ${what} failed: ${message}`,
+      );
+    }
+    const upstream = new NativePortForwardUpstream(ws, `pod ${what}`, this.opts);
+    const timer = setTimeout(() => upstream.close(), this.opts.openTimeoutMs);
+    try {
+      await upstream.ready();
+    } catch (e) {
+      upstream.close();
+      throw e instanceof UpstreamError
+        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+        : e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return upstream;
+  }
+}
+
+interface NativeOptions {
+  headers: Record<string, string>;
+  tls: { caCerts?: string[]; cert?: string; key?: string };
+}
+
+/**
+ * The credentials client-node worked out, in the form Deno's TLS takes; undefined when they need
+ * what only the `ws` path offers (a proxy-url, insecure-skip-tls-verify, a TLS server name, a
+ * PFX bundle).
+ */
+function nativeOptions(
+  options: WebSocket.ClientOptions,
+  proxyUrl: string | undefined,
+): NativeOptions | undefined {
+  // client-node also sets these https.RequestOptions fields, which the ws typings omit.
+  const o = options as WebSocket.ClientOptions & { servername?: string; auth?: string };
+  if (proxyUrl || o.rejectUnauthorized === false || o.servername || o.pfx) return undefined;
+  const pem = (v: unknown): string | undefined =>
+    v === undefined || v === null
+      ? undefined
+      : Array.isArray(v)
+      ? v.map(String).join("\n")
+      : String(v);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+  if (o.auth) headers["Authorization"] = `Basic ${btoa(o.auth)}`;
+  const ca = pem(o.ca);
+  return { headers, tls: { caCerts: ca ? [ca] : undefined, cert: pem(o.cert), key: pem(o.key) } };
 }
 
 function httpFailure(status: number, body: string, what: string): UpstreamError {
@@ -253,5 +320,110 @@ export class PortForwardUpstream implements Upstream {
     if (this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.terminate();
     this.#end();
+  }
+}
+
+/** A port-forward over {@link WsClient}: reads from the socket only when asked to. */
+export class NativePortForwardUpstream implements Upstream {
+  #decoder = new PortForwardDecoder();
+  #pending: Uint8Array[] = [];
+  #errorText = "";
+  #announced = false;
+  #ended = false;
+  #frame = new Uint8Array(64 * 1024 + 1);
+  #grace: ReturnType<typeof setTimeout> | undefined;
+  #markClosed = () => {};
+  readonly closed = new Promise<void>((r) => this.#markClosed = r);
+  readonly halfDuplexEnd = false;
+
+  constructor(
+    readonly ws: WsClient,
+    readonly description: string,
+    readonly opts: PortForwardOptions,
+  ) {}
+
+  /** Reads one message into #pending; false once the stream has ended. */
+  async #pull(): Promise<boolean> {
+    if (this.#ended) return false;
+    let message;
+    try {
+      message = await this.ws.readMessage();
+    } catch (e) {
+      this.#errorText ||= (e as Error).message;
+      message = null;
+    }
+    if (message === null) {
+      this.#ended = true;
+      this.close();
+      return false;
+    }
+    for (const ev of this.#decoder.push(message)) {
+      if (ev.kind === "port" && ev.channel === 0) this.#announced = true;
+      else if (ev.kind === "data") this.#pending.push(ev.bytes);
+      else if (ev.kind === "error" && this.#errorText.length < 4096) {
+        this.#errorText += new TextDecoder().decode(ev.bytes);
+      }
+    }
+    return true;
+  }
+
+  /** Resolves once the data channel is announced (see PortForwarder.open). */
+  async ready(): Promise<void> {
+    while (!this.#announced && this.#pending.length === 0) {
+      if (!(await this.#pull())) {
+        const text = this.#errorText.trim();
+        throw new UpstreamError(
+          !text || /refused/i.test(text) ? "refused" : "failed",
+          text || "the pod side closed before the stream was set up (nothing listens on the port?)",
+        );
+      }
+    }
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (this.#pending.length === 0) {
+      if (this.#errorText) throw this.#failure();
+      if (!(await this.#pull())) {
+        if (this.#errorText) throw this.#failure();
+        return null;
+      }
+    }
+    if (this.#grace !== undefined) this.#armGrace();
+    return this.#pending.shift()!;
+  }
+
+  #failure(): UpstreamError {
+    const text = this.#errorText.trim();
+    return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
+  }
+
+  buffer(size: number): Uint8Array {
+    if (this.#frame.length < size + 1) this.#frame = new Uint8Array(size + 1);
+    return this.#frame.subarray(1, size + 1);
+  }
+
+  async write(length: number): Promise<void> {
+    // The frame encoder copies (it masks), so the buffer can be reused at once.
+    try {
+      await this.ws.send(this.#frame.subarray(0, length + 1));
+    } catch {
+      throw new UpstreamError("failed", `${this.description} is closed`);
+    }
+  }
+
+  endWrite(): Promise<void> {
+    this.#armGrace();
+    return Promise.resolve();
+  }
+
+  #armGrace(): void {
+    clearTimeout(this.#grace);
+    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
+  }
+
+  close(): void {
+    clearTimeout(this.#grace);
+    this.ws.close();
+    this.#markClosed();
   }
 }

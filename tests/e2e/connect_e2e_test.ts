@@ -349,3 +349,32 @@ Deno.test("Ctrl+C stops ktctl cleanly", opts, async () => {
   assert.equal(code, 0);
   assert.match(ktctl.output(), /INF Stopped/);
 });
+
+Deno.test(
+  "a client that does not read keeps ktctl's memory bounded (TLS to the API server)",
+  opts,
+  async () => {
+    const ktctl = await connect(["--method", "socks5"]);
+    const rssMB = () =>
+      Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${ktctl.child.pid}/status`))![1]) /
+      1024;
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: ktctl.port });
+      const name = new TextEncoder().encode(`${BULK.service}.${BULK.namespace}`);
+      await conn.write(new Uint8Array([5, 1, 0]));
+      await readExactly(conn, 2);
+      await conn.write(
+        new Uint8Array([5, 1, 0, 3, name.length, ...name, BULK.port >> 8, BULK.port & 0xff]),
+      );
+      assert.equal((await readExactly(conn, 10))[1], 0);
+      const before = rssMB();
+      await conn.write(new TextEncoder().encode(`GET ${512 * 1024 * 1024}\n`));
+      await new Promise((r) => setTimeout(r, 3000));
+      const grown = rssMB() - before;
+      assert.ok(grown < 64, `ktctl grew by ${grown.toFixed(0)} MB for a client that reads nothing`);
+      conn.close();
+    } finally {
+      await ktctl.stop();
+    }
+  },
+);

@@ -1,0 +1,246 @@
+/**
+ * A small WebSocket client over Deno's own TCP and TLS, pull-based: bytes are read from the
+ * socket only when the caller asks for the next message, so a slow consumer stops the sender
+ * through TCP flow control. (npm `ws` over Deno's node:tls keeps reading after `pause()`, which
+ * made ktctl buffer a whole download for a client that was not reading.)
+ * @module
+ */
+import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "./ws_frames.ts";
+import { writeAll } from "./io.ts";
+
+export interface WsConnectOptions {
+  /** `wss://host:port/path?query` or `ws://...`. */
+  url: string;
+  protocols: string[];
+  headers: Record<string, string>;
+  /** PEM material for TLS: extra roots, and a client certificate and key. */
+  tls?: { caCerts?: string[]; cert?: string; key?: string };
+  timeoutMs: number;
+  maxPayload?: number;
+}
+
+/** The server answered the upgrade with something other than 101. */
+export class WsHttpError extends Error {
+  override name = "WsHttpError";
+  constructor(readonly status: number, readonly body: string) {
+    super(`HTTP ${status}: ${body.slice(0, 300)}`);
+  }
+}
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const MAX_HEADER = 16 * 1024;
+
+export class WsClient {
+  #buf = new Uint8Array(128 * 1024);
+  #start = 0;
+  #end = 0;
+  #closed = false;
+  #writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly conn: Deno.Conn,
+    readonly protocol: string,
+    readonly maxPayload: number,
+  ) {}
+
+  static async connect(opts: WsConnectOptions): Promise<WsClient> {
+    const url = new URL(opts.url);
+    const secure = url.protocol === "wss:";
+    const port = Number(url.port || (secure ? 443 : 80));
+    const hostname = url.hostname.replace(/^\[|\]$/g, "");
+    const dialing = new AbortController();
+    const timer = setTimeout(() => dialing.abort(), opts.timeoutMs);
+    let conn: Deno.Conn | undefined;
+    try {
+      conn = secure
+        ? await Deno.connectTls({
+          hostname,
+          port,
+          caCerts: opts.tls?.caCerts,
+          alpnProtocols: ["http/1.1"],
+          ...(opts.tls?.cert && opts.tls?.key ? { cert: opts.tls.cert, key: opts.tls.key } : {}),
+        })
+        : await Deno.connect({ hostname, port });
+      if (dialing.signal.aborted) throw new Error(`timed out after ${opts.timeoutMs} ms`);
+      const client = new WsClient(conn, "", opts.maxPayload ?? 32 * 1024 * 1024);
+      // A stalled handshake is cut by closing the socket when the timer fires.
+      dialing.signal.addEventListener("abort", () => client.close(), { once: true });
+      return await client.#handshake(url, opts);
+    } catch (e) {
+      if (conn) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      if (dialing.signal.aborted) throw new Error(`timed out after ${opts.timeoutMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #handshake(url: URL, opts: WsConnectOptions): Promise<WsClient> {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    const lines = [
+      `GET ${url.pathname}${url.search} HTTP/1.1`,
+      `Host: ${url.host}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Key: ${key}`,
+      "Sec-WebSocket-Version: 13",
+      `Sec-WebSocket-Protocol: ${opts.protocols.join(", ")}`,
+      ...Object.entries(opts.headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    await writeAll(this.conn, new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    let headerEnd: number;
+    while ((headerEnd = indexOfCrlfCrlf(this.#view())) < 0) {
+      if (this.#end - this.#start > MAX_HEADER) throw new Error("upgrade response too large");
+      if (!(await this.#fill())) throw new Error("connection closed during the upgrade");
+    }
+    const head = new TextDecoder().decode(this.#view().subarray(0, headerEnd));
+    this.#start += headerEnd + 4;
+    const [statusLine, ...headerLines] = head.split("\r\n");
+    const status = Number(statusLine.split(" ")[1]);
+    const headers = new Map(headerLines.map((l) => {
+      const i = l.indexOf(":");
+      return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()] as const;
+    }));
+    if (status !== 101) throw new WsHttpError(status, await this.#body(headers));
+    const expected = btoa(String.fromCharCode(
+      ...new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + GUID))),
+    ));
+    if (headers.get("sec-websocket-accept") !== expected) {
+      throw new Error("bad Sec-WebSocket-Accept in the upgrade response");
+    }
+    const upgraded = new WsClient(
+      this.conn,
+      headers.get("sec-websocket-protocol") ?? "",
+      this.maxPayload,
+    );
+    upgraded.#buf = this.#buf;
+    upgraded.#start = this.#start;
+    upgraded.#end = this.#end;
+    return upgraded;
+  }
+
+  /** Reads an error response body (bounded), for the message shown to the user. */
+  async #body(headers: Map<string, string>): Promise<string> {
+    const length = Math.min(Number(headers.get("content-length") ?? 0) || 0, 4096);
+    while (this.#end - this.#start < length && await this.#fill()) { /* read on */ }
+    return new TextDecoder().decode(this.#view().subarray(0, length));
+  }
+
+  #view(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  /** Reads more bytes from the socket; false at EOF. */
+  async #fill(): Promise<boolean> {
+    if (this.#start > 0 && this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end === this.#buf.length) {
+      const size = this.#end - this.#start;
+      const target = size * 2 > this.#buf.length ? new Uint8Array(this.#buf.length * 2) : this.#buf;
+      target.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = target;
+      this.#start = 0;
+      this.#end = size;
+    }
+    const n = await this.conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    this.#end += n;
+    return true;
+  }
+
+  /**
+   * The next data message (channel framing is the caller's), or null once the connection has
+   * ended. Answers pings; joins fragments.
+   */
+  async readMessage(): Promise<Uint8Array | null> {
+    const parts: Uint8Array[] = [];
+    while (true) {
+      let decoded;
+      try {
+        decoded = decodeFrame(this.#view(), this.maxPayload);
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+      if (!decoded) {
+        if (this.#closed) return null;
+        let more;
+        try {
+          more = await this.#fill();
+        } catch {
+          more = false;
+        }
+        if (!more) {
+          this.close();
+          return null;
+        }
+        continue;
+      }
+      const { frame, size } = decoded;
+      const payload = frame.payload.slice();
+      this.#start += size;
+      if (frame.opcode === Opcode.close) {
+        this.close();
+        return null;
+      }
+      if (frame.opcode === Opcode.ping) {
+        await this.#send(Opcode.pong, payload).catch(() => {});
+        continue;
+      }
+      if (frame.opcode === Opcode.pong) continue;
+      parts.push(payload);
+      if (parts.reduce((a, p) => a + p.length, 0) > this.maxPayload) {
+        this.close();
+        throw new FrameError("message too large");
+      }
+      if (frame.fin) return parts.length === 1 ? parts[0] : concat(parts);
+    }
+  }
+
+  /** Sends a binary message; resolves once the socket took it (TCP flow control). */
+  send(data: Uint8Array): Promise<void> {
+    return this.#send(Opcode.binary, data);
+  }
+
+  #send(opcode: number, data: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("WebSocket is closed"));
+    const frame = encodeClientFrame(opcode, data);
+    // Frames must not interleave: each write starts after the previous one finished.
+    const next = this.#writing.then(() => writeAll(this.conn, frame));
+    this.#writing = next.catch(() => {});
+    return next;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the socket (no close handshake: port-forward streams end with the connection). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+function indexOfCrlfCrlf(b: Uint8Array): number {
+  for (let i = 0; i + 3 < b.length; i++) {
+    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

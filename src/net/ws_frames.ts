@@ -1,0 +1,80 @@
+/**
+ * RFC 6455 frames for a WebSocket client: encoding masked client frames and decoding server
+ * frames from a byte stream. Pure, so every byte a server may send is testable; the I/O is in
+ * `ws_client.ts`.
+ * @module
+ */
+
+export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
+
+export interface Frame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** Encodes one masked client frame (clients must mask, RFC 6455 section 5.3). */
+export function encodeClientFrame(
+  opcode: number,
+  payload: Uint8Array,
+  mask: Uint8Array = crypto.getRandomValues(new Uint8Array(4)),
+): Uint8Array {
+  const n = payload.length;
+  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = new Uint8Array(header + 4 + n);
+  out[0] = 0x80 | opcode;
+  if (n < 126) out[1] = 0x80 | n;
+  else if (n < 65536) {
+    out[1] = 0x80 | 126;
+    out[2] = n >> 8;
+    out[3] = n & 0xff;
+  } else {
+    out[1] = 0x80 | 127;
+    new DataView(out.buffer).setBigUint64(2, BigInt(n));
+  }
+  out.set(mask, header);
+  const body = out.subarray(header + 4);
+  for (let i = 0; i < n; i++) body[i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+export class FrameError extends Error {
+  override name = "FrameError";
+}
+
+/**
+ * Parses one frame from the front of `buf`: the frame and its length, or undefined when more
+ * bytes are needed. Rejects masked server frames, reserved bits, unknown opcodes, fragmented
+ * or oversized control frames, and payloads over `maxPayload`.
+ */
+export function decodeFrame(
+  buf: Uint8Array,
+  maxPayload: number,
+): { frame: Frame; size: number } | undefined {
+  if (buf.length < 2) return undefined;
+  const fin = (buf[0] & 0x80) !== 0;
+  if (buf[0] & 0x70) throw new FrameError("reserved bits set");
+  const opcode = buf[0] & 0x0f;
+  if (![0, 1, 2, 8, 9, 10].includes(opcode)) throw new FrameError(`unknown opcode ${opcode}`);
+  if (buf[1] & 0x80) throw new FrameError("server frames must not be masked");
+  let length = buf[1] & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (buf.length < 4) return undefined;
+    length = (buf[2] << 8) | buf[3];
+    offset = 4;
+  } else if (length === 127) {
+    if (buf.length < 10) return undefined;
+    const big = new DataView(buf.buffer, buf.byteOffset + 2, 8).getBigUint64(0);
+    if (big > BigInt(maxPayload)) throw new FrameError(`frame of ${big} bytes is too large`);
+    length = Number(big);
+    offset = 10;
+  }
+  if (opcode >= 8 && (!fin || length > 125)) throw new FrameError("invalid control frame");
+  if (length > maxPayload) throw new FrameError(`frame of ${length} bytes is too large`);
+  if (buf.length < offset + length) return undefined;
+  return {
+    frame: { fin, opcode, payload: buf.subarray(offset, offset + length) },
+    size: offset + length,
+  };
+}

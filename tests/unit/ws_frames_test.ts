@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "../../src/net/ws_frames.ts";
+
+const mask = new Uint8Array([1, 2, 3, 4]);
+
+Deno.test("ws frames: client frames are masked, with 7-, 16- and 64-bit lengths", () => {
+  const small = encodeClientFrame(Opcode.binary, new Uint8Array([10, 20, 30]), mask);
+  assert.deepEqual([...small], [0x82, 0x83, 1, 2, 3, 4, 10 ^ 1, 20 ^ 2, 30 ^ 3]);
+  const mid = encodeClientFrame(Opcode.binary, new Uint8Array(300), mask);
+  assert.deepEqual([...mid.subarray(0, 4)], [0x82, 0x80 | 126, 1, 44]);
+  assert.equal(mid.length, 4 + 4 + 300);
+  const big = encodeClientFrame(Opcode.binary, new Uint8Array(70_000), mask);
+  assert.deepEqual([...big.subarray(0, 10)], [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+});
+
+Deno.test("ws frames: server frames decode only when complete", () => {
+  const frame = new Uint8Array([0x82, 3, 7, 8, 9, 0xff]);
+  for (let n = 0; n < 5; n++) assert.equal(decodeFrame(frame.subarray(0, n), 1024), undefined);
+  const r = decodeFrame(frame, 1024)!;
+  assert.equal(r.size, 5);
+  assert.deepEqual([...r.frame.payload], [7, 8, 9]);
+  assert.equal(r.frame.fin, true);
+  assert.equal(r.frame.opcode, Opcode.binary);
+  const ext = new Uint8Array([0x02, 126, 1, 0, ...new Uint8Array(256)]);
+  assert.equal(decodeFrame(ext, 1024)!.frame.payload.length, 256);
+  assert.equal(decodeFrame(ext, 1024)!.frame.fin, false);
+});
+
+Deno.test("ws frames: protocol violations and oversized frames are errors", () => {
+  const bad = [
+    [0x82 | 0x40, 0], // reserved bit
+    [0x83, 0], // unknown opcode
+    [0x82, 0x81, 0, 0, 0, 0, 0], // masked server frame
+    [0x09, 0], // fragmented ping
+    [0x89, 126, 0, 200], // control frame over 125 bytes
+  ];
+  for (const b of bad) assert.throws(() => decodeFrame(new Uint8Array(b), 1024), FrameError);
+  assert.throws(() => decodeFrame(new Uint8Array([0x82, 126, 8, 0]), 1024), /too large/);
+  const huge = new Uint8Array([0x82, 127, 0x7f, 0, 0, 0, 0, 0, 0, 0]);
+  assert.throws(() => decodeFrame(huge, 1024), /too large/);
+});
