@@ -3,6 +3,7 @@
  * [--timeout-min N]`: ktctl against `kubectl port-forward` and plain loopback TCP on the local
  * control plane (scripts/cluster), every side measured in the same run, interleaved, and printed
  * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
+ * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's.
  *
  * Measurements (`--only` takes a comma-separated subset of these names):
  *   bulk         GET and PUT of 256 MiB on demo/bulk:9100 through ktctl (socks5 and socks mode,
@@ -10,6 +11,8 @@
  *                also the CPU time the proxy process (ktctl, kubectl) spends per MiB
  *   latency      300 sequential fresh connections, one HTTP GET each to demo/web-0:8080:
  *                p50/p95/p99 for ktctl, kubectl port-forward and plain TCP
+ *   interactive  50 keep-alive HTTP exchanges on one open tunnel, each request written in two
+ *                parts 2 ms apart (Nagle plus delayed ACKs on an upstream socket cost ~40 ms)
  *   concurrency  200 simultaneous GETs of 4 MiB through a fresh ktctl (and, for reference, a fresh
  *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM), CPU per MiB
  *   idle         RSS and CPU% of the same fresh processes, idle for 10 s before that load
@@ -35,6 +38,7 @@ import {
   bulkPut,
   type Dialer,
   direct,
+  httpExchanges,
   httpGet,
   messageOf,
   socks4a,
@@ -46,7 +50,14 @@ import { spawnKtctl, spawnPortForward, startKtctl, startPortForward } from "./be
 import { mbps, median, percentile, rotate, round } from "./bench/stats.ts";
 
 const MiB = 1024 * 1024;
-const MEASUREMENTS = ["bulk", "latency", "concurrency", "idle", "startup"] as const;
+const MEASUREMENTS = [
+  "bulk",
+  "latency",
+  "interactive",
+  "concurrency",
+  "idle",
+  "startup",
+] as const;
 type Measurement = typeof MEASUREMENTS[number];
 
 interface Config {
@@ -54,6 +65,7 @@ interface Config {
   quick: boolean;
   bulkBytes: number;
   latencyCount: number;
+  exchanges: number;
   concurrency: number;
   concurrencyBytes: number;
   idleMs: number;
@@ -70,8 +82,9 @@ const GOALS = {
 
 function usage(): never {
   console.error(
-    "usage: deno task bench [--quick] [--runs N] [--only bulk,latency,concurrency,idle,startup]\n" +
-      "                       [--ktctl-dir DIR] [--bulk-mib N] [--timeout-min N]",
+    "usage: deno task bench [--quick] [--runs N] [--ktctl-dir DIR] [--bulk-mib N]\n" +
+      "                       [--timeout-min N] [--only LIST]\n" +
+      `LIST: comma-separated, of ${MEASUREMENTS.join(", ")}`,
   );
   Deno.exit(2);
 }
@@ -109,6 +122,7 @@ function parseConfig(args: string[]): Config {
     quick,
     bulkBytes: int("--bulk-mib", quick ? 32 : 256, 1, 4096) * MiB,
     latencyCount: quick ? 100 : 300,
+    exchanges: quick ? 20 : 50,
     concurrency: 200,
     concurrencyBytes: (quick ? 1 : 4) * MiB,
     idleMs: quick ? 5_000 : 10_000,
@@ -154,6 +168,8 @@ interface Results {
   };
   bulkPeakRss: Partial<Record<"ktctl socks5" | "ktctl socks4a", number>>;
   latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
+  /** Round trips on one open tunnel, request in two writes. */
+  interactive: Record<LatSide, { p50: number[]; p95: number[] }>;
   concurrency: Record<
     ProcSide,
     { ok: number[]; mbps: number[]; peakRss: number[]; cpuMsPerMiB: number[] }
@@ -173,6 +189,11 @@ function emptyResults(): Results {
     bulkCpu: { get: byProxy(), put: byProxy() },
     bulkPeakRss: {},
     latency: { ktctl: lat(), kubectl: lat(), plain: lat() },
+    interactive: {
+      ktctl: { p50: [], p95: [] },
+      kubectl: { p50: [], p95: [] },
+      plain: { p50: [], p95: [] },
+    },
     concurrency: {
       ktctl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
       kubectl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
@@ -193,6 +214,8 @@ interface Env {
   home: string;
   denoDir: string;
   ticksPerSecond: number;
+  /** git revision of the ktctl checkout measured. */
+  revision: string;
   bulkHost: string;
   webHost: string;
   plainBulkPort: number;
@@ -221,6 +244,23 @@ async function clusterWithRetry(): Promise<ClusterInfo> {
       await sleep(60_000);
     }
   }
+}
+
+/** The checkout's commit, "+dirty" when main.ts or src/ has uncommitted changes. */
+async function revision(dir: string): Promise<string> {
+  const git = async (args: string[]) => {
+    try {
+      const out = await new Deno.Command("git", { args: ["-C", dir, ...args], stdout: "piped" })
+        .output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const head = await git(["rev-parse", "--short", "HEAD"]);
+  if (head === undefined) return "unknown revision";
+  const dirty = await git(["status", "--porcelain", "--", "main.ts", "src"]);
+  return head + (dirty ? "+dirty" : "");
 }
 
 async function denoDir(): Promise<string> {
@@ -406,6 +446,33 @@ async function runLatency(env: Env, ll: LongLived, run: number, res: Results): P
     );
   }
   note(`run ${run + 1} new connections (ms): ${figures.join("; ")}`);
+}
+
+const SPLIT_GAP_MS = 2;
+
+async function runInteractive(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
+  const dialers = latencyDialers(env, ll);
+  const figures: string[] = [];
+  for (const side of rotate(LAT_SIDES, run)) {
+    let times: number[] = [];
+    try {
+      times = await httpExchanges(
+        dialers[side],
+        WEB.pods[0],
+        env.cfg.exchanges,
+        SPLIT_GAP_MS,
+        60_000,
+      );
+    } catch (e) {
+      res.errors.push(`run ${run + 1} interactive ${side}: ${messageOf(e)}`);
+    }
+    res.interactive[side].p50.push(percentile(times, 50));
+    res.interactive[side].p95.push(percentile(times, 95));
+    figures.push(
+      `${side} p50 ${fmt(percentile(times, 50), 2)} p95 ${fmt(percentile(times, 95), 2)}`,
+    );
+  }
+  note(`run ${run + 1} open tunnel, request in 2 writes (ms): ${figures.join("; ")}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,6 +706,34 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     runs: res.latency,
   };
 
+  for (const p of ["p50", "p95"] as const) {
+    const k = m(res.interactive.ktctl[p]);
+    const kc = m(res.interactive.kubectl[p]);
+    rows.push([
+      `open tunnel, request in 2 writes ${SPLIT_GAP_MS} ms apart, ${p} of ` +
+      `${env.cfg.exchanges} (ms)`,
+      fmt(k, 2),
+      fmt(kc, 2),
+      fmt(m(res.interactive.plain[p]), 2),
+      fmtRatio(k / kc),
+      fmtRatio(k / m(res.interactive.plain[p])),
+      "",
+      "",
+    ]);
+  }
+  json.interactive = {
+    exchanges: env.cfg.exchanges,
+    gapMs: SPLIT_GAP_MS,
+    unit: "ms",
+    median: Object.fromEntries(
+      LAT_SIDES.map((s) => [s, {
+        p50: round(m(res.interactive[s].p50), 2),
+        p95: round(m(res.interactive[s].p95), 2),
+      }]),
+    ),
+    runs: res.interactive,
+  };
+
   const c = res.concurrency;
   const conc = `${env.cfg.concurrency} x ${mb(env.cfg.concurrencyBytes)}`;
   const okK = m(c.ktctl.ok);
@@ -780,7 +875,8 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   if (bulkRss.length) lines.push(`ktctl peak RSS after bulk + latency: ${bulkRss.join(", ")}`);
   lines.push(
     "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
-      "ktctl runs as `deno run main.ts connect` with the admin kubeconfig, like kubectl.",
+      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run main.ts connect\` ` +
+      "with the admin kubeconfig, like kubectl.",
   );
   if (res.errors.length) {
     lines.push(`errors (${res.errors.length}):`, ...res.errors.slice(0, 30).map((e) => `  ${e}`));
@@ -800,18 +896,19 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     home,
     denoDir: await denoDir(),
     ticksPerSecond: await clockTicks(),
+    revision: await revision(cfg.ktctlDir),
     bulkHost: `${BULK.service}.${BULK.namespace}`,
     webHost: `${WEB.pods[0]}.${WEB.headlessService}.${WEB.namespace}.svc.cluster.local`,
     plainBulkPort: backendFor(BULK.namespace, BULK.pod, BULK.port).loopbackPort,
     plainWebPort: backendFor(WEB.namespace, WEB.pods[0], POD_PORTS.http).loopbackPort,
   };
   note(
-    `cluster ${info.server}; ktctl from ${cfg.ktctlDir}; ${cfg.runs} run(s); ` +
+    `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}); ${cfg.runs} run(s); ` +
       `measuring ${[...cfg.only].join(", ")}; ${load()}`,
   );
 
   let ll: LongLived | undefined;
-  if (cfg.only.has("bulk") || cfg.only.has("latency")) {
+  if (cfg.only.has("bulk") || cfg.only.has("latency") || cfg.only.has("interactive")) {
     ll = await startLongLived(env);
     await warmUp(env, ll);
   }
@@ -837,6 +934,12 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
         await attempt("latency", run, async () => {
           await reviveLongLived(env, ll);
           await runLatency(env, ll, run, res);
+        });
+      }
+      if (ll && cfg.only.has("interactive")) {
+        await attempt("interactive", run, async () => {
+          await reviveLongLived(env, ll);
+          await runInteractive(env, ll, run, res);
         });
       }
       if (cfg.only.has("idle") || cfg.only.has("concurrency")) {
@@ -886,6 +989,7 @@ if (import.meta.main) {
           runs: cfg.runs,
           quick: cfg.quick,
           ktctlDir: cfg.ktctlDir,
+          revision: env.revision,
           goals: GOALS,
           ...json,
         }),

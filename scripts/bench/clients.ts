@@ -172,29 +172,65 @@ export async function httpGet(
   );
   await withConn(dialer, timeoutMs, async (conn) => {
     await writeAll(conn, request);
-    const buf = new Uint8Array(16 * 1024);
-    let have = 0;
-    for (;;) {
-      const r = await conn.read(buf.subarray(have));
-      if (r === null) throw new Error(`HTTP response cut after ${have} bytes`);
-      have += r;
-      const text = dec.decode(buf.subarray(0, have));
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (have === buf.length) throw new Error("HTTP response head too long");
-        continue;
-      }
-      if (!text.startsWith("HTTP/1.1 200")) {
-        throw new Error(`HTTP status line ${JSON.stringify(text.split("\r\n")[0])}`);
-      }
-      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1]);
-      if (!Number.isFinite(length)) throw new Error("HTTP response without Content-Length");
-      // Byte counts: the head is ASCII, so string and byte offsets agree.
-      if (have >= end + 4 + length) return;
-      if (end + 4 + length > buf.length) throw new Error("HTTP response too long");
-    }
+    await readResponse(conn, new Uint8Array(16 * 1024));
   });
   return performance.now() - t0;
+}
+
+/**
+ * `count` request/response exchanges on one open (keep-alive) connection, each request written
+ * in two parts `gapMs` apart (request line, then the headers), as many clients do. Returns the
+ * milliseconds of each exchange, from the first write to the last byte of the response. A proxy
+ * whose upstream socket runs with Nagle's algorithm on holds the second part until the first is
+ * acknowledged, and delayed ACKs make that ~40 ms.
+ */
+export async function httpExchanges(
+  dialer: Dialer,
+  hostHeader: string,
+  count: number,
+  gapMs: number,
+  timeoutMs: number,
+): Promise<number[]> {
+  const line = enc.encode("GET /bench HTTP/1.1\r\n");
+  const rest = enc.encode(`Host: ${hostHeader}\r\n\r\n`);
+  return await withConn(dialer, timeoutMs, async (conn) => {
+    const buf = new Uint8Array(16 * 1024);
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await writeAll(conn, line);
+      await new Promise((r) => setTimeout(r, gapMs));
+      await writeAll(conn, rest);
+      await readResponse(conn, buf);
+      times.push(performance.now() - t0);
+    }
+    return times;
+  });
+}
+
+/** Reads one HTTP/1.1 200 response (head and Content-Length body) that fits in `buf`. */
+async function readResponse(conn: Deno.Conn, buf: Uint8Array): Promise<void> {
+  let have = 0;
+  for (;;) {
+    const r = await conn.read(buf.subarray(have));
+    if (r === null) throw new Error(`HTTP response cut after ${have} bytes`);
+    have += r;
+    const text = dec.decode(buf.subarray(0, have));
+    const end = text.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (have === buf.length) throw new Error("HTTP response head too long");
+      continue;
+    }
+    if (!text.startsWith("HTTP/1.1 200")) {
+      throw new Error(`HTTP status line ${JSON.stringify(text.split("\r\n")[0])}`);
+    }
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1]);
+    if (!Number.isFinite(length)) throw new Error("HTTP response without Content-Length");
+    // Byte counts: the head is ASCII, so string and byte offsets agree.
+    if (have > end + 4 + length) throw new Error("more bytes than one response");
+    if (have === end + 4 + length) return;
+    if (end + 4 + length > buf.length) throw new Error("HTTP response too long");
+  }
 }
 
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
