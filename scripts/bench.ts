@@ -3,7 +3,9 @@
  * [--timeout-min N]`: ktctl against `kubectl port-forward` and plain loopback TCP on the local
  * control plane (scripts/cluster), every side measured in the same run, interleaved, and printed
  * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
- * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's.
+ * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's;
+ * `--auth token` has ktctl and kubectl use the bearer-token kubeconfig instead of the
+ * client-certificate (admin) one.
  *
  * Measurements (`--only` takes a comma-separated subset of these names):
  *   bulk         GET and PUT of 256 MiB on demo/bulk:9100 through ktctl (socks5 and socks mode,
@@ -72,6 +74,8 @@ interface Config {
   only: Set<Measurement>;
   ktctlDir: string;
   timeoutMin: number;
+  /** Which kubeconfig both ktctl and kubectl use: client certificate (admin) or bearer token. */
+  auth: "cert" | "token";
 }
 
 const GOALS = {
@@ -83,7 +87,7 @@ const GOALS = {
 function usage(): never {
   console.error(
     "usage: deno task bench [--quick] [--runs N] [--ktctl-dir DIR] [--bulk-mib N]\n" +
-      "                       [--timeout-min N] [--only LIST]\n" +
+      "                       [--auth cert|token] [--timeout-min N] [--only LIST]\n" +
       `LIST: comma-separated, of ${MEASUREMENTS.join(", ")}`,
   );
   Deno.exit(2);
@@ -105,11 +109,20 @@ function parseConfig(args: string[]): Config {
     if (!Number.isInteger(n) || n < min || n > max) usage();
     return n;
   };
-  const valueFlags = new Set(["--runs", "--only", "--ktctl-dir", "--bulk-mib", "--timeout-min"]);
+  const valueFlags = new Set([
+    "--runs",
+    "--only",
+    "--ktctl-dir",
+    "--bulk-mib",
+    "--timeout-min",
+    "--auth",
+  ]);
   for (let i = 0; i < args.length; i++) {
     if (valueFlags.has(args[i])) i++;
     else if (args[i] !== "--quick") usage();
   }
+  const auth = value("--auth") ?? "cert";
+  if (auth !== "cert" && auth !== "token") usage();
   const onlyText = value("--only");
   const only = new Set<Measurement>();
   for (const name of onlyText?.split(",") ?? MEASUREMENTS) {
@@ -129,6 +142,7 @@ function parseConfig(args: string[]): Config {
     only,
     ktctlDir: value("--ktctl-dir") ?? repo,
     timeoutMin: int("--timeout-min", 30, 1, 240),
+    auth,
   };
 }
 
@@ -277,7 +291,7 @@ async function denoDir(): Promise<string> {
 function ktctlOptions(env: Env, method: "socks" | "socks5", port = freePort()) {
   return {
     dir: env.cfg.ktctlDir,
-    kubeconfig: env.info.kubeconfigs.admin,
+    kubeconfig: env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"],
     namespace: WEB.namespace,
     method,
     port,
@@ -289,7 +303,7 @@ function ktctlOptions(env: Env, method: "socks" | "socks5", port = freePort()) {
 function pfOptions(env: Env, pod: string, podPort: number, localPort = 0) {
   return {
     kubectl: env.kubectl,
-    kubeconfig: env.info.kubeconfigs.admin,
+    kubeconfig: env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"],
     namespace: pod === BULK.pod ? BULK.namespace : WEB.namespace,
     pod,
     podPort,
@@ -875,8 +889,10 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   if (bulkRss.length) lines.push(`ktctl peak RSS after bulk + latency: ${bulkRss.join(", ")}`);
   lines.push(
     "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
-      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run main.ts connect\` ` +
-      "with the admin kubeconfig, like kubectl.",
+      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run main.ts connect\`; ` +
+      `ktctl and kubectl use the ${
+        env.cfg.auth === "cert" ? "client-certificate (admin)" : "bearer-token"
+      } kubeconfig.`,
   );
   if (res.errors.length) {
     lines.push(`errors (${res.errors.length}):`, ...res.errors.slice(0, 30).map((e) => `  ${e}`));
@@ -904,7 +920,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
   };
   note(
     `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}); ${cfg.runs} run(s); ` +
-      `measuring ${[...cfg.only].join(", ")}; ${load()}`,
+      `measuring ${[...cfg.only].join(", ")}; ${cfg.auth} auth; ${load()}`,
   );
 
   let ll: LongLived | undefined;
@@ -990,6 +1006,7 @@ if (import.meta.main) {
           quick: cfg.quick,
           ktctlDir: cfg.ktctlDir,
           revision: env.revision,
+          auth: cfg.auth,
           goals: GOALS,
           ...json,
         }),
