@@ -235,7 +235,7 @@ Deno.test(
   "after an API server restart new connections work without restarting ktctl",
   opts,
   async () => {
-    const ktctl = await connect([]);
+    const ktctl = await connect(["-d"]);
     try {
       const url = `http://${WEB.service}.${WEB.namespace}/`;
       assert.equal((await curlWithEnv(ktctl.proxyUrl, url)).code, 0);
