@@ -129,7 +129,7 @@ function parseConfig(args: string[]): Config {
     if (!(MEASUREMENTS as readonly string[]).includes(name)) usage();
     only.add(name as Measurement);
   }
-  const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   return {
     runs: int("--runs", quick ? 1 : 3, 1, 20),
     quick,
