@@ -148,9 +148,14 @@ export interface MemStatus {
   hwm: number;
 }
 
-/** VmRSS and VmHWM of a live process. */
+/** VmRSS and VmHWM of a live process; NaN for a process that is gone. */
 export function memStatus(pid: number): MemStatus {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
   const kib = (key: string) => {
     const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text);
     if (!m) throw new Error(`/proc/${pid}/status has no ${key}`);
@@ -159,9 +164,14 @@ export function memStatus(pid: number): MemStatus {
   return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
 }
 
-/** utime + stime of a process, in clock ticks. */
+/** utime + stime of a process, in clock ticks; NaN for a process that is gone. */
 export function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return NaN;
+  }
   // Fields after the command name (which may hold spaces) start at field 3 (state).
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[14 - 3]) + Number(fields[15 - 3]);
