@@ -48,7 +48,13 @@ import {
 } from "./bench/clients.ts";
 import { clockTicks, cpuTicks, freePort, memStatus, type Proc, stopAll } from "./bench/procs.ts";
 import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
-import { spawnKtctl, spawnPortForward, startKtctl, startPortForward } from "./bench/sides.ts";
+import {
+  disturbances,
+  spawnKtctl,
+  spawnPortForward,
+  startKtctl,
+  startPortForward,
+} from "./bench/sides.ts";
 import { mbps, median, percentile, rotate, round } from "./bench/stats.ts";
 
 const MiB = 1024 * 1024;
@@ -251,6 +257,7 @@ async function clusterWithRetry(): Promise<ClusterInfo> {
       const info = await ensureCluster();
       if (await fixturePresent()) return info;
       note("fixture pods missing (deleted by a test?): re-applying the fixture");
+      disturbances.push("fixture pods were missing at the start");
       return await ensureCluster({ resetFixture: true });
     } catch (e) {
       if (attempt >= 3) throw e;
@@ -347,6 +354,7 @@ async function reviveLongLived(env: Env, ll: LongLived): Promise<void> {
     if (!side.proc.exited) continue;
     const last = side.proc.output().trim().split("\n").at(-1) ?? "";
     note(`${side.proc.name} had exited (${last.slice(0, 200)}); restarting it`);
+    disturbances.push(`${side.proc.name} exited`);
     await side.proc.stop();
     ll[key] = await restart[key]();
   }
@@ -894,6 +902,14 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
         env.cfg.auth === "cert" ? "client-certificate (admin)" : "bearer-token"
       } kubeconfig.`,
   );
+  if (disturbances.length) {
+    lines.push(
+      `WARNING: ${disturbances.length} disturbance(s) from outside while measuring (first: ` +
+        `${disturbances[0]}): something else restarted or deleted parts of the cluster; ` +
+        "rerun when nothing else uses it.",
+    );
+  }
+  json.disturbances = disturbances;
   if (res.errors.length) {
     lines.push(`errors (${res.errors.length}):`, ...res.errors.slice(0, 30).map((e) => `  ${e}`));
   }

@@ -107,13 +107,22 @@ export function startPortForward(o: PortForwardOptions, timeoutMs = 30_000): Pro
   });
 }
 
+/**
+ * Things that went wrong outside the benchmark's control while it ran (a side that died or did
+ * not start, fixture pods that were gone): other users of a shared cluster. Reported with the
+ * figures, which such events make untrustworthy.
+ */
+export const disturbances: string[] = [];
+
 async function retry<T>(f: () => Promise<T>, tries = 3, pauseMs = 5_000): Promise<T> {
   for (let i = 1;; i++) {
     try {
       return await f();
     } catch (e) {
       if (i >= tries) throw e;
-      console.error(`[bench] ${e instanceof Error ? e.message.split("\n")[0] : e}; retrying`);
+      const first = e instanceof Error ? e.message.split("\n")[0] : String(e);
+      disturbances.push(first);
+      console.error(`[bench] ${first}; retrying`);
       await new Promise((r) => setTimeout(r, pauseMs));
     }
   }
