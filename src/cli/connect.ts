@@ -138,6 +138,7 @@ export async function startConnect(
     for (const line of claim.repaired) log.info(line);
     const proxyUrl = proxyUrlFor(opts.method, opts.address, server.addr.port);
     const api = new KubeApi(target.config, target.server);
+    undo.push(() => Promise.resolve(api.close()));
     const index = new ClusterIndex(opts.clusterRanges);
     const view = await ClusterView.start(api, index, { namespace: target.namespace }).catch((e) => {
       throw explainApiError(e, target);
@@ -172,9 +173,7 @@ export async function startConnect(
         { addr: opts.address, port: opts.port },
       );
     }
-    const forwarder = new PortForwarder(target.config, target.server);
-    undo.push(() => Promise.resolve(forwarder.close()));
-    const connector = new ClusterConnector(index, forwarder, {
+    const connector = new ClusterConnector(index, new PortForwarder(target.config, target.server), {
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
       direct: opts.direct,

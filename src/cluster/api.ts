@@ -6,7 +6,8 @@
  * @module
  */
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { type Dispatcher, fetch } from "undici";
+import { type Dispatcher, fetch as undiciFetch } from "undici";
+import { nativeCredentials } from "./credentials.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -30,7 +31,46 @@ export interface WatchEvent {
 }
 
 export class KubeApi {
+  #client: { key: string; client: Deno.HttpClient } | undefined;
+
   constructor(readonly config: KubeConfig, readonly server: string) {}
+
+  /**
+   * Sends a request with Deno's fetch and TLS when the credentials allow it (see
+   * credentials.ts), else with undici (proxy-url, insecure-skip-tls-verify, ...).
+   */
+  async #send(url: string, init: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    signal: AbortSignal;
+  }, ctx: RequestContext): Promise<Response> {
+    const options: Record<string, unknown> = {};
+    await this.config.applyToHTTPSOptions(options);
+    const native = nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl);
+    if (!native) {
+      return await undiciFetch(url, {
+        ...init,
+        dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      }) as unknown as Response;
+    }
+    const key = JSON.stringify(native.tls);
+    if (this.#client?.key !== key) {
+      this.#client?.client.close();
+      const { caCerts, cert, key: pem } = native.tls;
+      this.#client = {
+        key,
+        client: Deno.createHttpClient({ caCerts, ...(cert && pem ? { cert, key: pem } : {}) }),
+      };
+    }
+    return await fetch(url, { ...init, client: this.#client.client });
+  }
+
+  /** Releases the HTTP client's connections. */
+  close(): void {
+    this.#client?.client.close();
+    this.#client = undefined;
+  }
 
   async #request(
     path: string,
@@ -48,13 +88,12 @@ export class KubeApi {
     const signals = [init.signal, AbortSignal.timeout(init.timeoutMs ?? 30_000)];
     let response;
     try {
-      response = await fetch(url, {
+      response = await this.#send(url, {
         method: init.method ?? "GET",
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
         signal: AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined)),
-      });
+      }, ctx);
     } catch (e) {
       if (init.signal?.aborted) throw e;
       throw new ApiError(

@@ -18,7 +18,8 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
 import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
-import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
+import { WsClient, WsHttpError } from "../net/ws_client.ts";
+import { type NativeCredentials, nativeCredentials } from "./credentials.ts";
 
 export interface PortForwardOptions {
   openTimeoutMs: number;
@@ -51,7 +52,7 @@ export class PortForwarder {
     };
     await this.config.applyToHTTPSOptions(options);
     const what = `${target.namespace}/${target.pod}:${target.port}`;
-    const native = nativeOptions(options, this.config.getCurrentCluster()?.proxyUrl);
+    const native = nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl);
     if (native) return await this.#openNative(url, native, what);
     const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
     // Listen before anything is awaited: ws emits the first messages synchronously after "open"
@@ -97,26 +98,8 @@ export class PortForwarder {
     return upstream;
   }
 
-  #pool: { key: string; pool: ConnectionPool } | undefined;
-
-  /** Warm connections for these credentials (a rotated certificate gets a new pool). */
-  #poolFor(url: string, native: NativeOptions): ConnectionPool {
-    const key = JSON.stringify([new URL(url).origin, native.tls]);
-    if (this.#pool?.key !== key) {
-      this.#pool?.pool.close();
-      this.#pool = { key, pool: new ConnectionPool(dialerFor({ url, tls: native.tls })) };
-    }
-    return this.#pool.pool;
-  }
-
-  /** Drops the warm connections. */
-  close(): void {
-    this.#pool?.pool.close();
-    this.#pool = undefined;
-  }
-
   /** The same over ktctl's own pull-based WebSocket client (see `net/ws_client.ts`). */
-  async #openNative(url: string, native: NativeOptions, what: string): Promise<Upstream> {
+  async #openNative(url: string, native: NativeCredentials, what: string): Promise<Upstream> {
     let ws: WsClient;
     try {
       ws = await WsClient.connect({
@@ -125,7 +108,6 @@ export class PortForwarder {
         headers: native.headers,
         tls: native.tls,
         timeoutMs: this.opts.openTimeoutMs,
-        pool: this.#poolFor(url, native),
       });
     } catch (e) {
       if (e instanceof WsHttpError) throw httpFailure(e.status, e.body, what);
@@ -149,36 +131,6 @@ export class PortForwarder {
     }
     return upstream;
   }
-}
-
-interface NativeOptions {
-  headers: Record<string, string>;
-  tls: { caCerts?: string[]; cert?: string; key?: string };
-}
-
-/**
- * The credentials client-node worked out, in the form Deno's TLS takes; undefined when they need
- * what only the `ws` path offers (a proxy-url, insecure-skip-tls-verify, a TLS server name, a
- * PFX bundle).
- */
-function nativeOptions(
-  options: WebSocket.ClientOptions,
-  proxyUrl: string | undefined,
-): NativeOptions | undefined {
-  // client-node also sets these https.RequestOptions fields, which the ws typings omit.
-  const o = options as WebSocket.ClientOptions & { servername?: string; auth?: string };
-  if (proxyUrl || o.rejectUnauthorized === false || o.servername || o.pfx) return undefined;
-  const pem = (v: unknown): string | undefined =>
-    v === undefined || v === null
-      ? undefined
-      : Array.isArray(v)
-      ? v.map(String).join("\n")
-      : String(v);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-  if (o.auth) headers["Authorization"] = `Basic ${btoa(o.auth)}`;
-  const ca = pem(o.ca);
-  return { headers, tls: { caCerts: ca ? [ca] : undefined, cert: pem(o.cert), key: pem(o.key) } };
 }
 
 function httpFailure(status: number, body: string, what: string): UpstreamError {

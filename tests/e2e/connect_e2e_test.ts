@@ -168,6 +168,10 @@ Deno.test("unknown names, refused ports and empty services fail fast", opts, asy
     );
     assert.notEqual(refused.code, 0, "a refused pod port must not look like a success");
     assert.equal(refused.body, "");
+    // The connection's DBG line is written when ktctl has finished with it.
+    for (let i = 0; i < 50 && !/DBG .*refuser/.test(ktctl.output()); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.match(ktctl.output(), /DBG .*refuser/);
   } finally {
     await ktctl.stop();
@@ -235,7 +239,7 @@ Deno.test(
   "after an API server restart new connections work without restarting ktctl",
   opts,
   async () => {
-    const ktctl = await connect(["-d"]);
+    const ktctl = await connect([]);
     try {
       const url = `http://${WEB.service}.${WEB.namespace}/`;
       assert.equal((await curlWithEnv(ktctl.proxyUrl, url)).code, 0);

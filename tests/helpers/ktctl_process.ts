@@ -64,7 +64,10 @@ export async function startKtctl(
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let proxyUrl: string | undefined;
   while (!proxyUrl) {
-    proxyUrl = text.match(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)/)?.[1];
+    // Ready once the whole banner is out (the hint and the closing line of dashes), or the
+    // global-proxy summary has named the value.
+    proxyUrl = text.match(/http_proxy=([a-z0-9]+:\/\/\S+)\n[^\n]*INF -{20,}\n/)?.[1] ??
+      text.match(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)[^\n]*\n[^\n]*only programs/i)?.[1];
     if (proxyUrl) break;
     if (exited || Date.now() > deadline) {
       if (!exited) child.kill("SIGKILL");
