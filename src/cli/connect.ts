@@ -173,7 +173,9 @@ export async function startConnect(
         { addr: opts.address, port: opts.port },
       );
     }
-    const connector = new ClusterConnector(index, new PortForwarder(target.config, target.server), {
+    const forwarder = new PortForwarder(target.config, target.server);
+    undo.push(() => Promise.resolve(forwarder.close()));
+    const connector = new ClusterConnector(index, forwarder, {
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
       direct: opts.direct,

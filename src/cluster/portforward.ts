@@ -18,7 +18,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
 import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
-import { WsClient, WsHttpError } from "../net/ws_client.ts";
+import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
 import { type NativeCredentials, nativeCredentials } from "./credentials.ts";
 
 export interface PortForwardOptions {
@@ -98,6 +98,24 @@ export class PortForwarder {
     return upstream;
   }
 
+  #pool: { key: string; pool: ConnectionPool } | undefined;
+
+  /** Warm connections for these credentials (a rotated certificate gets a new pool). */
+  #poolFor(url: string, native: NativeCredentials): ConnectionPool {
+    const key = JSON.stringify([new URL(url).origin, native.tls]);
+    if (this.#pool?.key !== key) {
+      this.#pool?.pool.close();
+      this.#pool = { key, pool: new ConnectionPool(dialerFor({ url, tls: native.tls })) };
+    }
+    return this.#pool.pool;
+  }
+
+  /** Drops the warm connections. */
+  close(): void {
+    this.#pool?.pool.close();
+    this.#pool = undefined;
+  }
+
   /** The same over ktctl's own pull-based WebSocket client (see `net/ws_client.ts`). */
   async #openNative(url: string, native: NativeCredentials, what: string): Promise<Upstream> {
     let ws: WsClient;
@@ -108,6 +126,7 @@ export class PortForwarder {
         headers: native.headers,
         tls: native.tls,
         timeoutMs: this.opts.openTimeoutMs,
+        pool: this.#poolFor(url, native),
       });
     } catch (e) {
       if (e instanceof WsHttpError) throw httpFailure(e.status, e.body, what);
