@@ -18,7 +18,7 @@ import {
   WEB,
 } from "../../scripts/cluster/mod.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
-import { curl, curlWithEnv, readAll, readExactly } from "../helpers/socks_client.ts";
+import { curl, curlWithEnv, readAll, readExactly, socks5Connect } from "../helpers/socks_client.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 await ensureCluster();
@@ -211,14 +211,12 @@ Deno.test("bearer-token and client-certificate kubeconfigs both work", opts, asy
 Deno.test("a pod deleted during a transfer ends the client's connection", opts, async () => {
   const ktctl = await connect(["--method", "socks5"]);
   try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: ktctl.port });
-    const name = new TextEncoder().encode(`${BULK.service}.${BULK.namespace}`);
-    await conn.write(new Uint8Array([5, 1, 0]));
-    await readExactly(conn, 2);
-    await conn.write(
-      new Uint8Array([5, 1, 0, 3, name.length, ...name, BULK.port >> 8, BULK.port & 0xff]),
+    const { conn, reply } = await socks5Connect(
+      ktctl.port,
+      `${BULK.service}.${BULK.namespace}`,
+      BULK.port,
     );
-    assert.equal((await readExactly(conn, 10))[1], 0);
+    assert.equal(reply, 0);
     const size = 4 * 1024 * 1024 * 1024;
     await conn.write(new TextEncoder().encode(`GET ${size}\n`));
     await readExactly(conn, 1024 * 1024);
@@ -363,14 +361,12 @@ Deno.test(
       Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${ktctl.child.pid}/status`))![1]) /
       1024;
     try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: ktctl.port });
-      const name = new TextEncoder().encode(`${BULK.service}.${BULK.namespace}`);
-      await conn.write(new Uint8Array([5, 1, 0]));
-      await readExactly(conn, 2);
-      await conn.write(
-        new Uint8Array([5, 1, 0, 3, name.length, ...name, BULK.port >> 8, BULK.port & 0xff]),
+      const { conn, reply } = await socks5Connect(
+        ktctl.port,
+        `${BULK.service}.${BULK.namespace}`,
+        BULK.port,
       );
-      assert.equal((await readExactly(conn, 10))[1], 0);
+      assert.equal(reply, 0);
       const before = rssMB();
       await conn.write(new TextEncoder().encode(`GET ${512 * 1024 * 1024}\n`));
       await new Promise((r) => setTimeout(r, 3000));

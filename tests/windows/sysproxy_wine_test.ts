@@ -29,6 +29,12 @@ const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128"];
 const READY = /ktctl puts the previous settings back when connect exits/;
 // The first Windows deno run in a fresh DENO_DIR downloads the npm packages.
 const SILENT_START_MS = 90_000;
+/**
+ * Our setx's WM_SETTINGCHANGE broadcast makes Wine start `explorer.exe /desktop`, which now and
+ * then stalls setx (and so connect) for minutes in a fresh prefix; nothing under Wine can observe
+ * the broadcast anyway, so the tests turn it off.
+ */
+const NO_BROADCAST = { KTCTL_SETX_NO_BROADCAST: "1" };
 const START_TIMEOUT_MS = 300_000;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -152,7 +158,11 @@ function ktctlArgs(wp: WinePrefix, args: string[]): string[] {
 /** `ktctl <args>` run to completion by the Windows deno. */
 async function ktctl(wp: WinePrefix, args: string[]): Promise<RunResult> {
   const r = await started(() =>
-    wp.runWinDeno(ktctlArgs(wp, args), { cwd: REPO_ROOT, timeoutMs: START_TIMEOUT_MS })
+    wp.runWinDeno(ktctlArgs(wp, args), {
+      cwd: REPO_ROOT,
+      env: NO_BROADCAST,
+      timeoutMs: START_TIMEOUT_MS,
+    })
   );
   assert.equal(r.timedOut, false, `ktctl ${args.join(" ")} timed out:\n${r.stdout}${r.stderr}`);
   return r;
@@ -185,7 +195,7 @@ class Retry extends Error {}
 async function startConnect(wp: WinePrefix, port: number, extra: string[]): Promise<Connect> {
   const args = ktctlArgs(wp, connectArgs(wp, port, ["--setupGlobalProxy", ...extra]));
   for (let attempt = 1;; attempt++) {
-    const p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
+    const p = wp.spawnWinDeno(args, { cwd: REPO_ROOT, env: NO_BROADCAST });
     const output = () => p.stdout() + p.stderr();
     const began = Date.now();
     try {
