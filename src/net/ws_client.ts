@@ -30,6 +30,8 @@ export class WsHttpError extends Error {
 }
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/** Data frames below this size get a ping alongside (see #send). */
+const SMALL_FRAME = 16 * 1024;
 const MAX_HEADER = 16 * 1024;
 
 export class WsClient {
@@ -203,7 +205,18 @@ export class WsClient {
 
   #send(opcode: number, data: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("WebSocket is closed"));
-    const frame = encodeClientFrame(opcode, data);
+    let frame = encodeClientFrame(opcode, data);
+    if (opcode === Opcode.binary && data.length < SMALL_FRAME) {
+      // Deno's TLS sockets keep Nagle's algorithm on and offer no setNoDelay (denoland/deno
+      // #13617): a small write then waits ~40 ms for the server's delayed ACK. An empty ping in
+      // the same write makes the server answer (pong) at once, which carries the ACK.
+      // Measured: request written in two pieces, 44 -> 4 ms per round trip.
+      const ping = encodeClientFrame(Opcode.ping, new Uint8Array(0));
+      const both = new Uint8Array(frame.length + ping.length);
+      both.set(frame);
+      both.set(ping, frame.length);
+      frame = both;
+    }
     // Frames must not interleave: each write starts after the previous one finished.
     const next = this.#writing.then(() => writeAll(this.conn, frame));
     this.#writing = next.catch(() => {});
