@@ -53,7 +53,33 @@ export class PortForwarder {
     await this.config.applyToHTTPSOptions(options);
     const what = `${target.namespace}/${target.pod}:${target.port}`;
     const native = nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl);
-    if (native) return await this.#openNative(url, native, what);
+    const upstream = native
+      ? await this.#openNative(url, native, what)
+      : await this.#openWs(url, options, what);
+    // The server announces the port on the data channel once the stream is set up. The kubelet
+    // does so before it dials the pod; kwok only after a successful dial, and it closes without
+    // a word when the dial fails. Waiting for it costs nothing extra on a kubelet (it follows the
+    // upgrade at once) and turns kwok's silent close into a proper failure.
+    const timer = setTimeout(() => upstream.close(), this.opts.openTimeoutMs);
+    try {
+      await upstream.ready();
+    } catch (e) {
+      upstream.close();
+      throw e instanceof UpstreamError
+        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+        : e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return upstream;
+  }
+
+  /** Upgrades through the npm `ws` package (the fallback; see credentials.ts). */
+  async #openWs(
+    url: string,
+    options: WebSocket.ClientOptions,
+    what: string,
+  ): Promise<PortForwardUpstream> {
     const ws = new WebSocket(url, PORT_FORWARD_PROTOCOLS, options);
     // Listen before anything is awaited: ws emits the first messages synchronously after "open"
     // when they arrive with the upgrade response, and a listener attached later misses them.
@@ -80,21 +106,6 @@ export class PortForwarder {
       ws.terminate();
       throw e;
     });
-    // The server announces the port on the data channel once the stream is set up. The kubelet
-    // does so before it dials the pod; kwok only after a successful dial, and it closes without
-    // a word when the dial fails. Waiting for it costs nothing extra on a kubelet (it follows the
-    // upgrade at once) and turns kwok's silent close into a proper failure.
-    const timer = setTimeout(() => upstream.close(), this.opts.openTimeoutMs);
-    try {
-      await upstream.ready;
-    } catch (e) {
-      upstream.close();
-      throw e instanceof UpstreamError
-        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
-        : e;
-    } finally {
-      clearTimeout(timer);
-    }
     return upstream;
   }
 
@@ -117,7 +128,11 @@ export class PortForwarder {
   }
 
   /** The same over ktctl's own pull-based WebSocket client (see `net/ws_client.ts`). */
-  async #openNative(url: string, native: NativeCredentials, what: string): Promise<Upstream> {
+  async #openNative(
+    url: string,
+    native: NativeCredentials,
+    what: string,
+  ): Promise<NativePortForwardUpstream> {
     let ws: WsClient;
     try {
       ws = await WsClient.connect({
@@ -136,19 +151,46 @@ export class PortForwarder {
         `port-forward to ${what} failed: ${message}`,
       );
     }
-    const upstream = new NativePortForwardUpstream(ws, `pod ${what}`, this.opts);
-    const timer = setTimeout(() => upstream.close(), this.opts.openTimeoutMs);
-    try {
-      await upstream.ready();
-    } catch (e) {
-      upstream.close();
-      throw e instanceof UpstreamError
-        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
-        : e;
-    } finally {
-      clearTimeout(timer);
-    }
-    return upstream;
+    return new NativePortForwardUpstream(ws, `pod ${what}`, this.opts);
+  }
+}
+
+/** The failure for a stream that ended before the port was announced. */
+function setupFailure(errorText: string): UpstreamError {
+  const text = errorText.trim();
+  return new UpstreamError(
+    !text || /refused/i.test(text) ? "refused" : "failed",
+    text || "the pod side closed before the stream was set up (nothing listens on the port?)",
+  );
+}
+
+/** The failure the error channel's text stands for, once the stream was up. */
+function streamFailure(errorText: string): UpstreamError {
+  const text = errorText.trim();
+  return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
+}
+
+/**
+ * After the client half-closes, closes the stream once the pod has been silent for `ms`:
+ * port-forward cannot pass the half-close on, and a client that closed fully looks the same.
+ */
+class SilenceTimer {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(readonly ms: number, readonly onSilence: () => void) {}
+
+  /** Starts (or restarts) the countdown. */
+  arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.onSilence, this.ms);
+  }
+
+  /** The pod spoke: restart the countdown if it is running. */
+  touch(): void {
+    if (this.#timer !== undefined) this.arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
   }
 }
 
@@ -177,13 +219,12 @@ export class PortForwardUpstream implements Upstream {
   #errorText = "";
   #received = 0;
   #frame: Buffer = Buffer.alloc(0);
-  #grace: ReturnType<typeof setTimeout> | undefined;
+  #grace: SilenceTimer;
   readonly halfDuplexEnd = false;
 
   #markClosed = () => {};
   readonly closed = new Promise<void>((r) => this.#markClosed = r);
-  /** Settles when the data channel's port prefix (or data) arrives, or the stream fails first. */
-  readonly ready: Promise<void>;
+  #ready: Promise<void>;
   #settleReady: (error?: UpstreamError) => void = () => {};
 
   constructor(
@@ -191,20 +232,26 @@ export class PortForwardUpstream implements Upstream {
     readonly description: string,
     readonly opts: PortForwardOptions,
   ) {
-    this.ready = new Promise<void>((resolve, reject) => {
+    this.#grace = new SilenceTimer(opts.halfCloseGraceMs, () => this.close());
+    this.#ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = (error) => {
         this.#settleReady = () => {};
         if (error) reject(error);
         else resolve();
       };
     });
-    this.ready.catch(() => {}); // observed by open(); never an unhandled rejection
+    this.#ready.catch(() => {}); // observed by open(); never an unhandled rejection
     ws.on("message", (data: Buffer) => this.#onMessage(data));
     ws.on("close", () => this.#end());
     ws.on("error", (e: Error) => {
       this.#errorText ||= e.message;
       this.#end();
     });
+  }
+
+  /** Settles when the data channel's port prefix (or data) arrives, or the stream fails first. */
+  ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Bytes received from the pod so far. */
@@ -225,7 +272,7 @@ export class PortForwardUpstream implements Upstream {
       if (ev.kind === "port" && ev.channel === 0) this.#settleReady();
       if (ev.kind === "data") {
         this.#settleReady();
-        if (this.#grace !== undefined) this.#armGrace();
+        this.#grace.touch();
         this.#received += ev.bytes.length;
         this.#queue.push(ev.bytes);
         this.#queued += ev.bytes.length;
@@ -238,16 +285,10 @@ export class PortForwardUpstream implements Upstream {
   }
 
   #end(): void {
-    const text = this.#errorText.trim();
-    this.#settleReady(
-      new UpstreamError(
-        !text || /refused/i.test(text) ? "refused" : "failed",
-        text || "the pod side closed before the stream was set up (nothing listens on the port?)",
-      ),
-    );
+    this.#settleReady(setupFailure(this.#errorText));
     this.#ended = true;
     this.#markClosed();
-    clearTimeout(this.#grace);
+    this.#grace.stop();
     this.#wake();
   }
 
@@ -260,10 +301,7 @@ export class PortForwardUpstream implements Upstream {
   async read(): Promise<Uint8Array | null> {
     while (this.#queue.length === 0) {
       if (this.#ended || this.#errorText) {
-        if (this.#errorText) {
-          const refused = /refused/i.test(this.#errorText);
-          throw new UpstreamError(refused ? "refused" : "failed", this.#errorText.trim());
-        }
+        if (this.#errorText) throw streamFailure(this.#errorText);
         return null;
       }
       await new Promise<void>((r) => this.#waiter = r);
@@ -296,17 +334,12 @@ export class PortForwardUpstream implements Upstream {
   }
 
   endWrite(): Promise<void> {
-    this.#armGrace();
+    this.#grace.arm();
     return Promise.resolve();
   }
 
-  #armGrace(): void {
-    clearTimeout(this.#grace);
-    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
-  }
-
   close(): void {
-    clearTimeout(this.#grace);
+    this.#grace.stop();
     if (this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.terminate();
     this.#end();
@@ -321,7 +354,7 @@ export class NativePortForwardUpstream implements Upstream {
   #announced = false;
   #ended = false;
   #frame = new Uint8Array(64 * 1024 + 1);
-  #grace: ReturnType<typeof setTimeout> | undefined;
+  #grace: SilenceTimer;
   #markClosed = () => {};
   readonly closed = new Promise<void>((r) => this.#markClosed = r);
   readonly halfDuplexEnd = false;
@@ -330,7 +363,9 @@ export class NativePortForwardUpstream implements Upstream {
     readonly ws: WsClient,
     readonly description: string,
     readonly opts: PortForwardOptions,
-  ) {}
+  ) {
+    this.#grace = new SilenceTimer(opts.halfCloseGraceMs, () => this.close());
+  }
 
   /** Reads one message into #pending; false once the stream has ended. */
   async #pull(): Promise<boolean> {
@@ -360,31 +395,20 @@ export class NativePortForwardUpstream implements Upstream {
   /** Resolves once the data channel is announced (see PortForwarder.open). */
   async ready(): Promise<void> {
     while (!this.#announced && this.#pending.length === 0) {
-      if (!(await this.#pull())) {
-        const text = this.#errorText.trim();
-        throw new UpstreamError(
-          !text || /refused/i.test(text) ? "refused" : "failed",
-          text || "the pod side closed before the stream was set up (nothing listens on the port?)",
-        );
-      }
+      if (!(await this.#pull())) throw setupFailure(this.#errorText);
     }
   }
 
   async read(): Promise<Uint8Array | null> {
     while (this.#pending.length === 0) {
-      if (this.#errorText) throw this.#failure();
+      if (this.#errorText) throw streamFailure(this.#errorText);
       if (!(await this.#pull())) {
-        if (this.#errorText) throw this.#failure();
+        if (this.#errorText) throw streamFailure(this.#errorText);
         return null;
       }
     }
-    if (this.#grace !== undefined) this.#armGrace();
+    this.#grace.touch();
     return this.#pending.shift()!;
-  }
-
-  #failure(): UpstreamError {
-    const text = this.#errorText.trim();
-    return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
   }
 
   buffer(size: number): Uint8Array {
@@ -402,17 +426,12 @@ export class NativePortForwardUpstream implements Upstream {
   }
 
   endWrite(): Promise<void> {
-    this.#armGrace();
+    this.#grace.arm();
     return Promise.resolve();
   }
 
-  #armGrace(): void {
-    clearTimeout(this.#grace);
-    this.#grace = setTimeout(() => this.close(), this.opts.halfCloseGraceMs);
-  }
-
   close(): void {
-    clearTimeout(this.#grace);
+    this.#grace.stop();
     this.ws.close();
     this.#markClosed();
   }
