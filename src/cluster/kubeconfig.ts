@@ -15,7 +15,7 @@ export interface KubeTarget {
   context: string;
   server: string;
   namespace: string;
-  /** Whether the context named the namespace (so a namespace-limited user is expected there). */
+  /** The kubeconfig files that were read, in precedence order. */
   files: string[];
 }
 
