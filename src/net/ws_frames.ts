@@ -33,9 +33,34 @@ export function encodeClientFrame(
     new DataView(out.buffer).setBigUint64(2, BigInt(n));
   }
   out.set(mask, header);
-  const body = out.subarray(header + 4);
-  for (let i = 0; i < n; i++) body[i] = payload[i] ^ mask[i & 3];
+  out.set(payload, header + 4);
+  maskInPlace(out, header + 4, mask);
   return out;
+}
+
+/**
+ * XORs `buf[start..]` with the 4-byte `mask` (byte i of the payload with mask[i % 4]), four
+ * bytes at a time: byte by byte up to the first 4-aligned offset of `buf`'s buffer, then 32-bit
+ * words with the mask rotated to that alignment (a word read through a Uint32Array has the
+ * platform's byte order both times, so the result is the same on any endianness), then the tail.
+ */
+function maskInPlace(buf: Uint8Array, start: number, mask: Uint8Array): void {
+  const end = buf.length;
+  const abs = buf.byteOffset + start;
+  let i = start;
+  const head = Math.min(end, start + ((4 - (abs & 3)) & 3));
+  for (; i < head; i++) buf[i] = buf[i] ^ mask[(i - start) & 3];
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    const shift = i - start;
+    const rotated = new Uint8Array(4);
+    for (let k = 0; k < 4; k++) rotated[k] = mask[(shift + k) & 3];
+    const m = new Uint32Array(rotated.buffer)[0];
+    const view = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w] ^= m;
+    i += words * 4;
+  }
+  for (; i < end; i++) buf[i] = buf[i] ^ mask[(i - start) & 3];
 }
 
 export class FrameError extends Error {

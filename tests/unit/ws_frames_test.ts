@@ -13,6 +13,52 @@ Deno.test("ws frames: client frames are masked, with 7-, 16- and 64-bit lengths"
   assert.deepEqual([...big.subarray(0, 10)], [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
 });
 
+/** The masking of RFC 6455 section 5.3 spelled out byte by byte, to compare against. */
+function referenceMasked(payload: Uint8Array, mask: Uint8Array): number[] {
+  return Array.from(payload, (b, i) => b ^ mask[i & 3]);
+}
+
+Deno.test("ws frames: masking matches the byte-by-byte reference for any length and alignment", () => {
+  // A fixed-seed generator, so that a failure names a case that can be replayed.
+  let seed = 0x2545f491;
+  const next = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+  const lengths = [
+    ...Array.from({ length: 71 }, (_, i) => i),
+    125,
+    126,
+    127,
+    128,
+    1000,
+    1001,
+    65535,
+    65536,
+    65537,
+    70_003,
+  ];
+  for (const n of lengths) {
+    for (const offset of [0, 1, 2, 3, 5]) {
+      const backing = new Uint8Array(offset + n + 3);
+      for (let i = 0; i < backing.length; i++) backing[i] = next() & 0xff;
+      const payload = backing.subarray(offset, offset + n);
+      const before = backing.slice();
+      const m = new Uint8Array(4);
+      new DataView(m.buffer).setUint32(0, next());
+      const frame = encodeClientFrame(Opcode.binary, payload, m);
+      const what = `length ${n}, byteOffset ${offset}, mask ${[...m]}`;
+      const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+      assert.equal(frame.length, header + 4 + n, what);
+      assert.deepEqual([...frame.subarray(header, header + 4)], [...m], what);
+      assert.deepEqual([...frame.subarray(header + 4)], referenceMasked(payload, m), what);
+      assert.deepEqual(backing, before, `payload changed: ${what}`);
+    }
+  }
+});
+
 Deno.test("ws frames: server frames decode only when complete", () => {
   const frame = new Uint8Array([0x82, 3, 7, 8, 9, 0xff]);
   for (let n = 0; n < 5; n++) assert.equal(decodeFrame(frame.subarray(0, n), 1024), undefined);
