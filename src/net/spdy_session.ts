@@ -1,0 +1,375 @@
+/**
+ * A SPDY/3.1 client session over any message transport (for ktctl: a WebSocket to the API
+ * server that tunnels SPDY). Many streams share the one connection, so opening a stream costs a
+ * few bytes instead of a TLS connection and an upgrade.
+ *
+ * Flow control: Kubernetes' SPDY peers (moby/spdystream) neither send nor honour WINDOW_UPDATE,
+ * so the only brake is TCP. The session reads the next message only while every stream has less
+ * than `streamHighWater` unread bytes and all together less than `sessionHighWater`: memory stays
+ * bounded, and a client that stops reading stalls its own session, as it would under kubectl.
+ * @module
+ */
+import {
+  encodeData,
+  encodeHeaderBlock,
+  encodePing,
+  encodeRstStream,
+  encodeSynStream,
+  RstStatus,
+  type SpdyFrame,
+  SpdyFrameReader,
+  StoredZlib,
+  writeDataHeader,
+} from "./spdy_frames.ts";
+
+/** What the session needs from the connection under it. */
+export interface MessageTransport {
+  /** The next message, or null once the connection has ended. */
+  readMessage(): Promise<Uint8Array | null>;
+  /** Resolves once the connection took the bytes. */
+  send(data: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+export interface SpdySessionOptions {
+  streamHighWater: number;
+  sessionHighWater: number;
+}
+
+export const defaultSessionOptions: SpdySessionOptions = {
+  streamHighWater: 1024 * 1024,
+  sessionHighWater: 8 * 1024 * 1024,
+};
+
+/** A stream ended by a reset, or by its session ending first. */
+export class SpdyStreamError extends Error {
+  override name = "SpdyStreamError";
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+const LAST_STREAM_ID = 0x7fffffff;
+
+export class SpdySession {
+  #streams = new Map<number, SpdyStream>();
+  #nextId = 1;
+  #reader = new SpdyFrameReader();
+  #zlib = new StoredZlib();
+  #outbox: Uint8Array[] = [];
+  #batch: Promise<void> | undefined;
+  #buffered = 0;
+  #overfull = new Set<SpdyStream>();
+  #resume: (() => void) | undefined;
+  #closed = false;
+  #goingAway = false;
+  #closeReason = "";
+  /** When the server last sent anything. */
+  lastHeard = Date.now();
+  /** Called whenever the last open stream goes away. */
+  onIdle: () => void = () => {};
+  /** Settles when the session has ended, however it ended. */
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly transport: MessageTransport,
+    readonly opts: SpdySessionOptions = defaultSessionOptions,
+  ) {
+    this.done = this.#readLoop();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether new streams may be opened here. */
+  get accepting(): boolean {
+    return !this.#closed && !this.#goingAway && this.#nextId < LAST_STREAM_ID - 4;
+  }
+
+  /** Whether reading is held back for a consumer that does not keep up. */
+  get paused(): boolean {
+    return this.#resume !== undefined;
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** Opens a stream: the SYN_STREAM leaves with the next batch of frames. */
+  openStream(headers: [string, string][]): SpdyStream {
+    if (!this.accepting) throw new SpdyStreamError(this.#closeReason || "session is going away");
+    const id = this.#nextId;
+    this.#nextId += 2;
+    const stream = new SpdyStream(this, id);
+    this.#streams.set(id, stream);
+    this.send(encodeSynStream(id, this.#zlib.compress(encodeHeaderBlock(headers)))).catch(() => {
+      // Ends the session; the stream learns of it from close().
+    });
+    return stream;
+  }
+
+  /**
+   * Queues a frame. Frames queued in the same turn go out as one message (a stream pair's two
+   * SYN_STREAMs and a FIN, say), in the order queued: stream ids must reach the server rising.
+   */
+  send(frame: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new SpdyStreamError(this.#closeReason));
+    this.#outbox.push(frame);
+    this.#batch ??= Promise.resolve().then(() => {
+      this.#batch = undefined;
+      const frames = this.#outbox.splice(0);
+      return this.transport.send(frames.length === 1 ? frames[0] : concat(frames));
+    }).catch((e) => {
+      this.close(`sending to the server failed: ${(e as Error).message}`);
+      throw e;
+    });
+    return this.#batch;
+  }
+
+  /** Ends the session and every stream in it. Idempotent. */
+  close(reason = "session closed"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    this.transport.close();
+    for (const stream of this.#streams.values()) stream.fail(new SpdyStreamError(reason));
+    this.#streams.clear();
+    this.#wakeReader();
+    this.onIdle();
+  }
+
+  async #readLoop(): Promise<void> {
+    let reason = "the server closed the connection";
+    try {
+      while (!this.#closed) {
+        if (this.#mustPause()) {
+          await new Promise<void>((r) => this.#resume = r);
+          continue;
+        }
+        const message = await this.transport.readMessage();
+        if (message === null) break;
+        this.lastHeard = Date.now();
+        for (const frame of this.#reader.push(message)) this.#dispatch(frame);
+      }
+    } catch (e) {
+      reason = `connection to the server failed: ${(e as Error).message}`;
+    }
+    this.close(reason);
+  }
+
+  #dispatch(frame: SpdyFrame): void {
+    switch (frame.kind) {
+      case "data":
+        this.#streams.get(frame.streamId)?.onData(frame.data, frame.fin);
+        break;
+      case "synReply":
+        this.#streams.get(frame.streamId)?.onReply(frame.fin);
+        break;
+      case "headers":
+        if (frame.fin) this.#streams.get(frame.streamId)?.onData(new Uint8Array(0), true);
+        break;
+      case "rstStream": {
+        const stream = this.#streams.get(frame.streamId);
+        stream?.fail(
+          new SpdyStreamError(`reset by the server (status ${frame.status})`, frame.status),
+        );
+        if (stream) this.forget(stream);
+        break;
+      }
+      case "ping":
+        // Odd ids are ours (we send none); even ones are the server's, to be echoed.
+        if (frame.id % 2 === 0) this.send(encodePing(frame.id)).catch(() => {});
+        break;
+      case "goAway":
+        this.#goingAway = true;
+        for (const [id, stream] of this.#streams) {
+          if (id > frame.lastStreamId) {
+            stream.fail(new SpdyStreamError("the server is going away", RstStatus.refusedStream));
+            this.forget(stream);
+          }
+        }
+        break;
+      case "synStream":
+        // Servers push nothing in port-forward.
+        this.send(encodeRstStream(frame.streamId, RstStatus.refusedStream)).catch(() => {});
+        break;
+      case "ignored":
+        break;
+    }
+  }
+
+  /** Accounts for bytes queued on a stream (positive) or read from it (negative). */
+  account(stream: SpdyStream, delta: number): void {
+    this.#buffered += delta;
+    if (stream.buffered >= this.opts.streamHighWater) this.#overfull.add(stream);
+    else if (stream.buffered <= this.opts.streamHighWater / 2) this.#overfull.delete(stream);
+    if (this.#resume && !this.#mustPause() && this.#buffered <= this.opts.sessionHighWater / 2) {
+      this.#wakeReader();
+    }
+  }
+
+  #mustPause(): boolean {
+    return this.#overfull.size > 0 || this.#buffered >= this.opts.sessionHighWater;
+  }
+
+  #wakeReader(): void {
+    const r = this.#resume;
+    this.#resume = undefined;
+    r?.();
+  }
+
+  /** Drops a finished stream's bookkeeping. */
+  forget(stream: SpdyStream): void {
+    if (!this.#streams.delete(stream.id)) return;
+    if (this.#streams.size === 0) this.onIdle();
+  }
+}
+
+/** One stream: read what the server sends, write DATA frames, end or reset it. */
+export class SpdyStream {
+  #queue: Uint8Array[] = [];
+  #buffered = 0;
+  #remoteEnded = false;
+  #localEnded = false;
+  #failure: SpdyStreamError | undefined;
+  #waiters: (() => void)[] = [];
+  #replied = false;
+  #frame = new Uint8Array(0);
+  /** Bytes received so far. */
+  received = 0;
+
+  constructor(readonly session: SpdySession, readonly id: number) {}
+
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  get replied(): boolean {
+    return this.#replied;
+  }
+
+  /** Whether the server's side has ended (FIN), failed or been reset. */
+  get remoteDone(): boolean {
+    return this.#remoteEnded || this.#failure !== undefined;
+  }
+
+  get failure(): SpdyStreamError | undefined {
+    return this.#failure;
+  }
+
+  onReply(fin: boolean): void {
+    this.#replied = true;
+    if (fin) this.#remoteEnded = true;
+    this.#settle();
+  }
+
+  onData(data: Uint8Array, fin: boolean): void {
+    if (this.#remoteEnded || this.#failure) return;
+    if (data.length > 0) {
+      this.#queue.push(data);
+      this.#buffered += data.length;
+      this.received += data.length;
+      this.session.account(this, data.length);
+    }
+    if (fin) {
+      this.#remoteEnded = true;
+      if (this.#localEnded) this.session.forget(this);
+    }
+    this.#settle();
+  }
+
+  fail(error: SpdyStreamError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    this.#settle();
+  }
+
+  #settle(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves at the next change: a reply, data, the end or a failure. */
+  changed(): Promise<void> {
+    return new Promise((r) => this.#waiters.push(r));
+  }
+
+  /** The next chunk from the server; null after its FIN. Throws after a reset. */
+  async read(): Promise<Uint8Array | null> {
+    while (this.#queue.length === 0) {
+      if (this.#failure) throw this.#failure;
+      if (this.#remoteEnded) return null;
+      await this.changed();
+    }
+    const chunk = this.#queue.shift()!;
+    this.#buffered -= chunk.length;
+    this.session.account(this, -chunk.length);
+    return chunk;
+  }
+
+  /** Space for `size` bytes of DATA, framed in place by {@link writeBuffered}. */
+  buffer(size: number): Uint8Array {
+    if (this.#frame.length < size + 8) this.#frame = new Uint8Array(size + 8);
+    return this.#frame.subarray(8, size + 8);
+  }
+
+  /** Sends the first `length` bytes of the last {@link buffer} as one DATA frame. */
+  writeBuffered(length: number): Promise<void> {
+    const problem = this.#writeProblem();
+    if (problem) return Promise.reject(problem);
+    writeDataHeader(this.#frame, 0, this.id, length);
+    return this.session.send(this.#frame.subarray(0, length + 8));
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    const problem = this.#writeProblem();
+    if (problem) return Promise.reject(problem);
+    return this.session.send(encodeData(this.id, data));
+  }
+
+  #writeProblem(): SpdyStreamError | undefined {
+    if (this.#failure) return this.#failure;
+    if (this.#localEnded) return new SpdyStreamError("stream already ended");
+    return undefined;
+  }
+
+  /** Sends FIN: no more data from this side. */
+  end(): Promise<void> {
+    if (this.#localEnded || this.#failure) return Promise.resolve();
+    this.#localEnded = true;
+    const sent = this.session.send(encodeData(this.id, new Uint8Array(0), true));
+    if (this.#remoteEnded) this.session.forget(this);
+    return sent;
+  }
+
+  /** Abandons the stream (RST_STREAM CANCEL) unless it already finished both ways. */
+  reset(): void {
+    const finished = this.#localEnded && this.#remoteEnded;
+    if (!finished && !this.#failure && !this.session.closed) {
+      this.session.send(encodeRstStream(this.id, RstStatus.cancel)).catch(() => {});
+    }
+    this.fail(new SpdyStreamError("stream reset"));
+    this.takeQueued();
+    this.session.forget(this);
+  }
+
+  /** Everything received and not yet read, at once (for an error stream's text). */
+  takeQueued(): Uint8Array[] {
+    const chunks = this.#queue;
+    this.#queue = [];
+    const n = this.#buffered;
+    this.#buffered = 0;
+    if (n > 0) this.session.account(this, -n);
+    return chunks;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
