@@ -9,7 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { ApiError, KubeApi } from "../cluster/api.ts";
 import { ClusterIndex } from "../cluster/index.ts";
 import { loadKubeconfig } from "../cluster/kubeconfig.ts";
-import { PortForwarder } from "../cluster/portforward.ts";
+import { defaultPortForwardOptions, PortForwarder } from "../cluster/portforward.ts";
 import { ClusterView } from "../cluster/view.ts";
 import { canonicalIp, type Cidr, isLoopback, parseCidr } from "../net/ip.ts";
 import { SocksServer } from "../socks/server.ts";
@@ -30,6 +30,7 @@ export interface ConnectFlags extends GlobalFlags {
   clusterDomain: string;
   dialDirect: string;
   clusterCIDR?: string;
+  portForward?: string;
 }
 
 export interface ConnectOptions {
@@ -40,6 +41,7 @@ export interface ConnectOptions {
   clusterDomain: string;
   direct: DirectPolicy;
   clusterRanges: Cidr[];
+  portForward: "multiplexed" | "websocket";
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -49,6 +51,10 @@ export interface ConnectOptions {
 export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
   if (f.method !== "socks" && f.method !== "socks5") {
     throw new UserError(`--method must be socks or socks5, not "${f.method}"`);
+  }
+  const portForward = f.portForward ?? "multiplexed";
+  if (portForward !== "multiplexed" && portForward !== "websocket") {
+    throw new UserError(`--portForward must be multiplexed or websocket, not "${portForward}"`);
   }
   const port = Number(f.proxyPort);
   if (!/^\d+$/.test(f.proxyPort) || port < 1 || port > 65535) {
@@ -71,6 +77,7 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     clusterDomain: domain,
     direct: parseDirectPolicy(f.dialDirect),
     clusterRanges: f.clusterCIDR ? parseCidrList(f.clusterCIDR, "--clusterCIDR") : [],
+    portForward,
     kubeconfig: f.kubeconfig,
     context: f.context,
     namespace: f.namespace,
@@ -173,7 +180,10 @@ export async function startConnect(
         { addr: opts.address, port: opts.port },
       );
     }
-    const forwarder = new PortForwarder(target.config, target.server);
+    const forwarder = new PortForwarder(target.config, target.server, {
+      ...defaultPortForwardOptions,
+      mode: opts.portForward,
+    });
     undo.push(() => Promise.resolve(forwarder.close()));
     const connector = new ClusterConnector(index, forwarder, {
       namespace: target.namespace,

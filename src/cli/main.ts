@@ -50,6 +50,13 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       .option(
         "--clusterCIDR <ranges>",
         "the cluster's pod and service ranges (default: guessed from the IPs seen)",
+      )
+      .addOption(
+        new Option(
+          "--portForward <mode>",
+          "multiplexed (one connection per pod, Kubernetes 1.30+; else as websocket) or " +
+            "websocket (one WebSocket per proxied connection)",
+        ).choices(["multiplexed", "websocket"]).default("multiplexed"),
       ),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
 

@@ -1,8 +1,10 @@
 /**
- * Opens one pod port as an {@link Upstream}: a `v4.channel.k8s.io` port-forward WebSocket to
- * the API server, carrying the kubeconfig's credentials (client-node applies certificates,
- * tokens, exec plugins, CA and insecure-skip-tls-verify to the `ws` options).
+ * Opens one pod port as an {@link Upstream}, carrying the kubeconfig's credentials
+ * (client-node works out certificates, tokens, exec plugins and the CA). Two transports:
+ * multiplexed SPDY streams in one WebSocket per pod (`portforward_tunnel.ts`, the default where
+ * the API server offers it), or one `v4.channel.k8s.io` WebSocket per connection (below).
  *
+ * Per-connection WebSockets: flow control both ways: incoming messages are queued and the socket is paused once the queue
  * Flow control both ways: incoming messages are queued and the socket is paused once the queue
  * holds `highWaterMark` bytes; writes wait for the socket to drain past the same mark. A local
  * half-close keeps the WebSocket open (port-forward has no half-close of its own) so the pod's
@@ -20,39 +22,134 @@ import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
 import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
 import { type NativeCredentials, nativeCredentials } from "./credentials.ts";
+import { httpFailure, setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
+import {
+  defaultTunnelOptions,
+  TUNNEL_PROTOCOL,
+  TunnelSessions,
+  TunnelUnsupported,
+} from "./portforward_tunnel.ts";
+import { getLogger } from "@logtape/logtape";
+
+const log = getLogger(["ktctl", "connect"]);
 
 export interface PortForwardOptions {
   openTimeoutMs: number;
   halfCloseGraceMs: number;
   highWaterMark: number;
+  /**
+   * "multiplexed": one SPDY-over-WebSocket connection per pod when the API server offers it
+   * (see portforward_tunnel.ts), else as "websocket": one v4 WebSocket per proxied connection.
+   */
+  mode: "multiplexed" | "websocket";
 }
 
 export const defaultPortForwardOptions: PortForwardOptions = {
   openTimeoutMs: 15_000,
   halfCloseGraceMs: 10_000,
   highWaterMark: 1024 * 1024,
+  mode: "multiplexed",
 };
 
 /** Opens port-forwards to pods of one cluster. */
 export class PortForwarder {
+  /** Whether the API server tunnels SPDY: unknown until a per-connection fallback worked. */
+  #tunnelOffered: boolean | undefined;
+  #tunnels: TunnelSessions;
+
   constructor(
     readonly config: KubeConfig,
     readonly server: string,
     readonly opts: PortForwardOptions = defaultPortForwardOptions,
-  ) {}
+  ) {
+    this.#tunnels = new TunnelSessions((target) => this.#dialTunnel(target), {
+      ...defaultTunnelOptions,
+      openTimeoutMs: opts.openTimeoutMs,
+      halfCloseGraceMs: opts.halfCloseGraceMs,
+    });
+  }
 
   async open(target: PodTarget): Promise<Upstream> {
-    const path = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/` +
-      `${encodeURIComponent(target.pod)}/portforward?ports=${target.port}`;
-    const url = this.server.replace(/^http/, "ws") + path;
+    const { native } = await this.#credentials();
+    if (!native || this.opts.mode !== "multiplexed" || this.#tunnelOffered === false) {
+      return await this.#openPerConnection(target);
+    }
+    try {
+      return await this.#tunnels.open(target);
+    } catch (e) {
+      if (!(e instanceof TunnelUnsupported)) throw e;
+      const upstream = await this.#openPerConnection(target);
+      if (this.#tunnelOffered === undefined) {
+        this.#tunnelOffered = false;
+        log.info(
+          "The API server does not tunnel SPDY port-forwards ({reason}; Kubernetes 1.30+): " +
+            "using one WebSocket per connection",
+          { reason: e.message },
+        );
+      }
+      return upstream;
+    }
+  }
+
+  /** Closes the multiplexed sessions of a deleted pod. */
+  podGone(namespace: string, pod: string): void {
+    this.#tunnels.podGone(namespace, pod);
+  }
+
+  /**
+   * The kubeconfig's credentials, worked out per use: exec plugins and token files rotate.
+   * `native` is undefined when only the node:tls path can use them (see credentials.ts).
+   */
+  async #credentials(): Promise<{ options: WebSocket.ClientOptions; native?: NativeCredentials }> {
     const options: WebSocket.ClientOptions = {
       handshakeTimeout: this.opts.openTimeoutMs,
       perMessageDeflate: false,
       followRedirects: false,
     };
     await this.config.applyToHTTPSOptions(options);
+    return {
+      options,
+      native: nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl),
+    };
+  }
+
+  /** The WebSocket for one pod's multiplexed session. */
+  async #dialTunnel(target: PodTarget): Promise<WsClient> {
+    const what = `${target.namespace}/${target.pod}`;
+    const url = this.server.replace(/^http/, "ws") + podPath(target);
+    const { native } = await this.#credentials();
+    if (!native) throw new TunnelUnsupported("credentials need the node:tls path");
+    let ws: WsClient;
+    try {
+      ws = await WsClient.connect({
+        url,
+        protocols: [TUNNEL_PROTOCOL],
+        headers: native.headers,
+        tls: native.tls,
+        timeoutMs: this.opts.openTimeoutMs,
+        pool: this.#poolFor(url, native),
+      });
+    } catch (e) {
+      if (e instanceof WsHttpError) {
+        // 401 and 404 mean the same for either transport; anything else may be a server that
+        // does not know the tunnel (a 403 too: the per-connection try will tell).
+        if (e.status === 401 || e.status === 404) throw httpFailure(e.status, e.body, what);
+        throw new TunnelUnsupported(`HTTP ${e.status}`);
+      }
+      throw openFailure(e, what);
+    }
+    if (ws.protocol !== TUNNEL_PROTOCOL) {
+      ws.close();
+      throw new TunnelUnsupported(`it chose the subprotocol "${ws.protocol}"`);
+    }
+    return ws;
+  }
+
+  /** One v4 WebSocket for this connection alone. */
+  async #openPerConnection(target: PodTarget): Promise<Upstream> {
+    const url = this.server.replace(/^http/, "ws") + podPath(target) + `?ports=${target.port}`;
+    const { options, native } = await this.#credentials();
     const what = `${target.namespace}/${target.pod}:${target.port}`;
-    const native = nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl);
     const upstream = native
       ? await this.#openNative(url, native, what)
       : await this.#openWs(url, options, what);
@@ -121,8 +218,9 @@ export class PortForwarder {
     return this.#pool.pool;
   }
 
-  /** Drops the warm connections. */
+  /** Closes the multiplexed sessions and drops the warm connections. */
   close(): void {
+    this.#tunnels.close();
     this.#pool?.pool.close();
     this.#pool = undefined;
   }
@@ -145,68 +243,23 @@ export class PortForwarder {
       });
     } catch (e) {
       if (e instanceof WsHttpError) throw httpFailure(e.status, e.body, what);
-      const message = (e as Error).message;
-      throw new UpstreamError(
-        /timed out/.test(message) ? "timeout" : "unreachable",
-        `port-forward to ${what} failed: ${message}`,
-      );
+      throw openFailure(e, what);
     }
     return new NativePortForwardUpstream(ws, `pod ${what}`, this.opts);
   }
 }
 
-/** The failure for a stream that ended before the port was announced. */
-function setupFailure(errorText: string): UpstreamError {
-  const text = errorText.trim();
+function podPath(target: PodTarget): string {
+  return `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/` +
+    `${encodeURIComponent(target.pod)}/portforward`;
+}
+
+/** A connection or upgrade that failed before the server answered. */
+function openFailure(e: unknown, what: string): UpstreamError {
+  const message = (e as Error).message;
   return new UpstreamError(
-    !text || /refused/i.test(text) ? "refused" : "failed",
-    text || "the pod side closed before the stream was set up (nothing listens on the port?)",
-  );
-}
-
-/** The failure the error channel's text stands for, once the stream was up. */
-function streamFailure(errorText: string): UpstreamError {
-  const text = errorText.trim();
-  return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
-}
-
-/**
- * After the client half-closes, closes the stream once the pod has been silent for `ms`:
- * port-forward cannot pass the half-close on, and a client that closed fully looks the same.
- */
-class SilenceTimer {
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  constructor(readonly ms: number, readonly onSilence: () => void) {}
-
-  /** Starts (or restarts) the countdown. */
-  arm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(this.onSilence, this.ms);
-  }
-
-  /** The pod spoke: restart the countdown if it is running. */
-  touch(): void {
-    if (this.#timer !== undefined) this.arm();
-  }
-
-  stop(): void {
-    clearTimeout(this.#timer);
-  }
-}
-
-function httpFailure(status: number, body: string, what: string): UpstreamError {
-  let message = body.trim();
-  try {
-    message = (JSON.parse(body) as { message?: string }).message ?? message;
-  } catch { /* not a Status */ }
-  const kind = status === 404
-    ? "not-found"
-    : status === 401 || status === 403
-    ? "forbidden"
-    : "unreachable";
-  return new UpstreamError(
-    kind,
-    `port-forward to ${what} refused by the API server (${status}): ${message.slice(0, 300)}`,
+    /timed out/.test(message) ? "timeout" : "unreachable",
+    `port-forward to ${what} failed: ${message}`,
   );
 }
 

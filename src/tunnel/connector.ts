@@ -54,12 +54,13 @@ export class ClusterConnector implements Connector {
 
   constructor(
     readonly index: ClusterIndex,
-    readonly forwarder: Pick<PortForwarder, "open">,
+    readonly forwarder: Pick<PortForwarder, "open"> & Partial<Pick<PortForwarder, "podGone">>,
     readonly opts: ConnectorOptions,
   ) {
     // A deleted pod's stream may outlive it (kwok keeps forwarding; a kubelet may be slow to
     // tear down): its clients get a clean close instead of a connection to nothing.
     index.onPodGone((namespace, name) => {
+      forwarder.podGone?.(namespace, name);
       const open = this.#tunnels.get(`${namespace}/${name}`);
       if (!open) return;
       log.debug("Pod {pod} is gone: closing its {count} connection(s)", {

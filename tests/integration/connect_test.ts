@@ -125,6 +125,9 @@ async function world(): Promise<World> {
         // Tests may only ever dial loopback directly: the fake pod IPs are never real targets.
         direct: { kind: "ranges", ranges: [parseCidr("127.0.0.0/8")] },
         clusterRanges: [],
+        // The fake API server has no SPDY tunnel: every test also covers the fallback to one
+        // WebSocket per connection (the real control plane's e2e tests cover the tunnel).
+        portForward: "multiplexed",
         kubeconfig: await kubeconfig(),
         ...extra,
       }, { ...defaultDeps(), home: dir });

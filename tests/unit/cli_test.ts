@@ -23,6 +23,7 @@ const DEFAULT_FLAGS: ConnectFlags = {
   proxyAddr: "127.0.0.1",
   clusterDomain: "cluster.local",
   dialDirect: "all",
+  portForward: "multiplexed",
 };
 
 const flags = (over: Partial<ConnectFlags>): ConnectFlags => ({ ...DEFAULT_FLAGS, ...over });
@@ -64,6 +65,7 @@ Deno.test("cli: the connect command's defaults validate to the documented option
     clusterDomain: "cluster.local",
     direct: { kind: "all" },
     clusterRanges: [],
+    portForward: "multiplexed",
     kubeconfig: undefined,
     context: undefined,
     namespace: undefined,
@@ -79,6 +81,7 @@ Deno.test("cli: every accepted flag is converted", () => {
     clusterDomain: ".Corp.Internal.",
     dialDirect: "127.0.0.0/8, ::1/128",
     clusterCIDR: "10.244.0.0/16,10.96.0.0/12",
+    portForward: "websocket",
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
@@ -95,6 +98,7 @@ Deno.test("cli: every accepted flag is converted", () => {
     clusterDomain: "corp.internal",
     direct: "ranges 127.0.0.0/8,::1/128",
     clusterRanges: ["10.244.0.0/16", "10.96.0.0/12"],
+    portForward: "websocket",
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
@@ -307,5 +311,15 @@ Deno.test("cli: formatRecord renders the time, level and message on one line", (
   ];
   for (const [level, label] of levels) {
     assert.equal(formatRecord(record(level, ["x"])), `4:31PM ${label} x\n`);
+  }
+});
+
+Deno.test("cli: a bad --portForward is a UserError naming the flag", () => {
+  for (const portForward of ["spdy", "Multiplexed", ""]) {
+    assertFlagError(
+      { portForward },
+      `--portForward must be multiplexed or websocket, not "${portForward}"`,
+      "--portForward",
+    );
   }
 });

@@ -1,0 +1,61 @@
+/**
+ * What a failed port-forward means to the user, shared by both transports: the text the server
+ * sent, turned into an {@link UpstreamError} whose kind picks the SOCKS reply.
+ * @module
+ */
+import { UpstreamError } from "../tunnel/upstream.ts";
+
+/** The failure for a stream that ended before the port was announced. */
+export function setupFailure(errorText: string): UpstreamError {
+  const text = errorText.trim();
+  return new UpstreamError(
+    !text || /refused/i.test(text) ? "refused" : "failed",
+    text || "the pod side closed before the stream was set up (nothing listens on the port?)",
+  );
+}
+
+/** The failure the error channel's text stands for, once the stream was up. */
+export function streamFailure(errorText: string): UpstreamError {
+  const text = errorText.trim();
+  return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
+}
+
+/**
+ * After the client half-closes, closes the stream once the pod has been silent for `ms`:
+ * port-forward cannot pass the half-close on, and a client that closed fully looks the same.
+ */
+export class SilenceTimer {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(readonly ms: number, readonly onSilence: () => void) {}
+
+  /** Starts (or restarts) the countdown. */
+  arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.onSilence, this.ms);
+  }
+
+  /** The pod spoke: restart the countdown if it is running. */
+  touch(): void {
+    if (this.#timer !== undefined) this.arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+export function httpFailure(status: number, body: string, what: string): UpstreamError {
+  let message = body.trim();
+  try {
+    message = (JSON.parse(body) as { message?: string }).message ?? message;
+  } catch { /* not a Status */ }
+  const kind = status === 404
+    ? "not-found"
+    : status === 401 || status === 403
+    ? "forbidden"
+    : "unreachable";
+  return new UpstreamError(
+    kind,
+    `port-forward to ${what} refused by the API server (${status}): ${message.slice(0, 300)}`,
+  );
+}

@@ -1,0 +1,288 @@
+/**
+ * Port-forwards multiplexed over one connection per pod: a WebSocket with the subprotocol
+ * `SPDY/3.1+portforward.k8s.io`, which the API server (1.30+, on by default from 1.31) bridges
+ * to the kubelet's SPDY port-forward, as kubectl does. Each proxied connection is then a pair of
+ * SPDY streams (`error` and `data`, tied by a `requestID`) instead of a TLS connection and an
+ * upgrade: measured on the local control plane, this is what makes a new connection as cheap as
+ * kubectl's.
+ *
+ * SPDY port-forward says nothing when the pod accepts a connection, only when it does not (text
+ * on the error stream, then resets). So the first connection to a pod port waits `probeMs` for
+ * such news before the SOCKS client is told it is connected; once a pod port has answered, later
+ * connections to it are reported connected as soon as their streams are sent.
+ * @module
+ */
+import type { PodTarget } from "./resolve.ts";
+import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+import { SpdySession, type SpdyStream } from "../net/spdy_session.ts";
+import type { MessageTransport } from "../net/spdy_session.ts";
+import { setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
+
+export const TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
+/** How long the end of a data stream waits for the error stream to say why. */
+const ERROR_WAIT_MS = 1000;
+
+export interface TunnelOptions {
+  openTimeoutMs: number;
+  halfCloseGraceMs: number;
+  /** How long a first connection to a pod port waits for a refusal. */
+  probeMs: number;
+  /** A session without streams is closed after this long. */
+  idleMs: number;
+  /** Streams per session before another session to the same pod is opened. */
+  maxStreamsPerSession: number;
+  /** A session quiet for longer than this is not trusted without a reply first. */
+  quietMs: number;
+}
+
+export const defaultTunnelOptions: TunnelOptions = {
+  openTimeoutMs: 15_000,
+  halfCloseGraceMs: 10_000,
+  probeMs: 100,
+  idleMs: 30_000,
+  maxStreamsPerSession: 250,
+  quietMs: 5_000,
+};
+
+/** The API server would not tunnel SPDY (an older cluster, or the feature turned off). */
+export class TunnelUnsupported extends Error {
+  override name = "TunnelUnsupported";
+}
+
+/** Opens the WebSocket for one pod's session; throws UpstreamError or TunnelUnsupported. */
+export type SessionDialer = (target: PodTarget) => Promise<MessageTransport>;
+
+interface PodSessions {
+  sessions: Set<SpdySession>;
+  opening?: Promise<SpdySession>;
+}
+
+/** Sessions per pod, and which pod ports have been seen answering. */
+export class TunnelSessions {
+  #pods = new Map<string, PodSessions>();
+  #answered = new Set<string>();
+  #requestId = 0;
+  #closed = false;
+
+  constructor(
+    readonly dial: SessionDialer,
+    readonly opts: TunnelOptions = defaultTunnelOptions,
+  ) {}
+
+  async open(target: PodTarget): Promise<Upstream> {
+    const what = `${target.namespace}/${target.pod}:${target.port}`;
+    const portKey = what;
+    const session = await this.#session(target);
+    const requestId = String(this.#requestId++);
+    const base: [string, string][] = [["port", String(target.port)], ["requestid", requestId]];
+    const error = session.openStream([["streamtype", "error"], ...base]);
+    error.end().catch(() => {}); // nothing is ever written on the error stream
+    const data = session.openStream([["streamtype", "data"], ...base]);
+    const upstream = new TunnelUpstream(data, error, `pod ${what}`, this.opts, () => {
+      if (this.#answered.size > 10_000) this.#answered.clear();
+      this.#answered.add(portKey);
+    });
+    const trusted = this.#answered.has(portKey) &&
+      Date.now() - session.lastHeard < this.opts.quietMs;
+    try {
+      await upstream.ready(trusted ? "none" : "probe", this.opts);
+    } catch (e) {
+      upstream.close();
+      this.#answered.delete(portKey);
+      if (e instanceof UpstreamError && e.kind === "timeout") {
+        // A session that does not answer is dead, whatever TCP thinks: drop it.
+        session.close("the server stopped answering");
+      }
+      throw e instanceof UpstreamError
+        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+        : e;
+    }
+    return upstream;
+  }
+
+  /** A session to the pod with room for two more streams; opened if there is none. */
+  async #session(target: PodTarget): Promise<SpdySession> {
+    const key = `${target.namespace}/${target.pod}`;
+    while (!this.#closed) {
+      let pod = this.#pods.get(key);
+      if (!pod) this.#pods.set(key, pod = { sessions: new Set() });
+      for (const s of pod.sessions) {
+        if (s.accepting && !s.paused && s.streamCount + 2 <= this.opts.maxStreamsPerSession) {
+          return s;
+        }
+      }
+      const entry = pod;
+      const opening = entry.opening ??= this.#openSession(target, entry).finally(() => {
+        entry.opening = undefined;
+      });
+      const opened = await opening;
+      if (opened.accepting && opened.streamCount + 2 <= this.opts.maxStreamsPerSession) {
+        return opened;
+      }
+    }
+    throw new UpstreamError("failed", "port-forwarding has stopped");
+  }
+
+  async #openSession(target: PodTarget, pod: PodSessions): Promise<SpdySession> {
+    const transport = await this.dial(target);
+    const session = new SpdySession(transport);
+    if (this.#closed) session.close("port-forwarding has stopped");
+    pod.sessions.add(session);
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    session.onIdle = () => {
+      clearTimeout(idle);
+      if (session.closed) return;
+      idle = setTimeout(() => session.streamCount === 0 && session.close("idle"), this.opts.idleMs);
+    };
+    session.onIdle();
+    session.done.then(() => {
+      clearTimeout(idle);
+      pod.sessions.delete(session);
+    });
+    return session;
+  }
+
+  /** Closes the sessions of a pod that no longer exists. */
+  podGone(namespace: string, pod: string): void {
+    const key = `${namespace}/${pod}`;
+    for (const s of this.#pods.get(key)?.sessions ?? []) s.close(`pod ${key} is gone`);
+    this.#pods.delete(key);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const pod of this.#pods.values()) {
+      for (const s of pod.sessions) s.close("port-forwarding has stopped");
+    }
+    this.#pods.clear();
+  }
+}
+
+/** One proxied connection: the data stream carries it, the error stream reports failures. */
+export class TunnelUpstream implements Upstream {
+  #errorText = "";
+  #grace: SilenceTimer;
+  #answered = false;
+  #markClosed = () => {};
+  readonly closed = new Promise<void>((r) => this.#markClosed = r);
+  readonly halfDuplexEnd = false;
+
+  constructor(
+    readonly data: SpdyStream,
+    readonly error: SpdyStream,
+    readonly description: string,
+    readonly opts: TunnelOptions,
+    readonly onAnswer: () => void,
+  ) {
+    this.#grace = new SilenceTimer(opts.halfCloseGraceMs, () => this.close());
+  }
+
+  /** Collects what the error stream holds (bounded). */
+  #collectError(): string {
+    for (const chunk of this.error.takeQueued()) {
+      if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(chunk);
+    }
+    return this.#errorText;
+  }
+
+  /**
+   * Whether the forward failed: the error stream spoke, or both streams ended without data (the
+   * server ends the data stream and then writes on the error stream, in either order).
+   */
+  #failed(): boolean {
+    return this.#collectError() !== "" ||
+      (this.data.remoteDone && this.data.received === 0 && this.error.remoteDone);
+  }
+
+  /** After the data stream ended: the error text, once the error stream has ended too. */
+  async #finalError(): Promise<string> {
+    const deadline = Date.now() + ERROR_WAIT_MS;
+    while (!this.error.remoteDone && this.#collectError() === "" && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.error.changed(),
+        new Promise<void>((r) => timer = setTimeout(r, deadline - Date.now())),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.#collectError();
+  }
+
+  /**
+   * Resolves when the connection may be reported as made. "none": at once. "probe": after both
+   * streams were accepted and the pod has sent data, or `probeMs` passed without a refusal.
+   */
+  async ready(wait: "none" | "probe", opts: TunnelOptions): Promise<void> {
+    if (wait === "none") return;
+    const start = Date.now();
+    let probeFrom: number | undefined;
+    while (true) {
+      if (this.data.received > 0) return;
+      if (this.#failed()) throw setupFailure(this.#errorText);
+      const now = Date.now();
+      if (probeFrom === undefined && this.data.replied && this.error.replied) probeFrom = now;
+      const left = probeFrom === undefined
+        ? start + opts.openTimeoutMs - now
+        : probeFrom + opts.probeMs - now;
+      if (left <= 0) {
+        if (probeFrom !== undefined) return;
+        throw new UpstreamError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.data.changed(),
+        this.error.changed(),
+        new Promise<void>((r) => timer = setTimeout(r, left)),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    let chunk;
+    try {
+      chunk = await this.data.read();
+    } catch (e) {
+      const text = await this.#finalError();
+      throw text ? streamFailure(text) : new UpstreamError("failed", (e as Error).message);
+    }
+    if (chunk === null) {
+      const text = await this.#finalError();
+      if (text) throw streamFailure(text);
+      return null;
+    }
+    if (!this.#answered) {
+      this.#answered = true;
+      this.onAnswer();
+    }
+    this.#grace.touch();
+    return chunk;
+  }
+
+  buffer(size: number): Uint8Array {
+    return this.data.buffer(size);
+  }
+
+  async write(length: number): Promise<void> {
+    try {
+      await this.data.writeBuffered(length);
+    } catch (e) {
+      const text = this.#collectError();
+      throw new UpstreamError("failed", text || `${this.description}: ${(e as Error).message}`);
+    }
+  }
+
+  async endWrite(): Promise<void> {
+    // SPDY can pass the half-close on; whether the pod sees it is up to the kubelet, so the
+    // silence timer still ends a stream nobody reads any more.
+    this.#grace.arm();
+    await this.data.end().catch(() => {});
+  }
+
+  close(): void {
+    this.#grace.stop();
+    this.data.reset();
+    this.error.reset();
+    this.#markClosed();
+  }
+}
