@@ -12,7 +12,8 @@
  *                with SOCKS5 / SOCKS4a clients), kubectl port-forward, and plain TCP (the ceiling);
  *                also the CPU time the proxy process (ktctl, kubectl) spends per MiB
  *   latency      300 sequential fresh connections, one HTTP GET each to demo/web-0:8080:
- *                p50/p95/p99 for ktctl, kubectl port-forward and plain TCP
+ *                p50/p95/p99 for ktctl (multiplexed, and with --portForward websocket),
+ *                kubectl port-forward and plain TCP
  *   interactive  50 keep-alive HTTP exchanges on one open tunnel, each request written in two
  *                parts 2 ms apart (Nagle plus delayed ACKs on an upstream socket cost ~40 ms)
  *   concurrency  200 simultaneous GETs of 4 MiB through a fresh ktctl (and, for reference, a fresh
@@ -174,8 +175,9 @@ function load(): string {
 
 type BulkSide = "ktctl socks5" | "ktctl socks4a" | "kubectl" | "plain";
 const BULK_SIDES: BulkSide[] = ["ktctl socks5", "ktctl socks4a", "kubectl", "plain"];
-type LatSide = "ktctl" | "kubectl" | "plain";
-const LAT_SIDES: LatSide[] = ["ktctl", "kubectl", "plain"];
+/** "ktctl ws" is ktctl with --portForward websocket: one WebSocket per connection. */
+type LatSide = "ktctl" | "ktctl ws" | "kubectl" | "plain";
+const LAT_SIDES: LatSide[] = ["ktctl", "ktctl ws", "kubectl", "plain"];
 type ProcSide = "ktctl" | "kubectl";
 
 /** Per-run figures; the table shows their medians. */
@@ -208,9 +210,10 @@ function emptyResults(): Results {
     bulk: { get: bySide(), put: bySide() },
     bulkCpu: { get: byProxy(), put: byProxy() },
     bulkPeakRss: {},
-    latency: { ktctl: lat(), kubectl: lat(), plain: lat() },
+    latency: { ktctl: lat(), "ktctl ws": lat(), kubectl: lat(), plain: lat() },
     interactive: {
       ktctl: { p50: [], p95: [] },
+      "ktctl ws": { p50: [], p95: [] },
       kubectl: { p50: [], p95: [] },
       plain: { p50: [], p95: [] },
     },
@@ -295,12 +298,18 @@ async function denoDir(): Promise<string> {
   return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
 }
 
-function ktctlOptions(env: Env, method: "socks" | "socks5", port = freePort()) {
+function ktctlOptions(
+  env: Env,
+  method: "socks" | "socks5",
+  port = freePort(),
+  portForward: "multiplexed" | "websocket" = "multiplexed",
+) {
   return {
     dir: env.cfg.ktctlDir,
     kubeconfig: env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"],
     namespace: WEB.namespace,
     method,
+    portForward,
     port,
     home: env.home,
     denoDir: env.denoDir,
@@ -324,18 +333,20 @@ function pfOptions(env: Env, pod: string, podPort: number, localPort = 0) {
 interface LongLived {
   ktctl5: { proc: Proc; port: number };
   ktctl4: { proc: Proc; port: number };
+  ktctlWs: { proc: Proc; port: number };
   pfBulk: { proc: Proc; port: number };
   pfWeb: { proc: Proc; port: number };
 }
 
 async function startLongLived(env: Env): Promise<LongLived> {
-  const [ktctl5, ktctl4, pfBulk, pfWeb] = await Promise.all([
+  const [ktctl5, ktctl4, ktctlWs, pfBulk, pfWeb] = await Promise.all([
     startKtctl(ktctlOptions(env, "socks5")),
     startKtctl(ktctlOptions(env, "socks")),
+    startKtctl(ktctlOptions(env, "socks5", freePort(), "websocket")),
     startPortForward(pfOptions(env, BULK.pod, BULK.port)),
     startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
   ]);
-  return { ktctl5, ktctl4, pfBulk, pfWeb };
+  return { ktctl5, ktctl4, ktctlWs, pfBulk, pfWeb };
 }
 
 /**
@@ -346,6 +357,7 @@ async function reviveLongLived(env: Env, ll: LongLived): Promise<void> {
   const restart = {
     ktctl5: () => startKtctl(ktctlOptions(env, "socks5")),
     ktctl4: () => startKtctl(ktctlOptions(env, "socks")),
+    ktctlWs: () => startKtctl(ktctlOptions(env, "socks5", freePort(), "websocket")),
     pfBulk: () => startPortForward(pfOptions(env, BULK.pod, BULK.port)),
     pfWeb: () => startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
   };
@@ -372,6 +384,7 @@ function bulkDialers(env: Env, ll: LongLived): Record<BulkSide, Dialer> {
 function latencyDialers(env: Env, ll: LongLived): Record<LatSide, Dialer> {
   return {
     ktctl: socks5(ll.ktctl5.port, env.webHost, POD_PORTS.http),
+    "ktctl ws": socks5(ll.ktctlWs.port, env.webHost, POD_PORTS.http),
     kubectl: direct(ll.pfWeb.port),
     plain: direct(env.plainWebPort),
   };
@@ -439,8 +452,8 @@ async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Prom
 
 async function runLatency(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
   const dialers = latencyDialers(env, ll);
-  const samples: Record<LatSide, number[]> = { ktctl: [], kubectl: [], plain: [] };
-  const failed: Record<LatSide, number> = { ktctl: 0, kubectl: 0, plain: 0 };
+  const samples: Record<LatSide, number[]> = { ktctl: [], "ktctl ws": [], kubectl: [], plain: [] };
+  const failed: Record<LatSide, number> = { ktctl: 0, "ktctl ws": 0, kubectl: 0, plain: 0 };
   const deadline = Date.now() + 10 * 60_000;
   for (let i = 0; i < env.cfg.latencyCount && Date.now() < deadline; i++) {
     for (const side of rotate(LAT_SIDES, i + run)) {
@@ -711,9 +724,35 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       p === "p50" && Number.isFinite(k / kc) ? met(k <= kc) : "",
     ]);
   }
+  // The same through ktctl with one WebSocket per connection (--portForward websocket): what the
+  // multiplexed tunnel saves, measured in the same run.
+  for (const p of ["p50", "p95"] as const) {
+    const w = m(res.latency["ktctl ws"][p]);
+    const kc = m(res.latency.kubectl[p]);
+    rows.push([
+      `  the same, ktctl --portForward websocket, ${p} (ms)`,
+      fmt(w, 2),
+      fmt(kc, 2),
+      fmt(m(res.latency.plain[p]), 2),
+      fmtRatio(w / kc),
+      fmtRatio(w / m(res.latency.plain[p])),
+      "",
+      "",
+    ]);
+  }
   const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
   if (failedLat.some((f) => f > 0)) {
-    rows.push(["new connections failed (all runs)", ...failedLat, "", "", "", ""]);
+    rows.push([
+      "new connections failed (all runs): " +
+      LAT_SIDES.map((side, i) => `${side} ${failedLat[i]}`).join(", "),
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+    ]);
   }
   json.latency = {
     count: env.cfg.latencyCount,
@@ -985,7 +1024,9 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     }
   } finally {
     if (ll) {
-      await Promise.all([ll.ktctl5, ll.ktctl4, ll.pfBulk, ll.pfWeb].map((s) => s.proc.stop()));
+      await Promise.all(
+        [ll.ktctl5, ll.ktctl4, ll.ktctlWs, ll.pfBulk, ll.pfWeb].map((s) => s.proc.stop()),
+      );
     }
   }
   return env;

@@ -12,6 +12,8 @@ export interface KtctlOptions {
   kubeconfig: string;
   namespace: string;
   method: "socks" | "socks5";
+  /** ktctl's --portForward mode. */
+  portForward: "multiplexed" | "websocket";
   port: number;
   /** HOME for ktctl's state files (a temporary folder; never the user's). */
   home: string;
@@ -26,7 +28,8 @@ export interface Ktctl {
 
 /** Spawns `ktctl connect` without waiting for anything. */
 export function spawnKtctl(o: KtctlOptions): Proc {
-  return spawn(`ktctl ${o.method} :${o.port}`, Deno.execPath(), [
+  const name = `ktctl ${o.method}${o.portForward === "websocket" ? " websocket" : ""} :${o.port}`;
+  return spawn(name, Deno.execPath(), [
     "run",
     "--allow-all",
     "main.ts",
@@ -39,6 +42,8 @@ export function spawnKtctl(o: KtctlOptions): Proc {
     o.method,
     "--proxyPort",
     String(o.port),
+    "--portForward",
+    o.portForward,
     // Only loopback may ever be dialled directly: the local cluster's pod IPs are fake.
     "--dialDirect",
     "127.0.0.0/8,::1/128",
