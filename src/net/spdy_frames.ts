@@ -237,12 +237,15 @@ export function decodeSpdyFrame(
 }
 
 /**
- * Reassembles frames from pieces of any size. Pieces are kept as they came and joined only when
- * a frame spans them, so a large DATA frame costs one copy at most.
+ * Reassembles frames from pieces of any size. A DATA frame's payload is passed on as it arrives,
+ * as views of the pieces (one frame may come out as several `data` frames, `fin` on the last):
+ * no copy, and no waiting for the rest of a large frame. Control frames are assembled whole.
  */
 export class SpdyFrameReader {
   #pieces: Uint8Array[] = [];
   #buffered = 0;
+  /** The DATA frame being passed through: its stream, bytes still to come, and its FIN flag. */
+  #data: { streamId: number; left: number; fin: boolean } | undefined;
 
   constructor(readonly maxLength = 8 * 1024 * 1024) {}
 
@@ -258,23 +261,56 @@ export class SpdyFrameReader {
       this.#buffered += bytes.length;
     }
     const frames: SpdyFrame[] = [];
-    while (this.#buffered >= 8) {
+    while (true) {
+      if (this.#data) {
+        const d = this.#data;
+        if (d.left > 0 && this.#buffered === 0) break;
+        const data = d.left > 0 ? this.#take(d.left) : new Uint8Array(0);
+        d.left -= data.length;
+        const last = d.left === 0;
+        frames.push({ kind: "data", streamId: d.streamId, fin: last && d.fin, data });
+        if (last) this.#data = undefined;
+        continue;
+      }
+      if (this.#buffered < 8) break;
       if (this.#pieces[0].length < 8) this.#join(8);
       const head = this.#pieces[0];
       const length = ((head[5] << 16) | (head[6] << 8) | head[7]) >>> 0;
       if (length > this.maxLength) {
         throw new SpdyProtocolError(`frame of ${length} bytes is too large`);
       }
+      if ((head[0] & 0x80) === 0) {
+        const streamId = new DataView(head.buffer, head.byteOffset, 4).getUint32(0) &
+          STREAM_ID_MASK;
+        if (streamId === 0) throw new SpdyProtocolError("DATA frame on stream 0");
+        this.#data = { streamId, left: length, fin: (head[4] & FLAG_FIN) !== 0 };
+        this.#skip(8);
+        continue;
+      }
       if (this.#buffered < 8 + length) break;
       if (head.length < 8 + length) this.#join(8 + length);
       const first = this.#pieces[0];
       const decoded = decodeSpdyFrame(first.subarray(0, 8 + length), this.maxLength)!;
       frames.push(decoded.frame);
-      if (first.length === decoded.size) this.#pieces.shift();
-      else this.#pieces[0] = first.subarray(decoded.size);
-      this.#buffered -= decoded.size;
+      this.#skip(decoded.size);
     }
     return frames;
+  }
+
+  /** Up to `max` bytes from the front piece, without copying. */
+  #take(max: number): Uint8Array {
+    const p = this.#pieces[0];
+    const out = p.length <= max ? p : p.subarray(0, max);
+    this.#skip(out.length);
+    return out;
+  }
+
+  /** Drops `n` bytes from the front (all within the first piece). */
+  #skip(n: number): void {
+    const p = this.#pieces[0];
+    if (p.length === n) this.#pieces.shift();
+    else this.#pieces[0] = p.subarray(n);
+    this.#buffered -= n;
   }
 
   /** Makes the first piece at least `n` bytes long. */
