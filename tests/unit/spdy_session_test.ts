@@ -1,0 +1,175 @@
+/**
+ * The SPDY session against an in-memory server: batching and stream ids, the life of a stream,
+ * resets, pings, GOAWAY, the connection's end, and reading held back for a slow consumer.
+ */
+import assert from "node:assert/strict";
+import { SpdySession, SpdyStreamError } from "../../src/net/spdy_session.ts";
+import {
+  encodeData,
+  encodeGoAway,
+  encodePing,
+  encodeRstStream,
+} from "../../src/net/spdy_frames.ts";
+import { ClientFrameParser, MemoryTransport, synReply } from "../helpers/spdy_peer.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
+/** Lets queued microtasks and the session's read loop run. */
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+function setup(opts = { streamHighWater: 1024 * 1024, sessionHighWater: 8 * 1024 * 1024 }) {
+  const transport = new MemoryTransport();
+  const session = new SpdySession(transport, opts);
+  const parser = new ClientFrameParser();
+  const sentFrames = () => transport.sent.flatMap((m) => parser.parse(m));
+  return { transport, session, sentFrames };
+}
+
+Deno.test("spdy session: streams opened in one turn leave in one message, ids odd and rising", async () => {
+  const { transport, session, sentFrames } = setup();
+  const a = session.openStream([["streamtype", "error"], ["port", "80"]]);
+  a.end();
+  const b = session.openStream([["streamtype", "data"], ["port", "80"]]);
+  await settle();
+  assert.equal(transport.sent.length, 1);
+  assert.deepEqual(sentFrames(), [
+    { kind: "syn", streamId: 1, fin: false, headers: { streamtype: "error", port: "80" } },
+    { kind: "data", streamId: 1, fin: true, data: new Uint8Array(0) },
+    { kind: "syn", streamId: 3, fin: false, headers: { streamtype: "data", port: "80" } },
+  ]);
+  assert.deepEqual([a.id, b.id], [1, 3]);
+  session.close();
+});
+
+Deno.test("spdy session: data and FIN reach the reader; a stream done both ways is forgotten", async () => {
+  const { transport, session, sentFrames } = setup();
+  let idle = 0;
+  session.onIdle = () => idle++;
+  const s = session.openStream([["port", "80"]]);
+  transport.deliver(synReply(1));
+  transport.deliver(encodeData(1, text("hello ")));
+  transport.deliver(encodeData(1, text("world"), true));
+  await settle();
+  assert.equal(s.replied, true);
+  assert.equal(str(await s.read()), "hello ");
+  assert.equal(str(await s.read()), "world");
+  assert.equal(await s.read(), null);
+  assert.equal(session.streamCount, 1, "still open for writing");
+  await s.write(text("bye"));
+  await s.end();
+  assert.equal(session.streamCount, 0);
+  assert.equal(idle, 1);
+  assert.deepEqual(sentFrames().slice(1), [
+    { kind: "data", streamId: 1, fin: false, data: text("bye") },
+    { kind: "data", streamId: 1, fin: true, data: new Uint8Array(0) },
+  ]);
+  await assert.rejects(s.write(text("late")), SpdyStreamError);
+  session.close();
+});
+
+Deno.test("spdy session: a reset delivers what came before it, then fails with its status", async () => {
+  const { transport, session } = setup();
+  const s = session.openStream([["port", "80"]]);
+  transport.deliver(encodeData(1, text("partial")));
+  transport.deliver(encodeRstStream(1, 3));
+  await settle();
+  assert.equal(str(await s.read()), "partial");
+  await assert.rejects(s.read(), (e: unknown) => {
+    assert.ok(e instanceof SpdyStreamError);
+    assert.equal(e.status, 3);
+    return true;
+  });
+  assert.equal(session.streamCount, 0);
+  await assert.rejects(s.write(text("x")), SpdyStreamError);
+  session.close();
+});
+
+Deno.test("spdy session: the server's pings are echoed, answers to ours are not", async () => {
+  const { transport, session, sentFrames } = setup();
+  transport.deliver(encodePing(2));
+  transport.deliver(encodePing(7));
+  await settle();
+  assert.deepEqual(sentFrames(), [{ kind: "other", type: 6 }]);
+  assert.deepEqual([...transport.sent[0].subarray(8)], [0, 0, 0, 2]);
+  session.close();
+});
+
+Deno.test("spdy session: GOAWAY fails streams it did not take and refuses new ones", async () => {
+  const { transport, session } = setup();
+  const kept = session.openStream([["port", "80"]]);
+  const dropped = session.openStream([["port", "81"]]);
+  transport.deliver(encodeGoAway(1));
+  await settle();
+  assert.equal(session.accepting, false);
+  assert.throws(() => session.openStream([["port", "82"]]), SpdyStreamError);
+  await assert.rejects(dropped.read(), /going away/);
+  transport.deliver(encodeData(1, text("still here"), true));
+  await settle();
+  assert.equal(str(await kept.read()), "still here");
+  session.close();
+});
+
+Deno.test("spdy session: the connection's end or a malformed frame fails every open stream", async () => {
+  for (const end of [null, new Uint8Array([0x80, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1])]) {
+    const { transport, session } = setup();
+    const s = session.openStream([["port", "80"]]);
+    transport.deliver(end);
+    await session.done;
+    assert.equal(session.closed, true);
+    assert.equal(transport.closed, true);
+    await assert.rejects(
+      s.read(),
+      end === null ? /server closed the connection/ : /SPDY version 2/,
+    );
+    assert.throws(() => session.openStream([["port", "80"]]), SpdyStreamError);
+  }
+});
+
+Deno.test("spdy session: reading stops while a stream holds its high-water mark, and resumes", async () => {
+  const { transport, session } = setup({ streamHighWater: 100, sessionHighWater: 1000 });
+  const s = session.openStream([["port", "80"]]);
+  for (let i = 0; i < 3; i++) transport.deliver(encodeData(1, new Uint8Array(80).fill(i)));
+  await settle();
+  // 80 bytes unread: read on; 160: over the mark, so the third message stays unread.
+  assert.equal(transport.pending, 1);
+  assert.equal(session.paused, true);
+  assert.equal((await s.read())?.[0], 0);
+  await settle();
+  assert.equal(transport.pending, 1, "80 unread is still above half the mark");
+  assert.equal((await s.read())?.[0], 1);
+  await settle();
+  assert.equal(transport.pending, 0);
+  assert.equal(session.paused, false);
+  assert.equal((await s.read())?.[0], 2);
+  session.close();
+});
+
+Deno.test("spdy session: the session's own mark bounds many streams together", async () => {
+  const { transport, session } = setup({ streamHighWater: 1000, sessionHighWater: 250 });
+  const streams = [0, 1, 2, 3].map((i) => session.openStream([["port", String(i)]]));
+  for (const s of streams) transport.deliver(encodeData(s.id, new Uint8Array(90)));
+  await settle();
+  assert.equal(transport.pending, 1, "270 bytes unread over four streams: the fourth waits");
+  for (const s of streams.slice(0, 2)) await s.read();
+  await settle();
+  assert.equal(transport.pending, 0);
+  session.close();
+});
+
+Deno.test("spdy session: reset sends RST_STREAM CANCEL and drops unread data", async () => {
+  const { transport, session, sentFrames } = setup({
+    streamHighWater: 100,
+    sessionHighWater: 1000,
+  });
+  const s = session.openStream([["port", "80"]]);
+  transport.deliver(encodeData(1, new Uint8Array(150)));
+  transport.deliver(encodeData(1, new Uint8Array(10)));
+  await settle();
+  assert.equal(session.paused, true);
+  s.reset();
+  await settle();
+  assert.equal(session.paused, false, "the dropped bytes no longer hold reading back");
+  assert.deepEqual(sentFrames().at(-1), { kind: "rst", streamId: 1, status: 5 });
+  assert.equal(session.streamCount, 0);
+  session.close();
+});
