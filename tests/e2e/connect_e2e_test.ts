@@ -51,12 +51,20 @@ function swapScheme(url: string, scheme: string): string {
   return url.replace(/^[a-z0-9]+:/, `${scheme}:`);
 }
 
-for (const method of ["socks", "socks5"] as const) {
+const MODES = [
+  { method: "socks", portForward: "multiplexed" },
+  { method: "socks5", portForward: "multiplexed" },
+  { method: "socks5", portForward: "websocket" },
+] as const;
+for (const { method, portForward } of MODES) {
   Deno.test(
-    `${method}: curl reaches pods, ClusterIPs, named ports and every DNS form`,
+    `${method} (${portForward}): curl reaches pods, ClusterIPs, named ports and every DNS form`,
     opts,
     async () => {
-      const ktctl = await connect(method === "socks" ? [] : ["--method", "socks5"]);
+      const ktctl = await connect([
+        ...(method === "socks" ? [] : ["--method", "socks5"]),
+        ...(portForward === "multiplexed" ? [] : ["--portForward", portForward]),
+      ]);
       try {
         assert.equal(
           ktctl.proxyUrl,
@@ -133,6 +141,51 @@ Deno.test("the named target port and raw TCP through socks5h", opts, async () =>
     await ktctl.stop();
   }
 });
+
+/** ktctl's established TCP connections to the API server (from `ss`). */
+async function apiConnections(pid: number): Promise<number> {
+  const apiPort = new URL(info.server).port;
+  const out = await new Deno.Command("ss", { args: ["-tnpH", "state", "established"] }).output();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .filter((l) => l.includes(`pid=${pid},`) && l.includes(`:${apiPort} `)).length;
+}
+
+Deno.test(
+  "multiplexed: connections to one pod share one connection to the API server",
+  opts,
+  async () => {
+    const held = 12;
+    const counts: Record<string, number> = {};
+    for (const portForward of ["multiplexed", "websocket"]) {
+      const ktctl = await connect(["--method", "socks5", "--portForward", portForward]);
+      const conns: Deno.TcpConn[] = [];
+      try {
+        const host = `${WEB.pods[0]}.${WEB.headlessService}.${WEB.namespace}.svc.cluster.local`;
+        for (let i = 0; i < held; i++) {
+          const { conn, reply } = await socks5Connect(ktctl.port, host, POD_PORTS.echo);
+          conns.push(conn);
+          assert.equal(reply, 0);
+          const hello = new TextDecoder().decode(
+            await readExactly(conn, "pod=demo/web-0\n".length),
+          );
+          assert.equal(hello, `pod=${WEB.namespace}/${WEB.pods[0]}\n`);
+        }
+        // All still open and each still its own stream.
+        for (const [i, conn] of conns.entries()) {
+          await conn.write(new TextEncoder().encode(`#${i}`.padEnd(4)));
+          assert.equal(new TextDecoder().decode(await readExactly(conn, 4)), `#${i}`.padEnd(4));
+        }
+        counts[portForward] = await apiConnections(ktctl.child.pid);
+      } finally {
+        for (const c of conns) c.close();
+        await ktctl.stop();
+      }
+    }
+    // Multiplexed: one session for the pod, plus the API watches and warm spare connections.
+    assert.ok(counts.multiplexed < 6, JSON.stringify(counts));
+    assert.ok(counts.websocket >= held, JSON.stringify(counts));
+  },
+);
 
 Deno.test("connections to a service are spread over its replicas", opts, async () => {
   const ktctl = await connect([]);

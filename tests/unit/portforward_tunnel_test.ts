@@ -125,6 +125,22 @@ Deno.test("tunnel: a session without room for two more streams gets a sibling", 
   tunnels.close();
 });
 
+Deno.test("tunnel: a session held back by a client that does not read gets no new connections", async () => {
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1 });
+  const stalled = await tunnels.open(target("web-0", 9000));
+  // Echoed back and never read: past the stream's high-water mark, the session stops reading.
+  for (let i = 0; i < 20; i++) {
+    stalled.buffer(64 * 1024).fill(i);
+    await stalled.write(64 * 1024);
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  const next = await tunnels.open(target("web-0", 8080));
+  assert.equal(dials.length, 2, "a second session for the same pod");
+  assert.equal(await roundTrip(next, "fresh"), "fresh");
+  for (const u of [stalled, next]) u.close();
+  tunnels.close();
+});
+
 Deno.test("tunnel: a server that never replies times out and its session is dropped", async () => {
   const { tunnels, dials } = setup(() => "silent", { openTimeoutMs: 100 });
   await assert.rejects(tunnels.open(target("web-0", 8080)), (e: unknown) => {
