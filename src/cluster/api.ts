@@ -47,7 +47,11 @@ export class KubeApi {
   }, ctx: RequestContext): Promise<Response> {
     const options: Record<string, unknown> = {};
     await this.config.applyToHTTPSOptions(options);
-    const native = nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl);
+    const native = nativeCredentials(
+      options,
+      this.config.getCurrentCluster()?.proxyUrl,
+      this.config.getCurrentCluster()?.server ?? "",
+    );
     if (!native) {
       return await undiciFetch(url, {
         ...init,
@@ -198,11 +202,24 @@ function statusError(status: number, body: string, method: string, path: string)
   return new ApiError(kind, `${status} from ${method} ${path.split("?")[0]}: ${message}`, status);
 }
 
-/** undici hides the socket error in `cause`; that is the part worth showing. */
+/**
+ * The part of a failed request worth showing: undici hides the socket error in `cause`; Deno's
+ * fetch wraps it in "error sending request for url (...): client error (Connect): ...".
+ */
 export function describeFetchError(e: unknown): string {
   const err = e as { message?: string; cause?: { code?: string; message?: string } };
   if (err?.cause?.code) {
     return `${err.cause.code}${err.cause.message ? ` (${err.cause.message})` : ""}`;
   }
-  return err?.cause?.message ?? err?.message ?? String(e);
+  const message = err?.cause?.message ?? err?.message ?? String(e);
+  const known: [RegExp, string][] = [
+    [/connection refused/i, "ECONNREFUSED (connection refused)"],
+    [
+      /dns error|failed to lookup|name or service not known/i,
+      "ENOTFOUND (the name does not resolve)",
+    ],
+    [/timed out/i, "ETIMEDOUT (no answer)"],
+  ];
+  for (const [pattern, short] of known) if (pattern.test(message)) return short;
+  return message.replace(/^error sending request for url \([^)]*\): /, "");
 }

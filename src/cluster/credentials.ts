@@ -31,9 +31,14 @@ export interface NodeTlsOptions {
 export function nativeCredentials(
   options: unknown,
   proxyUrl: string | undefined,
+  server: string,
 ): NativeCredentials | undefined {
   const o = options as NodeTlsOptions;
-  if (proxyUrl || o.rejectUnauthorized === false || o.servername || o.pfx) return undefined;
+  // Over plain HTTP there is no certificate to skip verifying: only TLS needs node:tls.
+  const tls = !server.startsWith("http://");
+  if (proxyUrl || (tls && (o.rejectUnauthorized === false || o.servername || o.pfx))) {
+    return undefined;
+  }
   const pem = (v: unknown): string | undefined =>
     v === undefined || v === null
       ? undefined

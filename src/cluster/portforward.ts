@@ -109,7 +109,7 @@ export class PortForwarder {
     await this.config.applyToHTTPSOptions(options);
     return {
       options,
-      native: nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl),
+      native: nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl, this.server),
     };
   }
 

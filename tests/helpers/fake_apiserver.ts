@@ -44,6 +44,8 @@ export class FakeApiServer {
   readonly tokens = new Map<string, FakeToken>([["admin-token", {}]]);
   /** Port-forward requests seen, as "ns/pod:port". */
   readonly forwards: string[] = [];
+  /** The WebSocket subprotocols each port-forward request offered (this fake speaks v4 only). */
+  readonly offered: string[] = [];
   /** Bytes the fake pushed into port-forward sockets and how many the client had not taken. */
   readonly pushed = { bytes: 0 };
 
@@ -175,6 +177,7 @@ export class FakeApiServer {
   }
 
   #portForward(req: Request, token: FakeToken, ns: string, pod: string, ports: string): Response {
+    this.offered.push(req.headers.get("sec-websocket-protocol") ?? "");
     if (token.portForward === false) return status(403, "pods/portforward is forbidden");
     if (!this.#objects.has(`pods/${ns}/${pod}`)) return status(404, `pods "${pod}" not found`);
     const port = Number(ports);

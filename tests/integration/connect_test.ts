@@ -200,6 +200,33 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a cluster without the SPDY tunnel gets one WebSocket per connection, after one try",
+  opts,
+  async () => {
+    const w = await world();
+    try {
+      const s = await w.connect();
+      for (let i = 0; i < 3; i++) {
+        const r = await curl(proxy(s, "socks5h"), "http://web.demo/");
+        assert.match(r.body, /^pod=demo\/web-\d\n/, r.stderr);
+      }
+      assert.deepEqual(w.api.offered, [
+        "SPDY/3.1+portforward.k8s.io",
+        "v4.channel.k8s.io",
+        "v4.channel.k8s.io",
+        "v4.channel.k8s.io",
+      ]);
+      const ws = await w.connect({ portForward: "websocket" });
+      w.api.offered.length = 0;
+      await curl(proxy(ws, "socks5h"), "http://web.demo/");
+      assert.deepEqual(w.api.offered, ["v4.channel.k8s.io"]);
+    } finally {
+      await w.close();
+    }
+  },
+);
+
 Deno.test("connections to a service are spread over its ready endpoints", opts, async () => {
   const w = await world();
   try {
