@@ -4,6 +4,8 @@
  * control plane (scripts/cluster), every side measured in the same run, interleaved, and printed
  * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
  * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's;
+ * `--ktctl-v8-flags=FLAGS` runs ktctl with `deno run --v8-flags=FLAGS` instead of the V8 flags
+ * ktctl ships with (scripts/v8_flags.ts; an empty value runs it with none), to compare settings;
  * `--auth token` has ktctl and kubectl use the bearer-token kubeconfig instead of the
  * client-certificate (admin) one.
  *
@@ -49,6 +51,7 @@ import {
 } from "./bench/clients.ts";
 import { clockTicks, cpuTicks, freePort, memStatus, type Proc, stopAll } from "./bench/procs.ts";
 import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
+import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
 import {
   disturbances,
   spawnKtctl,
@@ -80,6 +83,8 @@ interface Config {
   idleMs: number;
   only: Set<Measurement>;
   ktctlDir: string;
+  /** V8 flags ktctl runs with (`deno run --v8-flags=...`), comma-separated; "" for none. */
+  ktctlV8Flags: string;
   timeoutMin: number;
   /** Which kubeconfig both ktctl and kubectl use: client certificate (admin) or bearer token. */
   auth: "cert" | "token";
@@ -95,6 +100,7 @@ function usage(): never {
   console.error(
     "usage: deno task bench [--quick] [--runs N] [--ktctl-dir DIR] [--bulk-mib N]\n" +
       "                       [--auth cert|token] [--timeout-min N] [--only LIST]\n" +
+      "                       [--ktctl-v8-flags=FLAGS]\n" +
       `LIST: comma-separated, of ${MEASUREMENTS.join(", ")}`,
   );
   Deno.exit(2);
@@ -124,8 +130,12 @@ function parseConfig(args: string[]): Config {
     "--timeout-min",
     "--auth",
   ]);
+  // Its value starts with "--" itself, so it comes in one argument, after "=".
+  const v8Prefix = "--ktctl-v8-flags=";
+  let ktctlV8Flags = KTCTL_V8_FLAGS.join(",");
   for (let i = 0; i < args.length; i++) {
     if (valueFlags.has(args[i])) i++;
+    else if (args[i].startsWith(v8Prefix)) ktctlV8Flags = args[i].slice(v8Prefix.length);
     else if (args[i] !== "--quick") usage();
   }
   const auth = value("--auth") ?? "cert";
@@ -148,6 +158,7 @@ function parseConfig(args: string[]): Config {
     idleMs: quick ? 5_000 : 10_000,
     only,
     ktctlDir: value("--ktctl-dir") ?? repo,
+    ktctlV8Flags,
     timeoutMin: int("--timeout-min", 30, 1, 240),
     auth,
   };
@@ -313,6 +324,7 @@ function ktctlOptions(
     port,
     home: env.home,
     denoDir: env.denoDir,
+    v8Flags: env.cfg.ktctlV8Flags,
   };
 }
 
@@ -936,7 +948,9 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   if (bulkRss.length) lines.push(`ktctl peak RSS after bulk + latency: ${bulkRss.join(", ")}`);
   lines.push(
     "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
-      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run main.ts connect\`; ` +
+      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run ${
+        env.cfg.ktctlV8Flags ? `--v8-flags=${env.cfg.ktctlV8Flags} ` : ""
+      }main.ts connect\`; ` +
       `ktctl and kubectl use the ${
         env.cfg.auth === "cert" ? "client-certificate (admin)" : "bearer-token"
       } kubeconfig.`,
@@ -974,7 +988,8 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     plainWebPort: backendFor(WEB.namespace, WEB.pods[0], POD_PORTS.http).loopbackPort,
   };
   note(
-    `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}); ${cfg.runs} run(s); ` +
+    `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}), V8 flags ` +
+      `${cfg.ktctlV8Flags || "none"}; ${cfg.runs} run(s); ` +
       `measuring ${[...cfg.only].join(", ")}; ${cfg.auth} auth; ${load()}`,
   );
 
@@ -1062,6 +1077,7 @@ if (import.meta.main) {
           runs: cfg.runs,
           quick: cfg.quick,
           ktctlDir: cfg.ktctlDir,
+          ktctlV8Flags: cfg.ktctlV8Flags,
           revision: env.revision,
           auth: cfg.auth,
           goals: GOALS,

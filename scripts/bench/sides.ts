@@ -18,6 +18,8 @@ export interface KtctlOptions {
   /** HOME for ktctl's state files (a temporary folder; never the user's). */
   home: string;
   denoDir: string;
+  /** V8 flags for `deno run --v8-flags=...`, comma-separated; "" for none. */
+  v8Flags: string;
 }
 
 export interface Ktctl {
@@ -32,6 +34,7 @@ export function spawnKtctl(o: KtctlOptions): Proc {
   return spawn(name, Deno.execPath(), [
     "run",
     "--allow-all",
+    ...(o.v8Flags ? [`--v8-flags=${o.v8Flags}`] : []),
     "main.ts",
     "connect",
     "-c",
