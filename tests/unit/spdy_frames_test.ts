@@ -19,6 +19,7 @@ import {
   StoredZlib,
 } from "../../src/net/spdy_frames.ts";
 import { Rng } from "../../scripts/fuzz.ts";
+import { runSpdyFuzz } from "../../scripts/fuzz_spdy.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 
@@ -218,4 +219,10 @@ Deno.test("spdy: a DATA frame's payload is passed on as it arrives, before the f
   assert.deepEqual(reader.push(encodeData(5, bytes(), true)), [
     { kind: "data", streamId: 5, fin: true, data: bytes() },
   ]);
+});
+
+Deno.test("spdy: 2000 fuzz iterations of random and mutated server bytes break no property", () => {
+  const { iterations, failures } = runSpdyFuzz(0x5eed, 2000);
+  assert.equal(iterations, 2000);
+  assert.deepEqual(failures.map((f) => f.property), []);
 });
