@@ -4,6 +4,8 @@
  * control plane (scripts/cluster), every side measured in the same run, interleaved, and printed
  * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
  * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's;
+ * `--bundle` runs ktctl as the one-file bundle of main.ts that `deno task build` compiles
+ * (scripts/bundle.ts) instead of main.ts itself, as the released executables run it;
  * `--ktctl-v8-flags=FLAGS` runs ktctl with `deno run --v8-flags=FLAGS` instead of the V8 flags
  * ktctl ships with (scripts/v8_flags.ts; an empty value runs it with none), to compare settings;
  * `--auth token` has ktctl and kubectl use the bearer-token kubeconfig instead of the
@@ -52,6 +54,7 @@ import {
 import { clockTicks, cpuTicks, freePort, memStatus, type Proc, stopAll } from "./bench/procs.ts";
 import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
 import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
+import { bundleKtctl } from "./bundle.ts";
 import {
   disturbances,
   spawnKtctl,
@@ -85,6 +88,8 @@ interface Config {
   ktctlDir: string;
   /** V8 flags ktctl runs with (`deno run --v8-flags=...`), comma-separated; "" for none. */
   ktctlV8Flags: string;
+  /** Run the bundle of the checkout's main.ts (what `deno task build` compiles). */
+  bundle: boolean;
   timeoutMin: number;
   /** Which kubeconfig both ktctl and kubectl use: client certificate (admin) or bearer token. */
   auth: "cert" | "token";
@@ -100,7 +105,7 @@ function usage(): never {
   console.error(
     "usage: deno task bench [--quick] [--runs N] [--ktctl-dir DIR] [--bulk-mib N]\n" +
       "                       [--auth cert|token] [--timeout-min N] [--only LIST]\n" +
-      "                       [--ktctl-v8-flags=FLAGS]\n" +
+      "                       [--bundle] [--ktctl-v8-flags=FLAGS]\n" +
       `LIST: comma-separated, of ${MEASUREMENTS.join(", ")}`,
   );
   Deno.exit(2);
@@ -136,7 +141,7 @@ function parseConfig(args: string[]): Config {
   for (let i = 0; i < args.length; i++) {
     if (valueFlags.has(args[i])) i++;
     else if (args[i].startsWith(v8Prefix)) ktctlV8Flags = args[i].slice(v8Prefix.length);
-    else if (args[i] !== "--quick") usage();
+    else if (args[i] !== "--quick" && args[i] !== "--bundle") usage();
   }
   const auth = value("--auth") ?? "cert";
   if (auth !== "cert" && auth !== "token") usage();
@@ -159,6 +164,7 @@ function parseConfig(args: string[]): Config {
     only,
     ktctlDir: value("--ktctl-dir") ?? repo,
     ktctlV8Flags,
+    bundle: args.includes("--bundle"),
     timeoutMin: int("--timeout-min", 30, 1, 240),
     auth,
   };
@@ -247,6 +253,8 @@ interface Env {
   kubectl: string;
   home: string;
   denoDir: string;
+  /** The bundle ktctl runs from with --bundle (else main.ts of the checkout). */
+  entry?: string;
   ticksPerSecond: number;
   /** git revision of the ktctl checkout measured. */
   revision: string;
@@ -325,6 +333,7 @@ function ktctlOptions(
     home: env.home,
     denoDir: env.denoDir,
     v8Flags: env.cfg.ktctlV8Flags,
+    entry: env.entry,
   };
 }
 
@@ -950,7 +959,7 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
       `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run ${
         env.cfg.ktctlV8Flags ? `--v8-flags=${env.cfg.ktctlV8Flags} ` : ""
-      }main.ts connect\`; ` +
+      }${env.entry ? "<bundle of main.ts>" : "main.ts"} connect\`; ` +
       `ktctl and kubectl use the ${
         env.cfg.auth === "cert" ? "client-certificate (admin)" : "bearer-token"
       } kubeconfig.`,
@@ -980,6 +989,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     kubectl: kubectlBinary(),
     home,
     denoDir: await denoDir(),
+    entry: cfg.bundle ? `${home}/ktctl.js` : undefined,
     ticksPerSecond: await clockTicks(),
     revision: await revision(cfg.ktctlDir),
     bulkHost: `${BULK.service}.${BULK.namespace}`,
@@ -987,8 +997,10 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     plainBulkPort: backendFor(BULK.namespace, BULK.pod, BULK.port).loopbackPort,
     plainWebPort: backendFor(WEB.namespace, WEB.pods[0], POD_PORTS.http).loopbackPort,
   };
+  if (env.entry) await bundleKtctl(env.entry, cfg.ktctlDir);
   note(
-    `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}), V8 flags ` +
+    `cluster ${info.server}; ktctl from ${cfg.ktctlDir} (${env.revision}` +
+      `${env.entry ? ", bundled" : ""}), V8 flags ` +
       `${cfg.ktctlV8Flags || "none"}; ${cfg.runs} run(s); ` +
       `measuring ${[...cfg.only].join(", ")}; ${cfg.auth} auth; ${load()}`,
   );
@@ -1078,6 +1090,7 @@ if (import.meta.main) {
           quick: cfg.quick,
           ktctlDir: cfg.ktctlDir,
           ktctlV8Flags: cfg.ktctlV8Flags,
+          bundle: cfg.bundle,
           revision: env.revision,
           auth: cfg.auth,
           goals: GOALS,

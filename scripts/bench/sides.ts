@@ -20,6 +20,8 @@ export interface KtctlOptions {
   denoDir: string;
   /** V8 flags for `deno run --v8-flags=...`, comma-separated; "" for none. */
   v8Flags: string;
+  /** What `deno run` runs: main.ts of `dir` when unset, or a bundle of it. */
+  entry?: string;
 }
 
 export interface Ktctl {
@@ -35,7 +37,7 @@ export function spawnKtctl(o: KtctlOptions): Proc {
     "run",
     "--allow-all",
     ...(o.v8Flags ? [`--v8-flags=${o.v8Flags}`] : []),
-    "main.ts",
+    o.entry ?? "main.ts",
     "connect",
     "-c",
     o.kubeconfig,

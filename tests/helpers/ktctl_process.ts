@@ -34,11 +34,25 @@ export function freePort(): number {
 
 export async function startKtctl(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number; port?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    port?: number;
+    /** What `deno run` runs: main.ts, or a bundle of it (scripts/bundle.ts). */
+    entry?: string;
+  } = {},
 ): Promise<KtctlProcess> {
   const port = opts.port ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "main.ts", "connect", "--proxyPort", String(port), ...args],
+    args: [
+      "run",
+      "--allow-all",
+      opts.entry ?? "main.ts",
+      "connect",
+      "--proxyPort",
+      String(port),
+      ...args,
+    ],
     // Tests point HOME elsewhere (for ktctl's state files); Deno's module cache stays put.
     env: { DENO_DIR: denoDir(), ...opts.env },
     stdin: "null",

@@ -1,8 +1,14 @@
 /**
  * `deno task build` either produces ktctl.exe or, where deno compile cannot fetch its denort
- * runtime (no internet, no DENORT_BIN), fails saying exactly that.
+ * runtime (no internet, no DENORT_BIN), fails saying exactly that; and the bundle it compiles
+ * works (the compiled runtime itself cannot be had offline, `deno run` of the bundle can).
  */
 import assert from "node:assert/strict";
+import { bundleKtctl } from "../../scripts/bundle.ts";
+import { build as objects, FakeApiServer } from "../helpers/fake_apiserver.ts";
+import { httpBackend } from "../helpers/backends.ts";
+import { type KtctlProcess, startKtctl } from "../helpers/ktctl_process.ts";
+import { curl } from "../helpers/socks_client.ts";
 
 async function build(env: Record<string, string>, out: string) {
   const result = await new Deno.Command(Deno.execPath(), {
@@ -42,3 +48,42 @@ Deno.test("build refuses a DENORT_BIN that does not exist", async () => {
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test(
+  "the bundle that build compiles runs connect: curl reaches a pod through it",
+  { sanitizeOps: false, sanitizeResources: false },
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ktctl-bundle-" });
+    const api = new FakeApiServer();
+    const backend = httpBackend("demo/web-1");
+    let ktctl: KtctlProcess | undefined;
+    try {
+      await bundleKtctl(`${dir}/ktctl.js`);
+      api.apply("pods", objects.pod("demo", "web-1", "10.244.0.11", { labels: { app: "web" } }));
+      api.ports.set("demo/web-1:8080", { target: backend.port });
+      api.apply(
+        "services",
+        objects.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], {
+          app: "web",
+        }),
+      );
+      api.apply(
+        "endpointslices",
+        objects.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.11" }]),
+      );
+      await Deno.writeTextFile(`${dir}/kubeconfig`, api.kubeconfig("admin-token", "demo"));
+      ktctl = await startKtctl(
+        ["-c", `${dir}/kubeconfig`, "--method", "socks5", "--dialDirect", "127.0.0.0/8"],
+        { entry: `${dir}/ktctl.js`, env: { HOME: dir, USERPROFILE: dir, NO_COLOR: "1" } },
+      );
+      const r = await curl(ktctl.proxyUrl, "http://web.demo/bundled");
+      assert.equal(r.code, 0, `${r.stderr}\n${ktctl.output()}`);
+      assert.match(r.body, /^pod=demo\/web-1\nGET \/bundled\n/);
+    } finally {
+      if (ktctl) assert.equal(await ktctl.stop(), 0, ktctl.output());
+      await api.close();
+      await backend.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
