@@ -138,6 +138,10 @@ export class TunnelSessions {
     session.done.then(() => {
       clearTimeout(idle);
       pod.sessions.delete(session);
+      const key = `${target.namespace}/${target.pod}`;
+      if (pod.sessions.size === 0 && !pod.opening && this.#pods.get(key) === pod) {
+        this.#pods.delete(key);
+      }
     });
     return session;
   }
