@@ -24,6 +24,7 @@ import {
   SpdyProtocolError,
 } from "../src/net/spdy_frames.ts";
 import { Rng, toHex } from "./fuzz.ts";
+import { concat } from "../src/net/io.ts";
 
 const LIMIT = 4096;
 
@@ -58,13 +59,7 @@ function validStream(rng: Rng): Uint8Array {
         parts.push(new Uint8Array([0x80, 3, 0, 2, 0, 0, 0, 6, 0, 0, 0, id, 0x78, 1]));
     }
   }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function mutate(rng: Rng, input: Uint8Array): Uint8Array {

@@ -9,6 +9,7 @@
  * then close themselves.
  * @module
  */
+import { readExactly, writeAll } from "../../src/net/io.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -231,22 +232,6 @@ async function readResponse(conn: Deno.Conn, buf: Uint8Array): Promise<void> {
     if (have === end + 4 + length) return;
     if (end + 4 + length > buf.length) throw new Error("HTTP response too long");
   }
-}
-
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const got = await conn.read(out.subarray(off));
-    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
-    off += got;
-  }
-  return out;
 }
 
 /** Reads one `\n`-terminated line (without it), at most `max` bytes, byte by byte. */

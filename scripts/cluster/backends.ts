@@ -12,14 +12,10 @@
  *   bulk  one line `GET <n>\n` -> n bytes then close; `PUT <n>\n` -> reads n bytes, `OK <n>\n`
  */
 import { type Backend, backends } from "./fixture.ts";
+import { writeAll } from "../../src/net/io.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
 
 /** Buffered reader over a connection. */
 class Reader {

@@ -21,6 +21,7 @@ import {
   StoredZlib,
   writeDataHeader,
 } from "./spdy_frames.ts";
+import { concat } from "./io.ts";
 
 /** What the session needs from the connection under it. */
 export interface MessageTransport {
@@ -362,14 +363,4 @@ export class SpdyStream {
     if (n > 0) this.session.account(this, -n);
     return chunks;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "./ws_frames.ts";
-import { closeQuietly, writeAll } from "./io.ts";
+import { closeQuietly, concat, writeAll } from "./io.ts";
 
 export interface WsConnectOptions {
   /** `wss://host:port/path?query` or `ws://...`. */
@@ -242,16 +242,6 @@ function indexOfCrlfCrlf(b: Uint8Array): number {
     if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
   }
   return -1;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /**

@@ -3,6 +3,9 @@
  * connection open without reading, or raw replies.
  * @module
  */
+import { concat, readExactly } from "../../src/net/io.ts";
+
+export { readExactly };
 
 /** Connects through a SOCKS5 proxy to `host:port` (sent as a name); returns the reply code. */
 export async function socks5Connect(
@@ -19,17 +22,6 @@ export async function socks5Connect(
   return { conn, reply: reply[1] };
 }
 
-export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const got = await conn.read(out.subarray(off));
-    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
-    off += got;
-  }
-  return out;
-}
-
 /** Reads until the peer closes; returns everything read. */
 export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -39,13 +31,7 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
     if (n === null) break;
     parts.push(buf.slice(0, n));
   }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 export interface CurlResult {

@@ -2,28 +2,14 @@
  * negotiate() over real loopback TCP connections: what the server reads, writes and returns.
  */
 import assert from "node:assert/strict";
+import { bytes } from "../helpers/bytes.ts";
 import { MAX_HANDSHAKE, negotiate } from "../../src/socks/handshake.ts";
+import { closeQuietly, writeAll } from "../../src/net/io.ts";
 
 const encoder = new TextEncoder();
 
-function bytes(...parts: (number | number[] | string | Uint8Array)[]): Uint8Array {
-  const out: number[] = [];
-  for (const p of parts) {
-    if (typeof p === "number") out.push(p);
-    else if (typeof p === "string") { for (const c of p) out.push(c.charCodeAt(0)); }
-    else out.push(...p);
-  }
-  return new Uint8Array(out);
-}
-
 function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
-}
-
-function closeQuietly(c: { close(): void }): void {
-  try {
-    c.close();
-  } catch { /* already closed */ }
 }
 
 interface Pair {
@@ -105,10 +91,6 @@ async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
     if (n === null) return new Uint8Array(chunks);
     chunks.push(...buf.subarray(0, n));
   }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
 /** Closes the server end and returns everything it had written that the client did not read. */

@@ -2,6 +2,7 @@
  * Byte-level tests of the SOCKS4/4a/5 parsers and encoders in src/socks/protocol.ts.
  */
 import assert from "node:assert/strict";
+import { bytes } from "../helpers/bytes.ts";
 import {
   detectVersion,
   formatIpv6,
@@ -18,17 +19,6 @@ import {
   Socks5Reply,
   socks5Reply,
 } from "../../src/socks/protocol.ts";
-
-/** Builds bytes from numbers, number arrays and (latin1) strings. */
-function bytes(...parts: (number | number[] | string | Uint8Array)[]): Uint8Array {
-  const out: number[] = [];
-  for (const p of parts) {
-    if (typeof p === "number") out.push(p);
-    else if (typeof p === "string") { for (const c of p) out.push(c.charCodeAt(0)); }
-    else out.push(...p);
-  }
-  return new Uint8Array(out);
-}
 
 function hex(b: Uint8Array | undefined): string {
   return b === undefined ? "(none)" : [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");

@@ -20,8 +20,7 @@ import {
 } from "../../src/net/spdy_frames.ts";
 import { Rng } from "../../scripts/fuzz.ts";
 import { runSpdyFuzz } from "../../scripts/fuzz_spdy.ts";
-
-const bytes = (...b: number[]) => new Uint8Array(b);
+import { bytes } from "../helpers/bytes.ts";
 
 /** A control frame as a server would send it (SPDY/3 section 2.2.1). */
 function control(type: number, flags: number, payload: number[]): Uint8Array {
