@@ -70,10 +70,11 @@ export class PortForwarder {
   }
 
   async open(target: PodTarget): Promise<Upstream> {
-    const { native } = await this.#credentials();
-    if (!native || this.opts.mode !== "multiplexed" || this.#tunnelOffered === false) {
+    if (this.opts.mode !== "multiplexed" || this.#tunnelOffered === false) {
       return await this.#openPerConnection(target);
     }
+    // Credentials are worked out when a session is dialled (see #dialTunnel), not for every
+    // connection: a stream on an open session needs none.
     try {
       return await this.#tunnels.open(target);
     } catch (e) {
@@ -81,11 +82,13 @@ export class PortForwarder {
       const upstream = await this.#openPerConnection(target);
       if (this.#tunnelOffered === undefined) {
         this.#tunnelOffered = false;
-        log.info(
-          "The API server does not tunnel SPDY port-forwards ({reason}; Kubernetes 1.30+): " +
-            "using one WebSocket per connection",
-          { reason: e.message },
-        );
+        if (e.serverSide) {
+          log.info(
+            "The API server does not tunnel SPDY port-forwards ({reason}; Kubernetes 1.30+): " +
+              "using one WebSocket per connection",
+            { reason: e.message },
+          );
+        }
       }
       return upstream;
     }
@@ -118,7 +121,7 @@ export class PortForwarder {
     const what = `${target.namespace}/${target.pod}`;
     const url = this.server.replace(/^http/, "ws") + podPath(target);
     const { native } = await this.#credentials();
-    if (!native) throw new TunnelUnsupported("credentials need the node:tls path");
+    if (!native) throw new TunnelUnsupported("credentials need the node:tls path", false);
     let ws: WsClient;
     try {
       ws = await WsClient.connect({

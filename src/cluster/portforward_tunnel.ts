@@ -44,9 +44,15 @@ export const defaultTunnelOptions: TunnelOptions = {
   quietMs: 5_000,
 };
 
-/** The API server would not tunnel SPDY (an older cluster, or the feature turned off). */
+/**
+ * No tunnel here: the API server would not tunnel SPDY (an older cluster, or the feature turned
+ * off), or the kubeconfig's credentials need the node:tls path (`serverSide` false).
+ */
 export class TunnelUnsupported extends Error {
   override name = "TunnelUnsupported";
+  constructor(message: string, readonly serverSide = true) {
+    super(message);
+  }
 }
 
 /** Opens the WebSocket for one pod's session; throws UpstreamError or TunnelUnsupported. */
@@ -71,7 +77,6 @@ export class TunnelSessions {
 
   async open(target: PodTarget): Promise<Upstream> {
     const what = `${target.namespace}/${target.pod}:${target.port}`;
-    const portKey = what;
     const session = await this.#session(target);
     const requestId = String(this.#requestId++);
     const base: [string, string][] = [["port", String(target.port)], ["requestid", requestId]];
@@ -80,15 +85,15 @@ export class TunnelSessions {
     const data = session.openStream([["streamtype", "data"], ...base]);
     const upstream = new TunnelUpstream(data, error, `pod ${what}`, this.opts, () => {
       if (this.#answered.size > 10_000) this.#answered.clear();
-      this.#answered.add(portKey);
+      this.#answered.add(what);
     });
-    const trusted = this.#answered.has(portKey) &&
+    const trusted = this.#answered.has(what) &&
       Date.now() - session.lastHeard < this.opts.quietMs;
     try {
-      await upstream.ready(trusted ? "none" : "probe", this.opts);
+      await upstream.ready(trusted ? "none" : "probe");
     } catch (e) {
       upstream.close();
-      this.#answered.delete(portKey);
+      this.#answered.delete(what);
       if (e instanceof UpstreamError && e.kind === "timeout") {
         // A session that does not answer is dead, whatever TCP thinks: drop it.
         session.close("the server stopped answering");
@@ -216,8 +221,9 @@ export class TunnelUpstream implements Upstream {
    * Resolves when the connection may be reported as made. "none": at once. "probe": after both
    * streams were accepted and the pod has sent data, or `probeMs` passed without a refusal.
    */
-  async ready(wait: "none" | "probe", opts: TunnelOptions): Promise<void> {
+  async ready(wait: "none" | "probe"): Promise<void> {
     if (wait === "none") return;
+    const opts = this.opts;
     const start = Date.now();
     let probeFrom: number | undefined;
     while (true) {
