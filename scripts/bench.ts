@@ -666,6 +666,15 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   const met = (ok: boolean | undefined) => ok === undefined ? "" : ok ? "met" : "NOT MET";
   const mb = (bytes: number) => `${round(bytes / MiB)} MiB`;
   const json: Record<string, unknown> = {};
+  /** A row whose cells after the label are `cells`, padded to the table's width. */
+  const row = (label: string, ...cells: Cell[]) =>
+    rows.push([label, ...cells, ...new Array(7 - cells.length).fill("")]);
+  /** A row of times (ms): one ktctl figure against kubectl's and plain TCP's. */
+  const timeRow = (label: string, k: number, kc: number, pl: number, goal = "", ok = "") =>
+    row(label, fmt(k, 2), fmt(kc, 2), fmt(pl, 2), fmtRatio(k / kc), fmtRatio(k / pl), goal, ok);
+  /** ktctl against kubectl alone, with the ratio. */
+  const vsKubectl = (label: string, k: number, kc: number, digits = 1, goal = "", ok = "") =>
+    row(label, fmt(k, digits), fmt(kc, digits), "", fmtRatio(k / kc), "", goal, ok);
 
   for (const dir of ["get", "put"] as const) {
     const kubectl = m(res.bulk[dir].kubectl);
@@ -692,16 +701,12 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     // machine where the API server and kwok share the CPUs.
     const cpuK = m(res.bulkCpu[dir]["ktctl socks5"]);
     const cpuC = m(res.bulkCpu[dir].kubectl);
-    rows.push([
+    vsKubectl(
       `bulk ${dir === "get" ? "download" : "upload"}, CPU of the proxy process (ms per MiB)`,
-      fmt(cpuK, 2),
-      fmt(cpuC, 2),
-      "",
-      fmtRatio(cpuK / cpuC),
-      "",
-      "",
-      "",
-    ]);
+      cpuK,
+      cpuC,
+      2,
+    );
   }
   json.bulk = {
     bytes: env.cfg.bulkBytes,
@@ -730,18 +735,6 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     peakRssMB: res.bulkPeakRss,
   };
 
-  /** A row of times (ms): one ktctl figure against kubectl's and plain TCP's. */
-  const timeRow = (label: string, k: number, kc: number, pl: number, goal = "", ok = "") =>
-    rows.push([
-      label,
-      fmt(k, 2),
-      fmt(kc, 2),
-      fmt(pl, 2),
-      fmtRatio(k / kc),
-      fmtRatio(k / pl),
-      goal,
-      ok,
-    ]);
   for (const p of ["p50", "p95", "p99"] as const) {
     const k = m(res.latency.ktctl[p]);
     const kc = m(res.latency.kubectl[p]);
@@ -766,17 +759,10 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   }
   const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
   if (failedLat.some((f) => f > 0)) {
-    rows.push([
+    row(
       "new connections failed (all runs): " +
-      LAT_SIDES.map((side, i) => `${side} ${failedLat[i]}`).join(", "),
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-    ]);
+        LAT_SIDES.map((side, i) => `${side} ${failedLat[i]}`).join(", "),
+    );
   }
   json.latency = {
     count: env.cfg.latencyCount,
@@ -816,7 +802,7 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   const c = res.concurrency;
   const conc = `${env.cfg.concurrency} x ${mb(env.cfg.concurrencyBytes)}`;
   const okK = m(c.ktctl.ok);
-  rows.push([
+  row(
     `${conc} at once: succeeded (worst run)`,
     c.ktctl.ok.length ? Math.min(...c.ktctl.ok) : "n/a",
     c.kubectl.ok.length ? Math.min(...c.kubectl.ok) : "n/a",
@@ -825,38 +811,23 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     "",
     `${env.cfg.concurrency}/${env.cfg.concurrency}`,
     c.ktctl.ok.length ? met(Math.min(...c.ktctl.ok) === env.cfg.concurrency) : "",
-  ]);
-  rows.push([
-    `${conc} at once: aggregate (MB/s)`,
-    fmt(m(c.ktctl.mbps), 0),
-    fmt(m(c.kubectl.mbps), 0),
-    "",
-    fmtRatio(m(c.ktctl.mbps) / m(c.kubectl.mbps)),
-    "",
-    "",
-    "",
-  ]);
-  rows.push([
+  );
+  vsKubectl(`${conc} at once: aggregate (MB/s)`, m(c.ktctl.mbps), m(c.kubectl.mbps), 0);
+  vsKubectl(
     `${conc} at once: CPU of the proxy process (ms per MiB)`,
-    fmt(m(c.ktctl.cpuMsPerMiB), 2),
-    fmt(m(c.kubectl.cpuMsPerMiB), 2),
-    "",
-    fmtRatio(m(c.ktctl.cpuMsPerMiB) / m(c.kubectl.cpuMsPerMiB)),
-    "",
-    "",
-    "",
-  ]);
+    m(c.ktctl.cpuMsPerMiB),
+    m(c.kubectl.cpuMsPerMiB),
+    2,
+  );
   const peak = m(c.ktctl.peakRss);
-  rows.push([
+  vsKubectl(
     `${conc} at once: peak RSS, VmHWM (MB)`,
-    fmt(peak),
-    fmt(m(c.kubectl.peakRss)),
-    "",
-    fmtRatio(peak / m(c.kubectl.peakRss)),
-    "",
+    peak,
+    m(c.kubectl.peakRss),
+    1,
     `<= ${GOALS.peakRssMB} MB`,
     Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
-  ]);
+  );
   json.concurrency = {
     connections: env.cfg.concurrency,
     bytesEach: env.cfg.concurrencyBytes,
@@ -878,26 +849,12 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   };
 
   const i = res.idle;
-  rows.push([
-    `idle ${env.cfg.idleMs / 1000} s: RSS (MB)`,
-    fmt(m(i.ktctl.rss)),
-    fmt(m(i.kubectl.rss)),
-    "",
-    fmtRatio(m(i.ktctl.rss) / m(i.kubectl.rss)),
-    "",
-    "",
-    "",
-  ]);
-  rows.push([
+  vsKubectl(`idle ${env.cfg.idleMs / 1000} s: RSS (MB)`, m(i.ktctl.rss), m(i.kubectl.rss));
+  row(
     `idle ${env.cfg.idleMs / 1000} s: CPU (% of one core)`,
     fmt(m(i.ktctl.cpu), 2),
     fmt(m(i.kubectl.cpu), 2),
-    "",
-    "",
-    "",
-    "",
-    "",
-  ]);
+  );
   json.idle = {
     seconds: env.cfg.idleMs / 1000,
     median: {
@@ -908,26 +865,8 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   };
 
   const s = res.startup;
-  rows.push([
-    "start-up: launch to first proxied reply (ms)",
-    fmt(m(s.ktctl), 0),
-    fmt(m(s.kubectl), 0),
-    "",
-    fmtRatio(m(s.ktctl) / m(s.kubectl)),
-    "",
-    "",
-    "",
-  ]);
-  rows.push([
-    "start-up: launch to banner (ms)",
-    fmt(m(s.ktctlBanner), 0),
-    "",
-    "",
-    "",
-    "",
-    "",
-    "",
-  ]);
+  vsKubectl("start-up: launch to first proxied reply (ms)", m(s.ktctl), m(s.kubectl), 0);
+  row("start-up: launch to banner (ms)", fmt(m(s.ktctlBanner), 0));
   json.startup = {
     unit: "ms",
     median: {
