@@ -16,6 +16,7 @@ import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
 import { SpdySession, type SpdyStream } from "../net/spdy_session.ts";
 import type { MessageTransport } from "../net/spdy_session.ts";
+import { sharedBlocks } from "../net/byte_queue.ts";
 import { setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
 
 export const TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
@@ -146,6 +147,8 @@ export class TunnelSessions {
       const key = `${target.namespace}/${target.pod}`;
       if (pod.sessions.size === 0 && !pod.opening && this.#pods.get(key) === pod) {
         this.#pods.delete(key);
+        // Nothing is queued anywhere now: the blocks kept for reuse can go.
+        if (this.#pods.size === 0) sharedBlocks.trim();
       }
     });
     return session;
@@ -188,9 +191,8 @@ export class TunnelUpstream implements Upstream {
 
   /** Collects what the error stream holds (bounded). */
   #collectError(): string {
-    for (const chunk of this.error.takeQueued()) {
-      if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(chunk);
-    }
+    const text = this.error.takeQueued();
+    if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(text);
     return this.#errorText;
   }
 

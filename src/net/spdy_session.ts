@@ -22,10 +22,14 @@ import {
   writeDataHeader,
 } from "./spdy_frames.ts";
 import { concat } from "./io.ts";
+import { type BlockPool, ByteQueue } from "./byte_queue.ts";
 
 /** What the session needs from the connection under it. */
 export interface MessageTransport {
-  /** The next message, or null once the connection has ended. */
+  /**
+   * The next message, or null once the connection has ended. It may be a view into a reused
+   * buffer, valid until the next call.
+   */
   readMessage(): Promise<Uint8Array | null>;
   /** Resolves once the connection took the bytes. */
   send(data: Uint8Array): Promise<void>;
@@ -35,6 +39,8 @@ export interface MessageTransport {
 export interface SpdySessionOptions {
   streamHighWater: number;
   sessionHighWater: number;
+  /** Where streams keep unread bytes; a read returns at most one block. */
+  blocks?: BlockPool;
 }
 
 export const defaultSessionOptions: SpdySessionOptions = {
@@ -229,8 +235,8 @@ export class SpdySession {
 
 /** One stream: read what the server sends, write DATA frames, end or reset it. */
 export class SpdyStream {
-  #queue: Uint8Array[] = [];
-  #buffered = 0;
+  /** What the server sent and nobody read yet; DATA arrives as views into a reused buffer. */
+  #queue: ByteQueue;
   #remoteEnded = false;
   #localEnded = false;
   #failure: SpdyStreamError | undefined;
@@ -240,10 +246,12 @@ export class SpdyStream {
   /** Bytes received so far. */
   received = 0;
 
-  constructor(readonly session: SpdySession, readonly id: number) {}
+  constructor(readonly session: SpdySession, readonly id: number) {
+    this.#queue = new ByteQueue(session.opts.blocks);
+  }
 
   get buffered(): number {
-    return this.#buffered;
+    return this.#queue.length;
   }
 
   get replied(): boolean {
@@ -269,7 +277,6 @@ export class SpdyStream {
     if (this.#remoteEnded || this.#failure) return;
     if (data.length > 0) {
       this.#queue.push(data);
-      this.#buffered += data.length;
       this.received += data.length;
       this.session.account(this, data.length);
     }
@@ -295,15 +302,18 @@ export class SpdyStream {
     return new Promise((r) => this.#waiters.push(r));
   }
 
-  /** The next chunk from the server; null after its FIN. Throws after a reset. */
+  /**
+   * The next chunk from the server; null after its FIN. Throws after a reset. The chunk is lent:
+   * it is valid until the next read(), which reuses its memory.
+   */
   async read(): Promise<Uint8Array | null> {
+    this.#queue.release();
     while (this.#queue.length === 0) {
       if (this.#failure) throw this.#failure;
       if (this.#remoteEnded) return null;
       await this.changed();
     }
     const chunk = this.#queue.shift()!;
-    this.#buffered -= chunk.length;
     this.session.account(this, -chunk.length);
     return chunk;
   }
@@ -350,17 +360,17 @@ export class SpdyStream {
       this.session.send(encodeRstStream(this.id, RstStatus.cancel)).catch(() => {});
     }
     this.fail(new SpdyStreamError("stream reset"));
-    this.takeQueued();
+    const n = this.#queue.length;
+    this.#queue.clear();
+    if (n > 0) this.session.account(this, -n);
     this.session.forget(this);
   }
 
-  /** Everything received and not yet read, at once (for an error stream's text). */
-  takeQueued(): Uint8Array[] {
-    const chunks = this.#queue;
-    this.#queue = [];
-    const n = this.#buffered;
-    this.#buffered = 0;
+  /** Everything received and not yet read, copied out at once (for an error stream's text). */
+  takeQueued(): Uint8Array {
+    const n = this.#queue.length;
+    const all = this.#queue.drain();
     if (n > 0) this.session.account(this, -n);
-    return chunks;
+    return all;
   }
 }

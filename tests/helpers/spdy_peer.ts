@@ -12,6 +12,14 @@ import { encodeData, encodeRstStream } from "../../src/net/spdy_frames.ts";
 export class MemoryTransport implements MessageTransport {
   #inbox: (Uint8Array | null)[] = [];
   #wake: (() => void) | undefined;
+  #shared: Uint8Array | undefined;
+
+  /**
+   * With `reuse`, every message is handed over in one buffer that the next read overwrites
+   * (with 0xee first), as the WebSocket client does: a session that keeps a view too long reads
+   * garbage.
+   */
+  constructor(readonly reuse = false) {}
   /** Every message the client sent. */
   readonly sent: Uint8Array[] = [];
   /** How many times the client asked for a message. */
@@ -26,7 +34,14 @@ export class MemoryTransport implements MessageTransport {
       while (this.#inbox.length === 0 && !this.closed) {
         await new Promise<void>((r) => this.#wake = r);
       }
-      return this.#inbox.length > 0 ? this.#inbox.shift()! : null;
+      const message = this.#inbox.length > 0 ? this.#inbox.shift()! : null;
+      if (!this.reuse || message === null) return message;
+      this.#shared?.fill(0xee);
+      if ((this.#shared?.length ?? 0) < message.length) {
+        this.#shared = new Uint8Array(message.length);
+      }
+      this.#shared!.set(message);
+      return this.#shared!.subarray(0, message.length);
     })();
   }
 

@@ -3,7 +3,12 @@
  * resets, pings, GOAWAY, the connection's end, and reading held back for a slow consumer.
  */
 import assert from "node:assert/strict";
-import { SpdySession, SpdyStreamError } from "../../src/net/spdy_session.ts";
+import {
+  SpdySession,
+  type SpdySessionOptions,
+  SpdyStreamError,
+} from "../../src/net/spdy_session.ts";
+import { BlockPool } from "../../src/net/byte_queue.ts";
 import {
   encodeData,
   encodeGoAway,
@@ -17,8 +22,11 @@ const str = (b: Uint8Array | null) => b === null ? null : new TextDecoder().deco
 /** Lets queued microtasks and the session's read loop run. */
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
-function setup(opts = { streamHighWater: 1024 * 1024, sessionHighWater: 8 * 1024 * 1024 }) {
-  const transport = new MemoryTransport();
+function setup(
+  opts: SpdySessionOptions = { streamHighWater: 1024 * 1024, sessionHighWater: 8 * 1024 * 1024 },
+  reuse = false,
+) {
+  const transport = new MemoryTransport(reuse);
   const session = new SpdySession(transport, opts);
   const parser = new ClientFrameParser();
   const sentFrames = () => transport.sent.flatMap((m) => parser.parse(m));
@@ -51,8 +59,7 @@ Deno.test("spdy session: data and FIN reach the reader; a stream done both ways 
   transport.deliver(encodeData(1, text("world"), true));
   await settle();
   assert.equal(s.replied, true);
-  assert.equal(str(await s.read()), "hello ");
-  assert.equal(str(await s.read()), "world");
+  assert.equal(str(await s.read()), "hello world", "what is queued comes in one read");
   assert.equal(await s.read(), null);
   assert.equal(session.streamCount, 1, "still open for writing");
   await s.write(text("bye"));
@@ -64,6 +71,49 @@ Deno.test("spdy session: data and FIN reach the reader; a stream done both ways 
     { kind: "data", streamId: 1, fin: true, data: new Uint8Array(0) },
   ]);
   await assert.rejects(s.write(text("late")), SpdyStreamError);
+  session.close();
+});
+
+Deno.test("spdy session: data read stays intact until the next read while the transport reuses its buffer", async () => {
+  const blocks = new BlockPool(1024);
+  const { transport, session } = setup(
+    { streamHighWater: 1024 * 1024, sessionHighWater: 8 * 1024 * 1024, blocks },
+    true,
+  );
+  const a = session.openStream([["port", "80"]]);
+  const b = session.openStream([["port", "81"]]);
+  const expected = { a: [] as number[], b: [] as number[] };
+  const got = { a: [] as number[], b: [] as number[] };
+  const send = (s: typeof a, key: "a" | "b", n: number, seed: number) => {
+    const data = new Uint8Array(n).map((_, i) => (seed + i) & 0xff);
+    expected[key].push(...data);
+    // Frame headers and payloads in separate messages, as the API server sends them.
+    const frame = encodeData(s.id, data);
+    transport.deliver(frame.subarray(0, 8));
+    transport.deliver(frame.subarray(8));
+  };
+  send(a, "a", 700, 1);
+  send(b, "b", 300, 2);
+  await settle();
+  const first = await a.read();
+  const copy = first!.slice();
+  send(a, "a", 900, 3);
+  send(b, "b", 1500, 4);
+  await settle();
+  assert.deepEqual(first, copy, "the chunk lent by read() is untouched by later messages");
+  got.a.push(...first!);
+  for (const [s, key] of [[a, "a"], [b, "b"]] as const) {
+    while (s.buffered > 0) got[key].push(...(await s.read())!);
+  }
+  assert.deepEqual(got, expected);
+  const created = blocks.created;
+  for (let i = 0; i < 50; i++) {
+    send(a, "a", 1000, i);
+    await settle();
+    got.a.push(...(await a.read())!);
+  }
+  assert.deepEqual(got.a, expected.a);
+  assert.ok(blocks.created <= created + 1, `a steady stream reuses blocks (${blocks.created})`);
   session.close();
 });
 
@@ -126,7 +176,11 @@ Deno.test("spdy session: the connection's end or a malformed frame fails every o
 });
 
 Deno.test("spdy session: reading stops while a stream holds its high-water mark, and resumes", async () => {
-  const { transport, session } = setup({ streamHighWater: 100, sessionHighWater: 1000 });
+  const { transport, session } = setup({
+    streamHighWater: 100,
+    sessionHighWater: 1000,
+    blocks: new BlockPool(80),
+  });
   const s = session.openStream([["port", "80"]]);
   for (let i = 0; i < 3; i++) transport.deliver(encodeData(1, new Uint8Array(80).fill(i)));
   await settle();
