@@ -254,7 +254,12 @@ export class SpdyFrameReader {
     return this.#buffered;
   }
 
-  /** Adds bytes; returns the frames they complete. Throws SpdyProtocolError on bad input. */
+  /**
+   * Adds bytes; returns the frames they complete. Throws SpdyProtocolError on bad input. DATA
+   * payloads are views into `bytes`, to be used before the caller reuses them; what the reader
+   * keeps for later (the start of an unfinished frame) it copies, so `bytes` may be a reused
+   * buffer.
+   */
   push(bytes: Uint8Array): SpdyFrame[] {
     if (bytes.length > 0) {
       this.#pieces.push(bytes);
@@ -293,6 +298,9 @@ export class SpdyFrameReader {
       const decoded = decodeSpdyFrame(first.subarray(0, 8 + length), this.maxLength)!;
       frames.push(decoded.frame);
       this.#skip(decoded.size);
+    }
+    for (let i = 0; i < this.#pieces.length; i++) {
+      if (this.#pieces[i].buffer === bytes.buffer) this.#pieces[i] = this.#pieces[i].slice();
     }
     return frames;
   }
