@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "./ws_frames.ts";
-import { closeQuietly, concat, writeAll } from "./io.ts";
+import { closeQuietly, writeAll } from "./io.ts";
 
 export interface WsConnectOptions {
   /** `wss://host:port/path?query` or `ws://...`. */
@@ -33,9 +33,13 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** Data frames below this size get a ping alongside (see #send). */
 const SMALL_FRAME = 16 * 1024;
 const MAX_HEADER = 16 * 1024;
+/** The join buffer is kept between messages up to this size. */
+const KEEP_JOINED = 1024 * 1024;
 
 export class WsClient {
   #buf = new Uint8Array(128 * 1024);
+  /** Where fragmented messages are joined. */
+  #joined = new Uint8Array(0);
   #start = 0;
   #end = 0;
   #closed = false;
@@ -151,10 +155,14 @@ export class WsClient {
 
   /**
    * The next data message (channel framing is the caller's), or null once the connection has
-   * ended. Answers pings; joins fragments.
+   * ended. Answers pings; joins fragments. The message is a view into a buffer of the client's:
+   * valid until the next readMessage(), so that a download allocates nothing per message.
+   * (Go's WebSocket servers write a message as frames of a few KiB, so joining is the rule.)
    */
   async readMessage(): Promise<Uint8Array | null> {
-    const parts: Uint8Array[] = [];
+    // One odd large message should not pin its size for the connection's life.
+    if (this.#joined.length > KEEP_JOINED) this.#joined = new Uint8Array(0);
+    let joined = 0;
     while (true) {
       let decoded;
       try {
@@ -178,24 +186,36 @@ export class WsClient {
         continue;
       }
       const { frame, size } = decoded;
-      const payload = frame.payload.slice();
       this.#start += size;
       if (frame.opcode === Opcode.close) {
         this.close();
         return null;
       }
       if (frame.opcode === Opcode.ping) {
-        await this.#send(Opcode.pong, payload).catch(() => {});
+        await this.#send(Opcode.pong, frame.payload.slice()).catch(() => {});
         continue;
       }
       if (frame.opcode === Opcode.pong) continue;
-      parts.push(payload);
-      if (parts.reduce((a, p) => a + p.length, 0) > this.maxPayload) {
+      if (frame.fin && joined === 0) return frame.payload;
+      // A fragment: copied out, since the next #fill() may overwrite it.
+      if (joined + frame.payload.length > this.maxPayload) {
         this.close();
         throw new FrameError("message too large");
       }
-      if (frame.fin) return parts.length === 1 ? parts[0] : concat(parts);
+      this.#join(joined, frame.payload);
+      joined += frame.payload.length;
+      if (frame.fin) return this.#joined.subarray(0, joined);
     }
+  }
+
+  /** Appends a fragment to the message being joined, growing the (reused) buffer as needed. */
+  #join(at: number, fragment: Uint8Array): void {
+    if (this.#joined.length < at + fragment.length) {
+      const grown = new Uint8Array(Math.max(at + fragment.length, this.#joined.length * 2));
+      grown.set(this.#joined.subarray(0, at));
+      this.#joined = grown;
+    }
+    this.#joined.set(fragment, at);
   }
 
   /** Sends a binary message; resolves once the socket took it (TCP flow control). */
