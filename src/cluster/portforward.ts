@@ -409,7 +409,7 @@ export class NativePortForwardUpstream implements Upstream {
   #errorText = "";
   #announced = false;
   #ended = false;
-  #frame = new Uint8Array(64 * 1024 + 1);
+  #frame = new Uint8Array(0);
   #grace: SilenceTimer;
   #markClosed = () => {};
   readonly closed = new Promise<void>((r) => this.#markClosed = r);

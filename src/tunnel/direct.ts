@@ -78,6 +78,7 @@ export async function dialDirect(
 
 /** A plain TCP connection as an Upstream. */
 export class TcpUpstream implements Upstream {
+  #in = new Uint8Array(64 * 1024);
   #buf = new Uint8Array(0);
   #closed = false;
   #markClosed = () => {};
@@ -86,9 +87,8 @@ export class TcpUpstream implements Upstream {
   constructor(readonly conn: Deno.Conn, readonly description: string) {}
 
   async read(): Promise<Uint8Array | null> {
-    const chunk = new Uint8Array(64 * 1024);
-    const n = await this.conn.read(chunk);
-    return n === null ? null : chunk.subarray(0, n);
+    const n = await this.conn.read(this.#in);
+    return n === null ? null : this.#in.subarray(0, n);
   }
 
   buffer(size: number): Uint8Array {

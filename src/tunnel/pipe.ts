@@ -19,6 +19,12 @@ export interface PipeStats {
   failedSide?: "client" | "upstream";
 }
 
+/**
+ * Reads from the client start small and grow while the client fills them: most proxied
+ * connections send a request of a few hundred bytes and then only receive, and a 64 KiB buffer
+ * each, held by a read that waits for the whole connection, was 13 MB under 200 downloads.
+ */
+const FIRST_CHUNK = 4 * 1024;
 const CHUNK = 64 * 1024;
 /** How long a client may keep sending after a port-forward has closed, before it is cut. */
 const LINGER_MS = 1000;
@@ -44,10 +50,12 @@ export async function pipe(
         await upstream.write(early.length);
         stats.sent += early.length;
       }
+      let size = FIRST_CHUNK;
       while (true) {
-        const buf = upstream.buffer(CHUNK);
+        const buf = upstream.buffer(size);
         const n = await client.read(buf);
         if (n === null) break;
+        if (n === size) size = Math.min(size * 4, CHUNK);
         await upstream.write(n);
         stats.sent += n;
       }

@@ -5,7 +5,11 @@
  */
 
 export interface Upstream {
-  /** Next chunk from the far side, or null once it has ended. Throws if it failed. */
+  /**
+   * Next chunk from the far side, or null once it has ended. Throws if it failed. The chunk may
+   * be lent from the upstream's buffers: valid until the next read(), so a caller that keeps it
+   * longer copies it.
+   */
   read(): Promise<Uint8Array | null>;
   /**
    * Space for the next chunk the pipe will read from the client. Returning the upstream's own
