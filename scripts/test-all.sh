@@ -41,9 +41,10 @@ log "deno"
 deno --version | head -1
 
 suite "format, lint, type check" deno task check
+need_apt curl openssl
 suite "unit and integration tests" deno task test
 
-need_apt chromium curl
+need_apt chromium
 suite "local control plane" deno task cluster up
 suite "end-to-end (real control plane, curl, kubectl, chromium)" deno task e2e
 

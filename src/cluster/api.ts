@@ -6,7 +6,7 @@
  * @module
  */
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { type Dispatcher, fetch as undiciFetch } from "undici";
+import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { nativeCredentials } from "./credentials.ts";
 
 export type ApiErrorKind =
@@ -32,6 +32,7 @@ export interface WatchEvent {
 
 export class KubeApi {
   #client: { key: string; client: Deno.HttpClient } | undefined;
+  #dispatcher: { key: string; dispatcher: Dispatcher | undefined } | undefined;
 
   constructor(readonly config: KubeConfig, readonly server: string) {}
 
@@ -55,7 +56,7 @@ export class KubeApi {
     if (!native) {
       return await undiciFetch(url, {
         ...init,
-        dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+        dispatcher: this.#undiciDispatcher(options, ctx),
       }) as unknown as Response;
     }
     const key = JSON.stringify(native.tls);
@@ -70,10 +71,44 @@ export class KubeApi {
     return await fetch(url, { ...init, client: this.#client.client });
   }
 
-  /** Releases the HTTP client's connections. */
+  /**
+   * client-node's dispatcher, but over HTTP/1.1, and kept while the credentials stay the same.
+   * undici 8 speaks HTTP/2 to servers that offer it, through Deno's node:http2, whose nghttp2
+   * binding aborted the whole process on a GOAWAY (seen when the API server shut down, which
+   * Kubernetes API servers do on every restart). The native path stays on HTTP/1.1 as well.
+   */
+  #undiciDispatcher(options: Record<string, unknown>, ctx: RequestContext): Dispatcher | undefined {
+    const spec = this.config.createDispatcherOptions(this.config.getCurrentCluster(), options);
+    const key = JSON.stringify(spec);
+    if (this.#dispatcher?.key === key) return this.#dispatcher.dispatcher;
+    this.#dispatcher?.dispatcher?.close().catch(() => {});
+    let dispatcher: Dispatcher | undefined;
+    switch (spec.type) {
+      case "agent":
+        dispatcher = new Agent({ connect: spec.connect, allowH2: false });
+        break;
+      case "proxy":
+        dispatcher = new ProxyAgent({
+          uri: spec.uri,
+          requestTls: spec.requestTls,
+          connect: spec.connect,
+          allowH2: false,
+        });
+        break;
+      default:
+        // SOCKS: client-node's own connector, which offers no ALPN (so HTTP/1.1); none: http://.
+        dispatcher = ctx.getDispatcher() as Dispatcher | undefined;
+    }
+    this.#dispatcher = { key, dispatcher };
+    return dispatcher;
+  }
+
+  /** Releases the HTTP clients' connections. */
   close(): void {
     this.#client?.client.close();
     this.#client = undefined;
+    this.#dispatcher?.dispatcher?.close().catch(() => {});
+    this.#dispatcher = undefined;
   }
 
   async #request(

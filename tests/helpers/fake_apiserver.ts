@@ -49,18 +49,22 @@ export class FakeApiServer {
   /** Bytes the fake pushed into port-forward sockets and how many the client had not taken. */
   readonly pushed = { bytes: 0 };
 
-  constructor() {
+  /**
+   * Plain HTTP by default. With `tls` it serves HTTPS with that certificate; its kubeconfig
+   * skips verification, which sends ktctl down its undici and npm `ws` path.
+   */
+  constructor(readonly tls?: { cert: string; key: string }) {
     this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      { hostname: "127.0.0.1", port: 0, onListen: () => {}, ...tls },
       (req) => this.#handle(req),
     );
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.#server.addr.port}`;
+    return `${this.tls ? "https" : "http"}://127.0.0.1:${this.#server.addr.port}`;
   }
 
-  /** A kubeconfig for this server (plain HTTP, so TLS verification is explicitly skipped). */
+  /** A kubeconfig for this server (TLS verification skipped: plain HTTP, or a throwaway cert). */
   kubeconfig(token = "admin-token", namespace = "default"): string {
     return JSON.stringify({
       apiVersion: "v1",

@@ -17,6 +17,7 @@ import { parseCidr } from "../../src/net/ip.ts";
 import { UserError } from "../../src/errors.ts";
 import { defaultDeps } from "../../src/sysproxy/mod.ts";
 import { setupLogging } from "../../src/cli/logging.ts";
+import { selfSignedCert } from "../helpers/tls_cert.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
 
@@ -29,8 +30,9 @@ interface World {
   close(): Promise<void>;
 }
 
-async function world(): Promise<World> {
-  const api = new FakeApiServer();
+/** `tls`: serve HTTPS with a throwaway certificate (ktctl's undici and npm `ws` path). */
+async function world(tls?: { cert: string; key: string }): Promise<World> {
+  const api = new FakeApiServer(tls);
   const backends: Backend[] = [];
   const dir = await Deno.makeTempDir({ prefix: "ktctl-it-" });
   const webPorts = [{ name: "http", containerPort: 8080 }, { name: "echo", containerPort: 9000 }];
@@ -222,6 +224,47 @@ Deno.test(
       await curl(proxy(ws, "socks5h"), "http://web.demo/");
       assert.deepEqual(w.api.offered, ["v4.channel.k8s.io"]);
     } finally {
+      await w.close();
+    }
+  },
+);
+
+Deno.test(
+  "over HTTPS with verification skipped, undici and npm ws carry the same traffic",
+  opts,
+  async () => {
+    const w = await world(await selfSignedCert());
+    const size = 24 * 1024 * 1024;
+    const source = sourceBackend(size);
+    try {
+      w.api.ports.set("demo/web-2:7001", { target: source.port });
+      const s = await w.connect();
+      for (const name of ["web.demo", "10.96.0.10", "api.other"]) {
+        const r = await curl(proxy(s, "socks5h"), `http://${name}/tls`);
+        assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+        assert.match(r.body, /^pod=(demo\/web-\d|other\/api-1)\n/);
+      }
+      assert.ok(
+        w.api.offered.every((p) => p === "v4.channel.k8s.io"),
+        `this path only speaks v4: ${w.api.offered}`,
+      );
+      // A download large enough to pause and resume the WebSocket on the way, byte for byte.
+      const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.12", 7001);
+      assert.equal(reply, 0);
+      const got = await readAll(conn);
+      conn.close();
+      assert.equal(got.length, size);
+      assert.ok(got.every((b, i) => b === (i % 65536) % 251), "bytes arrive intact and in order");
+      const refused = await curl(proxy(s, "socks5h"), "http://refuser.demo/");
+      assert.notEqual(refused.code, 0);
+      assert.equal(refused.body, "");
+      // The API server going away under open watches (as on every restart) is survived.
+      await w.api.close();
+      await new Promise((r) => setTimeout(r, 1000));
+      const after = await curl(proxy(s, "socks5h"), "http://nosuch.demo/");
+      assert.equal(after.code, 97, "still answering SOCKS clients");
+    } finally {
+      await source.close();
       await w.close();
     }
   },
