@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { bundleKtctl } from "./bundle.ts";
+import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
 
 export const TARGETS: Record<string, string> = {
   "x86_64-pc-windows-msvc": "ktctl.exe",
@@ -71,6 +72,8 @@ for (const target of targets) {
       "--allow-all",
       "--no-config",
       "--no-check",
+      // Embedded in the executable: every launch runs with them.
+      `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`,
       "--target",
       target,
       "--output",
