@@ -473,7 +473,7 @@ export class NativePortForwardUpstream implements Upstream {
   }
 
   async write(length: number): Promise<void> {
-    // The frame encoder copies (it masks), so the buffer can be reused at once.
+    // send() resolves once the frame has been written: only then is the buffer reused.
     try {
       await this.ws.send(this.#frame.subarray(0, length + 1));
     } catch {

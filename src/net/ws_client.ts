@@ -5,7 +5,7 @@
  * made ktctl buffer a whole download for a client that was not reading.)
  * @module
  */
-import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "./ws_frames.ts";
+import { clientFrameSize, decodeFrame, FrameError, Opcode, writeClientFrame } from "./ws_frames.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 
 export interface WsConnectOptions {
@@ -33,13 +33,17 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** Data frames below this size get a ping alongside (see #send). */
 const SMALL_FRAME = 16 * 1024;
 const MAX_HEADER = 16 * 1024;
-/** The join buffer is kept between messages up to this size. */
-const KEEP_JOINED = 1024 * 1024;
+/** The join and encoding buffers are kept between messages up to this size. */
+const KEEP_BUFFER = 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 
 export class WsClient {
   #buf = new Uint8Array(128 * 1024);
   /** Where fragmented messages are joined. */
   #joined = new Uint8Array(0);
+  /** Where outgoing frames are encoded. */
+  #out = new Uint8Array(0);
+  #mask = new Uint8Array(4);
   #start = 0;
   #end = 0;
   #closed = false;
@@ -161,7 +165,7 @@ export class WsClient {
    */
   async readMessage(): Promise<Uint8Array | null> {
     // One odd large message should not pin its size for the connection's life.
-    if (this.#joined.length > KEEP_JOINED) this.#joined = new Uint8Array(0);
+    if (this.#joined.length > KEEP_BUFFER) this.#joined = new Uint8Array(0);
     let joined = 0;
     while (true) {
       let decoded;
@@ -223,24 +227,39 @@ export class WsClient {
     return this.#send(Opcode.binary, data);
   }
 
+  /**
+   * Frames are encoded when their turn to be written comes, into one buffer reused for every
+   * frame (an upload allocated a new one per chunk before): `data` must stay as it is until the
+   * returned promise settles.
+   */
   #send(opcode: number, data: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("WebSocket is closed"));
-    let frame = encodeClientFrame(opcode, data);
-    if (opcode === Opcode.binary && data.length < SMALL_FRAME) {
-      // Deno's TLS sockets keep Nagle's algorithm on and offer no setNoDelay (denoland/deno
-      // #13617): a small write then waits ~40 ms for the server's delayed ACK. An empty ping in
-      // the same write makes the server answer (pong) at once, which carries the ACK.
-      // Measured: request written in two pieces, 44 -> 4 ms per round trip.
-      const ping = encodeClientFrame(Opcode.ping, new Uint8Array(0));
-      const both = new Uint8Array(frame.length + ping.length);
-      both.set(frame);
-      both.set(ping, frame.length);
-      frame = both;
-    }
     // Frames must not interleave: each write starts after the previous one finished.
-    const next = this.#writing.then(() => writeAll(this.conn, frame));
+    const next = this.#writing.then(() => writeAll(this.conn, this.#encode(opcode, data)));
     this.#writing = next.catch(() => {});
     return next;
+  }
+
+  #encode(opcode: number, data: Uint8Array): Uint8Array {
+    // Deno's TLS sockets keep Nagle's algorithm on and offer no setNoDelay (denoland/deno
+    // #13617): a small write then waits ~40 ms for the server's delayed ACK. An empty ping in
+    // the same write makes the server answer (pong) at once, which carries the ACK.
+    // Measured: request written in two pieces, 44 -> 4 ms per round trip.
+    const ping = opcode === Opcode.binary && data.length < SMALL_FRAME;
+    const size = clientFrameSize(data.length) + (ping ? clientFrameSize(0) : 0);
+    if (this.#out.length < size || this.#out.length > KEEP_BUFFER) {
+      this.#out = new Uint8Array(Math.max(size, 64 * 1024 + 16));
+    }
+    let n = writeClientFrame(this.#out, opcode, data, crypto.getRandomValues(this.#mask));
+    if (ping) {
+      n += writeClientFrame(
+        this.#out.subarray(n),
+        Opcode.ping,
+        EMPTY,
+        crypto.getRandomValues(this.#mask),
+      );
+    }
+    return this.#out.subarray(0, n);
   }
 
   get closed(): boolean {

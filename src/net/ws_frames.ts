@@ -19,9 +19,30 @@ export function encodeClientFrame(
   payload: Uint8Array,
   mask: Uint8Array = crypto.getRandomValues(new Uint8Array(4)),
 ): Uint8Array {
+  const out = new Uint8Array(clientFrameSize(payload.length));
+  writeClientFrame(out, opcode, payload, mask);
+  return out;
+}
+
+/** The encoded size of a client frame with `n` payload bytes. */
+export function clientFrameSize(n: number): number {
+  return (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4 + n;
+}
+
+/**
+ * Encodes a masked client frame at the start of `out` (at least {@link clientFrameSize} long),
+ * so a sender can reuse one buffer for every frame; returns the frame's size.
+ */
+export function writeClientFrame(
+  out: Uint8Array,
+  opcode: number,
+  payload: Uint8Array,
+  mask: Uint8Array,
+): number {
   const n = payload.length;
-  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
-  const out = new Uint8Array(header + 4 + n);
+  const size = clientFrameSize(n);
+  if (out.length < size) throw new RangeError(`a frame of ${size} bytes does not fit`);
+  const header = size - 4 - n;
   out[0] = 0x80 | opcode;
   if (n < 126) out[1] = 0x80 | n;
   else if (n < 65536) {
@@ -30,22 +51,21 @@ export function encodeClientFrame(
     out[3] = n & 0xff;
   } else {
     out[1] = 0x80 | 127;
-    new DataView(out.buffer).setBigUint64(2, BigInt(n));
+    new DataView(out.buffer, out.byteOffset).setBigUint64(2, BigInt(n));
   }
   out.set(mask, header);
   out.set(payload, header + 4);
-  maskInPlace(out, header + 4, mask);
-  return out;
+  maskInPlace(out, header + 4, mask, header + 4 + n);
+  return size;
 }
 
 /**
- * XORs `buf[start..]` with the 4-byte `mask` (byte i of the payload with mask[i % 4]), four
+ * XORs `buf[start..end]` with the 4-byte `mask` (byte i of the payload with mask[i % 4]), four
  * bytes at a time: byte by byte up to the first 4-aligned offset of `buf`'s buffer, then 32-bit
  * words with the mask rotated to that alignment (a word read through a Uint32Array has the
  * platform's byte order both times, so the result is the same on any endianness), then the tail.
  */
-function maskInPlace(buf: Uint8Array, start: number, mask: Uint8Array): void {
-  const end = buf.length;
+function maskInPlace(buf: Uint8Array, start: number, mask: Uint8Array, end: number): void {
   const abs = buf.byteOffset + start;
   let i = start;
   const head = Math.min(end, start + ((4 - (abs & 3)) & 3));

@@ -124,6 +124,41 @@ Deno.test("ws client: many fragmented messages in a row each come out whole", as
   );
 });
 
+/** Reads one masked client frame: its opcode and unmasked payload. */
+async function readClientFrame(conn: Deno.Conn): Promise<{ opcode: number; payload: Uint8Array }> {
+  const [b0, b1] = await readExactly(conn, 2);
+  assert.equal(b1 & 0x80, 0x80, "client frames are masked");
+  let n = b1 & 0x7f;
+  if (n === 126) n = new DataView((await readExactly(conn, 2)).buffer).getUint16(0);
+  else if (n === 127) n = Number(new DataView((await readExactly(conn, 8)).buffer).getBigUint64(0));
+  const mask = await readExactly(conn, 4);
+  const payload = (await readExactly(conn, n)).map((b, i) => b ^ mask[i & 3]);
+  return { opcode: b0 & 0x0f, payload };
+}
+
+Deno.test("ws client: sends queued back to back reach the server whole and in order", async () => {
+  const sizes = [3, 70_000, 0, 16 * 1024, 1000, 65_536, 200_000, 5];
+  const sent = sizes.map((n, i) => pattern(n, i));
+  const received: Uint8Array[] = [];
+  await withServer(
+    async (conn) => {
+      while (received.length < sent.length) {
+        const { opcode, payload } = await readClientFrame(conn);
+        if (opcode === Opcode.binary) received.push(payload);
+        else assert.equal(opcode, Opcode.ping, "small frames bring an empty ping along");
+      }
+    },
+    async (url) => {
+      const ws = await connect(url);
+      // Not awaited one by one: the frames queue, and each is encoded when its turn comes.
+      await Promise.all(sent.map((m) => ws.send(m)));
+      await new Promise((r) => setTimeout(r, 100));
+      ws.close();
+    },
+  );
+  assert.deepEqual(received, sent);
+});
+
 Deno.test("ws client: a fragmented message over the limit is an error, and closes the client", async () => {
   await withServer(
     async (conn) => {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { decodeFrame, encodeClientFrame, FrameError, Opcode } from "../../src/net/ws_frames.ts";
+import {
+  clientFrameSize,
+  decodeFrame,
+  encodeClientFrame,
+  FrameError,
+  Opcode,
+  writeClientFrame,
+} from "../../src/net/ws_frames.ts";
 
 const mask = new Uint8Array([1, 2, 3, 4]);
 
@@ -11,6 +18,23 @@ Deno.test("ws frames: client frames are masked, with 7-, 16- and 64-bit lengths"
   assert.equal(mid.length, 4 + 4 + 300);
   const big = encodeClientFrame(Opcode.binary, new Uint8Array(70_000), mask);
   assert.deepEqual([...big.subarray(0, 10)], [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+});
+
+Deno.test("ws frames: a frame written into a reused buffer at any offset is the encoded frame", () => {
+  const scratch = new Uint8Array(80_000);
+  for (const n of [0, 3, 125, 126, 65535, 65536, 70_000]) {
+    const payload = new Uint8Array(n).map((_, i) => i * 31);
+    const expected = encodeClientFrame(Opcode.binary, payload, mask);
+    for (const offset of [0, 1, 3, 6]) {
+      scratch.fill(0xee);
+      const out = scratch.subarray(offset);
+      const size = writeClientFrame(out, Opcode.binary, payload, mask);
+      assert.equal(size, clientFrameSize(n));
+      assert.deepEqual(out.subarray(0, size), expected, `length ${n} at offset ${offset}`);
+      assert.equal(out[size], 0xee, "nothing written past the frame");
+    }
+  }
+  assert.throws(() => writeClientFrame(new Uint8Array(8), Opcode.binary, new Uint8Array(3), mask));
 });
 
 /** The masking of RFC 6455 section 5.3 spelled out byte by byte, to compare against. */
