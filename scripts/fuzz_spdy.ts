@@ -85,14 +85,23 @@ function mutate(rng: Rng, input: Uint8Array): Uint8Array {
 
 type Outcome = { frames: SpdyFrame[]; error?: string };
 
-/** Feeds `input` in the given piece sizes, checking the per-push properties. */
+/**
+ * Feeds `input` in the given piece sizes, checking the per-push properties. Each piece arrives
+ * in one scratch buffer that is overwritten after the push, as the WebSocket client's buffer is:
+ * DATA is copied out at once, and whatever the reader kept must be its own.
+ */
 function feed(input: Uint8Array, sizes: number[], problems: string[]): Outcome {
   const reader = new SpdyFrameReader(LIMIT);
   const frames: SpdyFrame[] = [];
+  const scratch = new Uint8Array(Math.max(0, ...sizes));
   let off = 0;
   for (const size of sizes) {
     try {
-      frames.push(...reader.push(input.subarray(off, off + size)));
+      scratch.set(input.subarray(off, off + size));
+      for (const f of reader.push(scratch.subarray(0, size))) {
+        frames.push(f.kind === "data" ? { ...f, data: f.data.slice() } : f);
+      }
+      scratch.fill(0xa5);
     } catch (e) {
       if (!(e instanceof SpdyProtocolError)) problems.push(`threw ${e}`);
       return { frames, error: String(e) };
