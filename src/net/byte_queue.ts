@@ -59,9 +59,9 @@ export class BlockPool {
 /** The blocks all port-forward streams share: 32 MiB kept at most. */
 export const sharedBlocks: BlockPool = new BlockPool();
 
+/** A block and how much of it is filled (from its start: a shift takes a whole block). */
 interface Filled {
   block: Uint8Array;
-  start: number;
   end: number;
 }
 
@@ -84,7 +84,7 @@ export class ByteQueue {
     while (off < bytes.length) {
       let tail = this.#blocks.at(-1);
       if (!tail || tail.end === tail.block.length) {
-        tail = { block: this.pool.take(), start: 0, end: 0 };
+        tail = { block: this.pool.take(), end: 0 };
         this.#blocks.push(tail);
       }
       const n = Math.min(bytes.length - off, tail.block.length - tail.end);
@@ -104,8 +104,8 @@ export class ByteQueue {
     const head = this.#blocks.shift();
     if (!head) return undefined;
     this.#lent = head.block;
-    this.#length -= head.end - head.start;
-    return head.block.subarray(head.start, head.end);
+    this.#length -= head.end;
+    return head.block.subarray(0, head.end);
   }
 
   /** Hands the block of the last shift() back to the pool: its view must no longer be used. */
@@ -118,9 +118,9 @@ export class ByteQueue {
   drain(): Uint8Array {
     const out = new Uint8Array(this.#length);
     let off = 0;
-    for (const { block, start, end } of this.#blocks) {
-      out.set(block.subarray(start, end), off);
-      off += end - start;
+    for (const { block, end } of this.#blocks) {
+      out.set(block.subarray(0, end), off);
+      off += end;
     }
     this.clear();
     return out;
