@@ -15,7 +15,9 @@
  * Measurements (`--only` takes a comma-separated subset of these names):
  *   bulk         GET and PUT of 256 MiB on demo/bulk:9100 through ktctl (socks5 and socks mode,
  *                with SOCKS5 / SOCKS4a clients), kubectl port-forward, and plain TCP (the ceiling);
- *                also the CPU time the proxy process (ktctl, kubectl) spends per MiB
+ *                also the CPU time the proxy process (ktctl, kubectl) spends per MiB, and what
+ *                kube-apiserver and kwok spend relaying it (with ktctl's, the most any
+ *                port-forward client could reach on this machine)
  *   latency      300 sequential fresh connections, one HTTP GET each to demo/web-0:8080:
  *                p50/p95/p99 for ktctl (multiplexed, and with --portForward websocket),
  *                kubectl port-forward and plain TCP
@@ -52,7 +54,15 @@ import {
   socks4a,
   socks5,
 } from "./bench/clients.ts";
-import { clockTicks, cpuTicks, freePort, memStatus, type Proc, stopAll } from "./bench/procs.ts";
+import {
+  clockTicks,
+  cpuTicks,
+  freePort,
+  memStatus,
+  pidsNamed,
+  type Proc,
+  stopAll,
+} from "./bench/procs.ts";
 import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
 import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
 import { bundleKtctl } from "./bundle.ts";
@@ -206,6 +216,14 @@ interface Results {
     get: Record<Exclude<BulkSide, "plain">, number[]>;
     put: Record<Exclude<BulkSide, "plain">, number[]>;
   };
+  /**
+   * CPU time of the relays every port-forward byte crosses (kube-apiserver and kwok, the
+   * kubelet here) per MiB moved, ms: what bounds any port-forward client on this machine.
+   */
+  relayCpu: {
+    get: Record<Exclude<BulkSide, "plain">, number[]>;
+    put: Record<Exclude<BulkSide, "plain">, number[]>;
+  };
   bulkPeakRss: Partial<Record<"ktctl socks5" | "ktctl socks4a", number>>;
   latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
   /** Round trips on one open tunnel, request in two writes. */
@@ -227,6 +245,7 @@ function emptyResults(): Results {
   return {
     bulk: { get: bySide(), put: bySide() },
     bulkCpu: { get: byProxy(), put: byProxy() },
+    relayCpu: { get: byProxy(), put: byProxy() },
     bulkPeakRss: {},
     latency: { ktctl: lat(), "ktctl ws": lat(), kubectl: lat(), plain: lat() },
     interactive: {
@@ -455,6 +474,9 @@ async function warmUp(env: Env, ll: LongLived): Promise<void> {
   }
 }
 
+/** The processes every port-forward byte crosses on the local control plane. */
+const RELAYS = ["kube-apiserver", "kwok-controller"];
+
 async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
   const dialers = bulkDialers(env, ll);
   const pids = {
@@ -463,6 +485,9 @@ async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Prom
     "kubectl": ll.pfBulk.proc.pid,
   };
   const n = env.cfg.bulkBytes;
+  const relays = pidsNamed(RELAYS);
+  const relayTicks = () => relays.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const msPerMiB = (ticks: number) => ticks / env.ticksPerSecond * 1000 / (n / MiB);
   for (const dir of ["get", "put"] as const) {
     const figures: string[] = [];
     for (const side of rotate(BULK_SIDES, run)) {
@@ -470,13 +495,16 @@ async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Prom
       try {
         const pid = side === "plain" ? undefined : pids[side];
         const ticks0 = pid === undefined ? 0 : cpuTicks(pid);
+        const relay0 = relayTicks();
         const t = dir === "get"
           ? await bulkGet(dialers[side], n, bulkTimeoutMs(n))
           : await bulkPut(dialers[side], n, bulkTimeoutMs(n));
         v = mbps(t.bytes, t.ms);
         if (side !== "plain") {
-          const cpuMs = (cpuTicks(pids[side]) - ticks0) / env.ticksPerSecond * 1000;
-          res.bulkCpu[dir][side].push(cpuMs / (n / MiB));
+          res.bulkCpu[dir][side].push(msPerMiB(cpuTicks(pids[side]) - ticks0));
+          res.relayCpu[dir][side].push(
+            relays.length === RELAYS.length ? msPerMiB(relayTicks() - relay0) : NaN,
+          );
         }
       } catch (e) {
         res.errors.push(`run ${run + 1} bulk ${dir} ${side}: ${messageOf(e)}`);
@@ -695,6 +723,7 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   const vsKubectl = (label: string, k: number, kc: number, digits = 1, goal = "", ok = "") =>
     row(label, fmt(k, digits), fmt(kc, digits), "", fmtRatio(k / kc), "", goal, ok);
 
+  const ceilings: string[] = [];
   for (const dir of ["get", "put"] as const) {
     const kubectl = m(res.bulk[dir].kubectl);
     const plain = m(res.bulk[dir].plain);
@@ -726,6 +755,23 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       cpuC,
       2,
     );
+    // And what the API server and kwok spend relaying the same bytes: with the proxy's own, it
+    // bounds what any port-forward client can reach on this machine's cores.
+    const relayK = m(res.relayCpu[dir]["ktctl socks5"]);
+    const relayC = m(res.relayCpu[dir].kubectl);
+    vsKubectl(
+      `bulk ${dir === "get" ? "download" : "upload"}, CPU of kube-apiserver + kwok (ms per MiB)`,
+      relayK,
+      relayC,
+      2,
+    );
+    const ceiling = navigator.hardwareConcurrency * 1000 / (relayK + cpuK) * MiB / 1e6;
+    if (Number.isFinite(ceiling)) {
+      ceilings.push(
+        `${dir === "get" ? "download" : "upload"} ${fmt(ceiling, 0)} MB/s ` +
+          `(${fmtRatio(ceiling / plain)} plain)`,
+      );
+    }
   }
   json.bulk = {
     bytes: env.cfg.bulkBytes,
@@ -752,6 +798,20 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       runs: res.bulkCpu,
     },
     peakRssMB: res.bulkPeakRss,
+    relayCpuMsPerMiB: {
+      median: Object.fromEntries(
+        (["get", "put"] as const).map((d) => [
+          d,
+          Object.fromEntries(
+            (["ktctl socks5", "ktctl socks4a", "kubectl"] as const).map((s) => [
+              s,
+              round(m(res.relayCpu[d][s]), 2),
+            ]),
+          ),
+        ]),
+      ),
+      runs: res.relayCpu,
+    },
   };
 
   for (const p of ["p50", "p95", "p99"] as const) {
@@ -913,6 +973,12 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     // The long-lived ktctl processes serve every measurement but idle, concurrency and startup.
     const served = (["bulk", "latency", "interactive"] as const).filter((m) => env.cfg.only.has(m));
     lines.push(`ktctl peak RSS after ${served.join(" + ")}: ${bulkRss.join(", ")}`);
+  }
+  if (ceilings.length) {
+    lines.push(
+      `ceiling of one port-forward transfer if kube-apiserver, kwok and ktctl had all ` +
+        `${navigator.hardwareConcurrency} CPUs to themselves: ${ceilings.join(", ")}`,
+    );
   }
   lines.push(
     "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +

@@ -177,6 +177,19 @@ export function cpuTicks(pid: number): number {
   return Number(fields[14 - 3]) + Number(fields[15 - 3]);
 }
 
+/** Live processes whose command name (/proc/PID/comm) is one of `names`. */
+export function pidsNamed(names: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
+      if (names.includes(comm)) pids.push(Number(entry.name));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
 /** Clock ticks per second (sysconf(_SC_CLK_TCK)); 100 on Linux unless `getconf` says otherwise. */
 export async function clockTicks(): Promise<number> {
   try {
