@@ -21,7 +21,6 @@ import {
   StoredZlib,
   writeDataHeader,
 } from "./spdy_frames.ts";
-import { concat } from "./io.ts";
 import { type BlockPool, ByteQueue } from "./byte_queue.ts";
 
 /** What the session needs from the connection under it. */
@@ -31,8 +30,11 @@ export interface MessageTransport {
    * buffer, valid until the next call.
    */
   readMessage(): Promise<Uint8Array | null>;
-  /** Resolves once the connection took the bytes. */
-  send(data: Uint8Array): Promise<void>;
+  /**
+   * Sends one message made of `parts`, in order (no need to join them first); resolves once the
+   * connection took the bytes. The parts must stay as they are until then.
+   */
+  send(...parts: Uint8Array[]): Promise<void>;
   close(): void;
 }
 
@@ -57,14 +59,23 @@ export class SpdyStreamError extends Error {
 }
 
 const LAST_STREAM_ID = 0x7fffffff;
+/** Frames are joined into messages of up to this many bytes. */
+const MAX_MESSAGE = 1024 * 1024;
+
+/** Frames that leave together as one message. */
+interface Batch {
+  frames: Uint8Array[];
+  bytes: number;
+  sent: Promise<void>;
+}
 
 export class SpdySession {
   #streams = new Map<number, SpdyStream>();
   #nextId = 1;
   #reader = new SpdyFrameReader();
   #zlib = new StoredZlib();
-  #outbox: Uint8Array[] = [];
-  #batch: Promise<void> | undefined;
+  /** The batch that frames queued now join; it leaves at the end of the turn. */
+  #batch: Batch | undefined;
   #buffered = 0;
   #overfull = new Set<SpdyStream>();
   #resume: (() => void) | undefined;
@@ -119,19 +130,27 @@ export class SpdySession {
   /**
    * Queues a frame. Frames queued in the same turn go out as one message (a stream pair's two
    * SYN_STREAMs and a FIN, say), in the order queued: stream ids must reach the server rising.
+   * A message holds at most `MAX_MESSAGE` bytes (beyond one frame); more starts the next one, so
+   * 200 streams uploading at once do not make multi-megabyte messages. Resolves once the frame
+   * was written: the caller may then reuse its bytes.
    */
   send(frame: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new SpdyStreamError(this.#closeReason));
-    this.#outbox.push(frame);
-    this.#batch ??= Promise.resolve().then(() => {
-      this.#batch = undefined;
-      const frames = this.#outbox.splice(0);
-      return this.transport.send(frames.length === 1 ? frames[0] : concat(frames));
-    }).catch((e) => {
-      this.close(`sending to the server failed: ${(e as Error).message}`);
-      throw e;
-    });
-    return this.#batch;
+    let batch = this.#batch;
+    if (!batch || (batch.bytes > 0 && batch.bytes + frame.length > MAX_MESSAGE)) {
+      const next: Batch = { frames: [], bytes: 0, sent: Promise.resolve() };
+      next.sent = Promise.resolve().then(() => {
+        if (this.#batch === next) this.#batch = undefined;
+        return this.transport.send(...next.frames);
+      }).catch((e) => {
+        this.close(`sending to the server failed: ${(e as Error).message}`);
+        throw e;
+      });
+      this.#batch = batch = next;
+    }
+    batch.frames.push(frame);
+    batch.bytes += frame.length;
+    return batch.sent;
   }
 
   /** Ends the session and every stream in it. Idempotent. */

@@ -31,15 +31,17 @@ export function clientFrameSize(n: number): number {
 
 /**
  * Encodes a masked client frame at the start of `out` (at least {@link clientFrameSize} long),
- * so a sender can reuse one buffer for every frame; returns the frame's size.
+ * so a sender can reuse one buffer for every frame; returns the frame's size. The payload may
+ * come in parts, which the frame carries one after the other.
  */
 export function writeClientFrame(
   out: Uint8Array,
   opcode: number,
-  payload: Uint8Array,
+  payload: Uint8Array | readonly Uint8Array[],
   mask: Uint8Array,
 ): number {
-  const n = payload.length;
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  const n = parts.reduce((sum, p) => sum + p.length, 0);
   const size = clientFrameSize(n);
   if (out.length < size) throw new RangeError(`a frame of ${size} bytes does not fit`);
   const header = size - 4 - n;
@@ -54,8 +56,12 @@ export function writeClientFrame(
     new DataView(out.buffer, out.byteOffset).setBigUint64(2, BigInt(n));
   }
   out.set(mask, header);
-  out.set(payload, header + 4);
-  maskInPlace(out, header + 4, mask, header + 4 + n);
+  let at = header + 4;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  maskInPlace(out, header + 4, mask, size);
   return size;
 }
 

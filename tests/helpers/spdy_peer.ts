@@ -7,6 +7,7 @@
 import { constants, inflateSync } from "node:zlib";
 import type { MessageTransport } from "../../src/net/spdy_session.ts";
 import { encodeData, encodeRstStream } from "../../src/net/spdy_frames.ts";
+import { concat } from "../../src/net/io.ts";
 
 /** Messages in both directions between a session (the client) and a test (the server). */
 export class MemoryTransport implements MessageTransport {
@@ -45,9 +46,9 @@ export class MemoryTransport implements MessageTransport {
     })();
   }
 
-  send(data: Uint8Array): Promise<void> {
+  send(...parts: Uint8Array[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error("transport closed"));
-    const copy = data.slice();
+    const copy = concat(parts);
     this.sent.push(copy);
     this.onSend(copy);
     return Promise.resolve();

@@ -49,6 +49,22 @@ Deno.test("spdy session: streams opened in one turn leave in one message, ids od
   session.close();
 });
 
+Deno.test("spdy session: a turn's frames beyond 1 MiB go out as several messages, in order", async () => {
+  const { transport, session, sentFrames } = setup();
+  const streams = Array.from({ length: 40 }, (_, i) => session.openStream([["port", String(i)]]));
+  await settle();
+  transport.sent.length = 0;
+  const chunk = 64 * 1024;
+  const writes = streams.map((s, i) => s.write(new Uint8Array(chunk).fill(i)));
+  await Promise.all(writes);
+  assert.ok(transport.sent.length >= 3, `${transport.sent.length} messages for 2.5 MiB`);
+  for (const m of transport.sent) assert.ok(m.length <= 1024 * 1024, `a message of ${m.length}`);
+  const data = sentFrames().filter((f) => f.kind === "data");
+  assert.deepEqual(data.map((f) => f.streamId), streams.map((s) => s.id), "in the order queued");
+  assert.ok(data.every((f, i) => f.kind === "data" && f.data.length === chunk && f.data[0] === i));
+  session.close();
+});
+
 Deno.test("spdy session: data and FIN reach the reader; a stream done both ways is forgotten", async () => {
   const { transport, session, sentFrames } = setup();
   let idle = 0;

@@ -37,6 +37,19 @@ Deno.test("ws frames: a frame written into a reused buffer at any offset is the 
   assert.throws(() => writeClientFrame(new Uint8Array(8), Opcode.binary, new Uint8Array(3), mask));
 });
 
+Deno.test("ws frames: a payload in parts makes the same frame as the joined payload", () => {
+  const whole = new Uint8Array(70_001).map((_, i) => i * 7);
+  const parts = [
+    whole.subarray(0, 1),
+    whole.subarray(1, 1),
+    whole.subarray(1, 65_537),
+    whole.subarray(65_537),
+  ];
+  const out = new Uint8Array(clientFrameSize(whole.length));
+  assert.equal(writeClientFrame(out, Opcode.binary, parts, mask), out.length);
+  assert.deepEqual(out, encodeClientFrame(Opcode.binary, whole, mask));
+});
+
 /** The masking of RFC 6455 section 5.3 spelled out byte by byte, to compare against. */
 function referenceMasked(payload: Uint8Array, mask: Uint8Array): number[] {
   return Array.from(payload, (b, i) => b ^ mask[i & 3]);
