@@ -24,7 +24,8 @@
  *   interactive  50 keep-alive HTTP exchanges on one open tunnel, each request written in two
  *                parts 2 ms apart (Nagle plus delayed ACKs on an upstream socket cost ~40 ms)
  *   concurrency  200 simultaneous GETs of 4 MiB through a fresh ktctl (and, for reference, a fresh
- *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM), CPU per MiB
+ *                kubectl port-forward): successes, aggregate MB/s, peak RSS (VmHWM), CPU per MiB;
+ *                then the same with 200 PUTs through another fresh pair
  *   idle         RSS and CPU% of the same fresh processes, idle for 10 s before that load
  *   startup      launch of `ktctl connect` (or kubectl port-forward) to its first proxied reply
  *
@@ -208,6 +209,13 @@ type LatSide = "ktctl" | "ktctl ws" | "kubectl" | "plain";
 const LAT_SIDES: LatSide[] = ["ktctl", "ktctl ws", "kubectl", "plain"];
 type ProcSide = "ktctl" | "kubectl";
 
+interface ConcurrencyFigures {
+  ok: number[];
+  mbps: number[];
+  peakRss: number[];
+  cpuMsPerMiB: number[];
+}
+
 /** Per-run figures; the table shows their medians. */
 interface Results {
   bulk: { get: Record<BulkSide, number[]>; put: Record<BulkSide, number[]> };
@@ -228,10 +236,9 @@ interface Results {
   latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
   /** Round trips on one open tunnel, request in two writes. */
   interactive: Record<LatSide, { p50: number[]; p95: number[] }>;
-  concurrency: Record<
-    ProcSide,
-    { ok: number[]; mbps: number[]; peakRss: number[]; cpuMsPerMiB: number[] }
-  >;
+  /** 200 downloads at once (`concurrency`), and 200 uploads at once. */
+  concurrency: Record<ProcSide, ConcurrencyFigures>;
+  concurrencyUpload: Record<ProcSide, ConcurrencyFigures>;
   idle: Record<ProcSide, { rss: number[]; cpu: number[] }>;
   startup: Record<ProcSide, number[]> & { ktctlBanner: number[] };
   errors: string[];
@@ -242,6 +249,7 @@ function emptyResults(): Results {
     Object.fromEntries(BULK_SIDES.map((s) => [s, [] as number[]])) as Record<BulkSide, number[]>;
   const byProxy = () => ({ "ktctl socks5": [], "ktctl socks4a": [], "kubectl": [] });
   const lat = () => ({ p50: [], p95: [], p99: [], failed: [] });
+  const conc = (): ConcurrencyFigures => ({ ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] });
   return {
     bulk: { get: bySide(), put: bySide() },
     bulkCpu: { get: byProxy(), put: byProxy() },
@@ -254,10 +262,8 @@ function emptyResults(): Results {
       kubectl: { p50: [], p95: [] },
       plain: { p50: [], p95: [] },
     },
-    concurrency: {
-      ktctl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
-      kubectl: { ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] },
-    },
+    concurrency: { ktctl: conc(), kubectl: conc() },
+    concurrencyUpload: { ktctl: conc(), kubectl: conc() },
     idle: { ktctl: { rss: [], cpu: [] }, kubectl: { rss: [], cpu: [] } },
     startup: { ktctl: [], kubectl: [], ktctlBanner: [] },
     errors: [],
@@ -606,47 +612,72 @@ async function runIdleAndConcurrency(env: Env, run: number, res: Results): Promi
       }
       note(`run ${run + 1} idle ${fmt(seconds)} s: ${figures.join("; ")}`);
     }
-    if (env.cfg.only.has("concurrency")) {
-      const dialers: Record<ProcSide, Dialer> = {
-        ktctl: socks5(kt.port, env.bulkHost, BULK.port),
-        kubectl: direct(pf.port),
-      };
-      for (const side of rotate(["ktctl", "kubectl"] as const, run)) {
-        const { concurrency: count, concurrencyBytes: bytes } = env.cfg;
-        const t0 = performance.now();
-        const ticks0 = cpuTicks(procs[side].pid);
-        const errors = new Map<string, number>();
-        const outcomes = await Promise.all(
-          Array.from(
-            { length: count },
-            () =>
-              bulkGet(dialers[side], bytes, 120_000).then(() => true, (e) => {
-                const m = messageOf(e).replace(/\d+/g, "N");
-                errors.set(m, (errors.get(m) ?? 0) + 1);
-                return false;
-              }),
-          ),
-        );
-        const ms = performance.now() - t0;
-        const ok = outcomes.filter(Boolean).length;
-        const rate = mbps(ok * bytes, ms);
-        const peak = memStatus(procs[side].pid).hwm / 1e6;
-        const cpuMs = (cpuTicks(procs[side].pid) - ticks0) / env.ticksPerSecond * 1000;
-        res.concurrency[side].cpuMsPerMiB.push(cpuMs / (ok * bytes / MiB));
-        res.concurrency[side].ok.push(ok);
-        res.concurrency[side].mbps.push(rate);
-        res.concurrency[side].peakRss.push(peak);
-        for (const [m, k] of errors) {
-          res.errors.push(`run ${run + 1} concurrency ${side}: ${k}x ${m}`);
-        }
-        note(
-          `run ${run + 1} concurrency ${side}: ${ok}/${count} ok, ${fmt(rate, 0)} MB/s, ` +
-            `peak RSS ${fmt(peak)} MB`,
-        );
-      }
-    }
+    if (env.cfg.only.has("concurrency")) await runConcurrency(env, kt, pf, run, "get", res);
   } finally {
     await Promise.all([kt.proc.stop(), pf.proc.stop()]);
+  }
+  if (!env.cfg.only.has("concurrency")) return;
+  // Uploads on a fresh pair too: peak RSS (VmHWM) counts from the start of the process.
+  const [kt2, pf2] = await Promise.all([
+    startKtctl(ktctlOptions(env, "socks5")),
+    startPortForward(pfOptions(env, BULK.pod, BULK.port)),
+  ]);
+  try {
+    await runConcurrency(env, kt2, pf2, run, "put", res);
+  } finally {
+    await Promise.all([kt2.proc.stop(), pf2.proc.stop()]);
+  }
+}
+
+/** 200 transfers of 4 MiB at once through each of a fresh ktctl and kubectl port-forward. */
+async function runConcurrency(
+  env: Env,
+  kt: { proc: Proc; port: number },
+  pf: { proc: Proc; port: number },
+  run: number,
+  dir: "get" | "put",
+  res: Results,
+): Promise<void> {
+  const procs: Record<ProcSide, Proc> = { ktctl: kt.proc, kubectl: pf.proc };
+  const dialers: Record<ProcSide, Dialer> = {
+    ktctl: socks5(kt.port, env.bulkHost, BULK.port),
+    kubectl: direct(pf.port),
+  };
+  const out = dir === "get" ? res.concurrency : res.concurrencyUpload;
+  const what = dir === "get" ? "downloads" : "uploads";
+  for (const side of rotate(["ktctl", "kubectl"] as const, run)) {
+    const { concurrency: count, concurrencyBytes: bytes } = env.cfg;
+    const t0 = performance.now();
+    const ticks0 = cpuTicks(procs[side].pid);
+    const errors = new Map<string, number>();
+    const transfer = dir === "get" ? bulkGet : bulkPut;
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: count },
+        () =>
+          transfer(dialers[side], bytes, 120_000).then(() => true, (e) => {
+            const m = messageOf(e).replace(/\d+/g, "N");
+            errors.set(m, (errors.get(m) ?? 0) + 1);
+            return false;
+          }),
+      ),
+    );
+    const ms = performance.now() - t0;
+    const ok = outcomes.filter(Boolean).length;
+    const rate = mbps(ok * bytes, ms);
+    const peak = memStatus(procs[side].pid).hwm / 1e6;
+    const cpuMs = (cpuTicks(procs[side].pid) - ticks0) / env.ticksPerSecond * 1000;
+    out[side].cpuMsPerMiB.push(cpuMs / (ok * bytes / MiB));
+    out[side].ok.push(ok);
+    out[side].mbps.push(rate);
+    out[side].peakRss.push(peak);
+    for (const [m, k] of errors) {
+      res.errors.push(`run ${run + 1} concurrent ${what} ${side}: ${k}x ${m}`);
+    }
+    note(
+      `run ${run + 1} concurrent ${what} ${side}: ${ok}/${count} ok, ${fmt(rate, 0)} MB/s, ` +
+        `peak RSS ${fmt(peak)} MB`,
+    );
   }
 }
 
@@ -878,54 +909,51 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
     runs: res.interactive,
   };
 
-  const c = res.concurrency;
   const conc = `${env.cfg.concurrency} x ${mb(env.cfg.concurrencyBytes)}`;
-  const okK = m(c.ktctl.ok);
-  row(
-    `${conc} at once: succeeded (worst run)`,
-    c.ktctl.ok.length ? Math.min(...c.ktctl.ok) : "n/a",
-    c.kubectl.ok.length ? Math.min(...c.kubectl.ok) : "n/a",
-    "",
-    "",
-    "",
-    `${env.cfg.concurrency}/${env.cfg.concurrency}`,
-    c.ktctl.ok.length ? met(Math.min(...c.ktctl.ok) === env.cfg.concurrency) : "",
-  );
-  vsKubectl(`${conc} at once: aggregate (MB/s)`, m(c.ktctl.mbps), m(c.kubectl.mbps), 0);
-  vsKubectl(
-    `${conc} at once: CPU of the proxy process (ms per MiB)`,
-    m(c.ktctl.cpuMsPerMiB),
-    m(c.kubectl.cpuMsPerMiB),
-    2,
-  );
-  const peak = m(c.ktctl.peakRss);
-  vsKubectl(
-    `${conc} at once: peak RSS, VmHWM (MB)`,
-    peak,
-    m(c.kubectl.peakRss),
-    1,
-    `<= ${GOALS.peakRssMB} MB`,
-    Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
-  );
-  json.concurrency = {
-    connections: env.cfg.concurrency,
-    bytesEach: env.cfg.concurrencyBytes,
-    median: {
-      ktctl: {
-        ok: okK,
-        mbps: round(m(c.ktctl.mbps)),
-        peakRssMB: round(peak),
-        cpuMsPerMiB: round(m(c.ktctl.cpuMsPerMiB), 2),
-      },
-      kubectl: {
-        ok: m(c.kubectl.ok),
-        mbps: round(m(c.kubectl.mbps)),
-        peakRssMB: round(m(c.kubectl.peakRss)),
-        cpuMsPerMiB: round(m(c.kubectl.cpuMsPerMiB), 2),
-      },
-    },
-    runs: c,
+  /** The rows of one concurrency measurement, and its medians for the JSON line. */
+  const concurrencyRows = (what: string, c: Record<ProcSide, ConcurrencyFigures>) => {
+    row(
+      `${conc} ${what} at once: succeeded (worst run)`,
+      c.ktctl.ok.length ? Math.min(...c.ktctl.ok) : "n/a",
+      c.kubectl.ok.length ? Math.min(...c.kubectl.ok) : "n/a",
+      "",
+      "",
+      "",
+      `${env.cfg.concurrency}/${env.cfg.concurrency}`,
+      c.ktctl.ok.length ? met(Math.min(...c.ktctl.ok) === env.cfg.concurrency) : "",
+    );
+    vsKubectl(`${conc} ${what} at once: aggregate (MB/s)`, m(c.ktctl.mbps), m(c.kubectl.mbps), 0);
+    vsKubectl(
+      `${conc} ${what} at once: CPU of the proxy process (ms per MiB)`,
+      m(c.ktctl.cpuMsPerMiB),
+      m(c.kubectl.cpuMsPerMiB),
+      2,
+    );
+    const peak = m(c.ktctl.peakRss);
+    vsKubectl(
+      `${conc} ${what} at once: peak RSS, VmHWM (MB)`,
+      peak,
+      m(c.kubectl.peakRss),
+      1,
+      `<= ${GOALS.peakRssMB} MB`,
+      Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
+    );
+    return {
+      connections: env.cfg.concurrency,
+      bytesEach: env.cfg.concurrencyBytes,
+      median: Object.fromEntries(
+        (["ktctl", "kubectl"] as const).map((side) => [side, {
+          ok: m(c[side].ok),
+          mbps: round(m(c[side].mbps)),
+          peakRssMB: round(m(c[side].peakRss)),
+          cpuMsPerMiB: round(m(c[side].cpuMsPerMiB), 2),
+        }]),
+      ),
+      runs: c,
+    };
   };
+  json.concurrency = concurrencyRows("downloads", res.concurrency);
+  json.concurrencyUpload = concurrencyRows("uploads", res.concurrencyUpload);
 
   const i = res.idle;
   vsKubectl(`idle ${env.cfg.idleMs / 1000} s: RSS (MB)`, m(i.ktctl.rss), m(i.kubectl.rss));
