@@ -738,6 +738,20 @@ async function runStartup(env: Env, run: number, res: Results): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Report
 
+/** CPU ms per MiB of each proxy, each way: medians and every run, for the JSON line. */
+function msPerMiB(figures: Results["bulkCpu"]) {
+  const proxies = ["ktctl socks5", "ktctl socks4a", "kubectl"] as const;
+  return {
+    median: Object.fromEntries(
+      (["get", "put"] as const).map((d) => [
+        d,
+        Object.fromEntries(proxies.map((s) => [s, round(median(figures[d][s]), 2)])),
+      ]),
+    ),
+    runs: figures,
+  };
+}
+
 function report(env: Env, res: Results): { text: string; json: Record<string, unknown> } {
   const m = median;
   const rows: Cell[][] = [];
@@ -814,35 +828,9 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       ]),
     ),
     runs: res.bulk,
-    cpuMsPerMiB: {
-      median: Object.fromEntries(
-        (["get", "put"] as const).map((d) => [
-          d,
-          Object.fromEntries(
-            (["ktctl socks5", "ktctl socks4a", "kubectl"] as const).map((s) => [
-              s,
-              round(m(res.bulkCpu[d][s]), 2),
-            ]),
-          ),
-        ]),
-      ),
-      runs: res.bulkCpu,
-    },
+    cpuMsPerMiB: msPerMiB(res.bulkCpu),
     peakRssMB: res.bulkPeakRss,
-    relayCpuMsPerMiB: {
-      median: Object.fromEntries(
-        (["get", "put"] as const).map((d) => [
-          d,
-          Object.fromEntries(
-            (["ktctl socks5", "ktctl socks4a", "kubectl"] as const).map((s) => [
-              s,
-              round(m(res.relayCpu[d][s]), 2),
-            ]),
-          ),
-        ]),
-      ),
-      runs: res.relayCpu,
-    },
+    relayCpuMsPerMiB: msPerMiB(res.relayCpu),
   };
 
   for (const p of ["p50", "p95", "p99"] as const) {
