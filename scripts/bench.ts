@@ -68,6 +68,7 @@ import { type Cell, fmt, fmtRatio, table } from "./bench/report.ts";
 import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
 import { bundleKtctl } from "./bundle.ts";
 import {
+  denoCacheDir,
   disturbances,
   spawnKtctl,
   spawnPortForward,
@@ -348,17 +349,6 @@ async function primeBundle(env: Env): Promise<void> {
   if (!out.success) {
     throw new Error(`the bundle does not start: ${new TextDecoder().decode(out.stderr).trim()}`);
   }
-}
-
-async function denoDir(): Promise<string> {
-  const env = Deno.env.get("DENO_DIR");
-  if (env) return env;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
 }
 
 function ktctlOptions(
@@ -1029,7 +1019,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     info,
     kubectl: kubectlBinary(),
     home,
-    denoDir: await denoDir(),
+    denoDir: await denoCacheDir(),
     entry: cfg.bundle ? `${home}/ktctl.js` : undefined,
     ticksPerSecond: await clockTicks(),
     revision: await revision(cfg.ktctlDir),

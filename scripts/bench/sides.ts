@@ -30,6 +30,21 @@ export interface Ktctl {
   proxyUrl: string;
 }
 
+/**
+ * Deno's cache directory, for a ktctl spawned with another HOME (its own state files) to share
+ * the modules this process has.
+ */
+export async function denoCacheDir(): Promise<string> {
+  const env = Deno.env.get("DENO_DIR");
+  if (env) return env;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
+}
+
 /** Spawns `ktctl connect` without waiting for anything. */
 export function spawnKtctl(o: KtctlOptions): Proc {
   const name = `ktctl ${o.method}${o.portForward === "websocket" ? " websocket" : ""} :${o.port}`;
