@@ -17,6 +17,7 @@ import {
   workloadManifests,
 } from "./fixture.ts";
 import { clusterCacheDir, exists, infoPath, runDir } from "./paths.ts";
+import { portForwardAnswers } from "./pf_probe.ts";
 import { KUBERNETES_VERSION, VERSION_KEY } from "./versions.ts";
 
 export interface ClusterInfo {
@@ -515,7 +516,24 @@ async function waitFixtureReady(timeoutMs = 120_000): Promise<void> {
     timeoutMs,
     300,
   );
-  log(`fixture ready (pods Ready, EndpointSlices complete): ${since(t)}`);
+  // One port per pod is enough: kwok serves a pod's forwards all at once.
+  const pending = new Map(backends().map((b) => [`${b.namespace}/${b.pod}`, b]));
+  await waitFor(
+    "kwok to serve the fixture's port-forwards",
+    async () => {
+      await Promise.all(
+        [...pending].map(async ([key, b]) => {
+          if (await portForwardAnswers(kubectlBinary(), kubeconfigPath("admin"), b)) {
+            pending.delete(key);
+          }
+        }),
+      );
+      return pending.size === 0;
+    },
+    timeoutMs,
+    300,
+  );
+  log(`fixture ready (pods Ready, EndpointSlices complete, port-forwards answer): ${since(t)}`);
 }
 
 async function writeKubeconfigs(): Promise<ClusterInfo> {
