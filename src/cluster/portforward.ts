@@ -5,11 +5,12 @@
  * the API server offers it), or one `v4.channel.k8s.io` WebSocket per connection (below).
  *
  * Per-connection WebSockets have flow control both ways: incoming messages are queued and the
- * socket is paused once the queue holds `highWaterMark` bytes; writes wait for the socket to drain past the same mark. A local
- * half-close keeps the WebSocket open (port-forward has no half-close of its own) so the pod's
- * answer still arrives, until the pod closes or stays silent for `halfCloseGraceMs`. (A client
- * that closed fully looks the same as one that half-closed, so the pod's silence is the only
- * sign that nobody waits any more; an answer that keeps flowing is never cut.)
+ * socket is paused once the queue holds `highWaterMark` bytes; writes wait for the socket to
+ * drain past the same mark. A local half-close keeps the WebSocket open (port-forward has no
+ * half-close of its own) so the pod's answer still arrives, until the pod closes or stays silent
+ * for `halfCloseGraceMs`. (A client that closed fully looks the same as one that half-closed,
+ * so the pod's silence is the only sign that nobody waits any more; an answer that keeps flowing
+ * is never cut.)
  * @module
  */
 import { Buffer } from "node:buffer";
