@@ -39,8 +39,10 @@ export class SilenceTimer {
     if (this.#timer !== undefined) this.arm();
   }
 
+  /** Ends the countdown for good: a later touch() does not restart it. */
   stop(): void {
     clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
