@@ -112,21 +112,20 @@ export class TunnelSessions {
     while (!this.#closed) {
       let pod = this.#pods.get(key);
       if (!pod) this.#pods.set(key, pod = { sessions: new Set() });
-      for (const s of pod.sessions) {
-        if (s.accepting && !s.paused && s.streamCount + 2 <= this.opts.maxStreamsPerSession) {
-          return s;
-        }
-      }
+      for (const s of pod.sessions) if (!s.paused && this.#hasRoom(s)) return s;
       const entry = pod;
       const opening = entry.opening ??= this.#openSession(target, entry).finally(() => {
         entry.opening = undefined;
       });
       const opened = await opening;
-      if (opened.accepting && opened.streamCount + 2 <= this.opts.maxStreamsPerSession) {
-        return opened;
-      }
+      if (this.#hasRoom(opened)) return opened;
     }
     throw new UpstreamError("failed", "port-forwarding has stopped");
+  }
+
+  /** Whether a connection's two streams may still be opened on `s`. */
+  #hasRoom(s: SpdySession): boolean {
+    return s.accepting && s.streamCount + 2 <= this.opts.maxStreamsPerSession;
   }
 
   async #openSession(target: PodTarget, pod: PodSessions): Promise<SpdySession> {
@@ -209,12 +208,7 @@ export class TunnelUpstream implements Upstream {
   async #finalError(): Promise<string> {
     const deadline = Date.now() + ERROR_WAIT_MS;
     while (!this.error.remoteDone && this.#collectError() === "" && Date.now() < deadline) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.error.changed(),
-        new Promise<void>((r) => timer = setTimeout(r, deadline - Date.now())),
-      ]);
-      clearTimeout(timer);
+      await changeOrTimeout(deadline - Date.now(), this.error);
     }
     return this.#collectError();
   }
@@ -240,13 +234,7 @@ export class TunnelUpstream implements Upstream {
         if (probeFrom !== undefined) return;
         throw new UpstreamError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
       }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.data.changed(),
-        this.error.changed(),
-        new Promise<void>((r) => timer = setTimeout(r, left)),
-      ]);
-      clearTimeout(timer);
+      await changeOrTimeout(left, this.data, this.error);
     }
   }
 
@@ -297,4 +285,14 @@ export class TunnelUpstream implements Upstream {
     this.error.reset();
     this.#markClosed();
   }
+}
+
+/** Resolves at the next change on any of `streams`, or after `ms`. */
+async function changeOrTimeout(ms: number, ...streams: SpdyStream[]): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    ...streams.map((s) => s.changed()),
+    new Promise<void>((r) => timer = setTimeout(r, ms)),
+  ]);
+  clearTimeout(timer);
 }
