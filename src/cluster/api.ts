@@ -7,7 +7,7 @@
  */
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
-import { nativeCredentials } from "./credentials.ts";
+import { credentialsFor } from "./credentials.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -46,12 +46,10 @@ export class KubeApi {
     body?: string;
     signal: AbortSignal;
   }, ctx: RequestContext): Promise<Response> {
-    const options: Record<string, unknown> = {};
-    await this.config.applyToHTTPSOptions(options);
-    const native = nativeCredentials(
-      options,
-      this.config.getCurrentCluster()?.proxyUrl,
-      this.config.getCurrentCluster()?.server ?? "",
+    const { options, native } = await credentialsFor<Record<string, unknown>>(
+      this.config,
+      this.server,
+      {},
     );
     if (!native) {
       return await undiciFetch(url, {

@@ -6,6 +6,7 @@
  * connection broke at once.
  * @module
  */
+import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface NativeCredentials {
   headers: Record<string, string>;
@@ -22,6 +23,23 @@ export interface NodeTlsOptions {
   rejectUnauthorized?: boolean;
   servername?: string;
   auth?: string;
+}
+
+/**
+ * The kubeconfig's credentials for one use, worked out afresh each time (exec plugins and token
+ * files rotate): client-node fills in `options` (its node:tls form, which the fallback paths
+ * take), and `native` is their Deno form, undefined when only node:tls can use them.
+ */
+export async function credentialsFor<T extends object>(
+  config: KubeConfig,
+  server: string,
+  options: T,
+): Promise<{ options: T; native?: NativeCredentials }> {
+  await config.applyToHTTPSOptions(options);
+  return {
+    options,
+    native: nativeCredentials(options, config.getCurrentCluster()?.proxyUrl, server),
+  };
 }
 
 /**

@@ -21,7 +21,7 @@ import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
 import type { PodTarget } from "./resolve.ts";
 import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
 import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
-import { type NativeCredentials, nativeCredentials } from "./credentials.ts";
+import { credentialsFor, type NativeCredentials } from "./credentials.ts";
 import { httpFailure, setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
 import {
   defaultTunnelOptions,
@@ -99,21 +99,13 @@ export class PortForwarder {
     this.#tunnels.podGone(namespace, pod);
   }
 
-  /**
-   * The kubeconfig's credentials, worked out per use: exec plugins and token files rotate.
-   * `native` is undefined when only the node:tls path can use them (see credentials.ts).
-   */
-  async #credentials(): Promise<{ options: WebSocket.ClientOptions; native?: NativeCredentials }> {
-    const options: WebSocket.ClientOptions = {
+  /** The credentials, with the options npm `ws` takes should only node:tls do. */
+  #credentials(): Promise<{ options: WebSocket.ClientOptions; native?: NativeCredentials }> {
+    return credentialsFor<WebSocket.ClientOptions>(this.config, this.server, {
       handshakeTimeout: this.opts.openTimeoutMs,
       perMessageDeflate: false,
       followRedirects: false,
-    };
-    await this.config.applyToHTTPSOptions(options);
-    return {
-      options,
-      native: nativeCredentials(options, this.config.getCurrentCluster()?.proxyUrl, this.server),
-    };
+    });
   }
 
   /** The WebSocket for one pod's multiplexed session. */
