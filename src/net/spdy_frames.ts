@@ -177,6 +177,24 @@ export class StoredZlib {
 }
 
 /**
+ * The 8 bytes every frame starts with (`buf` holds at least those): whether it is a control
+ * frame, its payload length (refused over `maxLength` before anything is buffered), its FIN flag
+ * and, for DATA, its stream, which must not be 0.
+ */
+function decodeFrameHeader(
+  buf: Uint8Array,
+  maxLength: number,
+): { control: boolean; length: number; fin: boolean; streamId: number } {
+  const view = new DataView(buf.buffer, buf.byteOffset, 8);
+  const length = view.getUint32(4) & 0xffffff;
+  if (length > maxLength) throw new SpdyProtocolError(`frame of ${length} bytes is too large`);
+  const control = (buf[0] & 0x80) !== 0;
+  const streamId = view.getUint32(0) & STREAM_ID_MASK;
+  if (!control && streamId === 0) throw new SpdyProtocolError("DATA frame on stream 0");
+  return { control, length, fin: (buf[4] & FLAG_FIN) !== 0, streamId };
+}
+
+/**
  * Decodes the frame at the front of `buf`: the frame and the bytes it took, or undefined when
  * more bytes are needed. Frames longer than `maxLength` are refused before they are buffered.
  */
@@ -185,18 +203,13 @@ export function decodeSpdyFrame(
   maxLength: number,
 ): { frame: SpdyFrame; size: number } | undefined {
   if (buf.length < 8) return undefined;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  const flags = buf[4];
-  const length = view.getUint32(4) & 0xffffff;
-  if (length > maxLength) throw new SpdyProtocolError(`frame of ${length} bytes is too large`);
+  const { control, length, fin, streamId } = decodeFrameHeader(buf, maxLength);
   if (buf.length < 8 + length) return undefined;
   const size = 8 + length;
-  const fin = (flags & FLAG_FIN) !== 0;
-  if ((buf[0] & 0x80) === 0) {
-    const streamId = view.getUint32(0) & STREAM_ID_MASK;
-    if (streamId === 0) throw new SpdyProtocolError("DATA frame on stream 0");
+  if (!control) {
     return { frame: { kind: "data", streamId, fin, data: buf.subarray(8, size) }, size };
   }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const version = view.getUint16(0) & 0x7fff;
   if (version !== SPDY_VERSION) throw new SpdyProtocolError(`SPDY version ${version}`);
   const type = view.getUint16(2);
@@ -280,15 +293,9 @@ export class SpdyFrameReader {
       if (this.#buffered < 8) break;
       if (this.#pieces[0].length < 8) this.#join(8);
       const head = this.#pieces[0];
-      const length = ((head[5] << 16) | (head[6] << 8) | head[7]) >>> 0;
-      if (length > this.maxLength) {
-        throw new SpdyProtocolError(`frame of ${length} bytes is too large`);
-      }
-      if ((head[0] & 0x80) === 0) {
-        const streamId = new DataView(head.buffer, head.byteOffset, 4).getUint32(0) &
-          STREAM_ID_MASK;
-        if (streamId === 0) throw new SpdyProtocolError("DATA frame on stream 0");
-        this.#data = { streamId, left: length, fin: (head[4] & FLAG_FIN) !== 0 };
+      const { control, length, fin, streamId } = decodeFrameHeader(head, this.maxLength);
+      if (!control) {
+        this.#data = { streamId, left: length, fin };
         this.#skip(8);
         continue;
       }
