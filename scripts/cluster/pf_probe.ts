@@ -6,6 +6,7 @@
  * @module
  */
 import type { Backend } from "./fixture.ts";
+import { spawnPortForward } from "../bench/sides.ts";
 
 /** What each kind of backend needs to say something back. */
 const PROBES: Record<Backend["kind"], string> = {
@@ -21,28 +22,20 @@ export async function portForwardAnswers(
   b: Backend,
   timeoutMs = 5_000,
 ): Promise<boolean> {
-  const child = new Deno.Command(kubectl, {
-    args: [
-      "--kubeconfig",
-      kubeconfig,
-      "-n",
-      b.namespace,
-      "port-forward",
-      "--address",
-      "127.0.0.1",
-      `pod/${b.pod}`,
-      `:${b.podPort}`,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const proc = spawnPortForward({
+    kubectl,
+    kubeconfig,
+    namespace: b.namespace,
+    pod: b.pod,
+    podPort: b.podPort,
+    localPort: 0,
+  });
+  // Stopping kubectl also ends a read that waits for an answer that does not come.
+  const timer = setTimeout(() => proc.stop(), timeoutMs);
   let conn: Deno.Conn | undefined;
   try {
-    const port = await forwardedPort(child.stdout);
-    if (port === undefined) return false;
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const m = await proc.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) ->/, timeoutMs);
+    conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(m[1]) });
     const probe = PROBES[b.kind];
     if (probe) await conn.write(new TextEncoder().encode(probe));
     const n = await conn.read(new Uint8Array(64));
@@ -54,30 +47,6 @@ export async function portForwardAnswers(
     try {
       conn?.close();
     } catch { /* closed */ }
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-  }
-}
-
-/** The local port from kubectl's "Forwarding from 127.0.0.1:N -> P" line; undefined at EOF. */
-async function forwardedPort(out: ReadableStream<Uint8Array>): Promise<number | undefined> {
-  // One reader throughout: leaving a for-await early would cancel the stream, and kubectl dies
-  // of SIGPIPE at its next line ("Handling connection for N").
-  const reader = out.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) return undefined;
-    text += decoder.decode(value, { stream: true });
-    const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(text);
-    if (m) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain, so kubectl never blocks */ }
-      })().catch(() => {});
-      return Number(m[1]);
-    }
+    await proc.stop();
   }
 }
