@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { bundleKtctl } from "./bundle.ts";
-import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
+import { KTCTL_V8_ARG } from "./v8_flags.ts";
 
 export const TARGETS: Record<string, string> = {
   "x86_64-pc-windows-msvc": "ktctl.exe",
@@ -73,7 +73,7 @@ for (const target of targets) {
       "--no-config",
       "--no-check",
       // Embedded in the executable: every launch runs with them.
-      `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`,
+      KTCTL_V8_ARG,
       "--target",
       target,
       "--output",

@@ -5,7 +5,7 @@
  * @module
  */
 import { ensureCluster, teardownCluster, WEB } from "./cluster/mod.ts";
-import { KTCTL_V8_FLAGS } from "./v8_flags.ts";
+import { KTCTL_V8_ARG } from "./v8_flags.ts";
 
 const info = await ensureCluster();
 const args = Deno.args;
@@ -33,7 +33,7 @@ const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
     "--allow-all",
-    `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`,
+    KTCTL_V8_ARG,
     "main.ts",
     "connect",
     "-c",

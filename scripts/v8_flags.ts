@@ -21,3 +21,6 @@
  * @module
  */
 export const KTCTL_V8_FLAGS: readonly string[] = ["--max-semi-space-size=8"];
+
+/** The flags as the one `--v8-flags=` argument `deno run` and `deno compile` take. */
+export const KTCTL_V8_ARG = `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`;

@@ -3,7 +3,7 @@
  * exactly the `http_proxy` value it printed, so tests use what a user would copy.
  * @module
  */
-import { KTCTL_V8_FLAGS } from "../../scripts/v8_flags.ts";
+import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
 
 export interface KtctlProcess {
   child: Deno.ChildProcess;
@@ -48,7 +48,7 @@ export async function startKtctl(
     args: [
       "run",
       "--allow-all",
-      `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`,
+      KTCTL_V8_ARG,
       opts.entry ?? "main.ts",
       "connect",
       "--proxyPort",
