@@ -1,5 +1,5 @@
 /**
- * Fuzzes the SOCKS parsers of `src/socks/protocol.ts` with random bytes and with mutations of
+ * Fuzzes the SOCKS parsers of `src/front/socks/protocol.ts` with random bytes and with mutations of
  * valid messages, checking properties every answer must have.
  *
  * ```sh
@@ -34,7 +34,7 @@ import {
   Socks4Reply,
   socks4Reply,
   type SocksRequest,
-} from "../src/socks/protocol.ts";
+} from "../src/front/socks/protocol.ts";
 
 /** A small, fast, seedable PRNG (sfc32, seeded through splitmix32). Deterministic per seed. */
 export class Rng {

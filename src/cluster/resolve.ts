@@ -12,13 +12,9 @@
 import { canonicalIp, inRanges } from "../net/ip.ts";
 import type { ClusterIndex } from "./index.ts";
 import type { PodInfo, ServiceInfo, ServicePort } from "./objects.ts";
+import type { PodTarget } from "../portforward/target.ts";
 
-/** One pod port that can serve a connection. */
-export interface PodTarget {
-  namespace: string;
-  pod: string;
-  port: number;
-}
+export type { PodTarget };
 
 export type Route =
   | {

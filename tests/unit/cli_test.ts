@@ -14,7 +14,7 @@ import { hintCommands, imageFromTasklist, shellFromImage } from "../../src/cli/s
 import { formatClock, formatRecord } from "../../src/cli/logging.ts";
 import { UserError } from "../../src/errors.ts";
 import { formatCidr } from "../../src/net/ip.ts";
-import type { DirectPolicy } from "../../src/tunnel/direct.ts";
+import type { DirectPolicy } from "../../src/dial/direct.ts";
 
 /** The flag values commander passes when none is given (see src/cli/main.ts). */
 const DEFAULT_FLAGS: ConnectFlags = {

@@ -10,7 +10,7 @@ import {
   PORT_FORWARD_PROTOCOLS,
   PortForwardDecoder,
   ProtocolError,
-} from "../../src/cluster/frames.ts";
+} from "../../src/portforward/channel_frames.ts";
 
 const u8 = (...b: number[]) => new Uint8Array(b);
 const text = (s: string) => new TextEncoder().encode(s);

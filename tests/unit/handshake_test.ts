@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { bytes } from "../helpers/bytes.ts";
-import { MAX_HANDSHAKE, negotiate } from "../../src/socks/handshake.ts";
+import { MAX_HANDSHAKE, negotiate } from "../../src/front/socks/handshake.ts";
 import { closeQuietly, writeAll } from "../../src/net/io.ts";
 
 const encoder = new TextEncoder();

@@ -8,9 +8,9 @@ import {
   defaultTunnelOptions,
   type TunnelOptions,
   TunnelSessions,
-} from "../../src/cluster/portforward_tunnel.ts";
+} from "../../src/portforward/multiplexed.ts";
 import type { PodTarget } from "../../src/cluster/resolve.ts";
-import { UpstreamError } from "../../src/tunnel/upstream.ts";
+import { DialError } from "../../src/net/upstream.ts";
 import { FakeKubelet, MemoryTransport, type PodBehaviour } from "../helpers/spdy_peer.ts";
 
 const target = (pod: string, port: number): PodTarget => ({ namespace: "demo", pod, port });
@@ -53,7 +53,7 @@ Deno.test("tunnel: data flows both ways; the client's end reaches the pod and th
 Deno.test("tunnel: a refusal is a 'refused' failure carrying the server's text", async () => {
   const { tunnels } = setup((port) => port === 81 ? "refuse" : "echo");
   await assert.rejects(tunnels.open(target("web-0", 81)), (e: unknown) => {
-    assert.ok(e instanceof UpstreamError);
+    assert.ok(e instanceof DialError);
     assert.equal(e.kind, "refused");
     assert.match(e.message, /demo\/web-0:81: dial tcp :81: connection refused/);
     return true;
@@ -144,7 +144,7 @@ Deno.test("tunnel: a session held back by a client that does not read gets no ne
 Deno.test("tunnel: a server that never replies times out and its session is dropped", async () => {
   const { tunnels, dials } = setup(() => "silent", { openTimeoutMs: 100 });
   await assert.rejects(tunnels.open(target("web-0", 8080)), (e: unknown) => {
-    assert.ok(e instanceof UpstreamError);
+    assert.ok(e instanceof DialError);
     assert.equal(e.kind, "timeout");
     return true;
   });
@@ -157,7 +157,7 @@ Deno.test("tunnel: a deleted pod's session is closed, with its connections", asy
   const up = await tunnels.open(target("web-0", 8080));
   tunnels.podGone("demo", "web-0");
   assert.equal(dials[0].transport.closed, true);
-  await assert.rejects(up.read(), UpstreamError);
+  await assert.rejects(up.read(), DialError);
   const next = await tunnels.open(target("web-0", 8080)); // a new pod of that name
   assert.equal(dials.length, 2);
   next.close();
@@ -166,7 +166,7 @@ Deno.test("tunnel: a deleted pod's session is closed, with its connections", asy
 
 Deno.test("tunnel: a failed dial is the open's failure", async () => {
   const tunnels = new TunnelSessions(
-    () => Promise.reject(new UpstreamError("forbidden", "pods/portforward is forbidden")),
+    () => Promise.reject(new DialError("forbidden", "pods/portforward is forbidden")),
     defaultTunnelOptions,
   );
   await assert.rejects(tunnels.open(target("web-0", 8080)), /forbidden/);

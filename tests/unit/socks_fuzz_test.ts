@@ -18,7 +18,7 @@ import {
   sameResult,
   toHex,
 } from "../../scripts/fuzz.ts";
-import type { Parse } from "../../src/socks/protocol.ts";
+import type { Parse } from "../../src/front/socks/protocol.ts";
 
 function report(failures: Failure[]): string {
   return failures.slice(0, 5).map((f) =>

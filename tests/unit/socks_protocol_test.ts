@@ -1,5 +1,5 @@
 /**
- * Byte-level tests of the SOCKS4/4a/5 parsers and encoders in src/socks/protocol.ts.
+ * Byte-level tests of the SOCKS4/4a/5 parsers and encoders in src/front/socks/protocol.ts.
  */
 import assert from "node:assert/strict";
 import { bytes } from "../helpers/bytes.ts";
@@ -18,7 +18,7 @@ import {
   socks5MethodReply,
   Socks5Reply,
   socks5Reply,
-} from "../../src/socks/protocol.ts";
+} from "../../src/front/socks/protocol.ts";
 
 function hex(b: Uint8Array | undefined): string {
   return b === undefined ? "(none)" : [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");

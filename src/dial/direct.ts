@@ -7,7 +7,7 @@
  */
 import { lookup } from "node:dns/promises";
 import { canonicalIp, type Cidr, formatCidr, inRanges } from "../net/ip.ts";
-import { type Upstream, UpstreamError } from "./upstream.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 /** Which destinations may be dialled directly: all, none, or only those in the ranges. */
@@ -25,7 +25,7 @@ export async function resolveHost(host: string): Promise<string[]> {
     const found = await lookup(host, { all: true, verbatim: true });
     return found.map((a) => canonicalIp(a.address)).filter((a): a is string => a !== undefined);
   } catch (e) {
-    throw new UpstreamError("not-found", `cannot resolve ${host}: ${(e as Error).message}`);
+    throw new DialError("unknown-host", `cannot resolve ${host}: ${(e as Error).message}`);
   }
 }
 
@@ -38,15 +38,17 @@ export async function dialDirect(
   timeoutMs: number,
 ): Promise<Upstream> {
   if (policy.kind === "none") {
-    throw new UpstreamError("forbidden", `direct connections are off (--dialDirect none): ${host}`);
+    throw new DialError("policy", `direct connections are off: ${host}`);
   }
   const allowed = policy.kind === "all"
     ? addresses
     : addresses.filter((a) => inRanges(a, policy.ranges));
   if (allowed.length === 0) {
-    throw new UpstreamError(
-      "forbidden",
-      `${host} (${addresses.join(", ")}) is outside --dialDirect ${describePolicy(policy)}`,
+    throw new DialError(
+      "policy",
+      `${host} (${addresses.join(", ")}) is outside the direct-dial ranges ${
+        describePolicy(policy)
+      }`,
     );
   }
   let lastError: unknown;
@@ -68,12 +70,12 @@ export async function dialDirect(
   }
   const e = lastError as Error;
   if (e instanceof Deno.errors.ConnectionRefused) {
-    throw new UpstreamError("refused", `${host}:${port} refused the connection`);
+    throw new DialError("refused", `${host}:${port} refused the connection`);
   }
   if (e?.name === "TimeoutError") {
-    throw new UpstreamError("timeout", `${host}:${port} did not answer in ${timeoutMs} ms`);
+    throw new DialError("timeout", `${host}:${port} did not answer in ${timeoutMs} ms`);
   }
-  throw new UpstreamError("unreachable", `cannot connect to ${host}:${port}: ${e?.message}`);
+  throw new DialError("unreachable", `cannot connect to ${host}:${port}: ${e?.message}`);
 }
 
 /** A plain TCP connection as an Upstream. */

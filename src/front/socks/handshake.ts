@@ -16,7 +16,7 @@ import {
   socks5Reply,
   type SocksRequest,
 } from "./protocol.ts";
-import { writeAll, writeQuietly } from "../net/io.ts";
+import { writeAll, writeQuietly } from "../../net/io.ts";
 
 /** No valid handshake is longer: SOCKS4a with a 255-byte user id and a 255-byte name is 520. */
 export const MAX_HANDSHAKE = 1024;

@@ -5,7 +5,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { negotiate } from "./handshake.ts";
+import { negotiate } from "./socks/handshake.ts";
 import {
   Socks4Reply,
   socks4Reply,
@@ -13,10 +13,10 @@ import {
   socks5Reply,
   type Socks5ReplyCode,
   type SocksRequest,
-} from "./protocol.ts";
-import { type Connector, RouteRejected } from "../tunnel/connector.ts";
-import { pipe } from "../tunnel/pipe.ts";
-import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+} from "./socks/protocol.ts";
+import type { Connector } from "../dial/connector.ts";
+import { pipe } from "../net/pipe.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
 import { closeQuietly, writeQuietly } from "../net/io.ts";
 import { UserError } from "../errors.ts";
 
@@ -143,10 +143,7 @@ export class SocksServer {
       );
     } catch (e) {
       await writeQuietly(conn, failureReply(request, replyCodeFor(e)));
-      const level =
-        e instanceof UpstreamError && e.kind === "forbidden" && !/dialDirect/.test(e.message)
-          ? "warn"
-          : "debug";
+      const level = e instanceof DialError && e.kind === "forbidden" ? "warn" : "debug";
       log[level]("#{id} {client} → {dest}: {error}", { id, client, dest, error: messageOf(e) });
       return;
     }
@@ -193,16 +190,17 @@ function failureReply(r: SocksRequest, code: Socks5ReplyCode): Uint8Array {
 
 /** The SOCKS5 reply code that best tells the client why. */
 export function replyCodeFor(e: unknown): Socks5ReplyCode {
-  if (e instanceof RouteRejected) {
-    return e.kind === "no-port" ? Socks5Reply.connectionRefused : Socks5Reply.hostUnreachable;
-  }
-  if (e instanceof UpstreamError) {
+  if (e instanceof DialError) {
     switch (e.kind) {
       case "refused":
+      case "no-port":
         return Socks5Reply.connectionRefused;
       case "not-found":
+      case "unknown-host":
+      case "no-endpoints":
         return Socks5Reply.hostUnreachable;
       case "forbidden":
+      case "policy":
         return Socks5Reply.notAllowed;
       case "timeout":
         return Socks5Reply.ttlExpired;

@@ -33,13 +33,33 @@ export interface Upstream {
   readonly description: string;
 }
 
-/** An upstream failure worth a distinct SOCKS reply or log line. */
-export class UpstreamError extends Error {
-  override name = "UpstreamError";
-  constructor(
-    readonly kind: "refused" | "unreachable" | "not-found" | "forbidden" | "timeout" | "failed",
-    message: string,
-  ) {
-    super(message);
+/**
+ * Why a destination could not be reached. Each front maps the kind to its own answer (a SOCKS
+ * reply code, an HTTP status), so no layer matches on message text.
+ */
+export type DialFailure =
+  /** A cluster name (or an address in the cluster's ranges) that matches nothing, or a name no resolver knows. */
+  | "unknown-host"
+  /** A service with no ready endpoint. */
+  | "no-endpoints"
+  /** A service that does not have the port asked for. */
+  | "no-port"
+  /** The pod or host refused the port. */
+  | "refused"
+  | "unreachable"
+  /** The pod the port-forward was for no longer exists. */
+  | "not-found"
+  /** The cluster refused the port-forward (RBAC, credentials). */
+  | "forbidden"
+  /** The user's own direct-dial policy does not allow the destination. */
+  | "policy"
+  | "timeout"
+  | "failed";
+
+/** A failure to open or keep an upstream, with a kind each front can answer in its own words. */
+export class DialError extends Error {
+  override name = "DialError";
+  constructor(readonly kind: DialFailure, message: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }

@@ -17,18 +17,18 @@ import { Buffer } from "node:buffer";
 // @ts-types="@types/ws"
 import WebSocket from "ws";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./frames.ts";
-import type { PodTarget } from "./resolve.ts";
-import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+import { PORT_FORWARD_PROTOCOLS, PortForwardDecoder } from "./channel_frames.ts";
+import type { PodTarget } from "./target.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
 import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
-import { credentialsFor, type NativeCredentials } from "./credentials.ts";
-import { httpFailure, setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
+import { credentialsFor, type NativeCredentials } from "../cluster/credentials.ts";
+import { httpFailure, setupFailure, SilenceTimer, streamFailure } from "./failures.ts";
 import {
   defaultTunnelOptions,
   TUNNEL_PROTOCOL,
   TunnelSessions,
   TunnelUnsupported,
-} from "./portforward_tunnel.ts";
+} from "./multiplexed.ts";
 import { getLogger } from "@logtape/logtape";
 
 const log = getLogger(["ktctl", "connect"]);
@@ -157,8 +157,8 @@ export class PortForwarder {
       await upstream.ready();
     } catch (e) {
       upstream.close();
-      throw e instanceof UpstreamError
-        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+      throw e instanceof DialError
+        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`)
         : e;
     } finally {
       clearTimeout(timer);
@@ -188,7 +188,7 @@ export class PortForwarder {
       ws.once("error", (e: Error & { code?: string }) => {
         const timeout = /timed out/i.test(e.message);
         reject(
-          new UpstreamError(
+          new DialError(
             timeout ? "timeout" : "unreachable",
             `port-forward to ${what} failed: ${e.code ?? e.message}`,
           ),
@@ -250,9 +250,9 @@ function podPath(target: PodTarget): string {
 }
 
 /** A connection or upgrade that failed before the server answered. */
-function openFailure(e: unknown, what: string): UpstreamError {
+function openFailure(e: unknown, what: string): DialError {
   const message = (e as Error).message;
-  return new UpstreamError(
+  return new DialError(
     /timed out/.test(message) ? "timeout" : "unreachable",
     `port-forward to ${what} failed: ${message}`,
   );
@@ -273,7 +273,7 @@ export class PortForwardUpstream implements Upstream {
   #markClosed = () => {};
   readonly closed = new Promise<void>((r) => this.#markClosed = r);
   #ready: Promise<void>;
-  #settleReady: (error?: UpstreamError) => void = () => {};
+  #settleReady: (error?: DialError) => void = () => {};
 
   constructor(
     readonly ws: WebSocket,
@@ -369,7 +369,7 @@ export class PortForwardUpstream implements Upstream {
 
   write(length: number): Promise<void> {
     if (this.ws.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new UpstreamError("failed", `${this.description} is closed`));
+      return Promise.reject(new DialError("failed", `${this.description} is closed`));
     }
     const frame = this.#frame.subarray(0, length + 1);
     if (this.ws.bufferedAmount + length < this.opts.highWaterMark) {
@@ -469,7 +469,7 @@ export class NativePortForwardUpstream implements Upstream {
     try {
       await this.ws.send(this.#frame.subarray(0, length + 1));
     } catch {
-      throw new UpstreamError("failed", `${this.description} is closed`);
+      throw new DialError("failed", `${this.description} is closed`);
     }
   }
 

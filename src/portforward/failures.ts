@@ -1,23 +1,23 @@
 /**
  * What a failed port-forward means to the user, shared by both transports: the text the server
- * sent, turned into an {@link UpstreamError} whose kind picks the SOCKS reply.
+ * sent, turned into an {@link DialError} whose kind picks the SOCKS reply.
  * @module
  */
-import { UpstreamError } from "../tunnel/upstream.ts";
+import { DialError } from "../net/upstream.ts";
 
 /** The failure for a stream that ended before the port was announced. */
-export function setupFailure(errorText: string): UpstreamError {
+export function setupFailure(errorText: string): DialError {
   const text = errorText.trim();
-  return new UpstreamError(
+  return new DialError(
     !text || /refused/i.test(text) ? "refused" : "failed",
     text || "the pod side closed before the stream was set up (nothing listens on the port?)",
   );
 }
 
 /** The failure the error channel's text stands for, once the stream was up. */
-export function streamFailure(errorText: string): UpstreamError {
+export function streamFailure(errorText: string): DialError {
   const text = errorText.trim();
-  return new UpstreamError(/refused/i.test(text) ? "refused" : "failed", text);
+  return new DialError(/refused/i.test(text) ? "refused" : "failed", text);
 }
 
 /**
@@ -46,7 +46,7 @@ export class SilenceTimer {
   }
 }
 
-export function httpFailure(status: number, body: string, what: string): UpstreamError {
+export function httpFailure(status: number, body: string, what: string): DialError {
   let message = body.trim();
   try {
     message = (JSON.parse(body) as { message?: string }).message ?? message;
@@ -56,7 +56,7 @@ export function httpFailure(status: number, body: string, what: string): Upstrea
     : status === 401 || status === 403
     ? "forbidden"
     : "unreachable";
-  return new UpstreamError(
+  return new DialError(
     kind,
     `port-forward to ${what} refused by the API server (${status}): ${message.slice(0, 300)}`,
   );

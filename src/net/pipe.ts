@@ -6,7 +6,7 @@
  * @module
  */
 import type { Upstream } from "./upstream.ts";
-import { closeQuietly, writeAll } from "../net/io.ts";
+import { closeQuietly, writeAll } from "./io.ts";
 
 export interface PipeStats {
   /** Bytes from client to upstream. */

@@ -8,10 +8,9 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { ClusterIndex } from "../cluster/index.ts";
-import type { PortForwarder } from "../cluster/portforward.ts";
+import type { PortForwarder } from "../portforward/forwarder.ts";
 import {
   type PodTarget,
-  type RejectKind,
   resolveDestination,
   resolveIp,
   type ResolveOptions,
@@ -19,17 +18,9 @@ import {
 } from "../cluster/resolve.ts";
 import { inRanges } from "../net/ip.ts";
 import { dialDirect, type DirectPolicy, resolveHost } from "./direct.ts";
-import { type Upstream, UpstreamError } from "./upstream.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
 
 const log = getLogger(["ktctl", "connect"]);
-
-/** A destination that is refused before any connection is tried. */
-export class RouteRejected extends Error {
-  override name = "RouteRejected";
-  constructor(readonly kind: RejectKind, message: string) {
-    super(message);
-  }
-}
 
 export interface Connected {
   upstream: Upstream;
@@ -91,7 +82,7 @@ export class ClusterConnector implements Connector {
         return { upstream, via: "direct" };
       }
     }
-    if (route.kind === "reject") throw new RouteRejected(route.failure, route.reason);
+    if (route.kind === "reject") throw new DialError(route.failure, route.reason);
     return { upstream: await this.#openAny(route), via: route.via };
   }
 
@@ -129,7 +120,7 @@ export class ClusterConnector implements Connector {
           error: String(e),
         });
         // Credentials or RBAC fail the same way for every pod: no point trying the rest.
-        if (e instanceof UpstreamError && e.kind === "forbidden") break;
+        if (e instanceof DialError && e.kind === "forbidden") break;
       }
     }
     throw last;

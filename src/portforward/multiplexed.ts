@@ -12,12 +12,12 @@
  * connections to it are reported connected as soon as their streams are sent.
  * @module
  */
-import type { PodTarget } from "./resolve.ts";
-import { type Upstream, UpstreamError } from "../tunnel/upstream.ts";
+import type { PodTarget } from "./target.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
 import { SpdySession, type SpdyStream } from "../net/spdy_session.ts";
 import type { MessageTransport } from "../net/spdy_session.ts";
 import { sharedBlocks } from "../net/byte_queue.ts";
-import { setupFailure, SilenceTimer, streamFailure } from "./portforward_failures.ts";
+import { setupFailure, SilenceTimer, streamFailure } from "./failures.ts";
 
 export const TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
 /** How long the end of a data stream waits for the error stream to say why. */
@@ -56,7 +56,7 @@ export class TunnelUnsupported extends Error {
   }
 }
 
-/** Opens the WebSocket for one pod's session; throws UpstreamError or TunnelUnsupported. */
+/** Opens the WebSocket for one pod's session; throws DialError or TunnelUnsupported. */
 export type SessionDialer = (target: PodTarget) => Promise<MessageTransport>;
 
 interface PodSessions {
@@ -95,12 +95,12 @@ export class TunnelSessions {
     } catch (e) {
       upstream.close();
       this.#answered.delete(what);
-      if (e instanceof UpstreamError && e.kind === "timeout") {
+      if (e instanceof DialError && e.kind === "timeout") {
         // A session that does not answer is dead, whatever TCP thinks: drop it.
         session.close("the server stopped answering");
       }
-      throw e instanceof UpstreamError
-        ? new UpstreamError(e.kind, `port-forward to ${what}: ${e.message}`)
+      throw e instanceof DialError
+        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`)
         : e;
     }
     return upstream;
@@ -120,7 +120,7 @@ export class TunnelSessions {
       const opened = await opening;
       if (this.#hasRoom(opened)) return opened;
     }
-    throw new UpstreamError("failed", "port-forwarding has stopped");
+    throw new DialError("failed", "port-forwarding has stopped");
   }
 
   /** Whether a connection's two streams may still be opened on `s`. */
@@ -232,7 +232,7 @@ export class TunnelUpstream implements Upstream {
         : probeFrom + opts.probeMs - now;
       if (left <= 0) {
         if (probeFrom !== undefined) return;
-        throw new UpstreamError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
+        throw new DialError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
       }
       await changeOrTimeout(left, this.data, this.error);
     }
@@ -244,7 +244,7 @@ export class TunnelUpstream implements Upstream {
       chunk = await this.data.read();
     } catch (e) {
       const text = await this.#finalError();
-      throw text ? streamFailure(text) : new UpstreamError("failed", (e as Error).message);
+      throw text ? streamFailure(text) : new DialError("failed", (e as Error).message);
     }
     if (chunk === null) {
       const text = await this.#finalError();
@@ -268,7 +268,7 @@ export class TunnelUpstream implements Upstream {
       await this.data.writeBuffered(length);
     } catch (e) {
       const text = this.#collectError();
-      throw new UpstreamError("failed", text || `${this.description}: ${(e as Error).message}`);
+      throw new DialError("failed", text || `${this.description}: ${(e as Error).message}`);
     }
   }
 
