@@ -34,6 +34,13 @@ export const POD_PORTS = {
   echo: 9000,
   /** Bulk source/sink: `GET <n>\n` -> n bytes then close; `PUT <n>\n` -> reads n, `OK <n>\n`. */
   bulk: 9100,
+  /**
+   * Bulk over HTTP/1.1 (for HTTP proxies' absolute-form requests): `GET /<n>` -> 200 with n
+   * bytes; `PUT /<n>` with an n-byte body -> 200 `OK <n>\n`. Keep-alive honoured.
+   */
+  bulkHttp: 9180,
+  /** HTTPS: the `http` server's answers over TLS, with the certificate `TLS.certNames` names. */
+  https: 8443,
 } as const;
 
 /** demo/web-0..2 behind Service `web` and the headless Service `web-headless`. */
@@ -83,6 +90,9 @@ export const BULK = {
   labels: { app: "bulk" },
   port: POD_PORTS.bulk,
   portName: "bulk",
+  /** The same bytes over HTTP (POD_PORTS.bulkHttp), also behind Service `bulk`, port 9180. */
+  httpPort: POD_PORTS.bulkHttp,
+  httpPortName: "bulk-http",
 } as const;
 
 /** other/api-0, api-1 behind Service `api` (80 -> 8080). */
@@ -94,6 +104,23 @@ export const API = {
   servicePort: 80,
   portName: "http",
   targetPort: POD_PORTS.http,
+} as const;
+
+/**
+ * demo/tls behind Service `tls` (443 -> 8443): an HTTPS server, the target clients reach through
+ * an HTTP proxy's CONNECT. Its certificate is issued by a CA of its own that `up` creates in the
+ * run dir (`tlsFiles()` in cluster.ts; `ClusterInfo.tlsCaFile` for clients).
+ */
+export const TLS = {
+  namespace: NAMESPACES.demo,
+  pod: "tls",
+  service: "tls",
+  labels: { app: "tls" },
+  servicePort: 443,
+  portName: "https",
+  targetPort: POD_PORTS.https,
+  /** DNS names in the server certificate: the service's names. */
+  certNames: ["tls", "tls.demo", "tls.demo.svc", "tls.demo.svc.cluster.local"],
 } as const;
 
 /** Service accounts behind `limited.kubeconfig` and `token.kubeconfig`. */
@@ -110,7 +137,7 @@ export const ACCOUNTS = {
  */
 export const BACKEND_BASE_PORT = 31000;
 
-export type BackendKind = "http" | "echo" | "bulk";
+export type BackendKind = "http" | "echo" | "bulk" | "https" | "bulk-http";
 export interface Backend {
   namespace: string;
   pod: string;
@@ -132,6 +159,14 @@ export function backends(basePort = backendBasePort()): Backend[] {
   for (const pod of API.pods) {
     list.push({ namespace: API.namespace, pod, podPort: POD_PORTS.http, kind: "http" });
   }
+  // Last, so that adding them kept every other backend's loopback port.
+  list.push({ namespace: TLS.namespace, pod: TLS.pod, podPort: TLS.targetPort, kind: "https" });
+  list.push({
+    namespace: BULK.namespace,
+    pod: BULK.pod,
+    podPort: BULK.httpPort,
+    kind: "bulk-http",
+  });
   return list.map((b, i) => ({ ...b, loopbackPort: basePort + i }));
 }
 
@@ -337,11 +372,14 @@ export function workloadManifests(basePort = backendBasePort()): Obj[] {
 
   objs.push(
     pod(BULK.namespace, BULK.pod, BULK.labels, NODES[1 % NODES.length], [
+      // BULK.httpPort is not listed: pods are immutable, and a listed port would make `up`
+      // fail on clusters made before it existed. Port-forwards and Services do not need it.
       { name: BULK.portName, containerPort: BULK.port },
     ]),
     portForward(BULK.namespace, BULK.pod, forwardsOf(BULK.namespace, BULK.pod)),
     service(BULK.namespace, BULK.service, BULK.labels, [
       { name: BULK.portName, port: BULK.port, targetPort: BULK.port },
+      { name: BULK.httpPortName, port: BULK.httpPort, targetPort: BULK.httpPort },
     ]),
   );
 
@@ -358,6 +396,16 @@ export function workloadManifests(basePort = backendBasePort()): Obj[] {
       { name: API.portName, port: API.servicePort, targetPort: API.targetPort },
     ]),
   );
+
+  objs.push(
+    pod(TLS.namespace, TLS.pod, TLS.labels, NODES[0], [
+      { name: TLS.portName, containerPort: TLS.targetPort },
+    ]),
+    portForward(TLS.namespace, TLS.pod, forwardsOf(TLS.namespace, TLS.pod)),
+    service(TLS.namespace, TLS.service, TLS.labels, [
+      { name: TLS.portName, port: TLS.servicePort, targetPort: TLS.targetPort },
+    ]),
+  );
   return objs;
 }
 
@@ -368,6 +416,7 @@ export function fixturePods(): string[] {
     `${REFUSER.namespace}/${REFUSER.pod}`,
     `${BULK.namespace}/${BULK.pod}`,
     ...API.pods.map((p) => `${API.namespace}/${p}`),
+    `${TLS.namespace}/${TLS.pod}`,
   ];
 }
 
@@ -380,5 +429,6 @@ export function expectedEndpoints(): { namespace: string; service: string; ready
     { namespace: EMPTY.namespace, service: EMPTY.service, ready: 0 },
     { namespace: BULK.namespace, service: BULK.service, ready: 1 },
     { namespace: API.namespace, service: API.service, ready: API.pods.length },
+    { namespace: TLS.namespace, service: TLS.service, ready: 1 },
   ];
 }
