@@ -17,6 +17,7 @@ import {
   restartApiServer,
   WEB,
 } from "../../scripts/cluster/mod.ts";
+import { chromiumDom } from "../helpers/chromium.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
 import { curl, curlWithEnv, readAll, readExactly, socks5Connect } from "../helpers/socks_client.ts";
 
@@ -346,32 +347,8 @@ Deno.test(
   },
 );
 
-async function chromium(proxy: string, url: string): Promise<string> {
-  const profile = await Deno.makeTempDir({ prefix: "ktctl-chromium-" });
-  try {
-    const out = await new Deno.Command("chromium", {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${profile}`,
-        `--proxy-server=${proxy}`,
-        "--timeout=15000",
-        "--dump-dom",
-        url,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return new TextDecoder().decode(out.stdout);
-  } finally {
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
-  }
+function chromium(proxy: string, url: string): Promise<string> {
+  return chromiumDom(url, [`--proxy-server=${proxy}`]);
 }
 
 Deno.test("Chromium loads a cluster page through the proxy in each mode", opts, async () => {

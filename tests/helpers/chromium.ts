@@ -1,0 +1,38 @@
+/**
+ * Headless Chromium as a real browser client: loads one URL with the given proxy flags and
+ * returns the page's DOM (Chromium's own error page when it could not load it).
+ * @module
+ */
+
+/** `--dump-dom` of `url`, with `args` (the proxy settings) added to the headless flags. */
+export async function chromiumDom(url: string, args: string[]): Promise<string> {
+  const profile = await Deno.makeTempDir({ prefix: "ktctl-chromium-" });
+  try {
+    const out = await new Deno.Command("chromium", {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--user-data-dir=${profile}`,
+        ...args,
+        "--timeout=15000",
+        "--dump-dom",
+        url,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      // --timeout bounds the page load; this bounds a browser that hangs anyway.
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    return new TextDecoder().decode(out.stdout);
+  } catch (e) {
+    return `chromium did not finish: ${e instanceof Error ? e.message : e}`;
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
