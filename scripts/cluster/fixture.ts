@@ -90,9 +90,21 @@ export const BULK = {
   labels: { app: "bulk" },
   port: POD_PORTS.bulk,
   portName: "bulk",
-  /** The same bytes over HTTP (POD_PORTS.bulkHttp), also behind Service `bulk`, port 9180. */
-  httpPort: POD_PORTS.bulkHttp,
-  httpPortName: "bulk-http",
+} as const;
+
+/**
+ * demo/bulk-http behind Service `bulk-http` (80 -> 9180): bulk transfers over HTTP, for the
+ * bench's absolute-form rows. A pod of its own rather than a port of `bulk`: pods are immutable,
+ * and an older fixture applied by `up` would take a port back out of `bulk`'s objects.
+ */
+export const BULK_HTTP = {
+  namespace: NAMESPACES.demo,
+  pod: "bulk-http",
+  service: "bulk-http",
+  labels: { app: "bulk-http" },
+  servicePort: 80,
+  port: POD_PORTS.bulkHttp,
+  portName: "http",
 } as const;
 
 /** other/api-0, api-1 behind Service `api` (80 -> 8080). */
@@ -162,9 +174,9 @@ export function backends(basePort = backendBasePort()): Backend[] {
   // Last, so that adding them kept every other backend's loopback port.
   list.push({ namespace: TLS.namespace, pod: TLS.pod, podPort: TLS.targetPort, kind: "https" });
   list.push({
-    namespace: BULK.namespace,
-    pod: BULK.pod,
-    podPort: BULK.httpPort,
+    namespace: BULK_HTTP.namespace,
+    pod: BULK_HTTP.pod,
+    podPort: BULK_HTTP.port,
     kind: "bulk-http",
   });
   return list.map((b, i) => ({ ...b, loopbackPort: basePort + i }));
@@ -372,14 +384,18 @@ export function workloadManifests(basePort = backendBasePort()): Obj[] {
 
   objs.push(
     pod(BULK.namespace, BULK.pod, BULK.labels, NODES[1 % NODES.length], [
-      // BULK.httpPort is not listed: pods are immutable, and a listed port would make `up`
-      // fail on clusters made before it existed. Port-forwards and Services do not need it.
       { name: BULK.portName, containerPort: BULK.port },
     ]),
     portForward(BULK.namespace, BULK.pod, forwardsOf(BULK.namespace, BULK.pod)),
     service(BULK.namespace, BULK.service, BULK.labels, [
       { name: BULK.portName, port: BULK.port, targetPort: BULK.port },
-      { name: BULK.httpPortName, port: BULK.httpPort, targetPort: BULK.httpPort },
+    ]),
+    pod(BULK_HTTP.namespace, BULK_HTTP.pod, BULK_HTTP.labels, NODES[1 % NODES.length], [
+      { name: BULK_HTTP.portName, containerPort: BULK_HTTP.port },
+    ]),
+    portForward(BULK_HTTP.namespace, BULK_HTTP.pod, forwardsOf(BULK_HTTP.namespace, BULK_HTTP.pod)),
+    service(BULK_HTTP.namespace, BULK_HTTP.service, BULK_HTTP.labels, [
+      { name: BULK_HTTP.portName, port: BULK_HTTP.servicePort, targetPort: BULK_HTTP.port },
     ]),
   );
 
@@ -417,6 +433,7 @@ export function fixturePods(): string[] {
     `${BULK.namespace}/${BULK.pod}`,
     ...API.pods.map((p) => `${API.namespace}/${p}`),
     `${TLS.namespace}/${TLS.pod}`,
+    `${BULK_HTTP.namespace}/${BULK_HTTP.pod}`,
   ];
 }
 
@@ -430,5 +447,6 @@ export function expectedEndpoints(): { namespace: string; service: string; ready
     { namespace: BULK.namespace, service: BULK.service, ready: 1 },
     { namespace: API.namespace, service: API.service, ready: API.pods.length },
     { namespace: TLS.namespace, service: TLS.service, ready: 1 },
+    { namespace: BULK_HTTP.namespace, service: BULK_HTTP.service, ready: 1 },
   ];
 }
