@@ -119,6 +119,17 @@ export class BodyFramer {
     return this.#closeDelimited;
   }
 
+  /**
+   * How many of the next bytes are body whatever they hold (the rest of a Content-Length body or
+   * of the current chunk's data; unbounded for a close-delimited body, 0 inside chunk framing):
+   * a relay can read that many straight into its upstream's buffer without reading past the end.
+   */
+  get certain(): number {
+    if (this.#closeDelimited) return Infinity;
+    if (!this.#chunk) return this.#left;
+    return this.#chunk.at === "data" ? this.#chunk.left : 0;
+  }
+
   /** How many leading bytes of `bytes` are body. Throws FramingError on a malformed chunk. */
   feed(bytes: Uint8Array): number {
     if (this.#closeDelimited) return bytes.length;

@@ -321,6 +321,15 @@ async function exchange(
   };
 }
 
+/**
+ * Request body bytes read straight from the client into the upstream's buffer: the first read is
+ * small and they grow while the client fills them, as in pipe(). Going through the session's
+ * reader instead (1 KiB at first, never grown once emptied) made every KiB of an upload one
+ * upstream write: a WebSocket message with a ping of its own, 16x the CPU of a CONNECT upload.
+ */
+const BODY_FIRST_CHUNK = 4 * 1024;
+const BODY_CHUNK = 64 * 1024;
+
 /** Relays the request body from the client to the origin, exactly as framed. */
 async function sendBody(
   s: Session,
@@ -328,7 +337,21 @@ async function sendBody(
   up: Upstream,
   stats: PipeStats,
 ): Promise<void> {
+  let size = BODY_FIRST_CHUNK;
   while (!body.done) {
+    // Bytes that are body whatever they hold can skip the reader: never past the body's end,
+    // so a pipelined next request stays in the client's socket for the reader.
+    const direct = Math.min(size, body.certain);
+    if (s.reader.length === 0 && direct > 0) {
+      const buf = up.buffer(direct);
+      const n = await s.reader.source.read(buf);
+      if (n === null) throw new Error("the client closed before the end of the request body");
+      body.feed(buf.subarray(0, n));
+      if (n === direct) size = Math.min(size * 4, BODY_CHUNK);
+      await up.write(n);
+      stats.sent += n;
+      continue;
+    }
     if (s.reader.length === 0 && !(await s.reader.readMore())) {
       throw new Error("the client closed before the end of the request body");
     }
