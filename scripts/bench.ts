@@ -28,6 +28,9 @@
  *                then the same with 200 PUTs through another fresh pair
  *   idle         RSS and CPU% of the same fresh processes, idle for 10 s before that load
  *   startup      launch of `ktctl connect` (or kubectl port-forward) to its first proxied reply
+ * bulk, latency and concurrency also measure ktctl's HTTP proxy (a `--method http` ktctl; CONNECT
+ * and absolute-form requests) against the SOCKS and kubectl figures of the same run
+ * (scripts/bench/http_rows.ts).
  *
  * Bounded in count and time everywhere (per operation deadlines, an overall deadline); every
  * process it starts is stopped on every exit path. It prints figures and never asserts them:
@@ -76,6 +79,17 @@ import {
   startPortForward,
 } from "./bench/sides.ts";
 import { mbps, median, percentile, rotate, round } from "./bench/stats.ts";
+import {
+  emptyHttpResults,
+  type HttpBenchEnv,
+  httpReport,
+  type HttpResults,
+  HttpSideProcess,
+  runHttpBulk,
+  runHttpConcurrency,
+  runHttpLatency,
+  warmUpHttp,
+} from "./bench/http_rows.ts";
 
 const MiB = 1024 * 1024;
 const MEASUREMENTS = [
@@ -242,6 +256,8 @@ interface Results {
   concurrencyUpload: Record<ProcSide, ConcurrencyFigures>;
   idle: Record<ProcSide, { rss: number[]; cpu: number[] }>;
   startup: Record<ProcSide, number[]> & { ktctlBanner: number[] };
+  /** The HTTP proxy's rows (CONNECT and absolute-form), scripts/bench/http_rows.ts. */
+  http: HttpResults;
   errors: string[];
 }
 
@@ -267,6 +283,7 @@ function emptyResults(): Results {
     concurrencyUpload: { ktctl: conc(), kubectl: conc() },
     idle: { ktctl: { rss: [], cpu: [] }, kubectl: { rss: [], cpu: [] } },
     startup: { ktctl: [], kubectl: [], ktctlBanner: [] },
+    http: emptyHttpResults(),
     errors: [],
   };
 }
@@ -353,7 +370,7 @@ async function primeBundle(env: Env): Promise<void> {
 
 function ktctlOptions(
   env: Env,
-  method: "socks" | "socks5",
+  method: "socks" | "socks5" | "http",
   port = freePort(),
   portForward: "multiplexed" | "websocket" = "multiplexed",
 ) {
@@ -932,6 +949,7 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   };
   json.concurrency = concurrencyRows("downloads", res.concurrency);
   json.concurrencyUpload = concurrencyRows("uploads", res.concurrencyUpload);
+  json.http = httpRows(env, res, rows);
 
   const i = res.idle;
   vsKubectl(`idle ${env.cfg.idleMs / 1000} s: RSS (MB)`, m(i.ktctl.rss), m(i.kubectl.rss));
@@ -1010,6 +1028,52 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
   return { text: lines.join("\n"), json };
 }
 
+/** The HTTP proxy's rows, against the SOCKS and kubectl figures of the same run. */
+function httpRows(env: Env, res: Results, rows: Cell[][]): Record<string, unknown> {
+  const m = median;
+  const side = (d: "get" | "put") => ({
+    socks: m(res.bulk[d]["ktctl socks5"]),
+    kubectl: m(res.bulk[d].kubectl),
+    plain: m(res.bulk[d].plain),
+  });
+  const lat = (p: "p50" | "p95") => ({
+    socks: m(res.latency.ktctl[p]),
+    kubectl: m(res.latency.kubectl[p]),
+    plain: m(res.latency.plain[p]),
+  });
+  const { rows: httpRows, json } = httpReport(env.cfg, res.http, {
+    bulk: { get: side("get"), put: side("put") },
+    latency: { p50: lat("p50"), p95: lat("p95") },
+    concurrency: {
+      socks: m(res.concurrency.ktctl.mbps),
+      kubectl: m(res.concurrency.kubectl.mbps),
+      kubectlPeakRss: m(res.concurrency.kubectl.peakRss),
+    },
+  });
+  rows.push(...httpRows);
+  return json;
+}
+
+/** What the HTTP rows need from this run (scripts/bench/http_rows.ts). */
+function httpBenchEnv(env: Env, res: Results, ll: () => LongLived | undefined): HttpBenchEnv {
+  return {
+    ktctl: () => ktctlOptions(env, "http"),
+    bulkHost: env.bulkHost,
+    webHost: env.webHost,
+    webPod: WEB.pods[0],
+    socksWeb: () => socks5(ll()!.ktctl5.port, env.webHost, POD_PORTS.http),
+    kubectlWeb: () => direct(ll()!.pfWeb.port),
+    bulkBytes: env.cfg.bulkBytes,
+    latencyCount: env.cfg.latencyCount,
+    concurrency: env.cfg.concurrency,
+    concurrencyBytes: env.cfg.concurrencyBytes,
+    ticksPerSecond: env.ticksPerSecond,
+    bulkTimeoutMs,
+    note,
+    errors: res.errors,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
@@ -1040,9 +1104,12 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
   );
 
   let ll: LongLived | undefined;
+  const httpEnv = httpBenchEnv(env, res, () => ll);
+  const httpSide = new HttpSideProcess(httpEnv);
   if (cfg.only.has("bulk") || cfg.only.has("latency") || cfg.only.has("interactive")) {
     ll = await startLongLived(env);
     await warmUp(env, ll);
+    if (cfg.only.has("bulk") || cfg.only.has("latency")) await warmUpHttp(httpEnv, httpSide);
   }
   try {
     // A measurement that cannot run (e.g. a side failed to start) is recorded, and the rest go on.
@@ -1061,12 +1128,14 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
           await reviveLongLived(env, ll);
           await runBulk(env, ll, run, res);
         });
+        await attempt("bulk http", run, () => runHttpBulk(httpEnv, httpSide, run, res.http));
       }
       if (ll && cfg.only.has("latency")) {
         await attempt("latency", run, async () => {
           await reviveLongLived(env, ll);
           await runLatency(env, ll, run, res);
         });
+        await attempt("latency http", run, () => runHttpLatency(httpEnv, httpSide, run, res.http));
       }
       if (ll && cfg.only.has("interactive")) {
         await attempt("interactive", run, async () => {
@@ -1077,6 +1146,9 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
       if (cfg.only.has("idle") || cfg.only.has("concurrency")) {
         await attempt("idle/concurrency", run, () => runIdleAndConcurrency(env, run, res));
       }
+      if (cfg.only.has("concurrency")) {
+        await attempt("concurrency http", run, () => runHttpConcurrency(httpEnv, run, res.http));
+      }
     }
     note(`done; ${load()}`);
     if (ll) {
@@ -1084,6 +1156,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
       res.bulkPeakRss["ktctl socks4a"] = memStatus(ll.ktctl4.proc.pid).hwm / 1e6;
     }
   } finally {
+    await httpSide.stop();
     if (ll) {
       await Promise.all(
         [ll.ktctl5, ll.ktctl4, ll.ktctlWs, ll.pfBulk, ll.pfWeb].map((s) => s.proc.stop()),
