@@ -4,8 +4,11 @@
  * @module
  */
 
-/** `--dump-dom` of `url`, with `args` (the proxy settings) added to the headless flags. */
-export async function chromiumDom(url: string, args: string[]): Promise<string> {
+/**
+ * `--dump-dom` of `url`, with `args` (the proxy settings) added to the headless flags. The page
+ * gets `loadMs` to load (then Chromium dumps what it has, often nothing).
+ */
+export async function chromiumDom(url: string, args: string[], loadMs = 15_000): Promise<string> {
   const profile = await Deno.makeTempDir({ prefix: "ktctl-chromium-" });
   try {
     const out = await new Deno.Command("chromium", {
@@ -20,14 +23,14 @@ export async function chromiumDom(url: string, args: string[]): Promise<string> 
         "--disable-sync",
         `--user-data-dir=${profile}`,
         ...args,
-        "--timeout=15000",
+        `--timeout=${loadMs}`,
         "--dump-dom",
         url,
       ],
       stdout: "piped",
       stderr: "piped",
       // --timeout bounds the page load; this bounds a browser that hangs anyway.
-      signal: AbortSignal.timeout(60_000),
+      signal: AbortSignal.timeout(loadMs + 45_000),
     }).output();
     return new TextDecoder().decode(out.stdout);
   } catch (e) {

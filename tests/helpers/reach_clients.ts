@@ -312,7 +312,7 @@ export function chromiumClient(how: "proxy-server" | "pac"): Client {
           `--host-resolver-rules=MAP ${OUTSIDE_NAME} 127.0.0.1`,
           // The fixture CA is not in Chromium's store; the proxy's part is the same either way.
           "--ignore-certificate-errors",
-        ]);
+        ], 30_000); // a busy machine makes a first TLS page through a fresh tunnel slow
         const text = dom.replace(/<[^>]*>/g, "").replaceAll("&amp;", "&").trim();
         outcomes.push({ status: text ? 200 : 0, text: text || "(empty page)" });
       }
