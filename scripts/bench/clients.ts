@@ -141,18 +141,23 @@ export interface Transfer {
   ms: number;
 }
 
+/** Reads and discards up to n bytes; returns how many came before the end of the stream. */
+async function sink(conn: Deno.Conn, n: number): Promise<number> {
+  let left = n;
+  while (left > 0) {
+    const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
+    if (r === null) break;
+    left -= r;
+  }
+  return n - left;
+}
+
 /** `GET <n>`: reads exactly n bytes. Time runs from connecting to the last byte. */
 export async function bulkGet(dialer: Dialer, n: number, timeoutMs: number): Promise<Transfer> {
   const t0 = performance.now();
   const got = await withConn(dialer, timeoutMs, async (conn) => {
     await writeAll(conn, enc.encode(`GET ${n}\n`));
-    let left = n;
-    while (left > 0) {
-      const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
-      if (r === null) break;
-      left -= r;
-    }
-    return n - left;
+    return await sink(conn, n);
   });
   const ms = performance.now() - t0;
   if (got !== n) throw new Error(`GET ${n}: connection ended after ${got} bytes`);
@@ -246,13 +251,7 @@ export async function httpBulkGet(
     await writeAll(conn, enc.encode(`GET ${url}/${n} HTTP/1.1\r\nHost: bulk\r\n\r\n`));
     const { status, extra } = await readHead(conn, new Uint8Array(4096));
     if (!status.startsWith("HTTP/1.1 200")) throw new Error(`GET ${n}: ${status}`);
-    let left = n - extra.length;
-    while (left > 0) {
-      const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
-      if (r === null) break;
-      left -= r;
-    }
-    return n - left;
+    return extra.length + await sink(conn, n - extra.length);
   });
   const ms = performance.now() - t0;
   if (got !== n) throw new Error(`GET ${n}: connection ended after ${got} bytes`);

@@ -3,13 +3,10 @@
  * chunked, each followed at once by a pipelined request on the same client connection. ktctl
  * reads body bytes straight into the upstream's buffer when it can; this checks that every body
  * byte arrives, in order, and that not one byte of the next request is taken for body. The origin
- * is a loopback server dialled directly (the fake API server serves no pods here).
+ * is a loopback server, which ktctl dials directly.
  */
 import assert from "node:assert/strict";
-import { FakeApiServer } from "../helpers/fake_apiserver.ts";
-import { startConnect } from "../../src/cli/connect.ts";
-import { parseCidr } from "../../src/net/ip.ts";
-import { defaultDeps } from "../../src/sysproxy/mod.ts";
+import { world } from "../helpers/fake_world.ts";
 import { concat, writeAll } from "../../src/net/io.ts";
 
 const enc = new TextEncoder();
@@ -90,29 +87,14 @@ function origin(): { port: number; close(): void } {
 }
 
 async function withProxy(f: (proxyPort: number, originPort: number) => Promise<void>) {
-  const api = new FakeApiServer();
-  const dir = await Deno.makeTempDir({ prefix: "ktctl-it-http-" });
+  const w = await world();
   const o = origin();
-  const kubeconfig = `${dir}/kubeconfig`;
-  await Deno.writeTextFile(kubeconfig, api.kubeconfig("admin-token", "demo"));
-  const session = await startConnect({
-    method: "http",
-    address: "127.0.0.1",
-    port: 0,
-    setupGlobalProxy: false,
-    clusterDomain: "cluster.local",
-    direct: { kind: "ranges", ranges: [parseCidr("127.0.0.0/8")] },
-    clusterRanges: [],
-    portForward: "multiplexed",
-    kubeconfig,
-  }, { ...defaultDeps(), home: dir });
   try {
+    const session = await w.connect({ method: "http" });
     await f(session.server.addr.port, o.port);
   } finally {
-    await session.stop();
     o.close();
-    await api.close();
-    await Deno.remove(dir, { recursive: true });
+    await w.close();
   }
 }
 
