@@ -1063,6 +1063,8 @@ function httpBenchEnv(env: Env, res: Results, ll: () => LongLived | undefined): 
     webPod: WEB.pods[0],
     socksWeb: () => socks5(ll()!.ktctl5.port, env.webHost, POD_PORTS.http),
     kubectlWeb: () => direct(ll()!.pfWeb.port),
+    socksBulk: () => socks5(ll()!.ktctl5.port, env.bulkHost, BULK.port),
+    kubectlBulk: () => direct(ll()!.pfBulk.port),
     bulkBytes: env.cfg.bulkBytes,
     latencyCount: env.cfg.latencyCount,
     concurrency: env.cfg.concurrency,

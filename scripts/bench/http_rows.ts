@@ -2,7 +2,9 @@
  * The benchmark's HTTP-proxy rows: ktctl's HTTP front (`--method http`; every mode's listener
  * speaks it) with CONNECT tunnels and with absolute-form requests, beside the SOCKS rows of the
  * same run: bulk both ways, new connections, 200 downloads at once. Goals: at least 0.95x the
- * SOCKS path and at least 1.0x kubectl port-forward. Absolute-form bulk goes to the fixture's
+ * SOCKS path and at least 1.0x kubectl port-forward. Bulk and new connections measure those two
+ * references again in their own loop, interleaved, since a shared machine's speed drifts between
+ * one loop and the next by more than the difference sought. Absolute-form bulk goes to the fixture's
  * bulk-over-HTTP service (BULK_HTTP), CONNECT to the same line-protocol port as SOCKS.
  * Kept apart from bench.ts's own rows so that each can change without the other.
  * @module
@@ -39,8 +41,12 @@ interface Concurrent {
   peakRss: number[];
 }
 
+type BulkSide = HttpSide | "socks5" | "kubectl";
+const BULK_SIDES: BulkSide[] = [...SIDES, "socks5", "kubectl"];
+
 export interface HttpResults {
-  bulk: Record<"get" | "put", Record<HttpSide, number[]>>;
+  /** With the references measured in the same loop: socks5 ktctl and kubectl port-forward. */
+  bulk: Record<"get" | "put", Record<BulkSide, number[]>>;
   /** CPU time of the ktctl process per MiB moved, ms. */
   bulkCpu: Record<"get" | "put", Record<HttpSide, number[]>>;
   /** With the references measured in the same loop: socks5 ktctl and kubectl port-forward. */
@@ -50,10 +56,11 @@ export interface HttpResults {
 
 export function emptyHttpResults(): HttpResults {
   const bySide = () => ({ CONNECT: [], "absolute-form": [] });
+  const byBulkSide = () => ({ ...bySide(), socks5: [], kubectl: [] });
   const conc = () => ({ ok: [], mbps: [], peakRss: [] });
   const lat = () => ({ p50: [], p95: [], failed: [] });
   return {
-    bulk: { get: bySide(), put: bySide() },
+    bulk: { get: byBulkSide(), put: byBulkSide() },
     bulkCpu: { get: bySide(), put: bySide() },
     latency: { CONNECT: lat(), "absolute-form": lat(), socks5: lat(), kubectl: lat() },
     concurrency: { CONNECT: conc(), "absolute-form": conc() },
@@ -70,6 +77,9 @@ export interface HttpBenchEnv {
   /** The references in the latency loop: the long-lived socks5 ktctl and kubectl port-forward. */
   socksWeb: () => Dialer;
   kubectlWeb: () => Dialer;
+  /** The same references for bulk: the socks5 ktctl and kubectl port-forward to bulk:9100. */
+  socksBulk: () => Dialer;
+  kubectlBulk: () => Dialer;
   bulkBytes: number;
   latencyCount: number;
   concurrency: number;
@@ -132,18 +142,30 @@ export async function runHttpBulk(
   res: HttpResults,
 ): Promise<void> {
   const kt = await side.get();
-  const ops = bulkOps(env, kt.port);
+  const ops = {
+    ...bulkOps(env, kt.port),
+    socks5: {
+      get: (n: number, ms: number) => bulkGet(env.socksBulk(), n, ms),
+      put: (n: number, ms: number) => bulkPut(env.socksBulk(), n, ms),
+    },
+    kubectl: {
+      get: (n: number, ms: number) => bulkGet(env.kubectlBulk(), n, ms),
+      put: (n: number, ms: number) => bulkPut(env.kubectlBulk(), n, ms),
+    },
+  };
   const n = env.bulkBytes;
   for (const dir of ["get", "put"] as const) {
     const figures: string[] = [];
-    for (const s of rotate(SIDES, run)) {
+    for (const s of rotate(BULK_SIDES, run)) {
       let v = NaN;
       try {
         const ticks0 = cpuTicks(kt.proc.pid);
         const t = await ops[s][dir](n, env.bulkTimeoutMs(n));
         v = mbps(t.bytes, t.ms);
-        const cpuMs = (cpuTicks(kt.proc.pid) - ticks0) / env.ticksPerSecond * 1000;
-        res.bulkCpu[dir][s].push(cpuMs / (n / MiB));
+        if (s === "CONNECT" || s === "absolute-form") {
+          const cpuMs = (cpuTicks(kt.proc.pid) - ticks0) / env.ticksPerSecond * 1000;
+          res.bulkCpu[dir][s].push(cpuMs / (n / MiB));
+        }
       } catch (e) {
         env.errors.push(`run ${run + 1} bulk ${dir} http ${s}: ${messageOf(e)}`);
       }
@@ -151,8 +173,8 @@ export async function runHttpBulk(
       figures.push(`${s} ${fmt(v, 0)}`);
     }
     env.note(
-      `run ${run + 1} bulk ${dir === "get" ? "download" : "upload"} via ktctl's HTTP proxy ` +
-        `MB/s: ${figures.join(", ")}`,
+      `run ${run + 1} bulk ${dir === "get" ? "download" : "upload"} via ktctl's HTTP proxy, ` +
+        `references in the same loop, MB/s: ${figures.join(", ")}`,
     );
   }
 }
@@ -273,8 +295,14 @@ export function httpReport(
         `${met(vsKubectl >= HTTP_GOALS.vsKubectl)}`
       : "n/a";
   const goal = `>=${HTTP_GOALS.vsSocks}x socks5 / >=${HTTP_GOALS.vsKubectl.toFixed(1)}x kubectl`;
+  const own = (x: number, other: number) => Number.isFinite(x) ? x : other;
   for (const dir of ["get", "put"] as const) {
-    const b = base.bulk[dir];
+    // The references of the same loop, when it ran; else the bulk rows' figures.
+    const b = {
+      ...base.bulk[dir],
+      socks: own(m(res.bulk[dir].socks5), base.bulk[dir].socks),
+      kubectl: own(m(res.bulk[dir].kubectl), base.bulk[dir].kubectl),
+    };
     for (const s of SIDES) {
       const k = m(res.bulk[dir][s]);
       rows.push([
@@ -303,7 +331,6 @@ export function httpReport(
   }
   for (const p of ["p50", "p95"] as const) {
     // The references of the same loop, when it ran; else the latency rows' figures.
-    const own = (x: number, other: number) => Number.isFinite(x) ? x : other;
     const b = {
       ...base.latency[p],
       socks: own(m(res.latency.socks5[p]), base.latency[p].socks),
@@ -357,7 +384,10 @@ export function httpReport(
     json: {
       goals: HTTP_GOALS,
       bulk: {
-        median: { get: medians(res.bulk.get), put: medians(res.bulk.put) },
+        median: {
+          get: Object.fromEntries(BULK_SIDES.map((s) => [s, round(m(res.bulk.get[s]))])),
+          put: Object.fromEntries(BULK_SIDES.map((s) => [s, round(m(res.bulk.put[s]))])),
+        },
         cpuMsPerMiB: { get: medians(res.bulkCpu.get, 2), put: medians(res.bulkCpu.put, 2) },
       },
       latency: Object.fromEntries(LATENCY_SIDES.map((s) => [s, {
