@@ -32,7 +32,11 @@ export async function chromiumDom(url: string, args: string[], loadMs = 15_000):
       // --timeout bounds the page load; this bounds a browser that hangs anyway.
       signal: AbortSignal.timeout(loadMs + 45_000),
     }).output();
-    return new TextDecoder().decode(out.stdout);
+    const dom = new TextDecoder().decode(out.stdout);
+    if (dom.trim()) return dom;
+    // No page at all: what Chromium said instead is the only clue.
+    const said = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-4).join(" | ");
+    return `(no page; chromium exited ${out.code}: ${said})`;
   } catch (e) {
     return `chromium did not finish: ${e instanceof Error ? e.message : e}`;
   } finally {
