@@ -8,6 +8,7 @@
  * abrupt closes, a stalled stream, 401/403 at will); the end-to-end suite uses the real one.
  * @module
  */
+import { writeAll } from "../../src/net/io.ts";
 
 export interface FakePortBehaviour {
   /** Where the pod port is really served (a loopback TCP port). */
@@ -16,6 +17,8 @@ export interface FakePortBehaviour {
   errorText?: string;
   /** Close the WebSocket abruptly after this many bytes from the pod. */
   cutAfterBytes?: number;
+  /** Wait this long after the port prefix before dialling the pod (a slow kubelet). */
+  dialDelayMs?: number;
 }
 
 export interface FakeToken {
@@ -200,6 +203,15 @@ export class FakeApiServer {
   }
 
   async #serveForward(ws: WebSocket, behaviour: FakePortBehaviour | undefined, port: number) {
+    // Listen at once: the client may send as soon as it sees the port prefix, before the dial
+    // below has finished, and a message event with no listener yet is lost for good. (A real
+    // kubelet leaves such bytes in its socket until the pod connection is up.)
+    const early: Uint8Array[] = [];
+    let toPod = (data: Uint8Array) => void early.push(data);
+    ws.onmessage = (ev) => {
+      const data = new Uint8Array(ev.data as ArrayBuffer);
+      if (data[0] === 0) toPod(data.subarray(1));
+    };
     const prefix = [port & 0xff, port >> 8];
     ws.send(new Uint8Array([0, ...prefix]));
     ws.send(new Uint8Array([1, ...prefix]));
@@ -210,6 +222,7 @@ export class FakeApiServer {
       ws.close(1000);
       return;
     }
+    if (behaviour.dialDelayMs) await new Promise((r) => setTimeout(r, behaviour.dialDelayMs));
     let conn: Deno.Conn;
     try {
       conn = await Deno.connect({ hostname: "127.0.0.1", port: behaviour.target });
@@ -218,14 +231,12 @@ export class FakeApiServer {
       ws.close(1000);
       return;
     }
-    ws.onmessage = async (ev) => {
-      const data = new Uint8Array(ev.data as ArrayBuffer);
-      if (data[0] !== 0) return;
-      try {
-        let off = 1;
-        while (off < data.length) off += await conn.write(data.subarray(off));
-      } catch { /* pod side gone */ }
+    // Writes to the pod keep their order: each starts after the previous one finished.
+    let writing = Promise.resolve();
+    toPod = (data) => {
+      writing = writing.then(() => writeAll(conn, data)).catch(() => {/* pod side gone */});
     };
+    for (const data of early.splice(0)) toPod(data);
     ws.onclose = () => {
       try {
         conn.close();

@@ -152,6 +152,30 @@ function proxy(session: ConnectSession, scheme: string): string {
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test(
+  "the first request, sent while the server still dials the pod, is answered (issue 13.1)",
+  opts,
+  async () => {
+    const w = await world();
+    try {
+      // The port prefix comes at once; the dial to the pod takes a while, as under CPU load.
+      w.api.ports.set("demo/web-2:8080", {
+        ...w.api.ports.get("demo/web-2:8080"),
+        dialDelayMs: 300,
+      });
+      const s = await w.connect();
+      const r = await curl(
+        proxy(s, "socks5h"),
+        "http://10-244-0-12.demo.pod.cluster.local:8080/first",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.body, /^pod=demo\/web-2\nGET \/first\n/);
+    } finally {
+      await w.close();
+    }
+  },
+);
+
+Deno.test(
   "curl reaches services by every name form and pods and ClusterIPs by address",
   opts,
   async () => {
