@@ -8,6 +8,7 @@
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { credentialsFor } from "./credentials.ts";
+import { statusMessage } from "../net/k8s_status.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -219,10 +220,7 @@ function watchError(status: unknown): ApiError {
 }
 
 function statusError(status: number, body: string, method: string, path: string): ApiError {
-  let message = body.trim().slice(0, 300);
-  try {
-    message = (JSON.parse(body) as { message?: string }).message ?? message;
-  } catch { /* not a Status object */ }
+  const message = statusMessage(body);
   const kind: ApiErrorKind = status === 401
     ? "unauthorized"
     : status === 403
