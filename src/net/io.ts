@@ -4,8 +4,18 @@
  * @module
  */
 
+/**
+ * A byte connection read only when asked, as a Deno.Conn is: what ktctl's WebSocket client runs
+ * on, whether Deno or node:tls does the TLS (see `node_tls.ts`).
+ */
+export interface ByteStream {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
 /** Writes every byte (Deno's write may take only part of a buffer). */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<ByteStream, "write">, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }

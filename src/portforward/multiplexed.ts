@@ -14,10 +14,13 @@
  */
 import type { PodTarget } from "./target.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
+import { UpstreamBase } from "../net/upstream_base.ts";
+import { raceTimeout } from "../net/deadline.ts";
 import { SpdySession, type SpdyStream } from "../net/spdy_session.ts";
 import type { MessageTransport } from "../net/spdy_session.ts";
 import { sharedBlocks } from "../net/byte_queue.ts";
-import { setupFailure, SilenceTimer, streamFailure } from "./failures.ts";
+import { setupFailure, streamFailure } from "./failures.ts";
+import type { UpstreamOpener } from "./fallback.ts";
 
 export const TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
 /** How long the end of a data stream waits for the error stream to say why. */
@@ -45,15 +48,9 @@ export const defaultTunnelOptions: TunnelOptions = {
   quietMs: 5_000,
 };
 
-/**
- * No tunnel here: the API server would not tunnel SPDY (an older cluster, or the feature turned
- * off), or the kubeconfig's credentials need the node:tls path (`serverSide` false).
- */
+/** No tunnel here: the API server would not tunnel SPDY (an older cluster, or it is off). */
 export class TunnelUnsupported extends Error {
   override name = "TunnelUnsupported";
-  constructor(message: string, readonly serverSide = true) {
-    super(message);
-  }
 }
 
 /** Opens the WebSocket for one pod's session; throws DialError or TunnelUnsupported. */
@@ -65,7 +62,7 @@ interface PodSessions {
 }
 
 /** Sessions per pod, and which pod ports have been seen answering. */
-export class TunnelSessions {
+export class TunnelSessions implements UpstreamOpener {
   #pods = new Map<string, PodSessions>();
   #answered = new Set<string>();
   #requestId = 0;
@@ -100,7 +97,7 @@ export class TunnelSessions {
         session.close("the server stopped answering");
       }
       throw e instanceof DialError
-        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`)
+        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`, { cause: e })
         : e;
     }
     return upstream;
@@ -170,29 +167,25 @@ export class TunnelSessions {
 }
 
 /** One proxied connection: the data stream carries it, the error stream reports failures. */
-export class TunnelUpstream implements Upstream {
-  #errorText = "";
-  #grace: SilenceTimer;
+export class TunnelUpstream extends UpstreamBase {
   #answered = false;
-  #markClosed = () => {};
-  readonly closed = new Promise<void>((r) => this.#markClosed = r);
   readonly halfDuplexEnd = false;
 
   constructor(
     readonly data: SpdyStream,
     readonly error: SpdyStream,
-    readonly description: string,
+    description: string,
     readonly opts: TunnelOptions,
     readonly onAnswer: () => void,
   ) {
-    this.#grace = new SilenceTimer(opts.halfCloseGraceMs, () => this.close());
+    super(description, opts.halfCloseGraceMs);
   }
 
   /** Collects what the error stream holds (bounded). */
   #collectError(): string {
     const text = this.error.takeQueued();
-    if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(text);
-    return this.#errorText;
+    if (text.length > 0) this.noteError(new TextDecoder().decode(text));
+    return this.errorText;
   }
 
   /**
@@ -208,7 +201,7 @@ export class TunnelUpstream implements Upstream {
   async #finalError(): Promise<string> {
     const deadline = Date.now() + ERROR_WAIT_MS;
     while (!this.error.remoteDone && this.#collectError() === "" && Date.now() < deadline) {
-      await changeOrTimeout(deadline - Date.now(), this.error);
+      await raceTimeout(deadline - Date.now(), this.error.changed());
     }
     return this.#collectError();
   }
@@ -224,7 +217,7 @@ export class TunnelUpstream implements Upstream {
     let probeFrom: number | undefined;
     while (true) {
       if (this.data.received > 0) return;
-      if (this.#failed()) throw setupFailure(this.#errorText);
+      if (this.#failed()) throw setupFailure(this.errorText);
       const now = Date.now();
       if (probeFrom === undefined && this.data.replied && this.error.replied) probeFrom = now;
       const left = probeFrom === undefined
@@ -232,9 +225,12 @@ export class TunnelUpstream implements Upstream {
         : probeFrom + opts.probeMs - now;
       if (left <= 0) {
         if (probeFrom !== undefined) return;
-        throw new DialError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
+        throw new DialError(
+          "timeout",
+          `the replies to the stream pair: no answer within ${opts.openTimeoutMs} ms`,
+        );
       }
-      await changeOrTimeout(left, this.data, this.error);
+      await raceTimeout(left, this.data.changed(), this.error.changed());
     }
   }
 
@@ -244,7 +240,7 @@ export class TunnelUpstream implements Upstream {
       chunk = await this.data.read();
     } catch (e) {
       const text = await this.#finalError();
-      throw text ? streamFailure(text) : new DialError("failed", (e as Error).message);
+      throw text ? streamFailure(text) : this.failure(e);
     }
     if (chunk === null) {
       const text = await this.#finalError();
@@ -255,7 +251,7 @@ export class TunnelUpstream implements Upstream {
       this.#answered = true;
       this.onAnswer();
     }
-    this.#grace.touch();
+    this.grace?.touch();
     return chunk;
   }
 
@@ -268,31 +264,20 @@ export class TunnelUpstream implements Upstream {
       await this.data.writeBuffered(length);
     } catch (e) {
       const text = this.#collectError();
-      throw new DialError("failed", text || `${this.description}: ${(e as Error).message}`);
+      throw text ? new DialError("failed", text, { cause: e }) : this.failure(e);
     }
   }
 
   async endWrite(): Promise<void> {
     // SPDY can pass the half-close on; whether the pod sees it is up to the kubelet, so the
     // silence timer still ends a stream nobody reads any more.
-    this.#grace.arm();
+    this.grace?.arm();
     await this.data.end().catch(() => {});
   }
 
   close(): void {
-    this.#grace.stop();
     this.data.reset();
     this.error.reset();
-    this.#markClosed();
+    this.markClosed();
   }
-}
-
-/** Resolves at the next change on any of `streams`, or after `ms`. */
-async function changeOrTimeout(ms: number, ...streams: SpdyStream[]): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    ...streams.map((s) => s.changed()),
-    new Promise<void>((r) => timer = setTimeout(r, ms)),
-  ]);
-  clearTimeout(timer);
 }

@@ -54,7 +54,7 @@ export class FakeApiServer {
 
   /**
    * Plain HTTP by default. With `tls` it serves HTTPS with that certificate; its kubeconfig
-   * skips verification, which sends ktctl down its undici and npm `ws` path.
+   * skips verification: API calls go through undici, port-forwards through the node:tls adapter.
    */
   constructor(readonly tls?: { cert: string; key: string }) {
     this.#server = Deno.serve(

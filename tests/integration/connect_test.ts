@@ -30,7 +30,7 @@ interface World {
   close(): Promise<void>;
 }
 
-/** `tls`: serve HTTPS with a throwaway certificate (ktctl's undici and npm `ws` path). */
+/** `tls`: serve HTTPS with a throwaway certificate (verification skipped: the node:tls adapter). */
 async function world(tls?: { cert: string; key: string }): Promise<World> {
   const api = new FakeApiServer(tls);
   const backends: Backend[] = [];
@@ -254,7 +254,7 @@ Deno.test(
 );
 
 Deno.test(
-  "over HTTPS with verification skipped, undici and npm ws carry the same traffic",
+  "over HTTPS with verification skipped, the node:tls adapter carries the same traffic",
   opts,
   async () => {
     const w = await world(await selfSignedCert());
@@ -268,9 +268,11 @@ Deno.test(
         assert.equal(r.code, 0, `${name}: ${r.stderr}`);
         assert.match(r.body, /^pod=(demo\/web-\d|other\/api-1)\n/);
       }
+      // The tunnel is tried once, as with any kubeconfig; this fake refuses it.
+      assert.equal(w.api.offered[0], "SPDY/3.1+portforward.k8s.io", `${w.api.offered}`);
       assert.ok(
-        w.api.offered.every((p) => p === "v4.channel.k8s.io"),
-        `this path only speaks v4: ${w.api.offered}`,
+        w.api.offered.slice(1).every((p) => p === "v4.channel.k8s.io"),
+        `then only v4: ${w.api.offered}`,
       );
       // A download large enough to pause and resume the WebSocket on the way, byte for byte.
       const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.12", 7001);
@@ -419,30 +421,36 @@ Deno.test("a pod-side close mid-transfer ends the client's connection", opts, as
   }
 });
 
-Deno.test("a client that does not read makes ktctl stop reading from the pod", opts, async () => {
-  const w = await world();
-  const size = 256 * 1024 * 1024;
-  const source = sourceBackend(size);
-  try {
-    w.api.ports.set("demo/web-1:7001", { target: source.port });
-    const s = await w.connect();
-    const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 7001);
-    assert.equal(reply, 0);
-    await new Promise((r) => setTimeout(r, 2000));
-    const pushed = w.api.pushed.bytes;
-    // Bounded: ktctl's 1 MiB queue, socket buffers and the fake's own 8 MiB send buffer.
-    assert.ok(
-      pushed < 64 * 1024 * 1024,
-      `the pod side pushed ${pushed} bytes into a stalled client`,
-    );
-    const got = await readAll(conn);
-    assert.equal(got.length, size);
-    conn.close();
-  } finally {
-    await source.close();
-    await w.close();
-  }
-});
+for (const kind of ["plain HTTP", "HTTPS, verification skipped (node:tls adapter)"]) {
+  Deno.test(
+    `a client that does not read makes ktctl stop reading from the pod: ${kind}`,
+    opts,
+    async () => {
+      const w = await world(kind.startsWith("HTTPS") ? await selfSignedCert() : undefined);
+      const size = 256 * 1024 * 1024;
+      const source = sourceBackend(size);
+      try {
+        w.api.ports.set("demo/web-1:7001", { target: source.port });
+        const s = await w.connect();
+        const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 7001);
+        assert.equal(reply, 0);
+        await new Promise((r) => setTimeout(r, 2000));
+        const pushed = w.api.pushed.bytes;
+        // Bounded: ktctl's 1 MiB queue, socket buffers and the fake's own 8 MiB send buffer.
+        assert.ok(
+          pushed < 64 * 1024 * 1024,
+          `the pod side pushed ${pushed} bytes into a stalled client`,
+        );
+        const got = await readAll(conn);
+        assert.equal(got.length, size);
+        conn.close();
+      } finally {
+        await source.close();
+        await w.close();
+      }
+    },
+  );
+}
 
 Deno.test("new services become reachable through the watch, without a restart", opts, async () => {
   const w = await world();
