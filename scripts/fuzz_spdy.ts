@@ -14,9 +14,9 @@
  * The same checks run for a few thousand iterations in `tests/unit/spdy_frames_test.ts`.
  * @module
  */
+import { encodeGoAway } from "../tests/helpers/spdy_peer.ts";
 import {
   encodeData,
-  encodeGoAway,
   encodePing,
   encodeRstStream,
   type SpdyFrame,

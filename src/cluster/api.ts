@@ -237,7 +237,7 @@ function statusError(status: number, body: string, method: string, path: string)
  * The part of a failed request worth showing: undici hides the socket error in `cause`; Deno's
  * fetch wraps it in "error sending request for url (...): client error (Connect): ...".
  */
-export function describeFetchError(e: unknown): string {
+function describeFetchError(e: unknown): string {
   const err = e as { message?: string; cause?: { code?: string; message?: string } };
   if (err?.cause?.code) {
     return `${err.cause.code}${err.cause.message ? ` (${err.cause.message})` : ""}`;

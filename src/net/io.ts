@@ -33,18 +33,6 @@ export function closeQuietly(closer: { close(): void }): void {
   } catch { /* already closed */ }
 }
 
-/** Reads exactly `n` bytes; throws if the peer closes first. */
-export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const got = await conn.read(out.subarray(off));
-    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
-    off += got;
-  }
-  return out;
-}
-
 /** Joins byte arrays into one. */
 export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));

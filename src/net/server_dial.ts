@@ -82,6 +82,9 @@ export function serverDialer(
     const tcp = t.proxyUrl
       ? await throughProxy(t.proxyUrl, hostname, port, timeoutMs)
       : await tcpConnect(hostname, port, timeoutMs);
+    // A TCP connection of our own can turn Nagle's algorithm off (a TlsConn from connectTls
+    // cannot: see ws_client.ts), and the option stays with the socket under TLS.
+    tcp.setNoDelay(true);
     if (engine === "none") return tcp;
     if (engine === "deno") {
       const conn = await tlsStep(

@@ -243,3 +243,17 @@ export class FakeKubelet {
     }
   }
 }
+
+/**
+ * A GOAWAY frame, as a server sends it (a client never does, so only tests need it): control
+ * bit and version 3, type 7, no flags, length 8, then the last stream id and the status.
+ */
+export function encodeGoAway(lastStreamId: number, status = 0): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x80030007);
+  view.setUint32(4, 8);
+  view.setUint32(8, lastStreamId & 0x7fffffff);
+  view.setUint32(12, status);
+  return out;
+}

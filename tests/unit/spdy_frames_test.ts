@@ -2,12 +2,12 @@
  * The SPDY/3.1 codec byte by byte: frames as the spec lays them out, header blocks any zlib
  * inflater reads, and the reader's answer independent of how the bytes are split.
  */
+import { encodeGoAway } from "../helpers/spdy_peer.ts";
 import assert from "node:assert/strict";
 import { constants, inflateSync } from "node:zlib";
 import {
   decodeSpdyFrame,
   encodeData,
-  encodeGoAway,
   encodeHeaderBlock,
   encodePing,
   encodeRstStream,

@@ -2,6 +2,7 @@
  * The SPDY session against an in-memory server: batching and stream ids, the life of a stream,
  * resets, pings, GOAWAY, the connection's end, and reading held back for a slow consumer.
  */
+import { encodeGoAway } from "../helpers/spdy_peer.ts";
 import assert from "node:assert/strict";
 import {
   SpdySession,
@@ -9,12 +10,7 @@ import {
   SpdyStreamError,
 } from "../../src/net/spdy_session.ts";
 import { BlockPool } from "../../src/net/byte_queue.ts";
-import {
-  encodeData,
-  encodeGoAway,
-  encodePing,
-  encodeRstStream,
-} from "../../src/net/spdy_frames.ts";
+import { encodeData, encodePing, encodeRstStream } from "../../src/net/spdy_frames.ts";
 import { ClientFrameParser, MemoryTransport, synReply } from "../helpers/spdy_peer.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
