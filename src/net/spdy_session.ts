@@ -252,12 +252,43 @@ export class SpdySession {
   }
 }
 
+/**
+ * Where a stream is in its life, as hashicorp/yamux's stream.go keeps it: every change goes
+ * through {@link SpdyStream}'s one transition table, instead of flags set here and there.
+ * Whether the server has replied (SYN_REPLY) is kept apart: it does not change what may flow.
+ */
+export enum StreamState {
+  /** Data may flow both ways. */
+  Open = "open",
+  /** We sent FIN; the server may still send. */
+  LocalClosed = "local-closed",
+  /** The server sent FIN; we may still send. */
+  RemoteClosed = "remote-closed",
+  /** Both sides sent FIN. */
+  Closed = "closed",
+  /** Reset by either side, or its session ended: nothing flows any more. */
+  Reset = "reset",
+}
+
+type StreamEvent = "localFin" | "remoteFin" | "reset";
+
+const TRANSITIONS: Record<StreamState, Partial<Record<StreamEvent, StreamState>>> = {
+  [StreamState.Open]: {
+    localFin: StreamState.LocalClosed,
+    remoteFin: StreamState.RemoteClosed,
+    reset: StreamState.Reset,
+  },
+  [StreamState.LocalClosed]: { remoteFin: StreamState.Closed, reset: StreamState.Reset },
+  [StreamState.RemoteClosed]: { localFin: StreamState.Closed, reset: StreamState.Reset },
+  [StreamState.Closed]: { reset: StreamState.Reset },
+  [StreamState.Reset]: {},
+};
+
 /** One stream: read what the server sends, write DATA frames, end or reset it. */
 export class SpdyStream {
   /** What the server sent and nobody read yet; DATA arrives as views into a reused buffer. */
   #queue: ByteQueue;
-  #remoteEnded = false;
-  #localEnded = false;
+  #state = StreamState.Open;
   #failure: SpdyStreamError | undefined;
   #waiters: (() => void)[] = [];
   #replied = false;
@@ -277,38 +308,60 @@ export class SpdyStream {
     return this.#replied;
   }
 
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /**
+   * Applies `event`; false (and no change) when the state does not allow it. The session
+   * forgets a stream once it is closed both ways.
+   */
+  #transition(event: StreamEvent): boolean {
+    const next = TRANSITIONS[this.#state][event];
+    if (next === undefined) return false;
+    this.#state = next;
+    if (next === StreamState.Closed) this.session.forget(this);
+    return true;
+  }
+
+  /** Whether the server will send nothing more here. */
+  #remoteEnded(): boolean {
+    return this.#state !== StreamState.Open && this.#state !== StreamState.LocalClosed;
+  }
+
   /** Whether the server's side has ended (FIN), failed or been reset. */
   get remoteDone(): boolean {
-    return this.#remoteEnded || this.#failure !== undefined;
+    return this.#remoteEnded();
   }
 
   get failure(): SpdyStreamError | undefined {
     return this.#failure;
   }
 
+  /** The session saw SYN_REPLY (with FIN: the server will send nothing). */
   onReply(fin: boolean): void {
     this.#replied = true;
-    if (fin) this.#remoteEnded = true;
+    if (fin) this.#transition("remoteFin");
     this.#settle();
   }
 
+  /** The session saw DATA (or HEADERS with FIN). */
   onData(data: Uint8Array, fin: boolean): void {
-    if (this.#remoteEnded || this.#failure) return;
+    if (this.#remoteEnded()) return;
     if (data.length > 0) {
       this.#queue.push(data);
       this.received += data.length;
       this.session.account(this, data.length);
     }
-    if (fin) {
-      this.#remoteEnded = true;
-      if (this.#localEnded) this.session.forget(this);
-    }
+    if (fin) this.#transition("remoteFin");
     this.#settle();
   }
 
+  /** Reset by the server, or the session ended: the first error is kept. */
   fail(error: SpdyStreamError): void {
-    if (this.#failure) return;
+    if (this.#state === StreamState.Reset) return;
     this.#failure = error;
+    this.#transition("reset");
     this.#settle();
   }
 
@@ -329,7 +382,7 @@ export class SpdyStream {
     this.#queue.release();
     while (this.#queue.length === 0) {
       if (this.#failure) throw this.#failure;
-      if (this.#remoteEnded) return null;
+      if (this.#remoteEnded()) return null;
       await this.changed();
     }
     const chunk = this.#queue.shift()!;
@@ -359,23 +412,27 @@ export class SpdyStream {
 
   #writeProblem(): SpdyStreamError | undefined {
     if (this.#failure) return this.#failure;
-    if (this.#localEnded) return new SpdyStreamError("stream already ended");
+    if (this.#state !== StreamState.Open && this.#state !== StreamState.RemoteClosed) {
+      return new SpdyStreamError("stream already ended");
+    }
     return undefined;
   }
 
   /** Sends FIN: no more data from this side. */
   end(): Promise<void> {
-    if (this.#localEnded || this.#failure) return Promise.resolve();
-    this.#localEnded = true;
+    const state = this.#state;
+    if (state !== StreamState.Open && state !== StreamState.RemoteClosed) {
+      return Promise.resolve();
+    }
     const sent = this.session.send(encodeData(this.id, new Uint8Array(0), true));
-    if (this.#remoteEnded) this.session.forget(this);
+    this.#transition("localFin");
     return sent;
   }
 
   /** Abandons the stream (RST_STREAM CANCEL) unless it already finished both ways. */
   reset(): void {
-    const finished = this.#localEnded && this.#remoteEnded;
-    if (!finished && !this.#failure && !this.session.closed) {
+    const finished = this.#state === StreamState.Closed || this.#state === StreamState.Reset;
+    if (!finished && !this.session.closed) {
       this.session.send(encodeRstStream(this.id, RstStatus.cancel)).catch(() => {});
     }
     this.fail(new SpdyStreamError("stream reset"));

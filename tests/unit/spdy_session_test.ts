@@ -8,6 +8,7 @@ import {
   SpdySession,
   type SpdySessionOptions,
   SpdyStreamError,
+  StreamState,
 } from "../../src/net/spdy_session.ts";
 import { BlockPool } from "../../src/net/byte_queue.ts";
 import { encodeData, encodePing, encodeRstStream } from "../../src/net/spdy_frames.ts";
@@ -237,5 +238,35 @@ Deno.test("spdy session: reset sends RST_STREAM CANCEL and drops unread data", a
   assert.equal(session.paused, false, "the dropped bytes no longer hold reading back");
   assert.deepEqual(sentFrames().at(-1), { kind: "rst", streamId: 1, status: 5 });
   assert.equal(session.streamCount, 0);
+  session.close();
+});
+
+Deno.test("spdy session: a stream's state follows FINs and resets, in one table", async () => {
+  const { transport, session } = setup();
+  const a = session.openStream([["port", "80"]]);
+  assert.equal(a.state, StreamState.Open);
+  await a.end();
+  assert.equal(a.state, StreamState.LocalClosed);
+  await assert.rejects(a.write(text("late")), /already ended/);
+  await a.end(); // a second FIN is not sent and changes nothing
+  assert.equal(a.state, StreamState.LocalClosed);
+  transport.deliver(encodeData(a.id, text("answer"), true));
+  await settle();
+  assert.equal(a.state, StreamState.Closed);
+  assert.equal(str(await a.read()), "answer");
+  assert.equal(session.streamCount, 0, "closed both ways: forgotten");
+
+  const b = session.openStream([["port", "81"]]);
+  transport.deliver(encodeData(b.id, new Uint8Array(0), true));
+  await settle();
+  assert.equal(b.state, StreamState.RemoteClosed);
+  await b.write(text("still may send"));
+  transport.deliver(encodeRstStream(b.id, 5));
+  await settle();
+  assert.equal(b.state, StreamState.Reset);
+  transport.deliver(encodeData(b.id, text("after the reset")));
+  await settle();
+  assert.equal(b.state, StreamState.Reset, "nothing leaves Reset");
+  await assert.rejects(b.read(), SpdyStreamError);
   session.close();
 });
