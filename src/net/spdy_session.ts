@@ -43,11 +43,22 @@ export interface SpdySessionOptions {
   sessionHighWater: number;
   /** Where streams keep unread bytes; a read returns at most one block. */
   blocks?: BlockPool;
+  /**
+   * Keepalive: after this long without a frame from the server, send a PING; no pings when
+   * unset. A TCP path that went silent (a sleeping laptop, a dropped VPN, a NAT that forgot the
+   * connection) gives no error of its own.
+   */
+  pingIntervalMs?: number;
+  /** A PING unanswered (nothing heard at all) for this long ends the session. */
+  pingTimeoutMs?: number;
 }
 
 export const defaultSessionOptions: SpdySessionOptions = {
   streamHighWater: 1024 * 1024,
   sessionHighWater: 8 * 1024 * 1024,
+  // Silence is noticed within 10 + 20 s.
+  pingIntervalMs: 10_000,
+  pingTimeoutMs: 20_000,
 };
 
 /** A stream ended by a reset, or by its session ending first. */
@@ -84,6 +95,13 @@ export class SpdySession {
   #closeReason = "";
   /** When the server last sent anything. */
   lastHeard = Date.now();
+  /** When our unanswered PING left; undefined when none is outstanding. */
+  #pingSentAt: number | undefined;
+  #nextPingId = 1;
+  #keepalive: ReturnType<typeof setTimeout> | undefined;
+  /** Woken by every frame from the server. */
+  #heard: (() => void)[] = [];
+  #suspect = false;
   /** Called whenever the last open stream goes away. */
   onIdle: () => void = () => {};
   /** Settles when the session has ended, however it ended. */
@@ -94,6 +112,58 @@ export class SpdySession {
     readonly opts: SpdySessionOptions = defaultSessionOptions,
   ) {
     this.done = this.#readLoop();
+    this.#scheduleKeepalive();
+  }
+
+  /** Whether a liveness check went unanswered: new streams should go elsewhere. */
+  get suspect(): boolean {
+    return this.#suspect;
+  }
+
+  #scheduleKeepalive(): void {
+    const { pingIntervalMs: interval, pingTimeoutMs: timeout } = this.opts;
+    if (!interval || !timeout || this.#closed) return;
+    const tick = Math.max(100, Math.min(interval, timeout) / 4);
+    this.#keepalive = setTimeout(() => {
+      const now = Date.now();
+      if (this.#pingSentAt !== undefined && now - this.#pingSentAt >= timeout) {
+        this.close(`the server answered no ping for ${timeout} ms`);
+        return;
+      }
+      if (this.#pingSentAt === undefined && now - this.lastHeard >= interval) this.#ping();
+      this.#scheduleKeepalive();
+    }, tick);
+  }
+
+  /** Sends a PING unless one is outstanding; any frame from the server answers it. */
+  #ping(): void {
+    if (this.#pingSentAt !== undefined || this.#closed) return;
+    this.#pingSentAt = Date.now();
+    const id = this.#nextPingId;
+    this.#nextPingId = (this.#nextPingId + 2) % 0x7fffffff || 1;
+    this.send(encodePing(id)).catch(() => {});
+  }
+
+  /**
+   * Whether the server answers within `ms`: true at once if it was heard from in the last
+   * `recentMs`, else after a PING. A session that does not answer is marked suspect (new streams
+   * go to a fresh one) until it is heard from again; its own ping timeout may still end it.
+   */
+  async alive(ms: number, recentMs: number): Promise<boolean> {
+    if (this.#closed) return false;
+    const asked = Date.now();
+    if (asked - this.lastHeard < recentMs) return true;
+    this.#ping();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.#heard.push(r)),
+      new Promise<void>((r) => timer = setTimeout(r, ms)),
+      this.done,
+    ]);
+    clearTimeout(timer);
+    const answered = !this.#closed && this.lastHeard >= asked;
+    if (!answered) this.#suspect = true;
+    return answered;
   }
 
   get closed(): boolean {
@@ -158,7 +228,9 @@ export class SpdySession {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    clearTimeout(this.#keepalive);
     this.transport.close();
+    for (const w of this.#heard.splice(0)) w();
     for (const stream of this.#streams.values()) stream.fail(new SpdyStreamError(reason));
     this.#streams.clear();
     this.#wakeReader();
@@ -176,6 +248,9 @@ export class SpdySession {
         const message = await this.transport.readMessage();
         if (message === null) break;
         this.lastHeard = Date.now();
+        this.#pingSentAt = undefined;
+        this.#suspect = false;
+        for (const w of this.#heard.splice(0)) w();
         for (const frame of this.#reader.push(message)) this.#dispatch(frame);
       }
     } catch (e) {
@@ -204,7 +279,8 @@ export class SpdySession {
         break;
       }
       case "ping":
-        // Odd ids are ours (we send none); even ones are the server's, to be echoed.
+        // Odd ids are ours (an echo, which any frame already counted as an answer); even ones
+        // are the server's, to be echoed.
         if (frame.id % 2 === 0) this.send(encodePing(frame.id)).catch(() => {});
         break;
       case "goAway":

@@ -37,6 +37,13 @@ export interface TunnelOptions {
   maxStreamsPerSession: number;
   /** A session quiet for longer than this is not trusted without a reply first. */
   quietMs: number;
+  /**
+   * A session quiet for longer than this gets a PING before it takes a new connection, and is
+   * passed over for a fresh one when no answer comes within `livenessMs`: a connection must not
+   * be sent into a path that went silent.
+   */
+  checkAfterMs: number;
+  livenessMs: number;
 }
 
 export const defaultTunnelOptions: TunnelOptions = {
@@ -46,11 +53,18 @@ export const defaultTunnelOptions: TunnelOptions = {
   idleMs: 30_000,
   maxStreamsPerSession: 250,
   quietMs: 5_000,
+  checkAfterMs: 1_000,
+  livenessMs: 2_000,
 };
 
 /** No tunnel here: the API server would not tunnel SPDY (an older cluster, or it is off). */
 export class TunnelUnsupported extends Error {
   override name = "TunnelUnsupported";
+}
+
+/** The session under a connection being set up ended first: worth one more try. */
+class SessionLost extends Error {
+  override name = "SessionLost";
 }
 
 /** Opens the WebSocket for one pod's session; throws DialError or TunnelUnsupported. */
@@ -75,12 +89,34 @@ export class TunnelSessions implements UpstreamOpener {
 
   async open(target: PodTarget): Promise<Upstream> {
     const what = `${target.namespace}/${target.pod}:${target.port}`;
-    const session = await this.#session(target);
+    try {
+      return await this.#openOn(await this.#session(target), target, what);
+    } catch (e) {
+      if (!(e instanceof SessionLost)) throw e;
+      // The far side ended the session (idle, or the kubelet went away) before it had taken
+      // this connection: once more on a fresh session, so no client sees that.
+      try {
+        return await this.#openOn(await this.#session(target), target, what);
+      } catch (again) {
+        if (!(again instanceof SessionLost)) throw again;
+        throw new DialError("unreachable", `port-forward to ${what}: ${again.message}`, {
+          cause: again,
+        });
+      }
+    }
+  }
+
+  async #openOn(session: SpdySession, target: PodTarget, what: string): Promise<Upstream> {
     const requestId = String(this.#requestId++);
     const base: [string, string][] = [["port", String(target.port)], ["requestid", requestId]];
-    const error = session.openStream([["streamtype", "error"], ...base]);
+    let error: SpdyStream, data: SpdyStream;
+    try {
+      error = session.openStream([["streamtype", "error"], ...base]);
+      data = session.openStream([["streamtype", "data"], ...base]);
+    } catch (e) {
+      throw new SessionLost((e as Error).message, { cause: e });
+    }
     error.end().catch(() => {}); // nothing is ever written on the error stream
-    const data = session.openStream([["streamtype", "data"], ...base]);
     const upstream = new TunnelUpstream(data, error, `pod ${what}`, this.opts, () => {
       if (this.#answered.size > 10_000) this.#answered.clear();
       this.#answered.add(what);
@@ -92,6 +128,9 @@ export class TunnelSessions implements UpstreamOpener {
     } catch (e) {
       upstream.close();
       this.#answered.delete(what);
+      if (session.closed && data.received === 0) {
+        throw new SessionLost(`the session ended: ${(e as Error).message}`, { cause: e });
+      }
       if (e instanceof DialError && e.kind === "timeout") {
         // A session that does not answer is dead, whatever TCP thinks: drop it.
         session.close("the server stopped answering");
@@ -109,7 +148,10 @@ export class TunnelSessions implements UpstreamOpener {
     while (!this.#closed) {
       let pod = this.#pods.get(key);
       if (!pod) this.#pods.set(key, pod = { sessions: new Set() });
-      for (const s of pod.sessions) if (!s.paused && this.#hasRoom(s)) return s;
+      for (const s of pod.sessions) {
+        if (s.paused || s.suspect || !this.#hasRoom(s)) continue;
+        if (await s.alive(this.opts.livenessMs, this.opts.checkAfterMs)) return s;
+      }
       const entry = pod;
       const opening = entry.opening ??= this.#openSession(target, entry).finally(() => {
         entry.opening = undefined;

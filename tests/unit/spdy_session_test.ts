@@ -13,6 +13,7 @@ import {
 import { BlockPool } from "../../src/net/byte_queue.ts";
 import { encodeData, encodePing, encodeRstStream } from "../../src/net/spdy_frames.ts";
 import { ClientFrameParser, MemoryTransport, synReply } from "../helpers/spdy_peer.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
@@ -152,7 +153,7 @@ Deno.test("spdy session: the server's pings are echoed, answers to ours are not"
   transport.deliver(encodePing(2));
   transport.deliver(encodePing(7));
   await settle();
-  assert.deepEqual(sentFrames(), [{ kind: "other", type: 6 }]);
+  assert.deepEqual(sentFrames(), [{ kind: "ping", id: 2 }]);
   assert.deepEqual([...transport.sent[0].subarray(8)], [0, 0, 0, 2]);
   session.close();
 });
@@ -269,4 +270,22 @@ Deno.test("spdy session: a stream's state follows FINs and resets, in one table"
   assert.equal(b.state, StreamState.Reset, "nothing leaves Reset");
   await assert.rejects(b.read(), SpdyStreamError);
   session.close();
+});
+
+Deno.test("spdy session: keepalive pings after silence, and a ping left unanswered ends it", async () => {
+  const transport = new MemoryTransport();
+  const session = new SpdySession(transport, {
+    streamHighWater: 1024,
+    sessionHighWater: 4096,
+    pingIntervalMs: 30,
+    pingTimeoutMs: 60,
+  });
+  const s = session.openStream([["port", "80"]]);
+  // Pings go out alone (no header block), so a message with one is 12 bytes starting 80 03 00 06.
+  const pinged = () => transport.sent.some((m) => m.length === 12 && m[3] === 6);
+  await waitFor(pinged, 2000, "a ping");
+  // Any frame answers it; then silence again, and this time no answer.
+  transport.deliver(encodePing(1));
+  await session.done;
+  assert.match(String(s.failure?.message), /answered no ping for 60 ms/);
 });
