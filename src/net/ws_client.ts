@@ -9,7 +9,6 @@ import { clientFrameSize, decodeFrame, FrameError, Opcode, writeClientFrame } fr
 import { type ByteStream, closeQuietly, writeAll } from "./io.ts";
 import { withDeadline } from "./deadline.ts";
 import { serverDialer, type ServerTransport } from "./server_dial.ts";
-import { DialError } from "./upstream.ts";
 
 export interface WsConnectOptions {
   /** `wss://host:port/path?query` or `ws://...`. */
@@ -40,6 +39,8 @@ const MAX_HEADER = 16 * 1024;
 /** The join and encoding buffers are kept between messages up to this size. */
 const KEEP_BUFFER = 2 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
+/** The upgrade deadline on a warm connection, before a fresh one is tried. */
+const WARM_MS = 3_000;
 
 export class WsClient {
   #buf = new Uint8Array(128 * 1024);
@@ -64,22 +65,32 @@ export class WsClient {
       new ConnectionPool(serverDialer(opts.url, opts.transport ?? {}, opts.timeoutMs), 0);
     const { conn, warm } = await pool.take();
     try {
-      return await WsClient.#upgrade(conn, opts);
+      // A warm connection may have died silently while it waited (a NAT forgot it): it gets a
+      // short deadline, and a fresh connection the full one.
+      return await WsClient.#upgrade(
+        conn,
+        opts,
+        warm ? Math.min(opts.timeoutMs, WARM_MS) : undefined,
+      );
     } catch (e) {
       // A warm connection the server dropped while idle fails here: once more on a fresh one.
-      if (!warm || e instanceof WsHttpError || isTimeout(e)) throw e;
+      if (!warm || e instanceof WsHttpError) throw e;
       return await WsClient.#upgrade(await pool.dial(), opts);
     }
   }
 
-  static async #upgrade(conn: ByteStream, opts: WsConnectOptions): Promise<WsClient> {
+  static async #upgrade(
+    conn: ByteStream,
+    opts: WsConnectOptions,
+    timeoutMs = opts.timeoutMs,
+  ): Promise<WsClient> {
     const client = new WsClient(conn, "", opts.maxPayload ?? 32 * 1024 * 1024);
     const url = new URL(opts.url);
     try {
       // A stalled upgrade is cut by closing the socket.
       return await withDeadline(
         `WebSocket upgrade at ${url.host}`,
-        opts.timeoutMs,
+        timeoutMs,
         () => client.#handshake(url, opts),
         { onTimeout: () => client.close() },
       );
@@ -339,8 +350,4 @@ export class ConnectionPool {
     this.#closed = true;
     for (const { conn } of this.#idle.splice(0)) closeQuietly(conn);
   }
-}
-
-function isTimeout(e: unknown): boolean {
-  return e instanceof DialError && e.kind === "timeout";
 }
