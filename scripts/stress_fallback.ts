@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { build as objects, FakeApiServer } from "../tests/helpers/fake_apiserver.ts";
+import { applyOneWebPod, FakeApiServer } from "../tests/helpers/fake_apiserver.ts";
 import { httpBackend } from "../tests/helpers/backends.ts";
 import { startKtctl } from "../tests/helpers/ktctl_process.ts";
 import { curl } from "../tests/helpers/socks_client.ts";
@@ -31,18 +31,7 @@ try {
   for (let run = 1; run <= runs; run++) {
     const api = new FakeApiServer();
     const backend = httpBackend("demo/web-1");
-    api.apply("pods", objects.pod("demo", "web-1", "10.244.0.11", { labels: { app: "web" } }));
-    api.apply(
-      "services",
-      objects.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], {
-        app: "web",
-      }),
-    );
-    api.apply(
-      "endpointslices",
-      objects.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.11" }]),
-    );
-    api.ports.set("demo/web-1:8080", { target: backend.port });
+    applyOneWebPod(api, backend.port);
     await Deno.writeTextFile(`${dir}/kubeconfig`, api.kubeconfig("admin-token", "demo"));
     const ktctl = await startKtctl(
       ["-c", `${dir}/kubeconfig`, "--method", "socks5", "--dialDirect", "127.0.0.0/8,::1/128"],

@@ -6,8 +6,9 @@
  * noticed and ended within about 30 s.
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, kubectl, POD_PORTS, WEB } from "../../scripts/cluster/mod.ts";
-import { type KtctlProcess, startKtctl } from "../helpers/ktctl_process.ts";
+import { clusterInfo, ensureCluster, POD_PORTS, WEB } from "../../scripts/cluster/mod.ts";
+import type { KtctlProcess } from "../helpers/ktctl_process.ts";
+import { deriveKubeconfig, startSocks5 } from "../helpers/e2e_kubeconfig.ts";
 import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
 import { FaultRelay } from "../helpers/fault_relay.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -20,31 +21,10 @@ async function throughRelay(): Promise<{ relay: FaultRelay; ktctl: KtctlProcess;
   const dir = await Deno.makeTempDir({ prefix: "ktctl-e2e-faults-" });
   const server = new URL(info.server);
   const relay = new FaultRelay({ hostname: server.hostname, port: Number(server.port) });
-  const out = await kubectl([
-    "--kubeconfig",
-    info.kubeconfigs.admin,
-    "config",
-    "view",
-    "--raw",
-    "-o",
-    "json",
-  ]);
-  const config = JSON.parse(out.stdout);
-  config.clusters[0].cluster.server = `https://127.0.0.1:${relay.port}`;
-  await Deno.writeTextFile(`${dir}/kubeconfig`, JSON.stringify(config));
-  const ktctl = await startKtctl(
-    [
-      "-c",
-      `${dir}/kubeconfig`,
-      "-n",
-      WEB.namespace,
-      "--method",
-      "socks5",
-      "--dialDirect",
-      "127.0.0.0/8,::1/128",
-    ],
-    { env: { HOME: dir, USERPROFILE: dir } },
-  );
+  const kubeconfig = await deriveKubeconfig(info.kubeconfigs.admin, `${dir}/kubeconfig`, (c) => {
+    c.server = `https://127.0.0.1:${relay.port}`;
+  });
+  const ktctl = await startSocks5(kubeconfig, dir);
   return { relay, ktctl, dir };
 }
 

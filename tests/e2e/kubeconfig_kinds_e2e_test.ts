@@ -14,7 +14,7 @@ import {
   restartApiServer,
   WEB,
 } from "../../scripts/cluster/mod.ts";
-import { type KtctlProcess, startKtctl } from "../helpers/ktctl_process.ts";
+import { deriveKubeconfig, startSocks5 } from "../helpers/e2e_kubeconfig.ts";
 import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
 import { connectProxy } from "../helpers/connect_proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -25,27 +25,13 @@ const info = await clusterInfo();
 const dir = await Deno.makeTempDir({ prefix: "ktctl-e2e-kinds-" });
 const proxy = connectProxy();
 
-type Config = {
-  clusters: { cluster: Record<string, unknown> }[];
-  [k: string]: unknown;
-};
-
-async function configOf(path: string): Promise<Config> {
-  const out = await kubectl(["--kubeconfig", path, "config", "view", "--raw", "-o", "json"]);
-  return JSON.parse(out.stdout);
-}
-
 /** A kubeconfig derived from `base`, with its cluster entry changed by `edit`. */
-async function variant(
+function variant(
   name: string,
   base: string,
   edit: (cluster: Record<string, unknown>) => void,
 ): Promise<string> {
-  const config = await configOf(base);
-  edit(config.clusters[0].cluster);
-  const file = `${dir}/${name}.kubeconfig`;
-  await Deno.writeTextFile(file, JSON.stringify(config));
-  return file;
+  return deriveKubeconfig(base, `${dir}/${name}.kubeconfig`, edit);
 }
 
 const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
@@ -75,22 +61,7 @@ const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
   },
 ];
 
-function start(kubeconfig: string, extra: string[] = []): Promise<KtctlProcess> {
-  return startKtctl(
-    [
-      "-c",
-      kubeconfig,
-      "-n",
-      WEB.namespace,
-      "--method",
-      "socks5",
-      "--dialDirect",
-      "127.0.0.0/8,::1/128",
-      ...extra,
-    ],
-    { env: { HOME: dir, USERPROFILE: dir } },
-  );
-}
+const start = (kubeconfig: string) => startSocks5(kubeconfig, dir);
 
 const rssMB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]) / 1024;

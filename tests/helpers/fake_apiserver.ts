@@ -346,3 +346,17 @@ export const build = {
     };
   },
 };
+
+/** One pod `demo/web-1` (10.244.0.11) serving 8080 at `target`, behind service `web` (80). */
+export function applyOneWebPod(api: FakeApiServer, target: number): void {
+  api.apply("pods", build.pod("demo", "web-1", "10.244.0.11", { labels: { app: "web" } }));
+  api.ports.set("demo/web-1:8080", { target });
+  api.apply(
+    "services",
+    build.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], { app: "web" }),
+  );
+  api.apply(
+    "endpointslices",
+    build.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.11" }]),
+  );
+}

@@ -4,36 +4,38 @@
  * @module
  */
 
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+async function openssl(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`openssl: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A self-signed certificate `dir/name.pem` with its key `dir/name.key`. */
+async function selfSignedIn(dir: string, name: string, subject: string, ...extra: string[]) {
+  await openssl(
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-days",
+    "1",
+    "-subj",
+    subject,
+    ...extra,
+    "-keyout",
+    `${dir}/${name}.key`,
+    "-out",
+    `${dir}/${name}.pem`,
+  );
+}
+
 export async function selfSignedCert(): Promise<{ cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "ktctl-cert-" });
   try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`openssl: ${new TextDecoder().decode(out.stderr)}`);
+    await selfSignedIn(dir, "cert", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1");
     return {
       cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
+      key: await Deno.readTextFile(`${dir}/cert.key`),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -52,26 +54,8 @@ export interface CertChain {
 /** A CA and a server and a client certificate it signed, as a real cluster's PKI has them. */
 export async function certChain(): Promise<CertChain> {
   const dir = await Deno.makeTempDir({ prefix: "ktctl-pki-" });
-  const openssl = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
-      .output();
-    if (!out.success) throw new Error(`openssl: ${new TextDecoder().decode(out.stderr)}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   try {
-    await openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=ktctl-test-ca",
-      "-keyout",
-      `${dir}/ca.key`,
-      "-out",
-      `${dir}/ca.pem`,
-    );
+    await selfSignedIn(dir, "ca", "/CN=ktctl-test-ca");
     for (
       const [name, subj, ext] of [
         [
@@ -85,7 +69,7 @@ export async function certChain(): Promise<CertChain> {
       await Deno.writeTextFile(`${dir}/${name}.ext`, ext + "\n");
       await openssl(
         "req",
-        ...ec,
+        ...EC_KEY,
         "-subj",
         subj,
         "-keyout",
