@@ -98,6 +98,11 @@ export class FakeApiServer {
     this.#notify(kind, "DELETED", stored.object);
   }
 
+  /** How many watch streams of `kind` are open. */
+  watching(kind: Kind): number {
+    return [...this.#watchers].filter((w) => w.kind === kind).length;
+  }
+
   /** Ends every watch stream, as an API server restart would. */
   dropWatches(): void {
     for (const w of this.#watchers) w.close();

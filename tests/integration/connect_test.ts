@@ -18,6 +18,7 @@ import { UserError } from "../../src/errors.ts";
 import { defaultDeps } from "../../src/sysproxy/mod.ts";
 import { setupLogging } from "../../src/cli/logging.ts";
 import { selfSignedCert } from "../helpers/tls_cert.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
 
@@ -317,7 +318,11 @@ Deno.test("a service falls over to the next endpoint when a pod is gone", opts, 
     const s = await w.connect();
     // web-2 disappears from the API but the slice still lists it (the controller is late).
     w.api.delete("pods", "demo", "web-2");
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(
+      async () => (await curl(proxy(s, "socks5h"), "http://10.244.0.12:8080/")).code === 97,
+      10_000,
+      "the pod's deletion reaching ktctl",
+    );
     for (let i = 0; i < 4; i++) {
       const r = await curl(proxy(s, "socks5h"), "http://web.demo/");
       assert.equal(r.code, 0, r.stderr);
@@ -471,16 +476,22 @@ Deno.test("new services become reachable through the watch, without a restart", 
       "endpointslices",
       build.slice("demo", "fresh", [{ port: 8080 }], [{ pod: "fresh-1", ip: "10.244.0.40" }]),
     );
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(
+      async () => (await curl(proxy(s, "socks5h"), "http://fresh.demo/")).code === 0,
+      10_000,
+      "the new service reaching ktctl",
+    );
     const after = await curl(proxy(s, "socks5h"), "http://fresh.demo/");
     assert.match(after.body, /^pod=demo\/fresh-1\n/, after.stderr);
     // Watches that break (an API server restart) are resumed and keep the picture current.
     w.api.dropWatches();
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(() => w.api.watching("services") > 0, 10_000, "the services watch resumed");
     w.api.delete("services", "demo", "fresh");
-    await new Promise((r) => setTimeout(r, 300));
-    const gone = await curl(proxy(s, "socks5h"), "http://fresh.demo/");
-    assert.equal(gone.code, 97);
+    await waitFor(
+      async () => (await curl(proxy(s, "socks5h"), "http://fresh.demo/")).code === 97,
+      10_000,
+      "the deletion reaching ktctl over the resumed watch",
+    );
   } finally {
     await fresh.close();
     await w.close();
@@ -561,8 +572,9 @@ Deno.test("deleting a pod closes the connections tunnelled to it", opts, async (
     const s = await w.connect();
     const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.13", 7002);
     assert.equal(reply, 0);
+    const pushedBefore = w.api.pushed.bytes;
     const reading = readAll(conn);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => w.api.pushed.bytes > pushedBefore + 1024 * 1024, 10_000, "a transfer");
     // The fake keeps streaming after the deletion, as kwok does: only ktctl can end it.
     w.api.delete("pods", "demo", "web-3");
     const got = await reading;
@@ -573,3 +585,26 @@ Deno.test("deleting a pod closes the connections tunnelled to it", opts, async (
     await w.close();
   }
 });
+
+// A leak test: a connect session that served connections over both transports and then stopped
+// leaves no socket behind. (Deno 2.9's resource sanitizer does not report a TCP connection left
+// open, so the process's open file descriptors are counted instead.)
+const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+for (const mode of ["multiplexed", "websocket"] as const) {
+  Deno.test(`connect leaks no socket once stopped (--portForward ${mode})`, async () => {
+    const before = openFds();
+    const w = await world();
+    try {
+      const s = await w.connect({ portForward: mode });
+      for (const name of ["web.demo", "10.96.0.10", "refuser.demo"]) {
+        await curl(proxy(s, "socks5h"), `http://${name}/leak`);
+      }
+      const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 8080);
+      assert.equal(reply, 0);
+      conn.close();
+    } finally {
+      await w.close();
+    }
+    await waitFor(() => openFds() <= before, 5000, `open descriptors back to ${before}`);
+  });
+}
