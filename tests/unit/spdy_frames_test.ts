@@ -18,8 +18,8 @@ import {
   SpdyProtocolError,
   StoredZlib,
 } from "../../src/net/spdy_frames.ts";
-import { Rng } from "../../scripts/fuzz.ts";
-import { runSpdyFuzz } from "../../scripts/fuzz_spdy.ts";
+import { Rng } from "../helpers/fuzz.ts";
+import { runSpdyFuzz } from "../helpers/fuzz_spdy.ts";
 import { bytes } from "../helpers/bytes.ts";
 
 /** A control frame as a server would send it (SPDY/3 section 2.2.1). */
