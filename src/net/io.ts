@@ -12,6 +12,8 @@ export interface ByteStream {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  /** True when small writes leave at once (TCP_NODELAY known to be set under it). */
+  readonly noDelay?: boolean;
 }
 
 /** Writes every byte (Deno's write may take only part of a buffer). */

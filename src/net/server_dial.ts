@@ -85,7 +85,7 @@ export function serverDialer(
     // A TCP connection of our own can turn Nagle's algorithm off (a TlsConn from connectTls
     // cannot: see ws_client.ts), and the option stays with the socket under TLS.
     tcp.setNoDelay(true);
-    if (engine === "none") return tcp;
+    if (engine === "none") return Object.assign(tcp, { noDelay: true });
     if (engine === "deno") {
       const conn = await tlsStep(
         u.host,
@@ -94,9 +94,9 @@ export function serverDialer(
         () => Deno.startTls(tcp, { hostname: name, caCerts: t.caCerts, alpnProtocols }),
       );
       await tlsStep(u.host, timeoutMs, conn, () => conn.handshake());
-      return conn;
+      return Object.assign(conn, { noDelay: true });
     }
-    return await tlsStep(u.host, timeoutMs, tcp, () =>
+    const tls = await tlsStep(u.host, timeoutMs, tcp, () =>
       nodeTls(tcp, {
         host: name,
         servername: /^[\d.]+$|:/.test(name) ? undefined : name,
@@ -107,6 +107,7 @@ export function serverDialer(
         passphrase: t.passphrase,
         rejectUnauthorized: !t.insecure,
       }));
+    return Object.assign(tls, { noDelay: true });
   };
 }
 
