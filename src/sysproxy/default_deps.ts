@@ -1,16 +1,18 @@
 /**
- * The real outside world for sysproxy: `Deno.Command` (finding `reg`, `setx`, `tasklist`, `wmic`
- * and `ps` on PATH, which also works under Wine), Deno's file system, and the platform's
- * process probe.
+ * The real outside world for sysproxy: on Windows the registry, notifications and process
+ * identity through FFI (`win32.ts`, loaded only there); `ps` on macOS and `/proc` on Linux;
+ * Deno's file system everywhere.
  *
  * @module
  */
-import { type CommandRunner, DenoCommandRunner } from "./command_runner.ts";
+import { DenoCommandRunner } from "./command_runner.ts";
 import type { ProcessProbe } from "./process_probe.ts";
 import { DarwinProcessProbe, LinuxProcessProbe } from "./process_probe_unix.ts";
 import { WindowsProcessProbe } from "./process_probe_windows.ts";
 import { DenoStateFs } from "./state_fs.ts";
 import type { Platform, SysProxyDeps } from "./types.ts";
+import { ffiProcesses, win32System } from "./win32.ts";
+import { noWindows } from "./windows_system.ts";
 
 /** Deno's OS name folded into the three sysproxy knows (other Unixes behave like Linux). */
 export function currentPlatform(): Platform {
@@ -19,18 +21,18 @@ export function currentPlatform(): Platform {
 }
 
 /** The process probe for a platform. */
-export function processProbeFor(platform: Platform, runner: CommandRunner): ProcessProbe {
+export function processProbeFor(platform: Platform): ProcessProbe {
   switch (platform) {
     case "windows":
-      return new WindowsProcessProbe(runner);
+      return new WindowsProcessProbe(ffiProcesses);
     case "darwin":
-      return new DarwinProcessProbe(runner);
+      return new DarwinProcessProbe(new DenoCommandRunner());
     case "linux":
       return new LinuxProcessProbe();
   }
 }
 
-/** The user's home: %USERPROFILE% on Windows (where setx's user lives), $HOME elsewhere. */
+/** The user's home: %USERPROFILE% on Windows, $HOME elsewhere. */
 export function homeDir(platform: Platform, env: (name: string) => string | undefined): string {
   const home = platform === "windows"
     ? env("USERPROFILE") ??
@@ -47,11 +49,10 @@ export function homeDir(platform: Platform, env: (name: string) => string | unde
 /** Real implementations of every dependency. */
 export function defaultDeps(): SysProxyDeps {
   const platform = currentPlatform();
-  const runner = new DenoCommandRunner();
   return {
-    runner,
+    windows: platform === "windows" ? win32System : noWindows,
     fs: new DenoStateFs(Deno.pid),
-    process: processProbeFor(platform, runner),
+    process: processProbeFor(platform),
     platform,
     home: homeDir(platform, (name) => Deno.env.get(name)),
     pid: Deno.pid,
