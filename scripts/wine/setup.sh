@@ -111,6 +111,10 @@ build() { # out src... -- flags...
     ctrlclose.exe)
       "$cc" -O2 -s -o "$out.tmp" "$here/src/ctrlclose.c"
       ;;
+    sysproxy_client.exe)
+      "$cc" -municode -O2 -s -o "$out.tmp" "$here/src/sysproxy_client.c" \
+        "$here/src/sysproxy_winhttp.c" -lwininet -lwinhttp
+      ;;
   esac
   mv "$out.tmp" "$out"
   echo "$sum" >"$stamp"
@@ -118,6 +122,7 @@ build() { # out src... -- flags...
 build "$cache/bcryptprimitives.dll" "$here/src/bcryptprimitives.c" "$here/src/bcryptprimitives.def"
 build "$cache/setx.exe" "$here/src/setx.c"
 build "$cache/ctrlclose.exe" "$here/src/ctrlclose.c"
+build "$cache/sysproxy_client.exe" "$here/src/sysproxy_client.c" "$here/src/sysproxy_winhttp.c"
 
 # --- 4. Patched deno.exe: rename the VirtualAlloc2 lookup so V8 uses its pre-Windows-10 path -----
 patched="$cache/deno.exe"
@@ -226,6 +231,7 @@ cat >"$manifest.tmp" <<EOF
   "bcryptprimitivesDll": $($need_bcrypt && echo "\"$cache/bcryptprimitives.dll\"" || echo null),
   "setxExe": $($need_setx && echo "\"$cache/setx.exe\"" || echo null),
   "ctrlcloseExe": "$cache/ctrlclose.exe",
+  "sysproxyClientExe": "$cache/sysproxy_client.exe",
   "denoDir": "$cache/deno_dir",
   "wineserver": "$wineserver_bin",
   "needs": { "bcryptprimitives": $need_bcrypt, "virtualAlloc2Patch": $need_patch, "setx": $need_setx }

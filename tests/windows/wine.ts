@@ -36,6 +36,8 @@ export interface WineManifest {
   setxExe: string | null;
   /** Linux path of ctrlclose.exe (scripts/wine/src/ctrlclose.c: a console close, simulated). */
   ctrlcloseExe: string;
+  /** Linux path of sysproxy_client.exe (a WinINet client that uses the system proxy). */
+  sysproxyClientExe: string;
   /** Linux path of the DENO_DIR shared by all prefixes (npm and remote module cache). */
   denoDir: string;
   wineserver: string;
