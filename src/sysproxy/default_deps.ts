@@ -1,11 +1,11 @@
 /**
  * The real outside world for sysproxy: on Windows the registry, notifications and process
  * identity through FFI (`win32.ts`, loaded only there); `ps` on macOS and `/proc` on Linux;
- * Deno's file system everywhere.
+ * Deno's file system and `Deno.Command` everywhere.
  *
  * @module
  */
-import { DenoCommandRunner } from "./command_runner.ts";
+import { type CommandRunner, DenoCommandRunner } from "./command_runner.ts";
 import type { ProcessProbe } from "./process_probe.ts";
 import { DarwinProcessProbe, LinuxProcessProbe } from "./process_probe_unix.ts";
 import { WindowsProcessProbe } from "./process_probe_windows.ts";
@@ -21,12 +21,12 @@ export function currentPlatform(): Platform {
 }
 
 /** The process probe for a platform. */
-export function processProbeFor(platform: Platform): ProcessProbe {
+export function processProbeFor(platform: Platform, runner: CommandRunner): ProcessProbe {
   switch (platform) {
     case "windows":
       return new WindowsProcessProbe(ffiProcesses);
     case "darwin":
-      return new DarwinProcessProbe(new DenoCommandRunner());
+      return new DarwinProcessProbe(runner);
     case "linux":
       return new LinuxProcessProbe();
   }
@@ -49,10 +49,12 @@ export function homeDir(platform: Platform, env: (name: string) => string | unde
 /** Real implementations of every dependency. */
 export function defaultDeps(): SysProxyDeps {
   const platform = currentPlatform();
+  const runner = new DenoCommandRunner();
   return {
+    runner,
     windows: platform === "windows" ? win32System : noWindows,
     fs: new DenoStateFs(Deno.pid),
-    process: processProbeFor(platform),
+    process: processProbeFor(platform, runner),
     platform,
     home: homeDir(platform, (name) => Deno.env.get(name)),
     pid: Deno.pid,

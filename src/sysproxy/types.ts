@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CommandRunner } from "./command_runner.ts";
 import type { ProcessProbe } from "./process_probe.ts";
 import type { StateFs } from "./state_fs.ts";
 import type { WindowsSystem } from "./windows_system.ts";
@@ -41,6 +42,8 @@ export interface GlobalProxyRequest {
 
 /** Everything sysproxy needs from the outside world. */
 export interface SysProxyDeps {
+  /** Runs OS tools: macOS's `ps` here, and the CLI's shell detection (tasklist). */
+  runner: CommandRunner;
   /** The registry and Windows notifications; `noWindows` (windows_system.ts) elsewhere. */
   windows: WindowsSystem;
   fs: StateFs;

@@ -2,11 +2,11 @@
  * Byte-level tests of the SOCKS4/4a/5 parsers and encoders in src/front/socks/protocol.ts.
  */
 import assert from "node:assert/strict";
+import { normalizeHostname } from "../../src/front/hostname.ts";
 import { bytes } from "../helpers/bytes.ts";
 import {
   detectVersion,
   formatIpv6,
-  normalizeHostname,
   type Parse,
   parseSocks4Request,
   parseSocks5Greeting,

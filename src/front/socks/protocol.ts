@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+import { normalizeHostname } from "../hostname.ts";
 
 /** Where the client wants to go. `host` is a dotted IPv4, an RFC 5952 IPv6, or a hostname. */
 export interface Destination {
@@ -229,21 +230,6 @@ function readCString(
 
 function latin1(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
-}
-
-const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
-/**
- * Lower-cases a hostname, drops one trailing dot, and checks it is made of DNS labels. A client
- * may also send an IP literal as a "hostname"; those are accepted as they are.
- */
-export function normalizeHostname(raw: string): string | undefined {
-  let name = raw.toLowerCase();
-  if (name.endsWith(".")) name = name.slice(0, -1);
-  if (name.length === 0 || name.length > 253) return undefined;
-  if (/^[0-9a-f:.]+$/.test(name) && name.includes(":")) return name; // IPv6 literal
-  if (name.startsWith("[") && name.endsWith("]")) return normalizeHostname(name.slice(1, -1));
-  return name.split(".").every((label) => LABEL.test(label)) ? name : undefined;
 }
 
 /** Formats 16 bytes as an RFC 5952 IPv6 address (lower case, longest zero run compressed). */

@@ -72,6 +72,7 @@ Deno.test("homeDir: %USERPROFILE% on Windows (else HOMEDRIVE+HOMEPATH), $HOME el
 });
 
 Deno.test("processProbeFor picks the platform's probe", () => {
-  assert.ok(processProbeFor("windows") instanceof WindowsProcessProbe);
-  assert.ok(processProbeFor("linux") instanceof LinuxProcessProbe);
+  const runner = new DenoCommandRunner();
+  assert.ok(processProbeFor("windows", runner) instanceof WindowsProcessProbe);
+  assert.ok(processProbeFor("linux", runner) instanceof LinuxProcessProbe);
 });

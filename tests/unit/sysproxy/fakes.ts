@@ -4,6 +4,7 @@
  * every call and can fail or "crash" at any of them, the Windows notifications and console
  * handler, an in-memory state folder, and a scripted process probe.
  */
+import { ExecutableNotFoundError } from "../../../src/sysproxy/command_runner.ts";
 import { type ProcessProbe, ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
 import type { StateRecord } from "../../../src/sysproxy/state_file.ts";
 import type { StateFs } from "../../../src/sysproxy/state_fs.ts";
@@ -279,6 +280,7 @@ export class World {
   process(pid: number, platform: Platform = "windows"): SysProxyDeps {
     this.probe.running.set(pid, `started:${pid}`);
     return {
+      runner: { run: (cmd) => Promise.reject(new ExecutableNotFoundError(cmd)) },
       windows: this.registry,
       fs: this.fs,
       process: this.probe,

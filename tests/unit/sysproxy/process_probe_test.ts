@@ -10,6 +10,7 @@ import {
   type WindowsProcesses,
   WindowsProcessProbe,
 } from "../../../src/sysproxy/process_probe_windows.ts";
+import { parseTasklist } from "../../../src/sysproxy/tasklist.ts";
 
 /** Records argv and answers with `answer`. */
 class RecordingRunner implements CommandRunner {
@@ -83,4 +84,15 @@ Deno.test("WindowsProcessProbe: a running pid it cannot open, or no process list
     creationTime: () => 1n,
   };
   await assert.rejects(new WindowsProcessProbe(broken).startTime(7), /cannot list processes/);
+});
+
+Deno.test("parseTasklist reads Windows CSV and Wine's bare list, matching the pid exactly", () => {
+  const windows = '"deno.exe","4242","Console","1","61,460 K"\r\n';
+  assert.equal(parseTasklist(windows, 4242), "deno.exe");
+  assert.equal(parseTasklist("ktctl.exe,4242\nother.exe,42\n", 42), "other.exe");
+  assert.equal(parseTasklist(windows, 424), undefined);
+  assert.equal(
+    parseTasklist("INFO: No tasks are running which match the criteria.\r\n", 4242),
+    undefined,
+  );
 });
