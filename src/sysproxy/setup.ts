@@ -64,7 +64,16 @@ export async function setupGlobalProxy(
   }
   const notes = req.method === "socks" ? autoConfigWarning(registry) : manualProxyNote(deps, req);
   await claim.save(req.method, values);
-  const unguard = claim.restoreOnConsoleClose();
+  let unguard = () => {};
+  try {
+    unguard = claim.restoreOnConsoleClose();
+  } catch (error) {
+    notes.push(
+      `Closing this console window will not restore the settings (${
+        (error as Error).message
+      }); stop ktctl with Ctrl+C, or run \`ktctl clean\` afterwards`,
+    );
+  }
   for (const value of values) {
     try {
       applyValue(registry, value);

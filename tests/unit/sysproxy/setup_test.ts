@@ -262,3 +262,18 @@ for (const platform of ["linux", "darwin"] as const) {
     assert.deepEqual(world.fs.json("/home/dev/.ktctl/connect-127.0.0.1-2223.json").values, []);
   });
 }
+
+Deno.test("no console-close handler (FFI refused): a note, and everything else as usual", async () => {
+  const world = new World();
+  world.registry.onConsoleClose = () => {
+    throw new Error("SetConsoleCtrlHandler failed");
+  };
+  const { deps, claim } = await startConnect(world);
+  const applied = await setupGlobalProxy(SOCKS, claim, deps);
+  assert.match(
+    applied.summary.at(-1) ?? "",
+    /^Closing this console window will not restore the settings \(SetConsoleCtrlHandler failed\)/,
+  );
+  assert.equal((await applied.restore()).ok, true);
+  assert.deepEqual(world.registry.snapshot(), {});
+});
