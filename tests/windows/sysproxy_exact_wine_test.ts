@@ -75,56 +75,75 @@ async function seedExotic(wp: WinePrefix, lang = "en_US.UTF-8"): Promise<void> {
 }
 
 for (const lang of LOCALES) {
-  Deno.test(`socks, ${lang}: non-ASCII previous values come back exactly`, opts, async () => {
-    const wp = await createPrefix({ lang });
-    let c;
-    try {
-      const stateDir = await stateDirOf(wp);
-      await seedExotic(wp, lang);
-      const before = await snapshot(wp);
-      const port = freePort();
-      c = await startConnect(wp, port, ["-d"]);
-      const url = `socks4a://127.0.0.1:${port}`;
-      const during = await snapshot(wp);
-      assert.deepEqual(
-        during.inet,
-        withChanges(before.inet, {
-          ProxyEnable: { type: "REG_DWORD", value: 1 },
-          ProxyServer: { type: "REG_SZ", value: `socks=127.0.0.1:${port}` },
-        }),
-      );
-      assert.deepEqual(
-        during.env,
-        withChanges(before.env, { http_proxy: { type: "REG_SZ", value: url } }),
-      );
-      const state = JSON.parse(
-        await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
-      ) as StateJson;
-      assert.deepEqual(state.values.map((v) => [v.name, v.previous?.data ?? null]), [
-        ["http_proxy", EXOTIC.http_proxy],
-        ["ProxyServer", EXOTIC.ProxyServer],
-        ["ProxyOverride", EXOTIC.ProxyOverride],
-        ["ProxyEnable", 0],
-      ]);
-      // The announcements were made, and succeeded as far as Wine goes.
-      assert.match(c.output(), /DBG WM_SETTINGCHANGE Environment broadcast: sent/);
-      assert.match(c.output(), /DBG InternetSetOption SETTINGS_CHANGED: ok, REFRESH: (ok|failed)/);
-      assert.match(c.output(), /DBG Console close handler registered/);
+  Deno.test(
+    `socks, ${lang}: previous values, absent or non-ASCII, come back exactly`,
+    opts,
+    async () => {
+      const wp = await createPrefix({ lang });
+      let c;
+      try {
+        const stateDir = await stateDirOf(wp);
+        for (const seeded of [false, true]) {
+          if (seeded) await seedExotic(wp, lang);
+          const before = await snapshot(wp);
+          const port = freePort();
+          c = await startConnect(wp, port, ["-d"]);
+          const url = `socks4a://127.0.0.1:${port}`;
+          const during = await snapshot(wp);
+          assert.deepEqual(
+            during.inet,
+            withChanges(before.inet, {
+              ProxyEnable: { type: "REG_DWORD", value: 1 },
+              ProxyServer: { type: "REG_SZ", value: `socks=127.0.0.1:${port}` },
+              ...(seeded ? {} : { ProxyOverride: { type: "REG_SZ", value: "<local>" } }),
+            }),
+          );
+          assert.deepEqual(
+            during.env,
+            withChanges(before.env, { http_proxy: { type: "REG_SZ", value: url } }),
+          );
+          const state = JSON.parse(
+            await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
+          ) as StateJson;
+          assert.deepEqual(
+            state.values.map((v) => [v.name, v.previous?.data ?? null]),
+            seeded
+              ? [
+                ["http_proxy", EXOTIC.http_proxy],
+                ["ProxyServer", EXOTIC.ProxyServer],
+                ["ProxyOverride", EXOTIC.ProxyOverride],
+                ["ProxyEnable", 0],
+              ]
+              : [["http_proxy", null], ["ProxyServer", null], ["ProxyOverride", null], [
+                "ProxyEnable",
+                null,
+              ]],
+          );
+          // The announcements were made, and succeeded as far as Wine goes.
+          assert.match(c.output(), /DBG WM_SETTINGCHANGE Environment broadcast: sent/);
+          assert.match(
+            c.output(),
+            /DBG InternetSetOption SETTINGS_CHANGED: ok, REFRESH: (ok|failed)/,
+          );
+          assert.match(c.output(), /DBG Console close handler registered/);
 
-      const r = await interrupt(c);
-      assert.equal(r.code, 0, c.output());
-      assertNoErrors(c.output());
-      assert.deepEqual(await snapshot(wp), before);
-      assert.deepEqual(await filesIn(stateDir), []);
-      assert.deepEqual(await newProcessEnv(wp, ["http_proxy", "https_proxy"]), [
-        EXOTIC.http_proxy,
-        EXOTIC.https_proxy,
-      ]);
-    } finally {
-      await killQuietly(c);
-      await wp.destroy();
-    }
-  });
+          const r = await interrupt(c);
+          assert.equal(r.code, 0, c.output());
+          assertNoErrors(c.output());
+          assert.deepEqual(await snapshot(wp), before);
+          assert.deepEqual(await filesIn(stateDir), []);
+          assert.deepEqual(
+            await newProcessEnv(wp, ["http_proxy", "https_proxy"]),
+            seeded ? [EXOTIC.http_proxy, EXOTIC.https_proxy] : [null, null],
+          );
+          c = undefined;
+        }
+      } finally {
+        await killQuietly(c);
+        await wp.destroy();
+      }
+    },
+  );
 
   Deno.test(
     `http, ${lang}: http_proxy, https_proxy, AutoConfigURL set and restored exactly`,
