@@ -393,6 +393,17 @@ Deno.test("socks5 request: port 0 is a general failure (05 01)", () => {
   );
 });
 
+Deno.test("socks5 request: UDP ASSOCIATE or BIND from 0.0.0.0:0 is 'command not supported' (05 07)", () => {
+  // RFC 1928: a client that does not know the address it will send from sends all zeros.
+  for (const cmd of [2, 3]) {
+    assertInvalid(
+      parseSocks5Request(socks5(cmd, 1, [0, 0, 0, 0], 0)),
+      "05 07 00 01 00 00 00 00 00 00",
+      /not supported/,
+    );
+  }
+});
+
 Deno.test("socks5 request: empty and illegal domains are refused with 05 04", () => {
   const unreachable = "05 04 00 01 00 00 00 00 00 00";
   // Empty: known as soon as the length byte arrives.

@@ -287,6 +287,16 @@ async function exchange(
         up.close();
         return { kind: "retry" };
       }
+      if (response.error instanceof DialError) {
+        // A port-forward learns that the pod refused the port only once data flows.
+        stats.error = response.error;
+        up.close();
+        await answer(s, 502, `ktctl could not reach ${dest}: ${response.error.message}\n`, head, {
+          reason: response.error.kind,
+        });
+        await sending;
+        return { kind: "failed", stats };
+      }
       return await fail(502, `${dest} closed the connection without a response\n`);
     case "timeout":
       return await fail(504, `${dest} sent no response within ${s.timeouts.responseMs / 1000} s\n`);
@@ -344,7 +354,7 @@ async function sendBody(
 type Relayed =
   | { kind: "done"; keepOrigin: boolean; keepClient: boolean; upgraded: boolean }
   /** No response began: the origin ended or failed first ("stale") or took too long. */
-  | { kind: "stale" | "timeout" }
+  | { kind: "stale" | "timeout"; error?: unknown }
   /** Something broke once the response had begun (or the client was already told). */
   | { kind: "broken" };
 
@@ -359,7 +369,10 @@ async function relayResponse(
   let began = false;
   while (true) {
     const head = await readResponseHead(s, origin, !began);
-    if (head === "stale" || head === "timeout") return { kind: began ? "broken" : head };
+    if (head === "timeout") return { kind: began ? "broken" : "timeout" };
+    if (typeof head === "object" && "stale" in head) {
+      return began ? { kind: "broken" } : { kind: "stale", error: head.stale };
+    }
     if (typeof head === "string") {
       stats.error = new Error(head);
       stats.failedSide = "upstream";
@@ -413,12 +426,15 @@ async function relayResponse(
   }
 }
 
-/** The next response head, "stale"/"timeout" when none began, or why it is malformed. */
+/**
+ * The next response head; `stale` (with the upstream's error, if it failed) when the origin
+ * ended before any byte of it, "timeout", or why it is malformed.
+ */
 async function readResponseHead(
   s: Session,
   origin: Origin,
   first: boolean,
-): Promise<ResponseHead | "stale" | "timeout" | string> {
+): Promise<ResponseHead | { stale: unknown } | "timeout" | string> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -433,10 +449,18 @@ async function readResponseHead(
       }
       if (r.status === "invalid") return r.reason;
       if (origin.reader.pending.length > MAX_RESPONSE_HEAD) return "response head too large";
-      const got = await origin.reader.fetch().catch(() => false);
+      let got: boolean;
+      let error: unknown;
+      try {
+        got = await origin.reader.fetch();
+      } catch (e) {
+        [got, error] = [false, e];
+      }
       if (timedOut) return "timeout";
       if (!got) {
-        return first && origin.reader.pending.length === 0 ? "stale" : "the origin closed mid-head";
+        return first && origin.reader.pending.length === 0
+          ? { stale: error }
+          : "the origin closed mid-head";
       }
     }
   } finally {

@@ -201,7 +201,13 @@ export function parseSocks5Request(buf: Uint8Array): Parse<SocksRequest> {
     return fail(`unknown SOCKS5 address type ${atyp}`, Socks5Reply.addressTypeNotSupported);
   }
   const port = (buf[addressEnd] << 8) | buf[addressEnd + 1];
-  if (port === 0) return fail("destination port 0", Socks5Reply.generalFailure);
+  if (port === 0) {
+    // RFC 1928 §7: a UDP ASSOCIATE (or BIND) client that does not know its address sends zeros;
+    // it gets the same "command not supported" as any other command ktctl does not serve.
+    return command === "connect"
+      ? fail("destination port 0", Socks5Reply.generalFailure)
+      : fail(`SOCKS5 ${command} is not supported`, Socks5Reply.commandNotSupported);
+  }
   return {
     status: "done",
     consumed: addressEnd + 2,
