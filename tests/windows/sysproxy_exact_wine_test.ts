@@ -83,8 +83,9 @@ for (const lang of LOCALES) {
       let c;
       try {
         const stateDir = await stateDirOf(wp);
-        for (const seeded of [false, true]) {
-          if (seeded) await seedExotic(wp, lang);
+        // Absent values, then non-ASCII ones; the last round is killed and `ktctl clean` repairs.
+        for (const [seeded, killed] of [[false, false], [true, false], [true, true]]) {
+          if (seeded && !killed) await seedExotic(wp, lang);
           const before = await snapshot(wp);
           const port = freePort();
           c = await startConnect(wp, port, ["-d"]);
@@ -146,15 +147,16 @@ for (const lang of LOCALES) {
   );
 
   Deno.test(
-    `http, ${lang}: http_proxy, https_proxy, AutoConfigURL set and restored exactly`,
+    `http, ${lang}: http_proxy, https_proxy, AutoConfigURL set, restored and cleaned exactly`,
     opts,
     async () => {
       const wp = await createPrefix({ lang });
       let p;
       try {
         const stateDir = await stateDirOf(wp);
-        for (const seeded of [false, true]) {
-          if (seeded) await seedExotic(wp, lang);
+        // Absent values, then non-ASCII ones; the last round is killed and `ktctl clean` repairs.
+        for (const [seeded, killed] of [[false, false], [true, false], [true, true]]) {
+          if (seeded && !killed) await seedExotic(wp, lang);
           const before = await snapshot(wp);
           if (!seeded) {
             for (const name of ["http_proxy", "https_proxy"]) {
@@ -185,10 +187,21 @@ for (const lang of LOCALES) {
             await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
           ) as StateJson;
           assert.equal(state.method, "http");
-          p.kill("SIGINT");
-          const r = await p.wait(60_000);
-          assert.equal(r.code, 0, p.stdout() + p.stderr());
-          assert.match(p.stdout(), /Stopped/);
+          if (killed) {
+            p.kill("SIGKILL");
+            await p.wait(30_000);
+            assert.deepEqual(await snapshot(wp), during);
+            const clean = await ktctl(wp, ["clean"]);
+            const out = clean.stdout + clean.stderr;
+            assert.equal(clean.code, 0, out);
+            assert.match(out, /Restored \S+Internet Settings\\AutoConfigURL to "http:\/\/wpad\./);
+            assert.match(out, /Restored HKCU\\Environment\\https_proxy to "http:\/\/prøxy\./);
+          } else {
+            p.kill("SIGINT");
+            const r = await p.wait(60_000);
+            assert.equal(r.code, 0, p.stdout() + p.stderr());
+            assert.match(p.stdout(), /Stopped/);
+          }
           assert.deepEqual(await snapshot(wp), before);
           assert.deepEqual(await filesIn(stateDir), []);
           p = undefined;
