@@ -165,8 +165,7 @@ for (const lang of LOCALES) {
             assert.equal(before.inet.find((v) => v.name === "AutoConfigURL"), undefined);
           }
           const port = freePort();
-          p = spawnFixture(wp, "global_proxy_driver.ts", ["http", String(port)]);
-          await p.waitFor("READY", { timeoutMs: 120_000 });
+          p = (await startConnect(wp, port, ["--method", "http"])).p;
           const url = `http://127.0.0.1:${port}`;
           const during = await snapshot(wp);
           assert.deepEqual(
