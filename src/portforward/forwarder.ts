@@ -22,6 +22,7 @@ import type { PodTarget } from "./target.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { ConnectionPool, dialerFor, WsClient, WsHttpError } from "../net/ws_client.ts";
 import { credentialsFor, type NativeCredentials } from "../cluster/credentials.ts";
+import { credentialsRejected } from "../cluster/credential_source.ts";
 import { httpFailure, setupFailure, SilenceTimer, streamFailure } from "./failures.ts";
 import {
   defaultTunnelOptions,
@@ -109,7 +110,7 @@ export class PortForwarder {
   }
 
   /** The WebSocket for one pod's multiplexed session. */
-  async #dialTunnel(target: PodTarget): Promise<WsClient> {
+  async #dialTunnel(target: PodTarget, retried = false): Promise<WsClient> {
     const what = `${target.namespace}/${target.pod}`;
     const url = this.server.replace(/^http/, "ws") + podPath(target);
     const { native } = await this.#credentials();
@@ -126,6 +127,11 @@ export class PortForwarder {
       });
     } catch (e) {
       if (e instanceof WsHttpError) {
+        // An expired or revoked token: once more with a new one (credential_source.ts).
+        if (
+          e.status === 401 && !retried &&
+          credentialsRejected(this.config, native.headers["Authorization"])
+        ) return await this.#dialTunnel(target, true);
         // 401 and 404 mean the same for either transport; anything else may be a server that
         // does not know the tunnel (a 403 too: the per-connection try will tell).
         if (e.status === 401 || e.status === 404) throw httpFailure(e.status, e.body, what);
@@ -182,7 +188,12 @@ export class PortForwarder {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => body.length < 4096 && (body += c));
-        res.on("end", () => reject(httpFailure(res.statusCode ?? 0, body, what)));
+        res.on("end", () => {
+          if (res.statusCode === 401) {
+            credentialsRejected(this.config, options.headers?.["Authorization"] as string);
+          }
+          reject(httpFailure(res.statusCode ?? 0, body, what));
+        });
         res.on("error", () => reject(httpFailure(res.statusCode ?? 0, body, what)));
       });
       ws.once("error", (e: Error & { code?: string }) => {
@@ -237,7 +248,11 @@ export class PortForwarder {
         pool: this.#poolFor(url, native),
       });
     } catch (e) {
-      if (e instanceof WsHttpError) throw httpFailure(e.status, e.body, what);
+      if (e instanceof WsHttpError) {
+        // The next connection gets a new token (credential_source.ts).
+        if (e.status === 401) credentialsRejected(this.config, native.headers["Authorization"]);
+        throw httpFailure(e.status, e.body, what);
+      }
       throw openFailure(e, what);
     }
     return new NativePortForwardUpstream(ws, `pod ${what}`, this.opts);
