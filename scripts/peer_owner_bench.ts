@@ -1,6 +1,7 @@
 /**
  * The cost of the peer-owner check per new connection (src/front/peer_owner.ts), with more and
- * more other TCP sockets open on the machine (the socket table it scans grows with them). Prints
+ * more other TCP sockets open on the machine (the /proc table grows with them; sock_diag's exact
+ * lookup should not care), for each Linux method (`--linux netlink,proc`). Prints
  * wall time per check (median, p99) and the CPU time this process spent per check. Timings on a
  * busy machine are noisy: compare rows of one run.
  *
@@ -14,11 +15,14 @@ import { peerOwnerCheck } from "../src/front/peer_owner.ts";
 const { values } = parseArgs({
   options: {
     checks: { type: "string", default: "500" },
+    linux: { type: "string", default: "netlink,proc" },
     sockets: { type: "string", default: "0,1000,4000" },
   },
 });
 const checks = Number(values.checks);
-const check = peerOwnerCheck();
+const methods = Deno.build.os === "linux"
+  ? values.linux.split(",") as ("netlink" | "proc")[]
+  : [undefined];
 const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 const held: Deno.Conn[] = [];
 
@@ -32,9 +36,13 @@ async function pair(): Promise<[Deno.Conn, Deno.Conn]> {
 }
 
 console.log(`${Deno.build.os}: ${checks} checks per row`);
-console.log("other sockets | median µs | p99 µs | CPU µs/check | allowed");
-for (const target of values.sockets.split(",").map(Number)) {
+console.log(" method | other sockets | median µs | p99 µs | CPU µs/check | allowed");
+const rows = values.sockets.split(",").map(Number).flatMap((n) =>
+  methods.map((m) => [n, m] as const)
+);
+for (const [target, method] of rows) {
   while (held.length < target) held.push(...await pair()); // 2 sockets per pair
+  const check = peerOwnerCheck({ linux: method });
   const times: number[] = [];
   let allowed = 0;
   const cpu0 = process.cpuUsage();
@@ -53,9 +61,9 @@ for (const target of values.sockets.split(",").map(Number)) {
     Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))]);
   // The CPU figure includes opening and closing the pair, measured alone below.
   console.log(
-    `${String(held.length).padStart(13)} | ${String(at(0.5)).padStart(9)} | ${
-      String(at(0.99)).padStart(6)
-    } | ${
+    `${(method ?? Deno.build.os).padStart(7)} | ${String(held.length).padStart(13)} | ${
+      String(at(0.5)).padStart(9)
+    } | ${String(at(0.99)).padStart(6)} | ${
       String(Math.round((cpu.user + cpu.system) / checks)).padStart(12)
     } | ${allowed}/${checks}`,
   );

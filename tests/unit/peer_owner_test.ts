@@ -18,6 +18,7 @@ import {
 } from "../../src/front/peer_owner_windows.ts";
 import { lsofClientUid, lsofName, uidFromLsof } from "../../src/front/peer_owner_macos.ts";
 import { peerOwnerCheck, uidCheck } from "../../src/front/peer_owner.ts";
+import { diagRequest, parseDiagReply } from "../../src/front/peer_owner_netlink.ts";
 
 const HEADER =
   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
@@ -71,6 +72,42 @@ Deno.test("peer_owner: the client's row is the mirror of ktctl's, never ktctl's 
   const remote = { ip: "127.0.0.1", port: 0xd9a2 };
   assert.equal(findClientRow(table, local, remote)?.uid, 65534);
   assert.equal(findClientRow(table.slice(0, 4), local, remote), undefined);
+});
+
+Deno.test("peer_owner: the sock_diag request names the client's socket exactly", () => {
+  const client = { ip: "127.0.0.1", port: 0xd9a2 };
+  const ktctl = { ip: "127.0.0.1", port: 1080 };
+  const b = diagRequest(2, client, ktctl, 7);
+  assert.deepEqual([...b.subarray(0, 16)], [72, 0, 0, 0, 20, 0, 1, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+  // family, IPPROTO_TCP, no extensions, pad, every state
+  assert.deepEqual([...b.subarray(16, 24)], [2, 6, 0, 0, 255, 255, 255, 255]);
+  // sport, dport (big-endian), src and dst padded to 16 bytes, any interface, no cookie
+  assert.deepEqual([...b.subarray(24, 28)], [0xd9, 0xa2, 0x04, 0x38]);
+  assert.deepEqual([...b.subarray(28, 44)], [127, 0, 0, 1, ...Array(12).fill(0)]);
+  assert.deepEqual([...b.subarray(44, 60)], [127, 0, 0, 1, ...Array(12).fill(0)]);
+  assert.deepEqual([...b.subarray(60, 72)], [0, 0, 0, 0, ...Array(8).fill(255)]);
+  // The same connection from a dual-stack client socket: IPv4-mapped addresses.
+  const six = diagRequest(10, client, ktctl, 8);
+  assert.equal(six[16], 10);
+  assert.deepEqual([...six.subarray(28, 44)], [...Array(10).fill(0), 255, 255, 127, 0, 0, 1]);
+});
+
+Deno.test("peer_owner: sock_diag replies give the uid, ENOENT, or an error", () => {
+  const reply = new Uint8Array(16 + 72);
+  const v = new DataView(reply.buffer);
+  v.setUint32(0, reply.length, true);
+  v.setUint16(4, 20, true);
+  v.setUint32(16 + 64, 65534, true);
+  assert.equal(parseDiagReply(reply), 65534);
+  assert.throws(() => parseDiagReply(reply.subarray(0, 40)), /unexpected netlink reply/);
+  const error = new Uint8Array(36);
+  const e = new DataView(error.buffer);
+  e.setUint16(4, 2, true); // NLMSG_ERROR
+  e.setInt32(16, -2, true);
+  assert.equal(parseDiagReply(error), "absent");
+  e.setInt32(16, -1, true);
+  assert.throws(() => parseDiagReply(error), /errno 1/);
+  assert.throws(() => parseDiagReply(new Uint8Array(4)), /short/);
 });
 
 /** A MIB_TCPTABLE_OWNER_PID / MIB_TCP6TABLE_OWNER_PID built byte by byte. */
@@ -240,9 +277,15 @@ Deno.test({
       (await new Deno.Command("id", { args: ["-u", "nobody"] }).output()).stdout,
     ));
     for (const host of ["127.0.0.1", "::1"]) {
-      const { verdict, uid } = await verdictFor(host, nobodyClient(host));
-      assert.equal(uid, nobody, host);
-      assert.deepEqual(verdict, { allowed: false, detail: `uid ${nobody}` }, host);
+      for (const linux of ["netlink", "proc"] as const) {
+        const { verdict, uid } = await verdictFor(
+          host,
+          nobodyClient(host),
+          peerOwnerCheck({ linux }),
+        );
+        assert.equal(uid, nobody, host);
+        assert.deepEqual(verdict, { allowed: false, detail: `uid ${nobody}` }, `${host} ${linux}`);
+      }
     }
   },
 });
