@@ -208,6 +208,8 @@ export function windowsPeerCheck(): (
       pid = findClientPid(await tcpTable(lib, AF_INET6), l, r);
     }
     if (pid === undefined) return { allowed: false, detail: "the client's socket is not listed" };
+    // pid 0 is the idle process: a socket no process owns (Wine lists non-Wine processes so).
+    if (pid === 0) return { allowed: false, detail: "the client's socket has no owning process" };
     const handle = lib.kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
     if (!handle) {
       return { allowed: false, detail: `process ${pid} cannot be opened (another user's?)` };
