@@ -40,9 +40,9 @@ const PROVIDER = "ktctl-refreshing";
 export interface LifecycleOptions {
   now: () => number;
   runPlugin: (exec: ExecConfig, opts: RunOptions) => Promise<CredentialMaterial>;
-  readFile: (path: string) => { text: string; stamp: string };
+  readFile: (path: string) => string;
   plugin: Omit<RunOptions, "cluster">;
-  /** A token file is looked at (stat) at most this often, and always after a 401. */
+  /** A token file is read at most this often (it is small), and always after a 401. */
   fileCheckMs: number;
   /** After a failed plugin run: wait this long, doubling up to `maxBackoffMs`, before the next. */
   backoffMs: number;
@@ -54,13 +54,7 @@ export interface LifecycleOptions {
 export const defaultLifecycleOptions: LifecycleOptions = {
   now: () => Date.now(),
   runPlugin: runExecPlugin,
-  readFile: (path) => {
-    const info = Deno.statSync(path);
-    return {
-      text: Deno.readTextFileSync(path),
-      stamp: `${info.mtime?.getTime()}:${info.size}:${info.ino}`,
-    };
-  },
+  readFile: (path) => Deno.readTextFileSync(path),
   plugin: { timeoutMs: 60_000, interactiveTimeoutMs: 5 * 60_000 },
   fileCheckMs: 1_000,
   backoffMs: 2_000,
@@ -163,7 +157,7 @@ export class ExecSource implements Source {
 
 /** A token file, re-read when it changes on disk or after a 401. */
 export class FileSource implements Source {
-  #current: { token: string; stamp: string; checkedAt: number } | undefined;
+  #current: { token: string; checkedAt: number } | undefined;
   #recheck = false;
   #reported = "";
 
@@ -177,11 +171,10 @@ export class FileSource implements Source {
     }
     this.#recheck = false;
     try {
-      const { text, stamp } = this.opts.readFile(this.path);
-      const token = text.trim();
+      const token = this.opts.readFile(this.path).trim();
       if (!token) throw new Error("the file is empty");
       if (c && c.token !== token) log.debug("Token file {path} changed", { path: this.path });
-      this.#current = { token, stamp, checkedAt: now };
+      this.#current = { token, checkedAt: now };
       this.#reported = "";
       return Promise.resolve({ token });
     } catch (e) {

@@ -236,6 +236,7 @@ export class PortForwarder {
     url: string,
     native: NativeCredentials,
     what: string,
+    retried = false,
   ): Promise<NativePortForwardUpstream> {
     let ws: WsClient;
     try {
@@ -249,8 +250,14 @@ export class PortForwarder {
       });
     } catch (e) {
       if (e instanceof WsHttpError) {
-        // The next connection gets a new token (credential_source.ts).
-        if (e.status === 401) credentialsRejected(this.config, native.headers["Authorization"]);
+        // An expired or revoked token: once more with a new one (credential_source.ts).
+        if (
+          e.status === 401 && !retried &&
+          credentialsRejected(this.config, native.headers["Authorization"])
+        ) {
+          const { native: fresh } = await this.#credentials();
+          if (fresh) return await this.#openNative(url, fresh, what, true);
+        }
         throw httpFailure(e.status, e.body, what);
       }
       throw openFailure(e, what);
