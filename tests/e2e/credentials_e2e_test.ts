@@ -266,3 +266,138 @@ Deno.test(
     }
   },
 );
+
+/** Runs openssl in `dir`; throws with its stderr. */
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A CA `name` and a client certificate it signed for a system:masters user. */
+async function clientCertFrom(name: string): Promise<{ ca: string; cert: string; key: string }> {
+  await Deno.writeTextFile(
+    `${dir}/client-ext.cnf`,
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "1",
+    "-subj",
+    `/CN=ktctl-e2e-${name}`,
+    "-keyout",
+    `${name}-ca.key`,
+    "-out",
+    `${name}-ca.crt`,
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-subj",
+    "/O=system:masters/CN=ktctl-cert-e2e",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+  ]);
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${name}-ca.crt`,
+    "-CAkey",
+    `${name}-ca.key`,
+    "-CAcreateserial",
+    // Extensions make it an X.509 v3 certificate: rustls (Deno's TLS) refuses v1 ones.
+    "-extfile",
+    "client-ext.cnf",
+    "-days",
+    "1",
+    "-out",
+    `${name}.crt`,
+  ]);
+  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
+  return {
+    ca: await read(`${name}-ca.crt`),
+    cert: await read(`${name}.crt`),
+    key: await read(`${name}.key`),
+  };
+}
+
+/** Writes `text` to `path` the way renewals do: a new file renamed over the old one. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(`${path}.new`, text);
+  await Deno.rename(`${path}.new`, path);
+}
+
+Deno.test(
+  "a client certificate renewed on disk while the old one stops being trusted",
+  opts,
+  async () => {
+    const [a, b] = [await clientCertFrom("cert-a"), await clientCertFrom("cert-b")];
+    const clusterCa = await Deno.readTextFile(info.caFile);
+    const bundle = `${dir}/client-ca.crt`;
+    // The cluster's CA stays (the harness checks readiness with the admin certificate).
+    await Deno.writeTextFile(bundle, clusterCa + a.ca);
+    const certServer = await startExtraApiServer({ extraArgs: [`--client-ca-file=${bundle}`] });
+    const [certFile, keyFile] = [`${dir}/client.crt`, `${dir}/client.key`];
+    await Deno.writeTextFile(certFile, a.cert);
+    await Deno.writeTextFile(keyFile, a.key);
+    const kubeconfig = `${dir}/cert.kubeconfig`;
+    await Deno.writeTextFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{
+          name: "c",
+          cluster: { server: certServer.server, "certificate-authority": info.caFile },
+        }],
+        users: [{ name: "u", user: { "client-certificate": certFile, "client-key": keyFile } }],
+        contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: WEB.namespace } }],
+        "current-context": "c",
+      }),
+    );
+    const ktctl = await startKtctl(["-c", kubeconfig, ...SAFE]);
+    try {
+      const before = await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`);
+      assert.ok(before.ok, before.detail);
+      // Renewed: a certificate from another CA, and the API server now trusts only that one (a
+      // restart, so the old certificate is refused at once and every connection breaks).
+      await replaceFile(certFile, b.cert);
+      await replaceFile(keyFile, b.key);
+      await Deno.writeTextFile(bundle, clusterCa + b.ca);
+      await certServer.restart();
+      const name = `cert-${Date.now().toString(36)}`;
+      await kubectl(["apply", "-f", "-"], {
+        stdin: JSON.stringify(
+          service(WEB.namespace, name, WEB.labels, [{
+            name: "http",
+            port: 80,
+            targetPort: POD_PORTS.http,
+          }]),
+        ),
+      });
+      try {
+        // Reachable only once the watches came back, which the old certificate cannot do.
+        await waitFor(
+          `Service ${name} through ktctl`,
+          async () =>
+            (await get(ktctl.proxyUrl, `http://${name}.${WEB.namespace}/`)).ok || undefined,
+          60_000,
+        );
+      } finally {
+        await kubectl(["-n", WEB.namespace, "delete", "service", name, "--wait=false"]);
+      }
+    } finally {
+      assert.equal(await ktctl.stop(), 0);
+      await certServer.stop();
+    }
+  },
+);
