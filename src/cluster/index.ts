@@ -105,6 +105,11 @@ export class ClusterIndex {
     return this.#index().namespaces.size;
   }
 
+  /** Every namespace that holds a pod or service, sorted (the PAC file lists them). */
+  namespaces(): string[] {
+    return [...this.#index().namespaces].sort();
+  }
+
   /** The address ranges that belong to the cluster: declared, or else observed. */
   clusterRanges(): Cidr[] {
     return this.declaredRanges.length > 0 ? this.declaredRanges : this.#index().observedRanges;

@@ -70,6 +70,7 @@ export {
   ExecutableNotFoundError,
 } from "./command_runner.ts";
 export { type ProcessProbe, ProcessProbeError } from "./process_probe.ts";
+export { parseTasklist } from "./process_probe_windows.ts";
 export { DenoStateFs, type StateFs } from "./state_fs.ts";
 export type { GlobalProxyRequest, Platform, ProxyMethod, SysProxyDeps } from "./types.ts";
 export { defaultDeps } from "./default_deps.ts";

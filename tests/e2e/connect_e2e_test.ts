@@ -73,7 +73,7 @@ for (const { method, portForward } of MODES) {
         assert.match(ktctl.output(), /INF Connected to .* pods and \d+ services in all namespaces/);
         assert.match(
           ktctl.output(),
-          /INF -{20,}\n.*INF Start SOCKS5? Proxy: export http_proxy=\S+\n.*INF -{20,}/,
+          /INF -{20,}\n.*INF Start SOCKS5? Proxy: export http_proxy=\S+\n.*INF HTTP-only tools can use http:\/\/127\.0\.0\.1:\d+; browsers can use the PAC URL http:\/\/127\.0\.0\.1:\d+\/proxy\.pac\n.*INF -{20,}/,
         );
         const ns = WEB.namespace;
         for (
