@@ -17,7 +17,7 @@ import {
   service,
   WEB,
 } from "../../scripts/cluster/mod.ts";
-import { startExtraApiServer } from "../../scripts/cluster/extra_apiserver.ts";
+import { type ExtraApiServer, startExtraApiServer } from "../../scripts/cluster/extra_apiserver.ts";
 import { startTokenWebhook, webhookArgs } from "../../scripts/cluster/token_webhook.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
 import { curlWithEnv } from "../helpers/socks_client.ts";
@@ -65,7 +65,11 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
   return plugin;
 }
 
-async function kubeconfigWith(name: string, user: Record<string, unknown>): Promise<string> {
+async function kubeconfigWith(
+  name: string,
+  user: Record<string, unknown>,
+  server = extra.server,
+): Promise<string> {
   const file = `${dir}/${name}.kubeconfig`;
   await Deno.writeTextFile(
     file,
@@ -74,7 +78,7 @@ async function kubeconfigWith(name: string, user: Record<string, unknown>): Prom
       kind: "Config",
       clusters: [{
         name: "extra",
-        cluster: { server: extra.server, "certificate-authority": info.caFile },
+        cluster: { server, "certificate-authority": info.caFile },
       }],
       users: [{ name: "u", user }],
       contexts: [{
@@ -108,9 +112,9 @@ async function get(proxy: string, url: string) {
  * After a restart of the extra API server (every watch breaks), a Service created afterwards
  * becomes reachable: the watches came back, with credentials good at that time.
  */
-async function watchesComeBack(proxy: string): Promise<void> {
-  await extra.restart();
-  const name = `cred-${Date.now().toString(36)}`;
+async function watchesComeBack(proxy: string, server: ExtraApiServer = extra): Promise<void> {
+  await server.restart();
+  const name = `watch-${Date.now().toString(36)}`;
   await kubectl(["apply", "-f", "-"], {
     stdin: JSON.stringify(
       service(WEB.namespace, name, WEB.labels, [{
@@ -131,29 +135,42 @@ async function watchesComeBack(proxy: string): Promise<void> {
   }
 }
 
+/**
+ * ktctl with a kubeconfig whose user runs the plugin, one WebSocket per connection (so every
+ * connection authenticates anew), and a fresh run count.
+ */
+async function ktctlWithPlugin(name: string) {
+  await Deno.remove(`${dir}/runs`).catch(() => {});
+  const kubeconfig = await kubeconfigWith(name, {
+    exec: {
+      apiVersion: "client.authentication.k8s.io/v1",
+      command: await writePlugin(),
+      interactiveMode: "Never",
+    },
+  });
+  return await startKtctl(["-c", kubeconfig, "--portForward", "websocket", ...SAFE]);
+}
+
+/** New connections to Service web, one after another for `ms`: each must work. */
+async function connectionsFor(proxy: string, ms: number, gapMs: number): Promise<number> {
+  const started = Date.now();
+  let made = 0;
+  while (Date.now() - started < ms) {
+    const r = await get(proxy, `http://${WEB.service}.${WEB.namespace}/`);
+    assert.ok(r.ok, `connection ${made} at ${Date.now() - started} ms: ${r.detail}`);
+    made++;
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return made;
+}
+
 Deno.test(
   "an exec plugin's 4-second tokens: refreshed ahead of expiry, failures reported once",
   opts,
   async () => {
-    await Deno.remove(`${dir}/runs`).catch(() => {});
-    const kubeconfig = await kubeconfigWith("exec", {
-      exec: {
-        apiVersion: "client.authentication.k8s.io/v1",
-        command: await writePlugin(),
-        interactiveMode: "Never",
-      },
-    });
-    // One WebSocket per connection: every connection authenticates anew.
-    const ktctl = await startKtctl(["-c", kubeconfig, "--portForward", "websocket", ...SAFE]);
+    const ktctl = await ktctlWithPlugin("exec");
     try {
-      const started = Date.now();
-      let made = 0;
-      while (Date.now() - started < 4 * LIFETIME_MS) {
-        const r = await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`);
-        assert.ok(r.ok, `connection ${made} at ${Date.now() - started} ms: ${r.detail}`);
-        made++;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const made = await connectionsFor(ktctl.proxyUrl, 4 * LIFETIME_MS, 200);
       const accepted = new Set(
         webhook.reviews.filter((r) => r.accepted && r.token.startsWith("exec-")).map((r) =>
           r.token
@@ -234,27 +251,12 @@ Deno.test(
   "a plugin token without an expiry is replaced once the API server refuses it",
   opts,
   async () => {
-    await Deno.remove(`${dir}/runs`).catch(() => {});
     await Deno.writeTextFile(`${dir}/silent`, "");
-    const kubeconfig = await kubeconfigWith("silent", {
-      exec: {
-        apiVersion: "client.authentication.k8s.io/v1",
-        command: await writePlugin(),
-        interactiveMode: "Never",
-      },
-    });
-    const ktctl = await startKtctl(["-c", kubeconfig, "--portForward", "websocket", ...SAFE]);
+    const ktctl = await ktctlWithPlugin("silent");
     try {
       // The first token is refused 4 s after it was made, and for real after the cache's 10 s: the
       // connection that meets the 401 gets a new token and is retried once, so none fails.
-      const started = Date.now();
-      let made = 0;
-      while (Date.now() - started < LIFETIME_MS + APISERVER_TOKEN_CACHE_MS + 3_000) {
-        const r = await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`);
-        assert.ok(r.ok, `connection ${made} at ${Date.now() - started} ms: ${r.detail}`);
-        made++;
-        await new Promise((r) => setTimeout(r, 300));
-      }
+      await connectionsFor(ktctl.proxyUrl, LIFETIME_MS + APISERVER_TOKEN_CACHE_MS + 3_000, 300);
       const refused = webhook.reviews.filter((r) => !r.accepted && r.token.startsWith("exec-"));
       assert.ok(refused.length >= 1, "the first token was never refused: nothing was tested");
       assert.ok((await runs()) >= 2, `${await runs()} plugin runs`);
@@ -349,52 +351,22 @@ Deno.test(
     const [certFile, keyFile] = [`${dir}/client.crt`, `${dir}/client.key`];
     await Deno.writeTextFile(certFile, a.cert);
     await Deno.writeTextFile(keyFile, a.key);
-    const kubeconfig = `${dir}/cert.kubeconfig`;
-    await Deno.writeTextFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{
-          name: "c",
-          cluster: { server: certServer.server, "certificate-authority": info.caFile },
-        }],
-        users: [{ name: "u", user: { "client-certificate": certFile, "client-key": keyFile } }],
-        contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: WEB.namespace } }],
-        "current-context": "c",
-      }),
+    const kubeconfig = await kubeconfigWith(
+      "cert",
+      { "client-certificate": certFile, "client-key": keyFile },
+      certServer.server,
     );
     const ktctl = await startKtctl(["-c", kubeconfig, ...SAFE]);
     try {
       const before = await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`);
       assert.ok(before.ok, before.detail);
-      // Renewed: a certificate from another CA, and the API server now trusts only that one (a
-      // restart, so the old certificate is refused at once and every connection breaks).
+      // Renewed: a certificate from another CA, and the API server trusts only that one after
+      // the restart in watchesComeBack (every connection breaks, the old certificate is refused).
       await replaceFile(certFile, b.cert);
       await replaceFile(keyFile, b.key);
       await Deno.writeTextFile(bundle, clusterCa + b.ca);
-      await certServer.restart();
-      const name = `cert-${Date.now().toString(36)}`;
-      await kubectl(["apply", "-f", "-"], {
-        stdin: JSON.stringify(
-          service(WEB.namespace, name, WEB.labels, [{
-            name: "http",
-            port: 80,
-            targetPort: POD_PORTS.http,
-          }]),
-        ),
-      });
-      try {
-        // Reachable only once the watches came back, which the old certificate cannot do.
-        await waitFor(
-          `Service ${name} through ktctl`,
-          async () =>
-            (await get(ktctl.proxyUrl, `http://${name}.${WEB.namespace}/`)).ok || undefined,
-          60_000,
-        );
-      } finally {
-        await kubectl(["-n", WEB.namespace, "delete", "service", name, "--wait=false"]);
-      }
+      // The watches come back only with the new certificate.
+      await watchesComeBack(ktctl.proxyUrl, certServer);
     } finally {
       assert.equal(await ktctl.stop(), 0);
       await certServer.stop();
