@@ -22,12 +22,14 @@ import { parseArgs } from "node:util";
 import {
   backendFor,
   BULK,
+  CLUSTER_NAME,
   ensureCluster,
   kubectl,
   NODES,
   pod,
   POD_PORTS,
   portForward,
+  runDir,
   service,
   WEB,
 } from "./cluster/mod.ts";
@@ -100,6 +102,15 @@ function fail(t: Tally, e: unknown): void {
 
 // ---------------------------------------------------------------------------------------------
 // /proc of the ktctl process
+
+/** Things done to the cluster by others while the soak runs (the machine is shared). */
+const events: { t: number; what: string }[] = [];
+
+/** The shared kube-apiserver's pid, to tell a restart by someone else from a ktctl fault. */
+async function apiServerPid(): Promise<string> {
+  const file = `${runDir()}/kwok/clusters/${CLUSTER_NAME}/pids/kube-apiserver.pid`;
+  return (await Deno.readTextFile(file).catch(() => "?")).trim();
+}
 
 interface Sample {
   t: number;
@@ -274,9 +285,15 @@ function svg(samples: Sample[]): string {
       }`
     ).join(" ");
     const last = ys.length ? ys[ys.length - 1] : 0;
-    return `<text x="${pad}" y="${top - 5}" font-size="12">${title}: min ${
-      fmt(Math.min(...ys))
-    }, max ${fmt(Math.max(...ys))}, last ${fmt(last)}</text>` +
+    const marks = events.map((e) => {
+      const x = (pad + (e.t / tMax) * (w - pad - 10)).toFixed(1);
+      return `<line x1="${x}" x2="${x}" y1="${top}" y2="${top + h}" stroke="#d62728" ` +
+        `stroke-dasharray="3,3"><title>${e.what}</title></line>`;
+    }).join("");
+    return marks +
+      `<text x="${pad}" y="${top - 5}" font-size="12">${title}: min ${fmt(Math.min(...ys))}, max ${
+        fmt(Math.max(...ys))
+      }, last ${fmt(last)}</text>` +
       `<rect x="${pad}" y="${top}" width="${
         w - pad - 10
       }" height="${h}" fill="none" stroke="#ccc"/>` +
@@ -287,6 +304,9 @@ function svg(samples: Sample[]): string {
   const height = panels.length * (h + 30) + 20;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${height}" ` +
     `font-family="sans-serif">${parts.join("")}` +
+    `<text x="${pad}" y="${height - 4}" font-size="10">${
+      events.length ? "dashed: kube-apiserver restarted by other tests" : ""
+    }</text>` +
     `<text x="${w - 10}" y="${height - 4}" font-size="10" text-anchor="end">minutes: 0 to ${
       (tMax / 60).toFixed(0)
     }</text></svg>\n`;
@@ -385,6 +405,7 @@ try {
     replacePods(ktctl.port, live),
   ];
   let lastOk = 0;
+  let lastApiPid = await apiServerPid();
   const cpu0 = cpuTicks(pid);
   const end = started + MINUTES * 60_000;
   for (let next = started + SAMPLE_MS; !stopping; next += SAMPLE_MS) {
@@ -405,6 +426,18 @@ try {
     };
     lastOk = counts.short.ok;
     samples.push(s);
+    const apiPid = await apiServerPid();
+    if (apiPid !== lastApiPid) {
+      events.push({ t: s.t, what: `kube-apiserver restarted (pid ${lastApiPid} -> ${apiPid})` });
+      console.log(`${String(s.t).padStart(5)}s | ${events.at(-1)!.what}`);
+      lastApiPid = apiPid;
+    }
+    const nsGone = (await kubectl(["get", "namespace", ns], { check: false })).code !== 0;
+    if (nsGone) {
+      events.push({ t: s.t, what: `namespace ${ns} gone: the cluster was recreated` });
+      console.log(`${String(s.t).padStart(5)}s | ${events.at(-1)!.what}; stopping`);
+      break;
+    }
     console.log(
       `${String(s.t).padStart(5)}s | ${fmt(s.rssMiB).padStart(7)} | ${String(fds).padStart(3)} | ${
         String(s.apiConns).padStart(9)
@@ -445,6 +478,7 @@ try {
       max: Math.max(...samples.map((s) => s.apiConns)),
     },
     ktctlCpuS: fmt(samples.at(-1)!.cpuS),
+    disturbances: events,
     failures: Object.fromEntries(
       Object.entries(counts).filter(([, t]) => t.failures.size).map((
         [k, t],
