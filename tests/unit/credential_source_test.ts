@@ -8,7 +8,10 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
   CredentialError,
   type CredentialMaterial,
+  execInfo,
+  isInteractive,
   parseExecCredential,
+  runExecPlugin,
 } from "../../src/cluster/credential_exec.ts";
 import {
   credentialsRejected,
@@ -63,6 +66,35 @@ Deno.test("credential_exec: an ExecCredential's token, certificate and expiry", 
       '{"kind":"ExecCredential","status":{"token":"x","expirationTimestamp":"soon"}}',
     ]
   ) assert.throws(() => parseExecCredential(bad, "p"), CredentialError, bad);
+});
+
+Deno.test("credential_exec: a plugin past its deadline, or missing, says so", async () => {
+  const deadlines = { timeoutMs: 300, interactiveTimeoutMs: 300 };
+  await assert.rejects(
+    runExecPlugin({ command: "sleep", args: ["30"], interactiveMode: "Never" }, deadlines),
+    /credential plugin sleep took more than 300 ms/,
+  );
+  await assert.rejects(
+    runExecPlugin({ command: "ktctl-no-such-plugin", installHint: "get it from x\n" }, deadlines),
+    /ktctl-no-such-plugin was not found \(get it from x\)/,
+  );
+});
+
+Deno.test("credential_exec: interactive only when allowed; KUBERNETES_EXEC_INFO", () => {
+  assert.equal(isInteractive({ command: "p", interactiveMode: "Never" }, true), false);
+  assert.equal(isInteractive({ command: "p", interactiveMode: "IfAvailable" }, true), true);
+  assert.equal(isInteractive({ command: "p", interactiveMode: "IfAvailable" }, false), false);
+  assert.equal(isInteractive({ command: "p", interactiveMode: "Always" }, false), true);
+  const cluster = { server: "https://x" };
+  assert.deepEqual(JSON.parse(execInfo({ command: "p" }, false, cluster)), {
+    apiVersion: "client.authentication.k8s.io/v1",
+    kind: "ExecCredential",
+    spec: { interactive: false },
+  });
+  assert.deepEqual(
+    JSON.parse(execInfo({ command: "p", provideClusterInfo: true }, true, cluster)).spec,
+    { interactive: true, cluster },
+  );
 });
 
 Deno.test("credential_source: a fifth of a token's life ahead, at most a minute", () => {
