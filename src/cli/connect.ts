@@ -132,12 +132,8 @@ async function runConnect(
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
 
     if (opts.setupGlobalProxy) {
-      const method = opts.method;
-      if (method === "http") {
-        throw new UserError("--setupGlobalProxy does not support --method http yet");
-      }
       const applied = await sysproxy.setupGlobalProxy(
-        { method, address: opts.clientHost, port, proxyUrl },
+        { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
         deps,
       );
