@@ -41,7 +41,8 @@ log "deno"
 deno --version | head -1
 
 suite "format, lint, type check" deno task check
-need_apt curl openssl
+# lsof: the macOS peer-owner lookup, tested on Linux; util-linux (runuser): a client of another user
+need_apt curl openssl lsof util-linux
 suite "unit and integration tests" deno task test
 
 need_apt chromium

@@ -9,6 +9,7 @@ import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { credentialsFor } from "./credentials.ts";
 import { statusMessage } from "../net/k8s_status.ts";
+import { credentialsRejected } from "./credential_source.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -113,7 +114,8 @@ export class KubeApi {
   async #request(
     path: string,
     init: { method?: HttpMethod; body?: unknown; signal?: AbortSignal; timeoutMs?: number } = {},
-  ) {
+    retried = false,
+  ): Promise<Response> {
     const url = this.server + path;
     const ctx = new RequestContext(url, init.method ?? HttpMethod.GET);
     try {
@@ -140,7 +142,13 @@ export class KubeApi {
       );
     }
     if (!response.ok) {
-      throw statusError(response.status, await response.text(), init.method ?? "GET", path);
+      const body = await response.text();
+      // An expired or revoked token: get a new one and try once more (credential_source.ts).
+      if (
+        response.status === 401 && !retried &&
+        credentialsRejected(this.config, headers["Authorization"])
+      ) return await this.#request(path, init, true);
+      throw statusError(response.status, body, init.method ?? "GET", path);
     }
     return response;
   }

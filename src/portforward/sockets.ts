@@ -7,6 +7,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { getLogger } from "@logtape/logtape";
 import { credentialsFor } from "../cluster/credentials.ts";
+import { credentialsRejected } from "../cluster/credential_source.ts";
 import { DialError } from "../net/upstream.ts";
 import { ConnectionPool, WsClient, WsHttpError } from "../net/ws_client.ts";
 import { serverDialer, type ServerTransport, tlsEngine } from "../net/server_dial.ts";
@@ -32,7 +33,12 @@ export class ApiServerSockets implements ServerSockets {
     readonly timeoutMs: number,
   ) {}
 
-  async connect(path: string, protocols: string[], what: string): Promise<WsClient> {
+  async connect(
+    path: string,
+    protocols: string[],
+    what: string,
+    retried = false,
+  ): Promise<WsClient> {
     const { connection } = await credentialsFor(this.config, this.server, {});
     const url = this.server.replace(/^http/, "ws") + path;
     try {
@@ -45,7 +51,15 @@ export class ApiServerSockets implements ServerSockets {
         pool: this.#poolFor(url, connection.transport),
       });
     } catch (e) {
-      if (e instanceof WsHttpError) throw e;
+      if (e instanceof WsHttpError) {
+        // An expired or revoked token: once more with a fresh one (credential_source.ts), for
+        // either transport, since both open their WebSockets here.
+        if (
+          e.status === 401 && !retried &&
+          credentialsRejected(this.config, connection.headers["Authorization"])
+        ) return await this.connect(path, protocols, what, true);
+        throw e;
+      }
       const message = (e as Error).message;
       throw new DialError(
         e instanceof DialError ? e.kind : "unreachable",
