@@ -10,7 +10,7 @@
  * @module
  */
 import { lookupClientUid } from "./peer_owner_linux.ts";
-import { netlinkUidLookup } from "./peer_owner_netlink.ts";
+import { netlinkUidLookup, type UidLookup } from "./peer_owner_netlink.ts";
 import { lsofClientUid } from "./peer_owner_macos.ts";
 import { windowsPeerCheck } from "./peer_owner_windows.ts";
 
@@ -20,8 +20,13 @@ export interface PeerVerdict {
   detail: string;
 }
 
-/** `local` and `remote` are the accepted connection's own `localAddr` and `remoteAddr`. */
-export type PeerCheck = (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<PeerVerdict>;
+/**
+ * `local` and `remote` are the accepted connection's own `localAddr` and `remoteAddr`. `close`
+ * releases what the check holds (Linux: its netlink socket).
+ */
+export type PeerCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<PeerVerdict>) & {
+  close?(): void;
+};
 
 export interface PeerCheckOptions {
   os?: typeof Deno.build.os;
@@ -34,26 +39,31 @@ export interface PeerCheckOptions {
 /** The check for this platform. Throws when the platform's own facts cannot be read at all. */
 export function peerOwnerCheck(opts: PeerCheckOptions = {}): PeerCheck {
   const os = opts.os ?? Deno.build.os;
-  const check = os === "windows"
-    ? windowsPeerCheck()
-    : os === "darwin"
-    ? uidCheck(lsofClientUid)
-    : uidCheck(opts.linux === "proc" ? lookupClientUid : linuxLookup());
-  return guarded(check, opts.timeoutMs ?? 2_000);
+  if (os === "windows") return guarded(windowsPeerCheck(), opts.timeoutMs ?? 2_000);
+  if (os === "darwin") return guarded(uidCheck(lsofClientUid), opts.timeoutMs ?? 2_000);
+  const lookup: { lookup: UidLookup; close?(): void } = opts.linux === "proc"
+    ? { lookup: lookupClientUid }
+    : linuxLookup();
+  return Object.assign(guarded(uidCheck(lookup.lookup), opts.timeoutMs ?? 2_000), {
+    close: () => lookup.close?.(),
+  });
 }
 
 /**
  * sock_diag over netlink (microseconds), else /proc/net/tcp (milliseconds on a busy machine);
  * a netlink failure on one connection falls back to /proc for that connection.
  */
-function linuxLookup(): (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<number | undefined> {
+function linuxLookup(): { lookup: UidLookup; close?(): void } {
   let netlink: ReturnType<typeof netlinkUidLookup>;
   try {
     netlink = netlinkUidLookup();
   } catch {
-    return lookupClientUid;
+    return { lookup: lookupClientUid };
   }
-  return (local, remote) => netlink(local, remote).catch(() => lookupClientUid(local, remote));
+  return {
+    lookup: (local, remote) => netlink(local, remote).catch(() => lookupClientUid(local, remote)),
+    close: () => netlink.close(),
+  };
 }
 
 /** Compares the owning uid that `lookup` finds with this process's. */

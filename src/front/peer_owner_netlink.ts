@@ -85,22 +85,24 @@ const LIBC = {
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
 } as const;
 
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 
 /**
- * A lookup over one netlink socket kept open for ktctl's lifetime; throws at once when libc or
- * NETLINK_SOCK_DIAG is not there (so the caller can pick /proc instead).
+ * A lookup over one netlink socket, kept open until `close()` (the listener's close); throws at
+ * once when libc or NETLINK_SOCK_DIAG is not there (so the caller can pick /proc instead).
  */
-export function netlinkUidLookup(): (
-  local: Deno.NetAddr,
-  remote: Deno.NetAddr,
-) => Promise<number | undefined> {
-  const libc = Deno.dlopen("libc.so.6", LIBC).symbols;
+export function netlinkUidLookup(): UidLookup & { close(): void } {
+  const lib = Deno.dlopen("libc.so.6", LIBC);
+  const libc = lib.symbols;
   const fd = libc.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) throw new Error("cannot open a NETLINK_SOCK_DIAG socket");
+  if (fd < 0) {
+    lib.close();
+    throw new Error("cannot open a NETLINK_SOCK_DIAG socket");
+  }
   // The kernel answers at once; should it not, recv gives up after 200 ms (struct timeval).
   const timeout = new BigInt64Array([0n, 200_000n]);
   libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(timeout.buffer), 16);
@@ -121,7 +123,7 @@ export function netlinkUidLookup(): (
     }
     throw new Error("sock_diag replies out of step");
   };
-  return (local, remote) => {
+  const lookup = (local: Deno.NetAddr, remote: Deno.NetAddr) => {
     const [l, r] = [endpointOf(local), endpointOf(remote)];
     // The client's socket: its own end is ktctl's remote address, its peer ktctl's local one.
     // An IPv4 connection may come from a dual-stack (IPv6) client socket.
@@ -132,4 +134,15 @@ export function netlinkUidLookup(): (
     }
     return Promise.resolve(undefined);
   };
+  let closed = false;
+  return Object.assign(lookup, {
+    close() {
+      if (closed) return;
+      closed = true;
+      libc.close(fd);
+      lib.close();
+    },
+  });
 }
+
+export type UidLookup = (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<number | undefined>;

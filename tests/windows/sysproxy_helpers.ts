@@ -17,7 +17,12 @@ import {
 export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
 export const ENV = "HKCU\\Environment";
 // Only loopback may ever be dialled directly: the cluster's pod IPs are fake.
-export const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128"];
+/**
+ * Direct dials to loopback only, and every local client served: the clients here are Linux
+ * programs (curl), whose sockets Wine's GetExtendedTcpTable cannot name a Windows owner for
+ * (peer_owner_wine_test.ts shows the check itself).
+ */
+export const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128", "--allowOtherUsers"];
 // The summary's last line: printed once every value is set.
 export const READY = /ktctl puts the previous settings back when connect exits/;
 // The first Windows deno run in a fresh DENO_DIR downloads the npm packages.
