@@ -219,9 +219,13 @@ function load(): string {
 
 type BulkSide = "ktctl socks5" | "ktctl socks4a" | "kubectl" | "plain";
 const BULK_SIDES: BulkSide[] = ["ktctl socks5", "ktctl socks4a", "kubectl", "plain"];
-/** "ktctl ws" is ktctl with --portForward websocket: one WebSocket per connection. */
-type LatSide = "ktctl" | "ktctl ws" | "kubectl" | "plain";
-const LAT_SIDES: LatSide[] = ["ktctl", "ktctl ws", "kubectl", "plain"];
+/**
+ * "ktctl ws" is ktctl with --portForward websocket: one WebSocket per connection. "ktctl
+ * insecure" is ktctl with the same kubeconfig changed to `insecure-skip-tls-verify` (no CA),
+ * which takes the node:tls adapter (net/node_tls.ts) instead of Deno's TLS.
+ */
+type LatSide = "ktctl" | "ktctl ws" | "ktctl insecure" | "kubectl" | "plain";
+const LAT_SIDES: LatSide[] = ["ktctl", "ktctl ws", "ktctl insecure", "kubectl", "plain"];
 type ProcSide = "ktctl" | "kubectl";
 
 interface ConcurrencyFigures {
@@ -272,10 +276,17 @@ function emptyResults(): Results {
     bulkCpu: { get: byProxy(), put: byProxy() },
     relayCpu: { get: byProxy(), put: byProxy() },
     bulkPeakRss: {},
-    latency: { ktctl: lat(), "ktctl ws": lat(), kubectl: lat(), plain: lat() },
+    latency: {
+      ktctl: lat(),
+      "ktctl ws": lat(),
+      "ktctl insecure": lat(),
+      kubectl: lat(),
+      plain: lat(),
+    },
     interactive: {
       ktctl: { p50: [], p95: [] },
       "ktctl ws": { p50: [], p95: [] },
+      "ktctl insecure": { p50: [], p95: [] },
       kubectl: { p50: [], p95: [] },
       plain: { p50: [], p95: [] },
     },
@@ -306,6 +317,8 @@ interface Env {
   webHost: string;
   plainBulkPort: number;
   plainWebPort: number;
+  /** The kubeconfig ktctl uses, changed to insecure-skip-tls-verify (the "ktctl insecure" side). */
+  insecureKubeconfig: string;
 }
 
 /** Whether the pods the bench uses exist (other test suites delete fixture pods). */
@@ -373,10 +386,11 @@ function ktctlOptions(
   method: "socks" | "socks5" | "http",
   port = freePort(),
   portForward: "multiplexed" | "websocket" = "multiplexed",
+  kubeconfig = env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"],
 ) {
   return {
     dir: env.cfg.ktctlDir,
-    kubeconfig: env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"],
+    kubeconfig,
     namespace: WEB.namespace,
     method,
     portForward,
@@ -406,19 +420,42 @@ interface LongLived {
   ktctl5: { proc: Proc; port: number };
   ktctl4: { proc: Proc; port: number };
   ktctlWs: { proc: Proc; port: number };
+  ktctlInsecure: { proc: Proc; port: number };
   pfBulk: { proc: Proc; port: number };
   pfWeb: { proc: Proc; port: number };
 }
 
 async function startLongLived(env: Env): Promise<LongLived> {
-  const [ktctl5, ktctl4, ktctlWs, pfBulk, pfWeb] = await Promise.all([
+  const [ktctl5, ktctl4, ktctlWs, ktctlInsecure, pfBulk, pfWeb] = await Promise.all([
     startKtctl(ktctlOptions(env, "socks5")),
     startKtctl(ktctlOptions(env, "socks")),
     startKtctl(ktctlOptions(env, "socks5", freePort(), "websocket")),
+    startInsecure(env),
     startPortForward(pfOptions(env, BULK.pod, BULK.port)),
     startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
   ]);
-  return { ktctl5, ktctl4, ktctlWs, pfBulk, pfWeb };
+  return { ktctl5, ktctl4, ktctlWs, ktctlInsecure, pfBulk, pfWeb };
+}
+
+function startInsecure(env: Env) {
+  return startKtctl(
+    ktctlOptions(env, "socks5", freePort(), "multiplexed", env.insecureKubeconfig),
+  );
+}
+
+/** The kubeconfig ktctl uses, with the CA dropped and verification skipped. */
+async function writeInsecureKubeconfig(env: Omit<Env, "insecureKubeconfig">): Promise<string> {
+  const base = env.info.kubeconfigs[env.cfg.auth === "cert" ? "admin" : "token"];
+  const out = await kubectl(["--kubeconfig", base, "config", "view", "--raw", "-o", "json"]);
+  const config = JSON.parse(out.stdout);
+  for (const { cluster } of config.clusters) {
+    delete cluster["certificate-authority-data"];
+    delete cluster["certificate-authority"];
+    cluster["insecure-skip-tls-verify"] = true;
+  }
+  const file = `${env.home}/insecure.kubeconfig`;
+  await Deno.writeTextFile(file, JSON.stringify(config));
+  return file;
 }
 
 /**
@@ -430,6 +467,7 @@ async function reviveLongLived(env: Env, ll: LongLived): Promise<void> {
     ktctl5: () => startKtctl(ktctlOptions(env, "socks5")),
     ktctl4: () => startKtctl(ktctlOptions(env, "socks")),
     ktctlWs: () => startKtctl(ktctlOptions(env, "socks5", freePort(), "websocket")),
+    ktctlInsecure: () => startInsecure(env),
     pfBulk: () => startPortForward(pfOptions(env, BULK.pod, BULK.port)),
     pfWeb: () => startPortForward(pfOptions(env, WEB.pods[0], POD_PORTS.http)),
   };
@@ -457,6 +495,7 @@ function latencyDialers(env: Env, ll: LongLived): Record<LatSide, Dialer> {
   return {
     ktctl: socks5(ll.ktctl5.port, env.webHost, POD_PORTS.http),
     "ktctl ws": socks5(ll.ktctlWs.port, env.webHost, POD_PORTS.http),
+    "ktctl insecure": socks5(ll.ktctlInsecure.port, env.webHost, POD_PORTS.http),
     kubectl: direct(ll.pfWeb.port),
     plain: direct(env.plainWebPort),
   };
@@ -533,8 +572,11 @@ async function runBulk(env: Env, ll: LongLived, run: number, res: Results): Prom
 
 async function runLatency(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
   const dialers = latencyDialers(env, ll);
-  const samples: Record<LatSide, number[]> = { ktctl: [], "ktctl ws": [], kubectl: [], plain: [] };
-  const failed: Record<LatSide, number> = { ktctl: 0, "ktctl ws": 0, kubectl: 0, plain: 0 };
+  const samples = Object.fromEntries(LAT_SIDES.map((s) => [s, []])) as unknown as Record<
+    LatSide,
+    number[]
+  >;
+  const failed = Object.fromEntries(LAT_SIDES.map((s) => [s, 0])) as Record<LatSide, number>;
   const deadline = Date.now() + 10 * 60_000;
   for (let i = 0; i < env.cfg.latencyCount && Date.now() < deadline; i++) {
     for (const side of rotate(LAT_SIDES, i + run)) {
@@ -862,6 +904,20 @@ function report(env: Env, res: Results): { text: string; json: Record<string, un
       m(res.latency.plain[p]),
     );
   }
+  // The same with the kubeconfig changed to insecure-skip-tls-verify (node:tls adapter), against
+  // the CA-verified ktctl of the same run: issue 14 asks for p50 <= 1.3x.
+  for (const p of ["p50", "p95"] as const) {
+    const insecure = m(res.latency["ktctl insecure"][p]);
+    const verified = m(res.latency.ktctl[p]);
+    timeRow(
+      `  the same, insecure-skip-tls-verify kubeconfig, ${p} (ms)`,
+      insecure,
+      m(res.latency.kubectl[p]),
+      m(res.latency.plain[p]),
+      p === "p50" ? `<= 1.3x ktctl (${fmt(insecure / verified, 2)}x)` : "",
+      p === "p50" && Number.isFinite(insecure / verified) ? met(insecure <= 1.3 * verified) : "",
+    );
+  }
   const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
   if (failedLat.some((f) => f > 0)) {
     row(
@@ -1080,7 +1136,7 @@ function httpBenchEnv(env: Env, res: Results, ll: () => LongLived | undefined): 
 
 async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
   const info = await clusterWithRetry();
-  const env: Env = {
+  const partial = {
     cfg,
     info,
     kubectl: kubectlBinary(),
@@ -1094,6 +1150,7 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     plainBulkPort: backendFor(BULK.namespace, BULK.pod, BULK.port).loopbackPort,
     plainWebPort: backendFor(WEB.namespace, WEB.pods[0], POD_PORTS.http).loopbackPort,
   };
+  const env: Env = { ...partial, insecureKubeconfig: await writeInsecureKubeconfig(partial) };
   if (env.entry) {
     await bundleKtctl(env.entry, cfg.ktctlDir);
     await primeBundle(env);
@@ -1161,7 +1218,9 @@ async function bench(cfg: Config, home: string, res: Results): Promise<Env> {
     await httpSide.stop();
     if (ll) {
       await Promise.all(
-        [ll.ktctl5, ll.ktctl4, ll.ktctlWs, ll.pfBulk, ll.pfWeb].map((s) => s.proc.stop()),
+        [ll.ktctl5, ll.ktctl4, ll.ktctlWs, ll.ktctlInsecure, ll.pfBulk, ll.pfWeb].map((s) =>
+          s.proc.stop()
+        ),
       );
     }
   }

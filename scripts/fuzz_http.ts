@@ -22,7 +22,7 @@
  *   how the input is split; a generated chunked body ends exactly where it was made to end.
  * @module
  */
-import { Rng, toHex } from "./fuzz.ts";
+import { Rng, toHex } from "../tests/helpers/fuzz.ts";
 import {
   type HeadParse,
   isToken,

@@ -41,7 +41,8 @@ log "deno"
 deno --version | head -1
 
 suite "format, lint, type check" deno task check
-need_apt curl openssl
+# lsof: the macOS peer-owner lookup, tested on Linux; util-linux (runuser): a client of another user
+need_apt curl openssl lsof util-linux
 suite "unit and integration tests" deno task test
 
 # The reach matrix's clients (tests/e2e/reach_test.ts): wget, a JDK, Python requests, and a Node

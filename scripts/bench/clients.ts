@@ -9,7 +9,8 @@
  * then close themselves.
  * @module
  */
-import { readExactly, writeAll } from "../../src/net/io.ts";
+import { writeAll } from "../../src/net/io.ts";
+import { readExactly } from "../../tests/helpers/bytes.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -201,7 +201,7 @@ export function backendFor(namespace: string, pod: string, podPort: number): Bac
 
 type Obj = Record<string, unknown>;
 
-function pod(
+export function pod(
   namespace: string,
   name: string,
   labels: Record<string, string>,
@@ -227,7 +227,7 @@ function pod(
   };
 }
 
-function service(
+export function service(
   namespace: string,
   name: string,
   selector: Record<string, string>,
@@ -246,7 +246,7 @@ function service(
   };
 }
 
-function portForward(namespace: string, name: string, forwards: [number, number][]): Obj {
+export function portForward(namespace: string, name: string, forwards: [number, number][]): Obj {
   return {
     apiVersion: "kwok.x-k8s.io/v1alpha1",
     kind: "PortForward",

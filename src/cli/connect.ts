@@ -12,7 +12,9 @@ import { type KubeTarget, loadKubeconfig } from "../cluster/kubeconfig.ts";
 import { ClusterView } from "../cluster/view.ts";
 import { ClusterConnector } from "../dial/connector.ts";
 import { describePolicy } from "../dial/direct.ts";
+import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError, ProxyListener } from "../front/listener.ts";
+import { peerOwnerCheck } from "../front/peer_owner.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
 import { isLoopback } from "../net/ip.ts";
 import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
@@ -122,6 +124,7 @@ async function runConnect(
     });
     server.serve({
       dialer,
+      admit: opts.allowOtherUsers ? undefined : ownUserOnly(),
       pages: localPages(index, {
         method: opts.method,
         hostPort: where,
@@ -132,12 +135,8 @@ async function runConnect(
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
 
     if (opts.setupGlobalProxy) {
-      const method = opts.method;
-      if (method === "http") {
-        throw new UserError("--setupGlobalProxy does not support --method http yet");
-      }
       const applied = await sysproxy.setupGlobalProxy(
-        { method, address: opts.clientHost, port, proxyUrl },
+        { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
         deps,
       );
@@ -160,6 +159,18 @@ async function runConnect(
   } catch (e) {
     await undo.run();
     throw e;
+  }
+}
+
+/** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */
+function ownUserOnly(): AdmissionCheck {
+  try {
+    return peerOwnerCheck();
+  } catch (e) {
+    throw new UserError(
+      `cannot tell which local user a connection comes from (${(e as Error).message}): ` +
+        `pass --allowOtherUsers to serve every program that can reach the port`,
+    );
   }
 }
 
@@ -187,10 +198,17 @@ function logConnected(opts: CompletedConnect, view: ClusterView, index: ClusterI
     log.warn("Cannot read endpointslices: services are routed by their selectors instead");
   }
   if (!isLoopback(opts.address)) {
-    log.warn(
-      "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
-      { addr: opts.address, port: opts.port },
-    );
+    if (opts.allowOtherUsers) {
+      log.warn(
+        "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
+        { addr: opts.address, port: opts.port },
+      );
+    } else {
+      log.warn(
+        "Listening on {addr}, but only this user's programs on this machine are served: other machines need --allowOtherUsers",
+        { addr: opts.address },
+      );
+    }
   }
 }
 

@@ -96,6 +96,10 @@ async function withLogging(
       e instanceof SetupError
     ) {
       log.error(e.message);
+      // What was rolled back, or that the state file was kept for `ktctl clean`.
+      if (e instanceof ClaimError || e instanceof SetupError) {
+        for (const line of e.lines) log.warn(line);
+      }
       return e instanceof UserError ? e.exitCode : 1;
     }
     log.error("Unexpected failure: {error}", {

@@ -25,7 +25,10 @@ export interface Admission {
   detail: string;
 }
 
-export type AdmissionCheck = (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>;
+/** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
+export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>) & {
+  close?(): void;
+};
 
 /** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
 export interface LocalPages {

@@ -53,6 +53,7 @@ export class ProxyListener {
   #serving: Promise<void> | undefined;
   #closed = false;
   #nextId = 1;
+  #admit: AdmissionCheck | undefined;
   readonly #timeouts: FrontTimeouts;
 
   private constructor(listener: Deno.TcpListener, opts: ListenerOptions) {
@@ -93,6 +94,7 @@ export class ProxyListener {
 
   /** Accepts until closed. */
   serve(opts: ServeOptions): Promise<void> {
+    this.#admit = opts.admit;
     this.#serving ??= (async () => {
       while (!this.#closed) {
         let conn: Deno.Conn;
@@ -122,6 +124,7 @@ export class ProxyListener {
     for (const conn of this.#live) closeQuietly(conn);
     for (const upstream of this.#upstreams) upstream.close();
     await this.#serving;
+    this.#admit?.close?.();
   }
 
   async #handle(conn: Deno.Conn, id: number, opts: ServeOptions): Promise<void> {

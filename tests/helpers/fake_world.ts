@@ -20,7 +20,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-/** `tls`: serve HTTPS with a throwaway certificate (ktctl's undici and npm `ws` path). */
+/** `tls`: serve HTTPS with a throwaway certificate (verification skipped: the node:tls adapter). */
 export async function world(tls?: { cert: string; key: string }): Promise<World> {
   const api = new FakeApiServer(tls);
   const backends: Backend[] = [];

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type HttpFailure, runHttpFuzz } from "../../scripts/fuzz_http.ts";
-import { toHex } from "../../scripts/fuzz.ts";
+import { toHex } from "../helpers/fuzz.ts";
 
 function report(failures: HttpFailure[]): string {
   return failures.slice(0, 5).map((f) =>
