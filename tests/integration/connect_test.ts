@@ -455,7 +455,15 @@ Deno.test("deleting a pod closes the connections tunnelled to it", opts, async (
 // A leak test: a connect session that served connections over both transports and then stopped
 // leaves no socket behind. (Deno 2.9's resource sanitizer does not report a TCP connection left
 // open, so the process's open file descriptors are counted instead.)
-const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+/** The process's open descriptors, as "fd -> target". */
+const openFds = () =>
+  new Map([...Deno.readDirSync("/proc/self/fd")].map((e) => {
+    let target = "?";
+    try {
+      target = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+    } catch { /* closed meanwhile */ }
+    return [e.name, target];
+  }));
 for (const mode of ["multiplexed", "websocket"] as const) {
   Deno.test(`connect leaks no socket once stopped (--portForward ${mode})`, async () => {
     const before = openFds();
@@ -471,6 +479,9 @@ for (const mode of ["multiplexed", "websocket"] as const) {
     } finally {
       await w.close();
     }
-    await waitFor(() => openFds() <= before, 5000, `open descriptors back to ${before}`);
+    const extra = () => [...openFds()].filter(([fd, t]) => before.get(fd) !== t);
+    await waitFor(() => extra().length === 0, 10_000, "no descriptor left open").catch((e) => {
+      throw new Error(`${e.message}: ${extra().map(([fd, t]) => `${fd} -> ${t}`).join(", ")}`);
+    });
   });
 }

@@ -81,10 +81,9 @@ Deno.test("tunnel: a first connection waits for the replies and the probe; a por
   assert.equal(await roundTrip(up, "hi"), "hi"); // the port answered
   up.close();
   // Now replies are held: a connection to the same port is made without waiting for them.
+  // (Had it waited for them, open() would not resolve before releaseReplies() below.)
   d2[0].kubelet.holdReplies = true;
-  const started = Date.now();
   const again = await t2.open(target("web-0", 8080));
-  assert.ok(Date.now() - started < 15, "reported connected at once");
   d2[0].kubelet.releaseReplies();
   assert.equal(await roundTrip(again, "again"), "again");
   again.close();
