@@ -25,7 +25,11 @@ const log = getLogger(["ktctl", "cluster"]);
 export interface OnDemandOptions {
   /** A lookup nobody asked for during this long is dropped (10 min unless given). */
   idleMs?: number;
-  /** At most this many lookups (each one watch) are kept; the least recently used go first. */
+  /**
+   * At most this many lookups (each one watch) are kept (100 unless given); the least recently
+   * used go first. Deno's fetch speaks HTTP/2 to the API server, so every watch is a stream on one
+   * connection, and Go's HTTP/2 server allows 250 streams per connection unless told otherwise.
+   */
   maxLookups?: number;
   reflector?: ReflectorOptions;
 }
@@ -215,7 +219,7 @@ export class OnDemand implements PodSource {
     }
     lookup.lastUsed = Date.now();
     this.#lookups.set(key, lookup);
-    const max = this.opts.maxLookups ?? 500;
+    const max = this.opts.maxLookups ?? 100;
     for (const [k, l] of this.#lookups) {
       if (this.#lookups.size <= max) break;
       this.#lookups.delete(k);

@@ -120,9 +120,11 @@ export class Reflector<T> {
     const signal = this.#abort.signal;
     let version: string | undefined = startVersion;
     let backoff = this.opts.backoffMs ?? 500;
+    let relisted = false;
     while (!signal.aborted) {
       try {
         if (version === undefined) version = await this.#list();
+        else relisted = false;
         this.#setUp(true);
         this.stats.watches++;
         await this.api.watch(
@@ -143,10 +145,13 @@ export class Reflector<T> {
         backoff = this.opts.backoffMs ?? 500;
       } catch (e) {
         if (signal.aborted) return;
-        if (e instanceof ApiError && e.kind === "gone") {
+        if (e instanceof ApiError && e.kind === "gone" && version !== undefined && !relisted) {
+          // History was compacted past our version: relist once at once, then back off.
           version = undefined;
+          relisted = true;
           continue;
         }
+        if (e instanceof ApiError && e.kind === "gone") version = undefined;
         this.#setUp(false, e);
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 15_000);

@@ -136,9 +136,9 @@ export class FakeApiServer {
     for (const w of this.#watchers) w.stalled = true;
   }
 
-  /** Forgets the history: watches from any version seen so far get 410 Gone. */
+  /** Forgets the history: watches from versions before the current one get 410 Gone. */
   compact(): void {
-    this.#compactedBelow = this.#version + 1;
+    this.#compactedBelow = this.#version;
     this.#history = [];
   }
 

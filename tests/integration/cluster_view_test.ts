@@ -143,9 +143,13 @@ Deno.test("a watch told 410 Gone relists", async () => {
     services(fake, 1);
     await reflector.start();
     await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+    // A change the watch misses, and history compacted past it.
+    fake.stallWatches();
+    fake.apply("services", build.service("demo", "missed", "10.96.1.3", [{ port: 80 }], {}));
     fake.compact();
     fake.dropWatches();
-    await waitFor(() => reflector.stats.lists === 2, 5_000, "the relist");
+    await waitFor(() => seen.has("missed"), 5_000, "the relist");
+    assert.equal(reflector.stats.lists, 2);
     fake.apply("services", build.service("demo", "after", "10.96.1.2", [{ port: 80 }], {}));
     await waitFor(() => seen.has("after"), 5_000, "events after the relist");
   } finally {
@@ -156,7 +160,11 @@ Deno.test("a watch told 410 Gone relists", async () => {
 });
 
 /** A cluster with one service of two pods, its slice, and a view on it. */
-async function viewWorld(token?: string, prepare: (fake: FakeApiServer) => void = () => {}) {
+async function viewWorld(
+  token?: string,
+  prepare: (fake: FakeApiServer) => void = () => {},
+  lookups: { idleMs?: number; maxLookups?: number } = { idleMs: 300 },
+) {
   const fake = new FakeApiServer();
   prepare(fake);
   fake.apply("pods", build.pod("demo", "web-1", "10.244.0.5"));
@@ -179,7 +187,7 @@ async function viewWorld(token?: string, prepare: (fake: FakeApiServer) => void 
   const view = await ClusterView.start(api, index, {
     namespace: "demo",
     backoffMs: 20,
-    lookups: { idleMs: 300 },
+    lookups,
   });
   const route = (host: string, port = 80) => resolveDestination(index, host, port, OPTS);
   const targets = async (host: string, port = 80) => {
@@ -293,6 +301,26 @@ Deno.test("unused lookups are dropped with their watches, and looked up again", 
     await waitFor(() => w.view.lookups.size === 0, 5_000, "the idle lookup to go");
     assert.deepEqual(await w.targets("web"), ["web-1", "web-2"]);
     assert.equal(w.fake.count("list endpointslices"), 3);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("beyond the cap, the least recently used lookup goes", async () => {
+  const w = await viewWorld(undefined, () => {}, { maxLookups: 2 });
+  try {
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("10.244.0.6", 8080);
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("web");
+    assert.equal(w.view.lookups.size, 2);
+    // 10.244.0.6 was the least recently used: it is listed again, 10.244.0.5 is not.
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("10.244.0.6", 8080);
+    const ipLists = (ip: string) =>
+      w.fake.requests.filter((r) => r.startsWith("list pods") && r.includes(ip)).length;
+    assert.equal(ipLists("10.244.0.5"), 1);
+    assert.equal(ipLists("10.244.0.6"), 2);
   } finally {
     await w.close();
   }
