@@ -6,7 +6,11 @@
  * ktctl runs (churn), and deletes everything it made before the next size. Pods are fake (kwok):
  * their port 8080 is forwarded to one loopback HTTP server of this script.
  *
- *   deno task bench:scale [--sizes 1000,10000] [--no-churn] [--ktctl-dir DIR] [--no-bundle]
+ *   deno task bench:scale [--sizes 1000,10000] [--no-churn] [--ktctl-dir DIR]... [--no-bundle]
+ *
+ * `--ktctl-dir` may be given more than once (e.g. a checkout of main and this one): each size's
+ * pods are then created once and every checkout is measured on them in turn (each churn
+ * replaces the pods the previous one left).
  *
  * The machine is shared: creation runs in bursts and everything is deleted after each size
  * (also on Ctrl+C). Figures are single runs on a noisy 2-core machine; CPU times are more
@@ -39,17 +43,17 @@ const NODE_POD_CIDR = "10.246.0.0/16";
 const PODS_PER_SERVICE = 5;
 const PODS_PER_NAMESPACE = 250;
 const SAMPLES = 10;
-const CREATE_CONCURRENCY = 12;
+const CREATE_CONCURRENCY = 16;
 
 interface Config {
   sizes: number[];
   churn: boolean;
-  ktctlDir: string;
+  ktctlDirs: string[];
   bundle: boolean;
 }
 
 function parseArgs(args: string[]): Config {
-  const cfg: Config = { sizes: [1000, 10000], churn: true, ktctlDir: REPO_ROOT, bundle: true };
+  const cfg: Config = { sizes: [1000, 10000], churn: true, ktctlDirs: [], bundle: true };
   for (let i = 0; i < args.length; i++) {
     const next = () => {
       const v = args[++i];
@@ -58,10 +62,11 @@ function parseArgs(args: string[]): Config {
     };
     if (args[i] === "--sizes") cfg.sizes = next().split(",").map((s) => Number(s.trim()));
     else if (args[i] === "--no-churn") cfg.churn = false;
-    else if (args[i] === "--ktctl-dir") cfg.ktctlDir = next();
+    else if (args[i] === "--ktctl-dir") cfg.ktctlDirs.push(next());
     else if (args[i] === "--no-bundle") cfg.bundle = false;
     else throw new Error(`unknown argument ${args[i]}`);
   }
+  if (cfg.ktctlDirs.length === 0) cfg.ktctlDirs.push(REPO_ROOT);
   if (cfg.sizes.some((n) => !Number.isInteger(n) || n < PODS_PER_SERVICE * SAMPLES * 2)) {
     throw new Error(`--sizes: whole numbers of at least ${PODS_PER_SERVICE * SAMPLES * 2}`);
   }
@@ -235,15 +240,6 @@ async function createAll(
   note(`  ${count} created in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 
-/** How many objects a list would return, from one item and `remainingItemCount`. */
-async function countOf(api: KubeApi, path: string): Promise<number> {
-  const page = await api.get(`${path}${path.includes("?") ? "&" : "?"}limit=1`) as {
-    items?: unknown[];
-    metadata?: { remainingItemCount?: number };
-  };
-  return (page.items?.length ?? 0) + (page.metadata?.remainingItemCount ?? 0);
-}
-
 async function setUp(api: KubeApi, l: Layout, backendPort: number): Promise<void> {
   note(`creating ${l.namespaces} namespaces, ${l.services} services, ${l.pods} pods`);
   await api.post("/api/v1/nodes", {
@@ -300,19 +296,21 @@ function ignoreExists(e: unknown): void {
   if (!/already exists/.test(messageOf(e))) throw e;
 }
 
-/** Waits until `want` pods of the scale node run with an IP. */
-async function waitRunning(api: KubeApi, want: number): Promise<void> {
+/**
+ * Waits until every pod of the scale node runs (kwok gives it an IP then). Counts would need
+ * `remainingItemCount`, which the API server leaves out for field-selected lists; asking for
+ * one pod that is not running is as cheap at any size.
+ */
+async function waitRunning(api: KubeApi): Promise<void> {
   const t0 = performance.now();
-  await waitFor(`${want} running pods`, async () => {
-    const n = await countOf(
-      api,
-      `/api/v1/pods?fieldSelector=${
-        encodeURIComponent(`spec.nodeName=${NODE},status.phase=Running`)
-      }`,
-    );
-    return n >= want ? n : undefined;
+  const selector = encodeURIComponent(`spec.nodeName=${NODE},status.phase!=Running`);
+  await waitFor("every pod to run", async () => {
+    const page = await api.get(`/api/v1/pods?fieldSelector=${selector}&limit=1`) as {
+      items?: unknown[];
+    };
+    return page.items?.length === 0 ? true : undefined;
   }, 20 * 60_000);
-  note(`  ${want} pods running after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  note(`  every pod runs, ${((performance.now() - t0) / 1000).toFixed(0)} s after creation`);
 }
 
 interface PodRef {
@@ -355,15 +353,18 @@ async function waitEndpoints(api: KubeApi, l: Layout, svc: number): Promise<void
   }, 5 * 60_000);
 }
 
+/** One DELETE of a collection (not one per pod, as `kubectl delete pods -l` makes), at once. */
+async function deletePods(ns: string, labelSelector = ""): Promise<void> {
+  const query = `gracePeriodSeconds=0${
+    labelSelector ? `&labelSelector=${encodeURIComponent(labelSelector)}` : ""
+  }`;
+  await kubectl(["delete", "--raw", `/api/v1/namespaces/${ns}/pods?${query}`], { check: false });
+}
+
 async function tearDown(l: Layout): Promise<void> {
   note("deleting what the benchmark made");
   const names = Array.from({ length: l.namespaces }, (_, i) => namespaceOf(i));
-  for (const ns of names) {
-    await kubectl(
-      ["-n", ns, "delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false"],
-      { check: false },
-    );
-  }
+  for (const ns of names) await deletePods(ns);
   await kubectl(["delete", "namespace", ...names, "--ignore-not-found", "--wait=true"], {
     check: false,
   });
@@ -415,12 +416,15 @@ function steadyRss(pid: number): Promise<number> {
   })();
 }
 
+/** One checkout's figures on the current pods; its churn is replacement round `round`. */
 async function measure(
-  env: { api: KubeApi; kubeconfig: string; home: string; denoDir: string; entry?: string },
+  env: { api: KubeApi; kubeconfig: string; home: string; denoDir: string },
+  side: { dir: string; entry?: string },
   cfg: Config,
   l: Layout,
   apiserverPid: number,
   ticks: number,
+  round: number,
 ): Promise<Figures> {
   const port = freePort();
   const apiCpu0 = cpuTicks(apiserverPid);
@@ -435,7 +439,7 @@ async function measure(
   );
   const t0 = performance.now();
   const proc: Proc = spawnKtctl({
-    dir: cfg.ktctlDir,
+    dir: side.dir,
     kubeconfig,
     namespace: namespaceOf(0),
     method: "socks5",
@@ -444,7 +448,7 @@ async function measure(
     home: env.home,
     denoDir: env.denoDir,
     v8Flags: "--max-semi-space-size=8",
-    entry: env.entry,
+    entry: side.entry,
   });
   try {
     await proc.waitFor(/http_proxy=/, 5 * 60_000);
@@ -494,7 +498,7 @@ async function measure(
       apiRoundTripMs: median(rtts),
     };
     note(`  steady ${figures.steadyMb.toFixed(0)} MB, peak ${figures.peakMb.toFixed(0)} MB`);
-    if (cfg.churn) figures.churn = await churn(env.api, l, port, proc);
+    if (cfg.churn) figures.churn = await churn(env.api, l, port, proc, round);
     return figures;
   } finally {
     await proc.stop();
@@ -514,6 +518,7 @@ async function churn(
   l: Layout,
   port: number,
   proc: Proc,
+  round: number,
 ): Promise<NonNullable<Figures["churn"]>> {
   const count = Math.min(BATCH, l.pods);
   const churned = Math.ceil(count / PODS_PER_SERVICE);
@@ -522,34 +527,33 @@ async function churn(
     Array.from({ length: Math.min(churned, SAMPLES) }, (_, s) => podsOfService(api, l, s)),
   )).flat();
   const nss = [...new Set(Array.from({ length: count }, (_, i) => podPlace(l, i).ns))];
-  for (const ns of nss) {
-    await kubectl([
-      "-n",
-      ns,
-      "delete",
-      "pods",
-      "-l",
-      `${PREFIX}/batch in (0)`,
-      "--grace-period=0",
-      "--force",
-      "--wait=false",
-    ], { check: false });
-  }
-  await createPods(api, l, 0, count, (i) => `p-${i}-r`, () => "r");
-  await waitRunning(api, l.pods);
+  const batch = round === 0 ? "0" : `r${round - 1}`;
+  for (const ns of nss) await deletePods(ns, `${PREFIX}/batch=${batch}`);
+  await createPods(api, l, 0, count, (i) => `p-${i}-r${round}`, () => `r${round}`);
+  await waitRunning(api);
   for (let s = 0; s < Math.min(churned, SAMPLES); s++) await waitEndpoints(api, l, s);
   const fresh = (await Promise.all(
     Array.from({ length: Math.min(churned, SAMPLES) }, (_, s) => podsOfService(api, l, s)),
   )).flat();
   const freshIps = new Set(fresh.map((p) => p.ip));
   const problems: string[] = [];
+  // kwok serves a new pod's port-forwards some seconds after the pod is ready (see
+  // scripts/cluster/README.md): a new destination gets 30 s to answer.
+  const connects = async (host: string, port_: number) => {
+    const end = Date.now() + 30_000;
+    let code = -1;
+    while (Date.now() < end && (code = await socksReply(port, host, port_)) !== 0) {
+      await sleep(1000);
+    }
+    return code;
+  };
   for (let s = 0; s < Math.min(churned, SAMPLES); s++) {
     const host = `${serviceName(s)}.${namespaceOf(s % l.namespaces)}`;
-    const code = await socksReply(port, host, 80);
+    const code = await connects(host, 80);
     if (code !== 0) problems.push(`${host}: reply ${code}`);
   }
   for (const p of fresh.slice(0, SAMPLES)) {
-    const code = await socksReply(port, p.ip, 8080);
+    const code = await connects(p.ip, 8080);
     if (code !== 0) problems.push(`new pod ${p.name} ${p.ip}: reply ${code}`);
   }
   for (const p of old.filter((p) => !freshIps.has(p.ip)).slice(0, SAMPLES)) {
@@ -573,10 +577,14 @@ async function main() {
   const home = await Deno.makeTempDir({ prefix: "ktctl-bench-scale-" });
   const denoDir = await denoCacheDir();
   const ticks = await clockTicks();
-  let entry: string | undefined;
-  if (cfg.bundle) {
-    entry = `${home}/ktctl.js`;
-    await bundleKtctl(entry, cfg.ktctlDir);
+  const sides: { dir: string; entry?: string }[] = [];
+  for (const [k, dir] of cfg.ktctlDirs.entries()) {
+    if (!cfg.bundle) {
+      sides.push({ dir });
+      continue;
+    }
+    const entry = `${home}/ktctl-${k}.js`;
+    await bundleKtctl(entry, dir);
     // The first `deno run` of a new file analyses it once; a compiled executable never does.
     await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", entry, "--help"],
@@ -584,12 +592,13 @@ async function main() {
       stdout: "null",
       stderr: "null",
     }).output();
+    sides.push({ dir, entry });
   }
   const backend = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response("ok\n"),
   );
-  const rows: [number, Figures][] = [];
+  const rows: [number, string, Figures][] = [];
   let current: Layout | undefined;
   const cleanUp = async () => {
     await stopAll();
@@ -604,19 +613,15 @@ async function main() {
       const l = current = layout(n);
       await tearDown(l); // leftovers of an interrupted run
       await setUp(api, l, backend.addr.port);
-      await waitRunning(api, l.pods);
+      await waitRunning(api);
       for (let s = 0; s < SAMPLES; s++) await waitEndpoints(api, l, s);
       const [apiserverPid] = pidsNamed(["kube-apiserver"]);
-      rows.push([
-        n,
-        await measure(
-          { api, kubeconfig: info.kubeconfigs.admin, home, denoDir, entry },
-          cfg,
-          l,
-          apiserverPid,
-          ticks,
-        ),
-      ]);
+      for (const [round, side] of sides.entries()) {
+        note(`measuring ${side.dir}`);
+        const env = { api, kubeconfig: info.kubeconfigs.admin, home, denoDir };
+        const figures = await measure(env, side, cfg, l, apiserverPid, ticks, round);
+        rows.push([n, side.dir, figures]);
+      }
       await tearDown(l);
       current = undefined;
     }
@@ -630,6 +635,7 @@ async function main() {
   console.log(table(
     [
       "pods / services / namespaces",
+      "ktctl",
       "banner (ms)",
       "read from API at start (MB)",
       "API server CPU at start (ms)",
@@ -641,10 +647,11 @@ async function main() {
       "after churn: steady / peak RSS (MB)",
       "after churn: routing",
     ],
-    rows.map(([n, r]) => {
+    rows.map(([n, dir, r]) => {
       const l = layout(n);
       return [
         `${l.pods} / ${l.services} / ${l.namespaces}`,
+        dir.replace(/\/$/, "").split("/").at(-1)!,
         f(r.bannerMs),
         f(mb(r.startBytes), 2),
         f(r.apiCpuMs),
@@ -658,7 +665,11 @@ async function main() {
       ];
     }),
   ));
-  console.log(`BENCH_SCALE_JSON ${JSON.stringify(Object.fromEntries(rows))}`);
+  console.log(
+    `BENCH_SCALE_JSON ${
+      JSON.stringify(rows.map(([pods, ktctl, figures]) => ({ pods, ktctl, ...figures })))
+    }`,
+  );
 }
 
 if (import.meta.main) await main();
