@@ -32,7 +32,7 @@ import {
 } from "./bench/procs.ts";
 import { denoCacheDir, spawnKtctl } from "./bench/sides.ts";
 import { type Dialer, httpGet, messageOf, socks5 } from "./bench/clients.ts";
-import { countingRelay } from "./bench/relay.ts";
+import { relay as relayTo } from "./bench/relay.ts";
 import { median } from "./bench/stats.ts";
 import { table } from "./bench/report.ts";
 
@@ -428,7 +428,7 @@ async function measure(
 ): Promise<Figures> {
   const port = freePort();
   const apiCpu0 = cpuTicks(apiserverPid);
-  const relay = countingRelay(Number(new URL(env.api.server).port));
+  const relay = relayTo(Number(new URL(env.api.server).port));
   const kubeconfig = `${env.home}/relay.kubeconfig`;
   await Deno.writeTextFile(
     kubeconfig,

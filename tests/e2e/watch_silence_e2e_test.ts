@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { clusterInfo, ensureCluster, kubectl, WEB } from "../../scripts/cluster/mod.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
 import { socks5Connect } from "../helpers/socks_client.ts";
-import { silentRelay } from "../helpers/silent_relay.ts";
+import { relay as relayTo } from "../../scripts/bench/relay.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -24,7 +24,7 @@ async function replyFor(proxyPort: number, host: string, port: number): Promise<
 
 Deno.test("watches notice a silent path to the API server and resume", opts, async () => {
   const home = await Deno.makeTempDir({ prefix: "ktctl-e2e-silence-" });
-  const relay = silentRelay(Number(new URL(info.server).port));
+  const relay = relayTo(Number(new URL(info.server).port));
   const kubeconfig = `${home}/relay.kubeconfig`;
   await Deno.writeTextFile(
     kubeconfig,

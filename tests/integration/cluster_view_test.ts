@@ -35,6 +35,22 @@ function services(fake: FakeApiServer, n: number): void {
   }
 }
 
+/** Runs `body` against a fake API server holding `count` services, and cleans up. */
+async function withServices(
+  count: number,
+  body: (fake: FakeApiServer, api: KubeApi) => Promise<void>,
+): Promise<void> {
+  const fake = new FakeApiServer();
+  const api = await apiFor(fake);
+  try {
+    services(fake, count);
+    await body(fake, api);
+  } finally {
+    api.close();
+    await fake.close();
+  }
+}
+
 /** A reflector of services into a plain map, for the list and watch tests. */
 function serviceReflector(api: KubeApi, opts = {}) {
   const seen = new Map<string, ServiceInfo>();
@@ -50,25 +66,16 @@ function serviceReflector(api: KubeApi, opts = {}) {
 }
 
 Deno.test("a list is read page by page with continue", async () => {
-  const fake = new FakeApiServer();
-  const api = await apiFor(fake);
-  try {
-    services(fake, 7);
+  await withServices(7, async (fake, api) => {
     const { items } = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 3 });
     assert.deepEqual(items.map((s) => s.name).sort(), ["s0", "s1", "s2", "s3", "s4", "s5", "s6"]);
     assert.equal(fake.count("list services"), 3);
     assert.match(fake.requests.at(-1)!, /continue=6/);
-  } finally {
-    api.close();
-    await fake.close();
-  }
+  });
 });
 
 Deno.test("a continue token that expires mid-list restarts the list", async () => {
-  const fake = new FakeApiServer();
-  const api = await apiFor(fake);
-  try {
-    services(fake, 5);
+  await withServices(5, async (fake, api) => {
     fake.expireContinues = 1;
     const { items } = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 2 });
     assert.equal(items.length, 5, "no duplicates, nothing missing");
@@ -80,83 +87,71 @@ Deno.test("a continue token that expires mid-list restarts the list", async () =
       listAll(api, "/api/v1/services", "", decodeService, { pageSize: 2 }),
       /too old/,
     );
-  } finally {
-    api.close();
-    await fake.close();
-  }
+  });
 });
 
 Deno.test("a dropped watch resumes from its resource version, without a relist", async () => {
-  const fake = new FakeApiServer();
-  const api = await apiFor(fake);
-  const { seen, reflector } = serviceReflector(api);
-  try {
-    services(fake, 2);
-    await reflector.start();
-    assert.equal(seen.size, 2);
-    await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
-    fake.dropWatches();
-    // Changes made while no watch is open arrive when it resumes.
-    fake.delete("services", "demo", "s0");
-    services(fake, 3);
-    await waitFor(() => seen.size === 3 && seen.has("s0"), 5_000, "the changes");
-    fake.delete("services", "demo", "s1");
-    await waitFor(() => !seen.has("s1"), 5_000, "the deletion");
-    assert.equal(reflector.stats.lists, 1);
-    assert.equal(fake.count("list services"), 1);
-    assert.ok(fake.count("watch services") >= 2);
-  } finally {
-    await reflector.stop();
-    api.close();
-    await fake.close();
-  }
+  await withServices(2, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api);
+    try {
+      await reflector.start();
+      assert.equal(seen.size, 2);
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      fake.dropWatches();
+      // Changes made while no watch is open arrive when it resumes.
+      fake.delete("services", "demo", "s0");
+      services(fake, 3);
+      await waitFor(() => seen.size === 3 && seen.has("s0"), 5_000, "the changes");
+      fake.delete("services", "demo", "s1");
+      await waitFor(() => !seen.has("s1"), 5_000, "the deletion");
+      assert.equal(reflector.stats.lists, 1);
+      assert.equal(fake.count("list services"), 1);
+      assert.ok(fake.count("watch services") >= 2);
+    } finally {
+      await reflector.stop();
+    }
+  });
 });
 
 Deno.test("a watch that goes silent is given up and resumed, without a relist", async () => {
-  const fake = new FakeApiServer();
-  const api = await apiFor(fake);
-  const { seen, reflector } = serviceReflector(api, { silenceMs: 1_500 });
-  try {
-    services(fake, 1);
-    await reflector.start();
-    await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
-    fake.stallWatches();
-    fake.apply("services", build.service("demo", "late", "10.96.1.1", [{ port: 80 }], {}));
-    await waitFor(() => seen.has("late"), 10_000, "the change made while the watch was silent");
-    assert.equal(fake.count("list services"), 1);
-    assert.equal(fake.count("watch services"), 2);
-    // The server-side timeout is below the client's silence deadline.
-    const timeout = Number(/timeoutSeconds=(\d+)/.exec(fake.requests.at(-1)!)?.[1]);
-    assert.ok(timeout >= 1 && timeout < 1.5, `timeoutSeconds=${timeout}`);
-  } finally {
-    await reflector.stop();
-    api.close();
-    await fake.close();
-  }
+  await withServices(1, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api, { silenceMs: 1_500 });
+    try {
+      await reflector.start();
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      fake.stallWatches();
+      fake.apply("services", build.service("demo", "late", "10.96.1.1", [{ port: 80 }], {}));
+      await waitFor(() => seen.has("late"), 10_000, "the change made while the watch was silent");
+      assert.equal(fake.count("list services"), 1);
+      assert.equal(fake.count("watch services"), 2);
+      // The server-side timeout is below the client's silence deadline.
+      const timeout = Number(/timeoutSeconds=(\d+)/.exec(fake.requests.at(-1)!)?.[1]);
+      assert.ok(timeout >= 1 && timeout < 1.5, `timeoutSeconds=${timeout}`);
+    } finally {
+      await reflector.stop();
+    }
+  });
 });
 
 Deno.test("a watch told 410 Gone relists", async () => {
-  const fake = new FakeApiServer();
-  const api = await apiFor(fake);
-  const { seen, reflector } = serviceReflector(api);
-  try {
-    services(fake, 1);
-    await reflector.start();
-    await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
-    // A change the watch misses, and history compacted past it.
-    fake.stallWatches();
-    fake.apply("services", build.service("demo", "missed", "10.96.1.3", [{ port: 80 }], {}));
-    fake.compact();
-    fake.dropWatches();
-    await waitFor(() => seen.has("missed"), 5_000, "the relist");
-    assert.equal(reflector.stats.lists, 2);
-    fake.apply("services", build.service("demo", "after", "10.96.1.2", [{ port: 80 }], {}));
-    await waitFor(() => seen.has("after"), 5_000, "events after the relist");
-  } finally {
-    await reflector.stop();
-    api.close();
-    await fake.close();
-  }
+  await withServices(1, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api);
+    try {
+      await reflector.start();
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      // A change the watch misses, and history compacted past it.
+      fake.stallWatches();
+      fake.apply("services", build.service("demo", "missed", "10.96.1.3", [{ port: 80 }], {}));
+      fake.compact();
+      fake.dropWatches();
+      await waitFor(() => seen.has("missed"), 5_000, "the relist");
+      assert.equal(reflector.stats.lists, 2);
+      fake.apply("services", build.service("demo", "after", "10.96.1.2", [{ port: 80 }], {}));
+      await waitFor(() => seen.has("after"), 5_000, "events after the relist");
+    } finally {
+      await reflector.stop();
+    }
+  });
 });
 
 /** A cluster with one service of two pods, its slice, and a view on it. */
