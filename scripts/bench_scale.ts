@@ -561,10 +561,20 @@ async function churn(
     const code = await connects(p.ip, 8080);
     if (code !== 0) problems.push(`new pod ${p.name} ${p.ip}: reply ${code}`);
   }
-  for (const p of old.filter((p) => !freshIps.has(p.ip)).slice(0, SAMPLES)) {
+  // kwok hands freed IPs to new pods: only an old IP that no pod has now must be refused.
+  const unused = [];
+  for (const p of old.filter((p) => !freshIps.has(p.ip))) {
+    if (unused.length === SAMPLES) break;
+    const owners = await api.get(
+      `/api/v1/pods?fieldSelector=${encodeURIComponent(`status.podIP=${p.ip}`)}`,
+    ) as { items?: unknown[] };
+    if ((owners.items ?? []).length === 0) unused.push(p);
+  }
+  for (const p of unused) {
     const code = await socksReply(port, p.ip, 8080);
     if (code === 0) problems.push(`old pod ${p.name} ${p.ip} still connects`);
   }
+  if (unused.length === 0) problems.push("no old IP was left unused to check refusal with");
   await sleep(10_000);
   const steady = await steadyRss(proc.pid);
   const ok = problems.length === 0 ? "routing follows" : problems.join("; ");
