@@ -625,6 +625,7 @@ async function main() {
   });
   try {
     for (const n of cfg.sizes) {
+      await ensureCluster(); // a shared cluster may have been stopped meanwhile
       const l = current = layout(n);
       await tearDown(l); // leftovers of an interrupted run
       await setUp(api, l, backend.addr.port);
@@ -636,6 +637,8 @@ async function main() {
         const env = { api, kubeconfig: info.kubeconfigs.admin, home, denoDir };
         const figures = await measure(env, side, cfg, l, apiserverPid, ticks, round);
         rows.push([n, side.dir, figures]);
+        // Each row as soon as it is measured: a long run that breaks keeps what it had.
+        console.log(`BENCH_SCALE_ROW ${JSON.stringify({ pods: n, ktctl: side.dir, ...figures })}`);
       }
       await tearDown(l);
       current = undefined;
