@@ -13,11 +13,12 @@
  * replaces the pods the previous one left).
  *
  * The machine is shared: creation runs in bursts and everything is deleted after each size
- * (also on Ctrl+C). Figures are single runs on a noisy 2-core machine; CPU times are more
+ * (also on Ctrl+C). With `KTCTL_CACHE` (and `KTCTL_CLUSTER_BACKEND_BASE_PORT`) set, it runs on a
+ * control plane of its own that others' `cluster down` does not stop. Figures are single runs on a noisy 2-core machine; CPU times are more
  * stable than wall-clock times.
  * @module
  */
-import { ensureCluster, kubectl } from "./cluster/mod.ts";
+import { CLUSTER_NAME, ensureCluster, kubectl, runDir } from "./cluster/mod.ts";
 import { KubeApi } from "../src/cluster/api.ts";
 import { loadKubeconfig } from "../src/cluster/kubeconfig.ts";
 import { bundleKtctl, REPO_ROOT } from "./bundle.ts";
@@ -590,6 +591,16 @@ async function churn(
   return { steadyMb: mb(steady), peakMb: mb(memStatus(proc.pid).hwm), ok };
 }
 
+/**
+ * The pid of this cluster's kube-apiserver (from kwokctl's pid file: another cluster may run on
+ * the machine, e.g. with KTCTL_CACHE pointing elsewhere).
+ */
+async function apiServerPid(): Promise<number> {
+  const file = `${runDir()}/kwok/clusters/${CLUSTER_NAME}/pids/kube-apiserver.pid`;
+  const pid = Number((await Deno.readTextFile(file).catch(() => "")).trim());
+  return pid > 0 ? pid : pidsNamed(["kube-apiserver"])[0];
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -639,7 +650,7 @@ async function main() {
       await setUp(api, l, backend.addr.port);
       await waitRunning(api);
       for (let s = 0; s < SAMPLES; s++) await waitEndpoints(api, l, s);
-      const [apiserverPid] = pidsNamed(["kube-apiserver"]);
+      const apiserverPid = await apiServerPid();
       for (const [round, side] of sides.entries()) {
         note(`measuring ${side.dir}`);
         const env = { api, kubeconfig: info.kubeconfigs.admin, home, denoDir };
