@@ -212,7 +212,14 @@ export class OnDemand implements PodSource {
     } else {
       lookup = make();
       const made = lookup;
-      made.ready.catch((e) => {
+      const t0 = performance.now();
+      made.ready.then(() => {
+        log.debug("Looked up {key}: {count} found in {ms} ms", {
+          key,
+          count: made.items.size,
+          ms: Math.round(performance.now() - t0),
+        });
+      }, (e) => {
         if (this.#lookups.get(key) === made) this.#lookups.delete(key);
         log.debug("Looking up {key} failed: {error}", { key, error: String(e) });
       });
