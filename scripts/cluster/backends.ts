@@ -3,13 +3,15 @@
  * process. `up` starts it detached; `down` stops it through the pid file.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
- *     scripts/cluster/backends.ts [--pid-file FILE]
+ *     scripts/cluster/backends.ts [--pid-file FILE] [--tls-dir DIR]
  *
  * Listens on 127.0.0.1 only. Kinds:
  *   http  any request -> 200, body `pod=<ns>/<pod>\n<request line>\nHost: <host>\n`
  *         (HTTP/1.x, keep-alive honoured, request bodies with Content-Length or chunked drained)
  *   echo  writes `pod=<ns>/<pod>\n`, echoes bytes until the client half-closes, then closes
  *   bulk  one line `GET <n>\n` -> n bytes then close; `PUT <n>\n` -> reads n bytes, `OK <n>\n`
+ *   bulk-http  `GET /<n>` -> 200 with n bytes; `PUT /<n>` with an n-byte body -> 200 `OK <n>\n`
+ *   https the `http` server over TLS, with DIR/server.crt and DIR/server.key (made by `up`)
  */
 import { type Backend, backends } from "./fixture.ts";
 import { writeAll } from "../../src/net/io.ts";
@@ -150,20 +152,69 @@ async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
   }
   const n = Number(m[2]);
   if (m[1] === "GET") {
-    const chunk = new Uint8Array(64 * 1024).fill(0x78); // "x"
-    let left = n;
-    while (left > 0) {
-      const take = Math.min(left, chunk.length);
-      await writeAll(conn, chunk.subarray(0, take));
-      left -= take;
-    }
+    await writeBulk(conn, n);
   } else {
     if (!(await r.skip(n))) return;
     await writeAll(conn, enc.encode(`OK ${n}\n`));
   }
 }
 
-const handlers = { http: serveHttp, echo: serveEcho, bulk: serveBulk } as const;
+/** Writes n bytes of "x" (the bulk source). */
+async function writeBulk(conn: Deno.Conn, n: number): Promise<void> {
+  const chunk = new Uint8Array(64 * 1024).fill(0x78); // "x"
+  for (let left = n; left > 0; left -= chunk.length) {
+    await writeAll(conn, chunk.subarray(0, Math.min(left, chunk.length)));
+  }
+}
+
+/** Bulk over HTTP/1.1, for HTTP proxies' absolute-form requests (keep-alive honoured). */
+async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
+  const r = new Reader(conn);
+  for (;;) {
+    const head = await r.readUntil("\r\n\r\n", 64 * 1024);
+    if (head === null) return;
+    const m = /^(GET|PUT) \/(\d+) HTTP\/1\.[01]\r\n/.exec(head);
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? "0");
+    if (!m || (m[1] === "PUT" && length !== Number(m[2]))) {
+      const body = "expected `GET /<n>` or `PUT /<n>` with an n-byte body\n";
+      await writeAll(
+        conn,
+        enc.encode(
+          `HTTP/1.1 400 Bad Request\r\nContent-Length: ${body.length}\r\n` +
+            `Connection: close\r\n\r\n${body}`,
+        ),
+      );
+      return;
+    }
+    const n = Number(m[2]);
+    if (m[1] === "GET") {
+      await writeAll(conn, enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n`));
+      await writeBulk(conn, n);
+    } else {
+      if (!(await r.skip(n))) return;
+      const body = `OK ${n}\n`;
+      await writeAll(
+        conn,
+        enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+      );
+    }
+  }
+}
+
+const handlers = {
+  http: serveHttp,
+  echo: serveEcho,
+  bulk: serveBulk,
+  https: serveHttp,
+  "bulk-http": serveBulkHttp,
+} as const;
+
+/** Errors that only say the client went away or never spoke TLS: not worth a log line. */
+function quiet(e: unknown): boolean {
+  return e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.BadResource || e instanceof Deno.errors.InvalidData ||
+    e instanceof Deno.errors.UnexpectedEof;
+}
 
 async function serve(b: Backend, listener: Deno.Listener): Promise<void> {
   for await (const conn of listener) {
@@ -171,12 +222,7 @@ async function serve(b: Backend, listener: Deno.Listener): Promise<void> {
       try {
         await handlers[b.kind](b, conn);
       } catch (e) {
-        if (
-          !(e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-            e instanceof Deno.errors.BadResource)
-        ) {
-          console.error(`${b.namespace}/${b.pod}:${b.podPort}: ${e}`);
-        }
+        if (!quiet(e)) console.error(`${b.namespace}/${b.pod}:${b.podPort}: ${e}`);
       } finally {
         try {
           conn.close();
@@ -189,10 +235,21 @@ async function serve(b: Backend, listener: Deno.Listener): Promise<void> {
 if (import.meta.main) {
   const pidIdx = Deno.args.indexOf("--pid-file");
   const pidFile = pidIdx >= 0 ? Deno.args[pidIdx + 1] : undefined;
+  const tlsIdx = Deno.args.indexOf("--tls-dir");
+  const tlsDir = tlsIdx >= 0 ? Deno.args[tlsIdx + 1] : undefined;
   const list = backends();
-  const listeners = list.map((b) =>
-    Deno.listen({ hostname: "127.0.0.1", port: b.loopbackPort, transport: "tcp" })
-  );
+  const listeners = list.map((b): Deno.Listener => {
+    if (b.kind !== "https") {
+      return Deno.listen({ hostname: "127.0.0.1", port: b.loopbackPort, transport: "tcp" });
+    }
+    if (!tlsDir) throw new Error("an https backend needs --tls-dir");
+    return Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: b.loopbackPort,
+      cert: Deno.readTextFileSync(`${tlsDir}/server.crt`),
+      key: Deno.readTextFileSync(`${tlsDir}/server.key`),
+    });
+  });
   if (pidFile) await Deno.writeTextFile(pidFile, `${Deno.pid}\n`);
   const stop = () => {
     if (pidFile) {

@@ -14,6 +14,7 @@ import {
   NAMESPACES,
   REFUSER,
   SERVICE_CIDR,
+  TLS,
   workloadManifests,
 } from "./fixture.ts";
 import { clusterCacheDir, exists, infoPath, runDir } from "./paths.ts";
@@ -44,6 +45,15 @@ const kwokWorkdir = () => `${runDir()}/kwok`;
 const clusterDir = () => `${kwokWorkdir()}/clusters/${CLUSTER_NAME}`;
 const backendsPidFile = () => `${runDir()}/backends.pid`;
 const backendsLog = () => `${runDir()}/backends.log`;
+
+/**
+ * The fixture's TLS files: a CA of its own (`ca.crt`, what clients trust) and the `tls` pod's
+ * server certificate and key, which the https backend serves.
+ */
+export function tlsFiles(): { dir: string; caFile: string; cert: string; key: string } {
+  const dir = `${runDir()}/tls`;
+  return { dir, caFile: `${dir}/ca.crt`, cert: `${dir}/server.crt`, key: `${dir}/server.key` };
+}
 const kubeconfigPath = (name: "admin" | "token" | "limited") => `${runDir()}/${name}.kubeconfig`;
 
 function log(msg: string) {
@@ -239,6 +249,19 @@ async function backendsPid(): Promise<number | undefined> {
   return pid && pidAlive(pid) ? pid : undefined;
 }
 
+/** The fixture backends' loopback ports that nothing listens on (an older backends process). */
+async function missingBackendPorts(): Promise<number[]> {
+  const missing: number[] = [];
+  for (const { loopbackPort: port } of backends()) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    } catch {
+      missing.push(port);
+    }
+  }
+  return missing;
+}
+
 const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kwok-controller"];
 
 async function componentPids(): Promise<Record<string, number | undefined>> {
@@ -289,7 +312,9 @@ export async function status(): Promise<ClusterStatus> {
     apiServerReady: await apiServerReady(),
     info: await exists(infoPath()),
   };
+  // Backends started by an older fixture lack the newer servers: not up until restarted.
   const up = s.apiServerReady && s.info && s.backends !== undefined &&
+    (await missingBackendPorts()).length === 0 &&
     Object.values(components).every((p) => p !== undefined);
   return { ...s, up };
 }
@@ -298,8 +323,16 @@ export async function status(): Promise<ClusterStatus> {
 // Backends
 
 async function startBackends(): Promise<void> {
-  if (await backendsPid()) return;
+  if (await backendsPid()) {
+    const missing = await missingBackendPorts();
+    if (missing.length === 0) return;
+    log(
+      `the running backends lack ports ${missing.join(", ")} (an older fixture): restarting them`,
+    );
+    await stopBackends();
+  }
   await Deno.mkdir(runDir(), { recursive: true });
+  await ensureTlsFiles();
   const script = new URL("./backends.ts", import.meta.url).pathname;
   const logFile = await Deno.open(backendsLog(), { create: true, append: true });
   logFile.close();
@@ -320,6 +353,8 @@ async function startBackends(): Promise<void> {
       script,
       "--pid-file",
       backendsPidFile(),
+      "--tls-dir",
+      tlsFiles().dir,
     ],
     env: { KTCTL_BACKENDS_LOG: backendsLog() },
     stdin: "null",
@@ -345,6 +380,65 @@ async function startBackends(): Promise<void> {
     20_000,
     100,
   );
+}
+
+/**
+ * Makes the fixture CA and the `tls` server certificate with `openssl` once (kept in the run dir,
+ * valid for ten years): a CA and a leaf, since some clients (rustls in Deno) refuse a
+ * self-signed leaf used as its own trust anchor.
+ */
+export async function ensureTlsFiles(): Promise<void> {
+  const f = tlsFiles();
+  if ((await exists(f.caFile)) && (await exists(f.cert)) && (await exists(f.key))) return;
+  await Deno.mkdir(f.dir, { recursive: true });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await exec("openssl", [
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "3650",
+    "-subj",
+    "/CN=ktctl fixture CA",
+    "-keyout",
+    `${f.dir}/ca.key`,
+    "-out",
+    f.caFile,
+  ]);
+  await exec("openssl", [
+    "req",
+    ...ec,
+    "-subj",
+    `/CN=${TLS.certNames[1]}`,
+    "-keyout",
+    f.key,
+    "-out",
+    `${f.dir}/server.csr`,
+  ]);
+  const ext = `${f.dir}/server.ext`;
+  await Deno.writeTextFile(
+    ext,
+    `subjectAltName=${TLS.certNames.map((n) => `DNS:${n}`).join(",")}\n` +
+      "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
+  await exec("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${f.dir}/server.csr`,
+    "-CA",
+    f.caFile,
+    "-CAkey",
+    `${f.dir}/ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "3650",
+    "-extfile",
+    ext,
+    "-out",
+    f.cert,
+  ]);
 }
 
 async function stopBackends(): Promise<void> {

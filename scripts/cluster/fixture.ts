@@ -34,6 +34,13 @@ export const POD_PORTS = {
   echo: 9000,
   /** Bulk source/sink: `GET <n>\n` -> n bytes then close; `PUT <n>\n` -> reads n, `OK <n>\n`. */
   bulk: 9100,
+  /**
+   * Bulk over HTTP/1.1 (for HTTP proxies' absolute-form requests): `GET /<n>` -> 200 with n
+   * bytes; `PUT /<n>` with an n-byte body -> 200 `OK <n>\n`. Keep-alive honoured.
+   */
+  bulkHttp: 9180,
+  /** HTTPS: the `http` server's answers over TLS, with the certificate `TLS.certNames` names. */
+  https: 8443,
 } as const;
 
 /** demo/web-0..2 behind Service `web` and the headless Service `web-headless`. */
@@ -85,6 +92,21 @@ export const BULK = {
   portName: "bulk",
 } as const;
 
+/**
+ * demo/bulk-http behind Service `bulk-http` (80 -> 9180): bulk transfers over HTTP, for the
+ * bench's absolute-form rows. A pod of its own rather than a port of `bulk`: pods are immutable,
+ * and an older fixture applied by `up` would take a port back out of `bulk`'s objects.
+ */
+export const BULK_HTTP = {
+  namespace: NAMESPACES.demo,
+  pod: "bulk-http",
+  service: "bulk-http",
+  labels: { app: "bulk-http" },
+  servicePort: 80,
+  port: POD_PORTS.bulkHttp,
+  portName: "http",
+} as const;
+
 /** other/api-0, api-1 behind Service `api` (80 -> 8080). */
 export const API = {
   namespace: NAMESPACES.other,
@@ -94,6 +116,23 @@ export const API = {
   servicePort: 80,
   portName: "http",
   targetPort: POD_PORTS.http,
+} as const;
+
+/**
+ * demo/tls behind Service `tls` (443 -> 8443): an HTTPS server, the target clients reach through
+ * an HTTP proxy's CONNECT. Its certificate is issued by a CA of its own that `up` creates in the
+ * run dir (`tlsFiles()` in cluster.ts; `ClusterInfo.tlsCaFile` for clients).
+ */
+export const TLS = {
+  namespace: NAMESPACES.demo,
+  pod: "tls",
+  service: "tls",
+  labels: { app: "tls" },
+  servicePort: 443,
+  portName: "https",
+  targetPort: POD_PORTS.https,
+  /** DNS names in the server certificate: the service's names. */
+  certNames: ["tls", "tls.demo", "tls.demo.svc", "tls.demo.svc.cluster.local"],
 } as const;
 
 /** Service accounts behind `limited.kubeconfig` and `token.kubeconfig`. */
@@ -110,7 +149,7 @@ export const ACCOUNTS = {
  */
 export const BACKEND_BASE_PORT = 31000;
 
-export type BackendKind = "http" | "echo" | "bulk";
+export type BackendKind = "http" | "echo" | "bulk" | "https" | "bulk-http";
 export interface Backend {
   namespace: string;
   pod: string;
@@ -132,6 +171,14 @@ export function backends(basePort = backendBasePort()): Backend[] {
   for (const pod of API.pods) {
     list.push({ namespace: API.namespace, pod, podPort: POD_PORTS.http, kind: "http" });
   }
+  // Last, so that adding them kept every other backend's loopback port.
+  list.push({ namespace: TLS.namespace, pod: TLS.pod, podPort: TLS.targetPort, kind: "https" });
+  list.push({
+    namespace: BULK_HTTP.namespace,
+    pod: BULK_HTTP.pod,
+    podPort: BULK_HTTP.port,
+    kind: "bulk-http",
+  });
   return list.map((b, i) => ({ ...b, loopbackPort: basePort + i }));
 }
 
@@ -154,7 +201,7 @@ export function backendFor(namespace: string, pod: string, podPort: number): Bac
 
 type Obj = Record<string, unknown>;
 
-function pod(
+export function pod(
   namespace: string,
   name: string,
   labels: Record<string, string>,
@@ -180,7 +227,7 @@ function pod(
   };
 }
 
-function service(
+export function service(
   namespace: string,
   name: string,
   selector: Record<string, string>,
@@ -199,7 +246,7 @@ function service(
   };
 }
 
-function portForward(namespace: string, name: string, forwards: [number, number][]): Obj {
+export function portForward(namespace: string, name: string, forwards: [number, number][]): Obj {
   return {
     apiVersion: "kwok.x-k8s.io/v1alpha1",
     kind: "PortForward",
@@ -343,6 +390,13 @@ export function workloadManifests(basePort = backendBasePort()): Obj[] {
     service(BULK.namespace, BULK.service, BULK.labels, [
       { name: BULK.portName, port: BULK.port, targetPort: BULK.port },
     ]),
+    pod(BULK_HTTP.namespace, BULK_HTTP.pod, BULK_HTTP.labels, NODES[1 % NODES.length], [
+      { name: BULK_HTTP.portName, containerPort: BULK_HTTP.port },
+    ]),
+    portForward(BULK_HTTP.namespace, BULK_HTTP.pod, forwardsOf(BULK_HTTP.namespace, BULK_HTTP.pod)),
+    service(BULK_HTTP.namespace, BULK_HTTP.service, BULK_HTTP.labels, [
+      { name: BULK_HTTP.portName, port: BULK_HTTP.servicePort, targetPort: BULK_HTTP.port },
+    ]),
   );
 
   API.pods.forEach((name, i) => {
@@ -358,6 +412,16 @@ export function workloadManifests(basePort = backendBasePort()): Obj[] {
       { name: API.portName, port: API.servicePort, targetPort: API.targetPort },
     ]),
   );
+
+  objs.push(
+    pod(TLS.namespace, TLS.pod, TLS.labels, NODES[0], [
+      { name: TLS.portName, containerPort: TLS.targetPort },
+    ]),
+    portForward(TLS.namespace, TLS.pod, forwardsOf(TLS.namespace, TLS.pod)),
+    service(TLS.namespace, TLS.service, TLS.labels, [
+      { name: TLS.portName, port: TLS.servicePort, targetPort: TLS.targetPort },
+    ]),
+  );
   return objs;
 }
 
@@ -368,6 +432,8 @@ export function fixturePods(): string[] {
     `${REFUSER.namespace}/${REFUSER.pod}`,
     `${BULK.namespace}/${BULK.pod}`,
     ...API.pods.map((p) => `${API.namespace}/${p}`),
+    `${TLS.namespace}/${TLS.pod}`,
+    `${BULK_HTTP.namespace}/${BULK_HTTP.pod}`,
   ];
 }
 
@@ -380,5 +446,7 @@ export function expectedEndpoints(): { namespace: string; service: string; ready
     { namespace: EMPTY.namespace, service: EMPTY.service, ready: 0 },
     { namespace: BULK.namespace, service: BULK.service, ready: 1 },
     { namespace: API.namespace, service: API.service, ready: API.pods.length },
+    { namespace: TLS.namespace, service: TLS.service, ready: 1 },
+    { namespace: BULK_HTTP.namespace, service: BULK_HTTP.service, ready: 1 },
   ];
 }

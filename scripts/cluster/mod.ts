@@ -16,6 +16,7 @@ import {
   readInfo,
   restartApiServer as restartApiServerImpl,
   status,
+  tlsFiles,
   up,
 } from "./cluster.ts";
 import { infoPath } from "./paths.ts";
@@ -25,6 +26,11 @@ export type { ClusterInfo, ClusterStatus } from "./cluster.ts";
 export { kubectl, kubectlBinary } from "./cluster.ts";
 export { binDir, cacheRoot, runDir } from "./paths.ts";
 export * as versions from "./versions.ts";
+
+/** The PEM file of the CA that issued the fixture's `tls` server certificate (made by `up`). */
+export function tlsCaFile(): string {
+  return tlsFiles().caFile;
+}
 
 /** Info written by the last successful `up`; throws when the cluster is not up. */
 export async function clusterInfo(): Promise<ClusterInfo> {

@@ -13,6 +13,9 @@ const PROBES: Record<Backend["kind"], string> = {
   http: "GET / HTTP/1.0\r\nHost: probe\r\n\r\n",
   echo: "",
   bulk: "GET 1\n",
+  "bulk-http": "GET /1 HTTP/1.1\r\nHost: probe\r\n\r\n",
+  // Not TLS: the server answers with an alert and closes, which proves the forward works.
+  https: "GET / HTTP/1.0\r\n\r\n",
 };
 
 /** One attempt: forward, connect, send the probe, read a byte. Bounded by `timeoutMs`. */

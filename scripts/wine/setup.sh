@@ -7,7 +7,8 @@
 # builds lives outside the repository, under ${KTCTL_CACHE:-$HOME/.cache/ktctl}/wine/:
 #   deno-win/          npm install of @deno/win32-x64 (contains the original deno.exe)
 #   deno.exe           patched copy of deno.exe (only if the probe says Wine needs it)
-#   bcryptprimitives.dll, setx.exe   built from scripts/wine/src/ with mingw-w64
+#   bcryptprimitives.dll, setx.exe, ctrlclose.exe, sysproxy_client.exe
+#                      built from scripts/wine/src/ with mingw-w64
 #   deno_dir/          persistent DENO_DIR shared by every test prefix (seen as Z:\...)
 #   manifest.json      what tests/windows/wine.ts reads: paths and which work-arounds apply
 # Each work-around is probed in a scratch Wine prefix rather than assumed; the results are
@@ -32,7 +33,7 @@ mkdir -p "$cache"
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 need=()
-for pkg in wine wine64 gcc-mingw-w64-x86-64-win32; do
+for pkg in wine wine64 gcc-mingw-w64-x86-64-win32 locales; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -46,7 +47,26 @@ if [ ${#need[@]} -gt 0 ]; then
       die "apt-get install failed, see $cache/apt.log"
   fi
 else
-  say "Debian packages present: wine wine64 gcc-mingw-w64-x86-64-win32"
+  say "Debian packages present: wine wine64 gcc-mingw-w64-x86-64-win32 locales"
+fi
+
+# --- 1b. The Linux locales the tests run Wine in ---------------------------------------------------
+# Wine takes its code page from the Linux locale and falls back to 7-bit ASCII when that locale
+# does not exist, so the English (1252) and Chinese (936) runs need both generated.
+missing_locales=()
+for loc in en_US.UTF-8 zh_CN.UTF-8; do
+  locale -a 2>/dev/null | grep -qix "${loc/UTF-8/utf8}" || missing_locales+=("$loc")
+done
+if [ ${#missing_locales[@]} -gt 0 ]; then
+  say "generating locales: ${missing_locales[*]}"
+  [ "$(id -u)" = 0 ] && sudo="" || sudo="sudo"
+  for loc in "${missing_locales[@]}"; do
+    $sudo sed -i "s/^# *\($loc UTF-8\)/\1/" /etc/locale.gen
+    grep -q "^$loc UTF-8" /etc/locale.gen || echo "$loc UTF-8" | $sudo tee -a /etc/locale.gen >/dev/null
+  done
+  $sudo locale-gen >"$cache/locale-gen.log" 2>&1 || die "locale-gen failed, see $cache/locale-gen.log"
+else
+  say "locales present: en_US.UTF-8 zh_CN.UTF-8"
 fi
 command -v wine >/dev/null || die "wine not on PATH after install"
 wineserver_bin="$(command -v wineserver || echo /usr/lib/wine/wineserver)"
@@ -88,12 +108,21 @@ build() { # out src... -- flags...
     setx.exe)
       "$cc" -municode -O2 -s -o "$out.tmp" "$here/src/setx.c" -ladvapi32 -luser32
       ;;
+    ctrlclose.exe)
+      "$cc" -O2 -s -o "$out.tmp" "$here/src/ctrlclose.c"
+      ;;
+    sysproxy_client.exe)
+      "$cc" -municode -O2 -s -o "$out.tmp" "$here/src/sysproxy_client.c" \
+        "$here/src/sysproxy_winhttp.c" -lwininet -lwinhttp
+      ;;
   esac
   mv "$out.tmp" "$out"
   echo "$sum" >"$stamp"
 }
 build "$cache/bcryptprimitives.dll" "$here/src/bcryptprimitives.c" "$here/src/bcryptprimitives.def"
 build "$cache/setx.exe" "$here/src/setx.c"
+build "$cache/ctrlclose.exe" "$here/src/ctrlclose.c"
+build "$cache/sysproxy_client.exe" "$here/src/sysproxy_client.c" "$here/src/sysproxy_winhttp.c"
 
 # --- 4. Patched deno.exe: rename the VirtualAlloc2 lookup so V8 uses its pre-Windows-10 path -----
 patched="$cache/deno.exe"
@@ -201,6 +230,8 @@ cat >"$manifest.tmp" <<EOF
   "denoExe": "$exe",
   "bcryptprimitivesDll": $($need_bcrypt && echo "\"$cache/bcryptprimitives.dll\"" || echo null),
   "setxExe": $($need_setx && echo "\"$cache/setx.exe\"" || echo null),
+  "ctrlcloseExe": "$cache/ctrlclose.exe",
+  "sysproxyClientExe": "$cache/sysproxy_client.exe",
   "denoDir": "$cache/deno_dir",
   "wineserver": "$wineserver_bin",
   "needs": { "bcryptprimitives": $need_bcrypt, "virtualAlloc2Patch": $need_patch, "setx": $need_setx }

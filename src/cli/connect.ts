@@ -1,202 +1,142 @@
 /**
- * `ktctl connect`: options are completed (defaults, kubeconfig), validated, then run, as
- * kubectl's commands do. Running binds the SOCKS port, reads the cluster, prints the banner (or
- * sets the global proxy), and serves until a signal; every step that fails says what to fix
- * before anything is printed as started, and undoes what was done before it.
+ * `ktctl connect`, as kubectl's commands go: options validated (connect_options.ts), completed
+ * with the kubeconfig, then run. Running binds the port, reads the cluster, serves, and prints
+ * the banner (or sets the global proxy); every step that fails says what to fix before anything
+ * is printed as started, and undoes what was done before it.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, KubeApi } from "../cluster/api.ts";
+import { KubeApi } from "../cluster/api.ts";
 import { ClusterIndex } from "../cluster/index.ts";
-import { loadKubeconfig } from "../cluster/kubeconfig.ts";
-import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
+import { type KubeTarget, loadKubeconfig } from "../cluster/kubeconfig.ts";
 import { ClusterView } from "../cluster/view.ts";
-import { canonicalIp, type Cidr, isLoopback, parseCidr } from "../net/ip.ts";
-import { SocksServer } from "../front/listener.ts";
 import { ClusterConnector } from "../dial/connector.ts";
-import { describePolicy, type DirectPolicy } from "../dial/direct.ts";
-import { UserError } from "../errors.ts";
-import { detectShell, hintCommands } from "./shell_hint.ts";
-import type { GlobalFlags } from "./global_flags.ts";
+import { describePolicy } from "../dial/direct.ts";
+import type { AdmissionCheck } from "../front/dialer.ts";
+import { ListenError, ProxyListener } from "../front/listener.ts";
+import { peerOwnerCheck } from "../front/peer_owner.ts";
+import { clientHost, hostPort } from "../net/client_address.ts";
+import { isLoopback } from "../net/ip.ts";
+import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
 import * as sysproxy from "../sysproxy/mod.ts";
+import { UserError } from "../errors.ts";
+import { explainApiError, warnIfNoPortForward } from "./api_errors.ts";
+import { bannerLines, framedBanner, proxyUrlFor } from "./banner.ts";
+import type { ConnectOptions } from "./connect_options.ts";
+import { localPages } from "./local_pages.ts";
+import { detectShell } from "./shell_hint.ts";
+
+export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
 const log = getLogger(["ktctl", "connect"]);
 
-export interface ConnectFlags extends GlobalFlags {
-  method: string;
-  proxyPort: string;
-  proxyAddr: string;
-  setupGlobalProxy?: boolean;
-  clusterDomain: string;
-  dialDirect: string;
-  clusterCIDR?: string;
-  portForward?: string;
+/** Options with everything derived filled in (kubectl's Complete step). */
+export interface CompletedConnect extends ConnectOptions {
+  target: KubeTarget;
+  /** The address programs use to reach ktctl (loopback for a 0.0.0.0 listener). */
+  clientHost: string;
 }
 
-export interface ConnectOptions {
-  method: "socks" | "socks5";
-  address: string;
-  port: number;
-  setupGlobalProxy: boolean;
-  clusterDomain: string;
-  direct: DirectPolicy;
-  clusterRanges: Cidr[];
-  portForward: "multiplexed" | "websocket";
-  kubeconfig?: string;
-  context?: string;
-  namespace?: string;
-}
-
-/** Checks and converts the flags; every problem is a UserError naming the flag. */
-export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
-  if (f.method !== "socks" && f.method !== "socks5") {
-    throw new UserError(`--method must be socks or socks5, not "${f.method}"`);
-  }
-  const portForward = f.portForward ?? "multiplexed";
-  if (portForward !== "multiplexed" && portForward !== "websocket") {
-    throw new UserError(`--portForward must be multiplexed or websocket, not "${portForward}"`);
-  }
-  const port = Number(f.proxyPort);
-  if (!/^\d+$/.test(f.proxyPort) || port < 1 || port > 65535) {
-    throw new UserError(`--proxyPort must be a port number from 1 to 65535, not "${f.proxyPort}"`);
-  }
-  const address = f.proxyAddr === "localhost" ? "127.0.0.1" : canonicalIp(f.proxyAddr);
-  if (!address) throw new UserError(`--proxyAddr must be an IP address, not "${f.proxyAddr}"`);
-  const domain = f.clusterDomain.toLowerCase().replace(/^\.|\.$/g, "");
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
-    throw new UserError(`--clusterDomain "${f.clusterDomain}" is not a DNS name`);
-  }
-  if (f.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(f.namespace)) {
-    throw new UserError(`-n/--namespace "${f.namespace}" is not a valid namespace name`);
-  }
-  return {
-    method: f.method,
-    address,
-    port,
-    setupGlobalProxy: f.setupGlobalProxy === true,
-    clusterDomain: domain,
-    direct: parseDirectPolicy(f.dialDirect),
-    clusterRanges: f.clusterCIDR ? parseCidrList(f.clusterCIDR, "--clusterCIDR") : [],
-    portForward,
-    kubeconfig: f.kubeconfig,
-    context: f.context,
-    namespace: f.namespace,
-  };
-}
-
-/** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */
-export function parseDirectPolicy(text: string): DirectPolicy {
-  const t = text.trim().toLowerCase();
-  if (t === "all") return { kind: "all" };
-  if (t === "none" || t === "off") return { kind: "none" };
-  return { kind: "ranges", ranges: parseCidrList(t, "--dialDirect") };
-}
-
-function parseCidrList(text: string, flag: string): Cidr[] {
-  return text.split(",").filter((s) => s.trim()).map((s) => {
-    try {
-      return parseCidr(s);
-    } catch {
-      throw new UserError(`${flag}: "${s.trim()}" is not an address range such as 10.0.0.0/8`);
-    }
-  });
-}
-
-/** The `http_proxy` value that lets curl (and most tools) reach cluster names in each mode. */
-export function proxyUrlFor(method: "socks" | "socks5", address: string, port: number): string {
-  const host = address.includes(":") ? `[${address}]` : address;
-  return `${method === "socks" ? "socks4a" : "socks5h"}://${host}:${port}`;
+/** Loads the kubeconfig; a missing or broken one is a UserError. */
+export function completeConnect(opts: ConnectOptions): CompletedConnect {
+  return { ...opts, target: loadKubeconfig(opts), clientHost: clientHost(opts.address) };
 }
 
 /** A running connect: what tests and the signal handler need to reach and stop it. */
 export interface ConnectSession {
-  server: SocksServer;
+  server: ProxyListener;
   view: ClusterView;
+  /** The `http_proxy` value for this mode. */
   proxyUrl: string;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
 }
 
-/** Does everything up to serving; throws UserError (having undone its steps) on failure. */
-export async function startConnect(
+/** Completes and runs; throws UserError (having undone its steps) on failure. */
+export function startConnect(
   opts: ConnectOptions,
   deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
 ): Promise<ConnectSession> {
   dropSelfPointingProxyEnv(opts.port);
-  const target = loadKubeconfig(opts);
+  return runConnect(completeConnect(opts), deps);
+}
+
+/** Steps to undo, run in reverse; each failure is logged and the rest still run. */
+class UndoStack {
+  #steps: (() => Promise<unknown>)[] = [];
+  #running: Promise<void> | undefined;
+
+  push(step: () => Promise<unknown> | unknown): void {
+    this.#steps.push(async () => await step());
+  }
+
+  run(): Promise<void> {
+    return this.#running ??= (async () => {
+      for (const step of this.#steps.reverse()) {
+        await step().catch((e) => log.error("While stopping: {error}", { error: String(e) }));
+      }
+    })();
+  }
+}
+
+async function runConnect(
+  opts: CompletedConnect,
+  deps: sysproxy.SysProxyDeps,
+): Promise<ConnectSession> {
+  const { target } = opts;
   const server = await listenOrExplain(opts, deps);
-  // The claim uses the port actually bound, so that port 0 (tests) works too.
+  const port = server.addr.port; // the port bound: 0 (tests) becomes a real one
+  const where = hostPort(opts.clientHost, port);
   let claim: sysproxy.ConnectClaim;
   try {
-    claim = await sysproxy.claimConnect({ address: opts.address, port: server.addr.port }, deps);
+    claim = await sysproxy.claimConnect({ address: opts.address, port }, deps);
   } catch (e) {
     await server.close();
     throw e;
   }
-  const undo: (() => Promise<unknown>)[] = [async () => {
+  const undo = new UndoStack();
+  undo.push(async () => {
     for (const line of await claim.release()) log.info(line);
-  }, () => server.close()];
-  const unwind = async () => {
-    for (const step of undo.reverse()) {
-      await step().catch((e) => log.error("While stopping: {error}", { error: String(e) }));
-    }
-  };
+  });
+  undo.push(() => server.close());
   try {
     for (const line of claim.repaired) log.info(line);
-    const proxyUrl = proxyUrlFor(opts.method, opts.address, server.addr.port);
+    const proxyUrl = proxyUrlFor(opts.method, where);
     const api = new KubeApi(target.config, target.server);
-    undo.push(() => Promise.resolve(api.close()));
+    undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
     const view = await ClusterView.start(api, index, { namespace: target.namespace }).catch((e) => {
       throw explainApiError(e, target);
     });
     undo.push(() => view.stop());
-    const scope = view.scope.kind === "cluster"
-      ? "all namespaces"
-      : `namespace ${target.namespace} only`;
-    log.info(
-      "Connected to {context} at {server}: {pods} pods and {services} services in {scope}; default namespace {ns}",
-      {
-        context: target.context,
-        server: target.server,
-        pods: index.count("pods"),
-        services: index.count("services"),
-        scope,
-        ns: target.namespace,
-      },
-    );
-    if (view.scope.kind === "namespace") {
-      log.info("This user may not list cluster-wide: only namespace {ns} is reachable", {
-        ns: target.namespace,
-      });
-    }
-    if (view.missing.includes("slices")) {
-      log.warn("Cannot read endpointslices: services are routed by their selectors instead");
-    }
+    logConnected(opts, view, index);
     await warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace);
-    if (!isLoopback(opts.address)) {
-      log.warn(
-        "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
-        { addr: opts.address, port: opts.port },
-      );
-    }
     const forwarder = new PortForwarder(target.config, target.server, {
       ...defaultPortForwardOptions,
       mode: opts.portForward,
     });
-    undo.push(() => Promise.resolve(forwarder.close()));
-    const connector = new ClusterConnector(index, forwarder, {
+    undo.push(() => forwarder.close());
+    const dialer = new ClusterConnector(index, forwarder, {
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
       direct: opts.direct,
       dialTimeoutMs: 10_000,
     });
-    server.serve(connector);
+    server.serve({
+      dialer,
+      admit: opts.allowOtherUsers ? undefined : ownUserOnly(),
+      pages: localPages(index, {
+        method: opts.method,
+        hostPort: where,
+        clusterDomain: opts.clusterDomain,
+        cluster: `context ${target.context} at ${target.server}`,
+      }),
+    });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
 
     if (opts.setupGlobalProxy) {
       const applied = await sysproxy.setupGlobalProxy(
-        { method: opts.method, address: opts.address, port: server.addr.port, proxyUrl },
+        { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
         deps,
       );
@@ -210,97 +150,91 @@ export async function startConnect(
       });
       for (const line of applied.summary) log.info(line);
     } else {
-      await printBanner(opts.method, proxyUrl);
+      const shell = await detectShell(deps.runner);
+      for (const line of framedBanner(bannerLines(opts.method, shell, opts.clientHost, port))) {
+        log.info(line);
+      }
     }
-    let stopping: Promise<void> | undefined;
-    return {
-      server,
-      view,
-      proxyUrl,
-      stop: () => stopping ??= unwind(),
-    };
+    return { server, view, proxyUrl, stop: () => undo.run() };
   } catch (e) {
-    await unwind();
+    await undo.run();
     throw e;
+  }
+}
+
+/** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */
+function ownUserOnly(): AdmissionCheck {
+  try {
+    return peerOwnerCheck();
+  } catch (e) {
+    throw new UserError(
+      `cannot tell which local user a connection comes from (${(e as Error).message}): ` +
+        `pass --allowOtherUsers to serve every program that can reach the port`,
+    );
+  }
+}
+
+function logConnected(opts: CompletedConnect, view: ClusterView, index: ClusterIndex): void {
+  const { target } = opts;
+  log.info(
+    "Connected to {context} at {server}: {pods} pods and {services} services in {scope}; default namespace {ns}",
+    {
+      context: target.context,
+      server: target.server,
+      pods: index.count("pods"),
+      services: index.count("services"),
+      scope: view.scope.kind === "cluster"
+        ? "all namespaces"
+        : `namespace ${target.namespace} only`,
+      ns: target.namespace,
+    },
+  );
+  if (view.scope.kind === "namespace") {
+    log.info("This user may not list cluster-wide: only namespace {ns} is reachable", {
+      ns: target.namespace,
+    });
+  }
+  if (view.missing.includes("slices")) {
+    log.warn("Cannot read endpointslices: services are routed by their selectors instead");
+  }
+  if (!isLoopback(opts.address)) {
+    if (opts.allowOtherUsers) {
+      log.warn(
+        "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
+        { addr: opts.address, port: opts.port },
+      );
+    } else {
+      log.warn(
+        "Listening on {addr}, but only this user's programs on this machine are served: other machines need --allowOtherUsers",
+        { addr: opts.address },
+      );
+    }
   }
 }
 
 /**
- * Binds the SOCKS port. When it is taken, a live ktctl connect there gets named (through its
- * claim); the leftovers of a dead one are repaired on the way.
+ * Binds the port, wording failures with the flags that chose the address. When it is taken, a
+ * live ktctl connect there gets named (through its claim); the leftovers of a dead one are
+ * repaired on the way.
  */
 async function listenOrExplain(
   opts: ConnectOptions,
   deps: sysproxy.SysProxyDeps,
-): Promise<SocksServer> {
+): Promise<ProxyListener> {
   try {
-    return SocksServer.listen({ hostname: opts.address, port: opts.port });
+    return ProxyListener.listen({ hostname: opts.address, port: opts.port });
   } catch (e) {
-    if (e instanceof UserError && opts.port !== 0) {
+    if (!(e instanceof ListenError)) throw e;
+    if (opts.port !== 0) {
       const claim = await sysproxy.claimConnect({ address: opts.address, port: opts.port }, deps);
       for (const line of claim.repaired) log.info(line);
       await claim.release();
     }
-    throw e;
-  }
-}
-
-async function printBanner(method: "socks" | "socks5", proxyUrl: string): Promise<void> {
-  const label = method === "socks" ? "SOCKS" : "SOCKS5";
-  const lines = hintCommands(await detectShell(), proxyUrl).map((c) =>
-    `Start ${label} Proxy: ${c}`
-  );
-  const dashes = "-".repeat(Math.max(...lines.map((l) => l.length)));
-  log.info(dashes);
-  for (const l of lines) log.info(l);
-  log.info(dashes);
-}
-
-/** Turns API failures at start-up into one line that says what to fix. */
-function explainApiError(e: unknown, t: { context: string; server: string; namespace: string }) {
-  if (!(e instanceof ApiError)) return e;
-  switch (e.kind) {
-    case "unreachable":
-      return new UserError(
-        `${e.message} (context "${t.context}"): is the cluster running, and is the server address in kubeconfig right?`,
-      );
-    case "unauthorized":
-      return new UserError(
-        `the API server at ${t.server} rejected the credentials of context "${t.context}" (${e.message}): log in again or renew the token or certificate in kubeconfig`,
-      );
-    case "forbidden":
-      return new UserError(
-        `context "${t.context}" may not read pods and services in namespace ${t.namespace} (${e.message}): ktctl needs get/list/watch on pods, services and endpointslices, and create on pods/portforward`,
-      );
-    default:
-      return new UserError(`reading the cluster failed: ${e.message}`);
-  }
-}
-
-async function warnIfNoPortForward(api: KubeApi, namespace: string): Promise<void> {
-  try {
-    const review = await api.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-      apiVersion: "authorization.k8s.io/v1",
-      kind: "SelfSubjectAccessReview",
-      spec: {
-        resourceAttributes: {
-          namespace,
-          verb: "create",
-          resource: "pods",
-          subresource: "portforward",
-        },
-      },
-    }) as { status?: { allowed?: boolean } };
-    if (review.status?.allowed === false) {
-      log.warn(
-        "This user may not port-forward to pods{where}: connections into the cluster will be refused",
-        {
-          where: namespace ? ` in namespace ${namespace}` : "",
-        },
-      );
-    }
-  } catch (e) {
-    log.debug("Could not check the port-forward permission: {error}", { error: String(e) });
+    throw new UserError(
+      e.kind === "in-use"
+        ? `${e.message}: stop what listens there or pick another port with --proxyPort`
+        : `${e.message}: check --proxyAddr and --proxyPort`,
+    );
   }
 }
 

@@ -10,7 +10,8 @@ import { UserError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { setupLogging } from "./logging.ts";
 import { addGlobalFlags } from "./global_flags.ts";
-import { type ConnectFlags, startConnect, validateConnectFlags } from "./connect.ts";
+import { startConnect } from "./connect.ts";
+import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
 import { AlreadyRunningError, ClaimError, SetupError } from "../sysproxy/mod.ts";
 
@@ -19,7 +20,7 @@ const log = getLogger(["ktctl"]);
 export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command("ktctl")
     .description(
-      "Reach a Kubernetes cluster's pods and services from this machine through a local SOCKS proxy",
+      "Reach a Kubernetes cluster's pods and services from this machine through a local proxy",
     )
     .version(VERSION, "-v, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
@@ -27,13 +28,16 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
 
   addGlobalFlags(
     program.command("connect")
-      .description("start a local SOCKS proxy into the cluster (Ctrl+C stops it)")
+      .description(
+        "start a local proxy into the cluster: SOCKS4/4a, SOCKS5 and HTTP on one port (Ctrl+C stops it)",
+      )
       .addOption(
         new Option(
           "--method <method>",
-          "socks (SOCKS4/4a; browsers, Windows system proxy) or socks5",
+          "what to print and set up: socks (SOCKS4a; the Windows system proxy), socks5, or " +
+            "http (http_proxy/https_proxy and a PAC file); every mode serves all three",
         )
-          .choices(["socks", "socks5"]).default("socks"),
+          .choices(["socks", "socks5", "http"]).default("socks"),
       )
       .option("--proxyPort <port>", "local port to listen on", "2223")
       .option("--proxyAddr <address>", "local address to listen on", "127.0.0.1")
@@ -57,6 +61,10 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
           "multiplexed (one connection per pod, Kubernetes 1.30+; else as websocket) or " +
             "websocket (one WebSocket per proxied connection)",
         ).choices(["multiplexed", "websocket"]).default("multiplexed"),
+      )
+      .option(
+        "--allowOtherUsers",
+        "also serve programs of other users on this machine (default: only your own)",
       ),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
 
@@ -88,6 +96,10 @@ async function withLogging(
       e instanceof SetupError
     ) {
       log.error(e.message);
+      // What was rolled back, or that the state file was kept for `ktctl clean`.
+      if (e instanceof ClaimError || e instanceof SetupError) {
+        for (const line of e.lines) log.warn(line);
+      }
       return e instanceof UserError ? e.exitCode : 1;
     }
     log.error("Unexpected failure: {error}", {

@@ -8,6 +8,8 @@
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { credentialsFor } from "./credentials.ts";
+import { statusMessage } from "../net/k8s_status.ts";
+import { credentialsRejected } from "./credential_source.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -112,7 +114,8 @@ export class KubeApi {
   async #request(
     path: string,
     init: { method?: HttpMethod; body?: unknown; signal?: AbortSignal; timeoutMs?: number } = {},
-  ) {
+    retried = false,
+  ): Promise<Response> {
     const url = this.server + path;
     const ctx = new RequestContext(url, init.method ?? HttpMethod.GET);
     try {
@@ -139,7 +142,13 @@ export class KubeApi {
       );
     }
     if (!response.ok) {
-      throw statusError(response.status, await response.text(), init.method ?? "GET", path);
+      const body = await response.text();
+      // An expired or revoked token: get a new one and try once more (credential_source.ts).
+      if (
+        response.status === 401 && !retried &&
+        credentialsRejected(this.config, headers["Authorization"])
+      ) return await this.#request(path, init, true);
+      throw statusError(response.status, body, init.method ?? "GET", path);
     }
     return response;
   }
@@ -239,10 +248,7 @@ function watchError(status: unknown): ApiError {
 }
 
 function statusError(status: number, body: string, method: string, path: string): ApiError {
-  let message = body.trim().slice(0, 300);
-  try {
-    message = (JSON.parse(body) as { message?: string }).message ?? message;
-  } catch { /* not a Status object */ }
+  const message = statusMessage(body);
   const kind: ApiErrorKind = status === 401
     ? "unauthorized"
     : status === 403
@@ -259,7 +265,7 @@ function statusError(status: number, body: string, method: string, path: string)
  * The part of a failed request worth showing: undici hides the socket error in `cause`; Deno's
  * fetch wraps it in "error sending request for url (...): client error (Connect): ...".
  */
-export function describeFetchError(e: unknown): string {
+function describeFetchError(e: unknown): string {
   const err = e as { message?: string; cause?: { code?: string; message?: string } };
   if (err?.cause?.code) {
     return `${err.cause.code}${err.cause.message ? ` (${err.cause.message})` : ""}`;

@@ -1,16 +1,23 @@
 /**
  * The credentials client-node works out from a kubeconfig (certificates, tokens, exec plugins,
- * basic auth), in the form Deno's own TLS takes. ktctl uses Deno's TLS for API calls and
- * port-forwards because Deno's `node:tls` neither pauses reads nor (with native TLS alongside)
- * survives the API server going away: Deno 2.9.6 crashed (SIGSEGV) when both kinds of
- * connection broke at once.
+ * basic auth), in the forms ktctl's connections take. API calls use Deno's TLS where it can
+ * (Deno's `node:tls` does not survive the API server going away alongside native TLS: Deno 2.9.6
+ * crashed with SIGSEGV when both kinds broke at once), else undici. Port-forwards take every
+ * kubeconfig kind through `net/server_dial.ts`.
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { ServerTransport } from "../net/server_dial.ts";
 
 export interface NativeCredentials {
   headers: Record<string, string>;
   tls: { caCerts?: string[]; cert?: string; key?: string };
+}
+
+/** What ktctl's own connections (port-forwards) need, for every kubeconfig kind. */
+export interface ConnectionCredentials {
+  headers: Record<string, string>;
+  transport: ServerTransport;
 }
 
 /** The https.RequestOptions fields client-node's applyToHTTPSOptions fills in. */
@@ -19,6 +26,7 @@ export interface NodeTlsOptions {
   cert?: unknown;
   key?: unknown;
   pfx?: unknown;
+  passphrase?: unknown;
   headers?: Record<string, unknown>;
   rejectUnauthorized?: boolean;
   servername?: string;
@@ -27,19 +35,64 @@ export interface NodeTlsOptions {
 
 /**
  * The kubeconfig's credentials for one use, worked out afresh each time (exec plugins and token
- * files rotate): client-node fills in `options` (its node:tls form, which the fallback paths
- * take), and `native` is their Deno form, undefined when only node:tls can use them.
+ * files rotate): client-node fills in `options` (its node:tls form, which undici takes), `native`
+ * is the Deno form the API client takes, undefined when only node:tls can use them, and
+ * `connection` is what ktctl's own connections (port-forwards) take, for every kubeconfig kind.
  */
 export async function credentialsFor<T extends object>(
   config: KubeConfig,
   server: string,
   options: T,
-): Promise<{ options: T; native?: NativeCredentials }> {
+): Promise<{ options: T; native?: NativeCredentials; connection: ConnectionCredentials }> {
   await config.applyToHTTPSOptions(options);
+  const proxyUrl = config.getCurrentCluster()?.proxyUrl;
   return {
     options,
-    native: nativeCredentials(options, config.getCurrentCluster()?.proxyUrl, server),
+    native: nativeCredentials(options, proxyUrl, server),
+    connection: connectionCredentials(options, proxyUrl),
   };
+}
+
+/** Translates client-node's options for ktctl's own connections (see net/server_dial.ts). */
+export function connectionCredentials(
+  options: unknown,
+  proxyUrl: string | undefined,
+): ConnectionCredentials {
+  const o = options as NodeTlsOptions;
+  const ca = pem(o.ca);
+  const pfx = o.pfx === undefined || o.pfx === null
+    ? undefined
+    : typeof o.pfx === "string"
+    ? new TextEncoder().encode(o.pfx)
+    : new Uint8Array(o.pfx as ArrayLike<number>);
+  return {
+    headers: headersOf(o),
+    transport: {
+      caCerts: ca ? [ca] : undefined,
+      cert: pem(o.cert),
+      key: pem(o.key),
+      pfx,
+      passphrase: o.passphrase === undefined ? undefined : String(o.passphrase),
+      serverName: o.servername || undefined,
+      insecure: o.rejectUnauthorized === false,
+      proxyUrl: proxyUrl || undefined,
+    },
+  };
+}
+
+function pem(v: unknown): string | undefined {
+  return v === undefined || v === null
+    ? undefined
+    : Array.isArray(v)
+    ? v.map(String).join("\n")
+    : String(v);
+}
+
+function headersOf(o: NodeTlsOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+  if (o.auth) headers["Authorization"] = `Basic ${btoa(o.auth)}`;
+  return headers;
 }
 
 /**
@@ -57,15 +110,9 @@ export function nativeCredentials(
   if (proxyUrl || (tls && (o.rejectUnauthorized === false || o.servername || o.pfx))) {
     return undefined;
   }
-  const pem = (v: unknown): string | undefined =>
-    v === undefined || v === null
-      ? undefined
-      : Array.isArray(v)
-      ? v.map(String).join("\n")
-      : String(v);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-  if (o.auth) headers["Authorization"] = `Basic ${btoa(o.auth)}`;
   const ca = pem(o.ca);
-  return { headers, tls: { caCerts: ca ? [ca] : undefined, cert: pem(o.cert), key: pem(o.key) } };
+  return {
+    headers: headersOf(o),
+    tls: { caCerts: ca ? [ca] : undefined, cert: pem(o.cert), key: pem(o.key) },
+  };
 }

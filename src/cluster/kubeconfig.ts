@@ -2,13 +2,16 @@
  * Finds and loads the kubeconfig the way kubectl does (`-c/--kubeconfig`, else `$KUBECONFIG`,
  * a list of files merged first-wins, else `~/.kube/config`), picks the context and namespace,
  * and fails with a line that says what to fix. Authentication itself (certificates, tokens,
- * exec plugins, OIDC) is left to @kubernetes/client-node's KubeConfig.
+ * exec plugins, OIDC) is left to @kubernetes/client-node's KubeConfig, except for credentials
+ * that change while ktctl runs (credential_source.ts).
  * @module
  */
 import { findHomeDir, KubeConfig } from "@kubernetes/client-node";
-import { delimiter, join } from "node:path";
-import { existsSync } from "node:fs";
+import { load as loadYaml } from "js-yaml";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../errors.ts";
+import { installCredentialLifecycle, type LifecycleOptions } from "./credential_source.ts";
 
 export interface KubeTarget {
   config: KubeConfig;
@@ -24,6 +27,8 @@ export interface KubeconfigOptions {
   context?: string;
   namespace?: string;
   env?: (name: string) => string | undefined;
+  /** How credentials that change are refreshed (tests shorten the waits). */
+  lifecycle?: LifecycleOptions;
 }
 
 /** The kubeconfig files in effect, in precedence order. */
@@ -49,16 +54,23 @@ export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
     );
   }
   const config = new KubeConfig();
+  const tokenFiles = new Map<string, string>();
   existing.forEach((file, i) => {
     const one = new KubeConfig();
     try {
-      one.loadFromFile(file);
+      const doc = loadYaml(readFileSync(file, "utf8"));
+      for (const [user, path] of absoluteTokenFiles(doc, dirname(file))) {
+        if (!tokenFiles.has(user)) tokenFiles.set(user, path);
+      }
+      one.loadFromString(JSON.stringify(doc ?? {}));
+      one.makePathsAbsolute(dirname(file));
     } catch (e) {
       throw new UserError(`cannot read kubeconfig ${file}: ${(e as Error).message}`);
     }
     if (i === 0) config.loadFromOptions(one);
     else config.mergeConfig(one, true);
   });
+  installCredentialLifecycle(config, tokenFiles, opts.lifecycle);
   if (opts.context) {
     if (!config.getContextObject(opts.context)) {
       const known = config.getContexts().map((c) => c.name).join(", ") || "none";
@@ -84,4 +96,24 @@ export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
     namespace: opts.namespace || ctx.namespace || "default",
     files: existing,
   };
+}
+
+/**
+ * Makes each user's `token-file` absolute against the kubeconfig's folder (kubectl's rule;
+ * client-node would read it from the working directory, and only once, at load) and returns
+ * them by user name. A user with a literal `token` is left out: that one wins.
+ */
+export function absoluteTokenFiles(doc: unknown, folder: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const users = (doc as { users?: unknown } | null)?.users;
+  if (!Array.isArray(users)) return found;
+  for (const entry of users) {
+    const e = entry as { name?: unknown; user?: Record<string, unknown> } | null;
+    const tokenFile = e?.user?.["token-file"];
+    if (typeof e?.name !== "string" || typeof tokenFile !== "string" || !e.user) continue;
+    const path = isAbsolute(tokenFile) ? tokenFile : join(folder, tokenFile);
+    e.user["token-file"] = path;
+    if (!e.user.token && !found.has(e.name)) found.set(e.name, path);
+  }
+  return found;
 }

@@ -22,23 +22,16 @@ import { DialError, type Upstream } from "../net/upstream.ts";
 
 const log = getLogger(["ktctl", "connect"]);
 
-export interface Connected {
-  upstream: Upstream;
-  /** What the destination matched ("service demo/web:80"), for the connection log. */
-  via: string;
-}
-
 export interface ConnectorOptions extends ResolveOptions {
   direct: DirectPolicy;
   dialTimeoutMs: number;
 }
 
-/** Opens upstreams; the seam between the SOCKS server and where connections go. */
-export interface Connector {
-  connect(host: string, port: number): Promise<Connected>;
-}
-
-export class ClusterConnector implements Connector {
+/**
+ * The fronts' `Dialer` (src/front/dialer.ts, matched structurally so this layer never imports
+ * the one above it): the cluster first, then direct dials within policy.
+ */
+export class ClusterConnector {
   #turn = new Map<string, number>();
   /** Open tunnels per pod ("ns/name"), closed when the pod goes away. */
   #tunnels = new Map<string, Set<Upstream>>();
@@ -62,7 +55,7 @@ export class ClusterConnector implements Connector {
     });
   }
 
-  async connect(host: string, port: number): Promise<Connected> {
+  async dial(host: string, port: number): Promise<{ upstream: Upstream; via: string }> {
     let route = await resolveDestination(this.index, host, port, this.opts);
     if (route.kind === "direct" && route.host !== host) {
       // An ExternalName service: its target may itself be a cluster name (one hop, as DNS would).

@@ -8,6 +8,7 @@
 import { lookup } from "node:dns/promises";
 import { canonicalIp, type Cidr, formatCidr, inRanges } from "../net/ip.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
+import { UpstreamBase } from "../net/upstream_base.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 /** Which destinations may be dialled directly: all, none, or only those in the ranges. */
@@ -78,15 +79,15 @@ export async function dialDirect(
   throw new DialError("unreachable", `cannot connect to ${host}:${port}: ${e?.message}`);
 }
 
-/** A plain TCP connection as an Upstream. */
-export class TcpUpstream implements Upstream {
+/** A plain TCP connection as an Upstream (TCP half-closes: no silence timer). */
+export class TcpUpstream extends UpstreamBase {
   #in = new Uint8Array(64 * 1024);
   #buf = new Uint8Array(0);
   #closed = false;
-  #markClosed = () => {};
   readonly halfDuplexEnd = true;
-  readonly closed = new Promise<void>((r) => this.#markClosed = r);
-  constructor(readonly conn: Deno.Conn, readonly description: string) {}
+  constructor(readonly conn: Deno.Conn, description: string) {
+    super(description);
+  }
 
   async read(): Promise<Uint8Array | null> {
     const n = await this.conn.read(this.#in);
@@ -110,6 +111,6 @@ export class TcpUpstream implements Upstream {
     if (this.#closed) return;
     this.#closed = true;
     closeQuietly(this.conn);
-    this.#markClosed();
+    this.markClosed();
   }
 }

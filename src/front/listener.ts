@@ -1,61 +1,82 @@
 /**
- * The SOCKS listener: accepts connections, runs each handshake under a deadline, asks the
- * connector for an upstream, replies, and pipes. Tracks every live connection so that closing
- * the server closes them all.
+ * The one listener: accepts connections, starts the admission check, reads the first byte under
+ * the handshake deadline, and hands the connection to the SOCKS or HTTP session that speaks it.
+ * It tracks every live connection and upstream, so that closing it closes them all.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { negotiate } from "./socks/handshake.ts";
-import {
-  Socks4Reply,
-  socks4Reply,
-  Socks5Reply,
-  socks5Reply,
-  type Socks5ReplyCode,
-  type SocksRequest,
-} from "./socks/protocol.ts";
-import type { Connector } from "../dial/connector.ts";
-import { pipe } from "../net/pipe.ts";
-import { DialError, type Upstream } from "../net/upstream.ts";
-import { closeQuietly, writeQuietly } from "../net/io.ts";
-import { UserError } from "../errors.ts";
+import { BufferedReader } from "../net/buffered_reader.ts";
+import { closeQuietly } from "../net/io.ts";
+import type { Upstream } from "../net/upstream.ts";
+import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
+import { formatAddr, type FrontTimeouts, type Session } from "./session.ts";
+import { sniff } from "./sniff.ts";
+import { serveSocks } from "./socks/session.ts";
+import { serveHttp } from "./http/session.ts";
+import { isSelfAddress } from "./self_address.ts";
 
-const log = getLogger(["ktctl", "socks"]);
+const log = getLogger(["ktctl", "proxy"]);
 
-export interface SocksServerOptions {
+export interface ListenerOptions {
   hostname: string;
   port: number;
-  handshakeTimeoutMs?: number;
+  timeouts?: Partial<FrontTimeouts>;
 }
 
-export class SocksServer {
+export interface ServeOptions {
+  dialer: Dialer;
+  pages: LocalPages;
+  /** Who may use the proxy; everyone when absent. */
+  admit?: AdmissionCheck;
+}
+
+const DEFAULT_TIMEOUTS: FrontTimeouts = {
+  handshakeMs: 10_000,
+  idleMs: 120_000,
+  responseMs: 300_000,
+};
+
+const ALLOW_ALL: Admission = { allowed: true, detail: "" };
+
+/** Thrown by {@link ProxyListener.listen}; the CLI words it with the flags that set the address. */
+export class ListenError extends Error {
+  override name = "ListenError";
+  constructor(readonly kind: "in-use" | "unavailable", message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+export class ProxyListener {
   #listener: Deno.TcpListener;
   #live = new Set<Deno.Conn>();
   #upstreams = new Set<Upstream>();
   #serving: Promise<void> | undefined;
   #closed = false;
   #nextId = 1;
-  #connector: Connector | undefined;
+  #admit: AdmissionCheck | undefined;
+  readonly #timeouts: FrontTimeouts;
 
-  private constructor(listener: Deno.TcpListener, readonly opts: SocksServerOptions) {
+  private constructor(listener: Deno.TcpListener, opts: ListenerOptions) {
     this.#listener = listener;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   }
 
-  /** Binds the port; a port in use or an unusable address is a UserError naming the flag. */
-  static listen(opts: SocksServerOptions): SocksServer {
+  /** Binds the port; throws ListenError when the address is taken or cannot be used. */
+  static listen(opts: ListenerOptions): ProxyListener {
     try {
-      return new SocksServer(Deno.listen({ hostname: opts.hostname, port: opts.port }), opts);
+      return new ProxyListener(Deno.listen({ hostname: opts.hostname, port: opts.port }), opts);
     } catch (e) {
+      const where = `${opts.hostname}:${opts.port}`;
       if (e instanceof Deno.errors.AddrInUse) {
-        throw new UserError(
-          `${opts.hostname}:${opts.port} is already in use: stop what listens there or pick ` +
-            `another port with --proxyPort`,
-        );
+        throw new ListenError("in-use", `${where} is already in use`, { cause: e });
       }
       if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
-        throw new UserError(
-          `cannot listen on ${opts.hostname}:${opts.port} (${(e as Error).message}): ` +
-            `check --proxyAddr and --proxyPort`,
+        throw new ListenError(
+          "unavailable",
+          `cannot listen on ${where} (${(e as Error).message})`,
+          {
+            cause: e,
+          },
         );
       }
       throw e;
@@ -71,9 +92,9 @@ export class SocksServer {
     return this.#live.size;
   }
 
-  /** Accepts until closed, opening upstreams with `connector`. */
-  serve(connector: Connector): Promise<void> {
-    this.#connector = connector;
+  /** Accepts until closed. */
+  serve(opts: ServeOptions): Promise<void> {
+    this.#admit = opts.admit;
     this.#serving ??= (async () => {
       while (!this.#closed) {
         let conn: Deno.Conn;
@@ -85,7 +106,9 @@ export class SocksServer {
           continue;
         }
         this.#live.add(conn);
-        this.#handle(conn, this.#nextId++).finally(() => {
+        this.#handle(conn, this.#nextId++, opts).catch((e) =>
+          log.debug("Connection ended with an error: {error}", { error: String(e) })
+        ).finally(() => {
           this.#live.delete(conn);
           closeQuietly(conn);
         });
@@ -101,126 +124,71 @@ export class SocksServer {
     for (const conn of this.#live) closeQuietly(conn);
     for (const upstream of this.#upstreams) upstream.close();
     await this.#serving;
+    this.#admit?.close?.();
   }
 
-  async #handle(conn: Deno.Conn, id: number): Promise<void> {
-    const started = performance.now();
-    const client = formatAddr(conn.remoteAddr as Deno.NetAddr);
-    const deadline = setTimeout(() => {
-      log.debug("#{id} {client}: handshake timed out", { id, client });
-      closeQuietly(conn);
-    }, this.opts.handshakeTimeoutMs ?? 10_000);
-    let hs;
-    try {
-      hs = await negotiate(conn);
-    } catch (e) {
-      hs = { ok: false as const, reason: String(e) };
-    } finally {
-      clearTimeout(deadline);
-    }
-    if (!hs.ok) {
-      log.debug("#{id} {client}: handshake failed: {reason}", { id, client, reason: hs.reason });
-      return;
-    }
-    const { request } = hs;
-    const dest = `${formatHost(request.destination.host)}:${request.destination.port}`;
-    if (request.command !== "connect") {
-      await writeQuietly(conn, failureReply(request, Socks5Reply.commandNotSupported));
-      log.debug("#{id} {client} → {dest}: {command} is not supported", {
-        id,
-        client,
-        dest,
-        command: request.command.toUpperCase(),
-      });
-      return;
-    }
-
-    let connected;
-    try {
-      connected = await this.#connector!.connect(
-        request.destination.host,
-        request.destination.port,
-      );
-    } catch (e) {
-      await writeQuietly(conn, failureReply(request, replyCodeFor(e)));
-      const level = e instanceof DialError && e.kind === "forbidden" ? "warn" : "debug";
-      log[level]("#{id} {client} → {dest}: {error}", { id, client, dest, error: messageOf(e) });
-      return;
-    }
-    const { upstream, via } = connected;
-    if (this.#closed) {
-      upstream.close();
-      return;
-    }
-    await writeQuietly(conn, successReply(request));
-    this.#upstreams.add(upstream);
-    const stats = await pipe(conn, upstream, hs.early).finally(() =>
-      this.#upstreams.delete(upstream)
-    );
-    const ms = Math.round(performance.now() - started);
-    const outcome = stats.error === undefined
-      ? "closed"
-      : `${stats.failedSide === "client" ? "client" : "upstream"} failed: ${
-        messageOf(stats.error)
-      }`;
-    log.debug(
-      "#{id} {client} → {dest} via {via} → {upstream}: sent {sent} B, received {received} B in {ms} ms, {outcome}",
-      {
-        id,
-        client,
-        dest,
-        via,
-        upstream: upstream.description,
-        sent: stats.sent,
-        received: stats.received,
-        ms,
-        outcome,
+  async #handle(conn: Deno.Conn, id: number, opts: ServeOptions): Promise<void> {
+    const local = conn.localAddr as Deno.NetAddr;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    // Started now, awaited only once the request is known: the check overlaps the handshake.
+    const admission = opts.admit
+      ? opts.admit(local, remote).catch((e): Admission => ({
+        allowed: false,
+        detail: `the peer's owner could not be checked: ${(e as Error).message}`,
+      }))
+      : Promise.resolve(ALLOW_ALL);
+    const reader = new BufferedReader(conn, 1024);
+    const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
+    if (first !== true) return;
+    const protocol = sniff(reader.bytes[0]);
+    const session: Session = {
+      id,
+      conn,
+      client: formatAddr(remote),
+      reader,
+      admission,
+      dialer: opts.dialer,
+      pages: opts.pages,
+      timeouts: this.#timeouts,
+      isSelf: (host, port) => isSelfAddress(host, port, this.addr),
+      hold: (upstream) => {
+        if (this.#closed) {
+          upstream.close();
+          return false;
+        }
+        this.#upstreams.add(upstream);
+        upstream.closed.then(() => this.#upstreams.delete(upstream));
+        return true;
       },
-    );
-  }
-}
-
-function successReply(r: SocksRequest): Uint8Array {
-  return r.version === 4 ? socks4Reply(Socks4Reply.granted) : socks5Reply(Socks5Reply.succeeded);
-}
-
-function failureReply(r: SocksRequest, code: Socks5ReplyCode): Uint8Array {
-  return r.version === 4 ? socks4Reply(Socks4Reply.rejected) : socks5Reply(code);
-}
-
-/** The SOCKS5 reply code that best tells the client why. */
-export function replyCodeFor(e: unknown): Socks5ReplyCode {
-  if (e instanceof DialError) {
-    switch (e.kind) {
-      case "refused":
-      case "no-port":
-        return Socks5Reply.connectionRefused;
-      case "not-found":
-      case "unknown-host":
-      case "no-endpoints":
-        return Socks5Reply.hostUnreachable;
-      case "forbidden":
-      case "policy":
-        return Socks5Reply.notAllowed;
-      case "timeout":
-        return Socks5Reply.ttlExpired;
-      case "unreachable":
-        return Socks5Reply.networkUnreachable;
+    };
+    switch (protocol) {
+      case "socks4":
+      case "socks5":
+        return await serveSocks(session);
+      case "http":
+        return await serveHttp(session);
       default:
-        return Socks5Reply.generalFailure;
+        log.debug("#{id} {client}: not SOCKS or HTTP (first byte 0x{byte})", {
+          id,
+          client: session.client,
+          byte: reader.bytes[0].toString(16),
+        });
     }
   }
-  return Socks5Reply.generalFailure;
 }
 
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function formatHost(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
-}
-
-function formatAddr(a: Deno.NetAddr): string {
-  return `${formatHost(a.hostname)}:${a.port}`;
+/** Runs `body`, closing `conn` if it takes longer than `ms`; undefined when it timed out or failed. */
+async function withDeadline<T>(
+  conn: Deno.Conn,
+  ms: number,
+  body: () => Promise<T>,
+): Promise<T | undefined> {
+  const timer = setTimeout(() => closeQuietly(conn), ms);
+  try {
+    return await body();
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -4,8 +4,20 @@
  * @module
  */
 
+/**
+ * A byte connection read only when asked, as a Deno.Conn is: what ktctl's WebSocket client runs
+ * on, whether Deno or node:tls does the TLS (see `node_tls.ts`).
+ */
+export interface ByteStream {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  /** True when small writes leave at once (TCP_NODELAY known to be set under it). */
+  readonly noDelay?: boolean;
+}
+
 /** Writes every byte (Deno's write may take only part of a buffer). */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<ByteStream, "write">, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
@@ -21,18 +33,6 @@ export function closeQuietly(closer: { close(): void }): void {
   try {
     closer.close();
   } catch { /* already closed */ }
-}
-
-/** Reads exactly `n` bytes; throws if the peer closes first. */
-export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const got = await conn.read(out.subarray(off));
-    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
-    off += got;
-  }
-  return out;
 }
 
 /** Joins byte arrays into one. */

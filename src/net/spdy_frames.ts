@@ -111,14 +111,6 @@ export function encodePing(id: number): Uint8Array {
   return out;
 }
 
-export function encodeGoAway(lastStreamId: number, status = 0): Uint8Array {
-  const out = controlHeader(FrameType.goAway, 0, 8);
-  const view = new DataView(out.buffer);
-  view.setUint32(8, lastStreamId & STREAM_ID_MASK);
-  view.setUint32(12, status);
-  return out;
-}
-
 /**
  * The uncompressed SPDY/3 name/value block: a 32-bit count, then each name and value with a
  * 32-bit length. Names must be lower case (SPDY/3 section 2.6.10).

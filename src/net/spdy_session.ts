@@ -43,11 +43,22 @@ export interface SpdySessionOptions {
   sessionHighWater: number;
   /** Where streams keep unread bytes; a read returns at most one block. */
   blocks?: BlockPool;
+  /**
+   * Keepalive: after this long without a frame from the server, send a PING; no pings when
+   * unset. A TCP path that went silent (a sleeping laptop, a dropped VPN, a NAT that forgot the
+   * connection) gives no error of its own.
+   */
+  pingIntervalMs?: number;
+  /** A PING unanswered (nothing heard at all) for this long ends the session. */
+  pingTimeoutMs?: number;
 }
 
 export const defaultSessionOptions: SpdySessionOptions = {
   streamHighWater: 1024 * 1024,
   sessionHighWater: 8 * 1024 * 1024,
+  // Silence is noticed within 10 + 20 s.
+  pingIntervalMs: 10_000,
+  pingTimeoutMs: 20_000,
 };
 
 /** A stream ended by a reset, or by its session ending first. */
@@ -84,6 +95,13 @@ export class SpdySession {
   #closeReason = "";
   /** When the server last sent anything. */
   lastHeard = Date.now();
+  /** When our unanswered PING left; undefined when none is outstanding. */
+  #pingSentAt: number | undefined;
+  #nextPingId = 1;
+  #keepalive: ReturnType<typeof setTimeout> | undefined;
+  /** Woken by every frame from the server. */
+  #heard: (() => void)[] = [];
+  #suspect = false;
   /** Called whenever the last open stream goes away. */
   onIdle: () => void = () => {};
   /** Settles when the session has ended, however it ended. */
@@ -94,6 +112,58 @@ export class SpdySession {
     readonly opts: SpdySessionOptions = defaultSessionOptions,
   ) {
     this.done = this.#readLoop();
+    this.#scheduleKeepalive();
+  }
+
+  /** Whether a liveness check went unanswered: new streams should go elsewhere. */
+  get suspect(): boolean {
+    return this.#suspect;
+  }
+
+  #scheduleKeepalive(): void {
+    const { pingIntervalMs: interval, pingTimeoutMs: timeout } = this.opts;
+    if (!interval || !timeout || this.#closed) return;
+    const tick = Math.max(100, Math.min(interval, timeout) / 4);
+    this.#keepalive = setTimeout(() => {
+      const now = Date.now();
+      if (this.#pingSentAt !== undefined && now - this.#pingSentAt >= timeout) {
+        this.close(`the server answered no ping for ${timeout} ms`);
+        return;
+      }
+      if (this.#pingSentAt === undefined && now - this.lastHeard >= interval) this.#ping();
+      this.#scheduleKeepalive();
+    }, tick);
+  }
+
+  /** Sends a PING unless one is outstanding; any frame from the server answers it. */
+  #ping(): void {
+    if (this.#pingSentAt !== undefined || this.#closed) return;
+    this.#pingSentAt = Date.now();
+    const id = this.#nextPingId;
+    this.#nextPingId = (this.#nextPingId + 2) % 0x7fffffff || 1;
+    this.send(encodePing(id)).catch(() => {});
+  }
+
+  /**
+   * Whether the server answers within `ms`: true at once if it was heard from in the last
+   * `recentMs`, else after a PING. A session that does not answer is marked suspect (new streams
+   * go to a fresh one) until it is heard from again; its own ping timeout may still end it.
+   */
+  async alive(ms: number, recentMs: number): Promise<boolean> {
+    if (this.#closed) return false;
+    const asked = Date.now();
+    if (asked - this.lastHeard < recentMs) return true;
+    this.#ping();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.#heard.push(r)),
+      new Promise<void>((r) => timer = setTimeout(r, ms)),
+      this.done,
+    ]);
+    clearTimeout(timer);
+    const answered = !this.#closed && this.lastHeard >= asked;
+    if (!answered) this.#suspect = true;
+    return answered;
   }
 
   get closed(): boolean {
@@ -158,7 +228,9 @@ export class SpdySession {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    clearTimeout(this.#keepalive);
     this.transport.close();
+    for (const w of this.#heard.splice(0)) w();
     for (const stream of this.#streams.values()) stream.fail(new SpdyStreamError(reason));
     this.#streams.clear();
     this.#wakeReader();
@@ -176,6 +248,9 @@ export class SpdySession {
         const message = await this.transport.readMessage();
         if (message === null) break;
         this.lastHeard = Date.now();
+        this.#pingSentAt = undefined;
+        this.#suspect = false;
+        for (const w of this.#heard.splice(0)) w();
         for (const frame of this.#reader.push(message)) this.#dispatch(frame);
       }
     } catch (e) {
@@ -204,7 +279,8 @@ export class SpdySession {
         break;
       }
       case "ping":
-        // Odd ids are ours (we send none); even ones are the server's, to be echoed.
+        // Odd ids are ours (an echo, which any frame already counted as an answer); even ones
+        // are the server's, to be echoed.
         if (frame.id % 2 === 0) this.send(encodePing(frame.id)).catch(() => {});
         break;
       case "goAway":
@@ -252,12 +328,43 @@ export class SpdySession {
   }
 }
 
+/**
+ * Where a stream is in its life, as hashicorp/yamux's stream.go keeps it: every change goes
+ * through {@link SpdyStream}'s one transition table, instead of flags set here and there.
+ * Whether the server has replied (SYN_REPLY) is kept apart: it does not change what may flow.
+ */
+export enum StreamState {
+  /** Data may flow both ways. */
+  Open = "open",
+  /** We sent FIN; the server may still send. */
+  LocalClosed = "local-closed",
+  /** The server sent FIN; we may still send. */
+  RemoteClosed = "remote-closed",
+  /** Both sides sent FIN. */
+  Closed = "closed",
+  /** Reset by either side, or its session ended: nothing flows any more. */
+  Reset = "reset",
+}
+
+type StreamEvent = "localFin" | "remoteFin" | "reset";
+
+const TRANSITIONS: Record<StreamState, Partial<Record<StreamEvent, StreamState>>> = {
+  [StreamState.Open]: {
+    localFin: StreamState.LocalClosed,
+    remoteFin: StreamState.RemoteClosed,
+    reset: StreamState.Reset,
+  },
+  [StreamState.LocalClosed]: { remoteFin: StreamState.Closed, reset: StreamState.Reset },
+  [StreamState.RemoteClosed]: { localFin: StreamState.Closed, reset: StreamState.Reset },
+  [StreamState.Closed]: { reset: StreamState.Reset },
+  [StreamState.Reset]: {},
+};
+
 /** One stream: read what the server sends, write DATA frames, end or reset it. */
 export class SpdyStream {
   /** What the server sent and nobody read yet; DATA arrives as views into a reused buffer. */
   #queue: ByteQueue;
-  #remoteEnded = false;
-  #localEnded = false;
+  #state = StreamState.Open;
   #failure: SpdyStreamError | undefined;
   #waiters: (() => void)[] = [];
   #replied = false;
@@ -277,38 +384,60 @@ export class SpdyStream {
     return this.#replied;
   }
 
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /**
+   * Applies `event`; false (and no change) when the state does not allow it. The session
+   * forgets a stream once it is closed both ways.
+   */
+  #transition(event: StreamEvent): boolean {
+    const next = TRANSITIONS[this.#state][event];
+    if (next === undefined) return false;
+    this.#state = next;
+    if (next === StreamState.Closed) this.session.forget(this);
+    return true;
+  }
+
+  /** Whether the server will send nothing more here. */
+  #remoteEnded(): boolean {
+    return this.#state !== StreamState.Open && this.#state !== StreamState.LocalClosed;
+  }
+
   /** Whether the server's side has ended (FIN), failed or been reset. */
   get remoteDone(): boolean {
-    return this.#remoteEnded || this.#failure !== undefined;
+    return this.#remoteEnded();
   }
 
   get failure(): SpdyStreamError | undefined {
     return this.#failure;
   }
 
+  /** The session saw SYN_REPLY (with FIN: the server will send nothing). */
   onReply(fin: boolean): void {
     this.#replied = true;
-    if (fin) this.#remoteEnded = true;
+    if (fin) this.#transition("remoteFin");
     this.#settle();
   }
 
+  /** The session saw DATA (or HEADERS with FIN). */
   onData(data: Uint8Array, fin: boolean): void {
-    if (this.#remoteEnded || this.#failure) return;
+    if (this.#remoteEnded()) return;
     if (data.length > 0) {
       this.#queue.push(data);
       this.received += data.length;
       this.session.account(this, data.length);
     }
-    if (fin) {
-      this.#remoteEnded = true;
-      if (this.#localEnded) this.session.forget(this);
-    }
+    if (fin) this.#transition("remoteFin");
     this.#settle();
   }
 
+  /** Reset by the server, or the session ended: the first error is kept. */
   fail(error: SpdyStreamError): void {
-    if (this.#failure) return;
+    if (this.#state === StreamState.Reset) return;
     this.#failure = error;
+    this.#transition("reset");
     this.#settle();
   }
 
@@ -329,7 +458,7 @@ export class SpdyStream {
     this.#queue.release();
     while (this.#queue.length === 0) {
       if (this.#failure) throw this.#failure;
-      if (this.#remoteEnded) return null;
+      if (this.#remoteEnded()) return null;
       await this.changed();
     }
     const chunk = this.#queue.shift()!;
@@ -359,23 +488,27 @@ export class SpdyStream {
 
   #writeProblem(): SpdyStreamError | undefined {
     if (this.#failure) return this.#failure;
-    if (this.#localEnded) return new SpdyStreamError("stream already ended");
+    if (this.#state !== StreamState.Open && this.#state !== StreamState.RemoteClosed) {
+      return new SpdyStreamError("stream already ended");
+    }
     return undefined;
   }
 
   /** Sends FIN: no more data from this side. */
   end(): Promise<void> {
-    if (this.#localEnded || this.#failure) return Promise.resolve();
-    this.#localEnded = true;
+    const state = this.#state;
+    if (state !== StreamState.Open && state !== StreamState.RemoteClosed) {
+      return Promise.resolve();
+    }
     const sent = this.session.send(encodeData(this.id, new Uint8Array(0), true));
-    if (this.#remoteEnded) this.session.forget(this);
+    this.#transition("localFin");
     return sent;
   }
 
   /** Abandons the stream (RST_STREAM CANCEL) unless it already finished both ways. */
   reset(): void {
-    const finished = this.#localEnded && this.#remoteEnded;
-    if (!finished && !this.#failure && !this.session.closed) {
+    const finished = this.#state === StreamState.Closed || this.#state === StreamState.Reset;
+    if (!finished && !this.session.closed) {
       this.session.send(encodeRstStream(this.id, RstStatus.cancel)).catch(() => {});
     }
     this.fail(new SpdyStreamError("stream reset"));

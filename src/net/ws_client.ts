@@ -6,15 +6,18 @@
  * @module
  */
 import { clientFrameSize, decodeFrame, FrameError, Opcode, writeClientFrame } from "./ws_frames.ts";
-import { closeQuietly, writeAll } from "./io.ts";
+import { type ByteStream, closeQuietly, writeAll } from "./io.ts";
+import { withDeadline } from "./deadline.ts";
+import { serverDialer, type ServerTransport } from "./server_dial.ts";
 
 export interface WsConnectOptions {
   /** `wss://host:port/path?query` or `ws://...`. */
   url: string;
   protocols: string[];
   headers: Record<string, string>;
-  /** PEM material for TLS: extra roots, and a client certificate and key. */
-  tls?: { caCerts?: string[]; cert?: string; key?: string };
+  /** How to reach the server (TLS material, server name, proxy). */
+  transport?: ServerTransport;
+  /** The deadline of each step: connecting, TLS, the upgrade. */
   timeoutMs: number;
   maxPayload?: number;
   /** Where connections come from; by default a fresh one is dialled each time. */
@@ -36,6 +39,8 @@ const MAX_HEADER = 16 * 1024;
 /** The join and encoding buffers are kept between messages up to this size. */
 const KEEP_BUFFER = 2 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
+/** The upgrade deadline on a warm connection, before a fresh one is tried. */
+const WARM_MS = 3_000;
 
 export class WsClient {
   #buf = new Uint8Array(128 * 1024);
@@ -50,38 +55,48 @@ export class WsClient {
   #writing: Promise<void> = Promise.resolve();
 
   private constructor(
-    readonly conn: Deno.Conn,
+    readonly conn: ByteStream,
     readonly protocol: string,
     readonly maxPayload: number,
   ) {}
 
   static async connect(opts: WsConnectOptions): Promise<WsClient> {
-    const pool = opts.pool ?? new ConnectionPool(dialerFor(opts), 0);
-    const { conn, warm } = await withTimeout(pool.take(), opts.timeoutMs);
+    const pool = opts.pool ??
+      new ConnectionPool(serverDialer(opts.url, opts.transport ?? {}, opts.timeoutMs), 0);
+    const { conn, warm } = await pool.take();
     try {
-      return await WsClient.#upgrade(conn, opts);
+      // A warm connection may have died silently while it waited (a NAT forgot it): it gets a
+      // short deadline, and a fresh connection the full one.
+      return await WsClient.#upgrade(
+        conn,
+        opts,
+        warm ? Math.min(opts.timeoutMs, WARM_MS) : undefined,
+      );
     } catch (e) {
       // A warm connection the server dropped while idle fails here: once more on a fresh one.
       if (!warm || e instanceof WsHttpError) throw e;
-      return await WsClient.#upgrade(await withTimeout(pool.dial(), opts.timeoutMs), opts);
+      return await WsClient.#upgrade(await pool.dial(), opts);
     }
   }
 
-  static async #upgrade(conn: Deno.Conn, opts: WsConnectOptions): Promise<WsClient> {
+  static async #upgrade(
+    conn: ByteStream,
+    opts: WsConnectOptions,
+    timeoutMs = opts.timeoutMs,
+  ): Promise<WsClient> {
     const client = new WsClient(conn, "", opts.maxPayload ?? 32 * 1024 * 1024);
-    // A stalled upgrade is cut by closing the socket.
-    const timer = setTimeout(() => client.close(), opts.timeoutMs);
+    const url = new URL(opts.url);
     try {
-      return await client.#handshake(new URL(opts.url), opts);
+      // A stalled upgrade is cut by closing the socket.
+      return await withDeadline(
+        `WebSocket upgrade at ${url.host}`,
+        timeoutMs,
+        () => client.#handshake(url, opts),
+        { onTimeout: () => client.close() },
+      );
     } catch (e) {
       client.close();
-      throw client.#closed && !(e instanceof WsHttpError)
-        ? new Error(
-          `upgrade failed or timed out after ${opts.timeoutMs} ms: ${(e as Error).message}`,
-        )
-        : e;
-    } finally {
-      clearTimeout(timer);
+      throw e;
     }
   }
 
@@ -247,11 +262,12 @@ export class WsClient {
     // Deno's TLS sockets keep Nagle's algorithm on and offer no setNoDelay (denoland/deno
     // #13617): a small write then waits ~40 ms for the server's delayed ACK. An empty ping in
     // the same write makes the server answer (pong) at once, which carries the ACK.
-    // Measured: request written in two pieces, 44 -> 4 ms per round trip.
+    // Measured: request written in two pieces, 44 -> 4 ms per round trip. Connections whose TCP
+    // socket ktctl made itself have TCP_NODELAY and need no such help.
     const length = data instanceof Uint8Array
       ? data.length
       : data.reduce((sum, p) => sum + p.length, 0);
-    const ping = opcode === Opcode.binary && length < SMALL_FRAME;
+    const ping = opcode === Opcode.binary && length < SMALL_FRAME && !this.conn.noDelay;
     const size = clientFrameSize(length) + (ping ? clientFrameSize(0) : 0);
     if (this.#out.length < size || this.#out.length > KEEP_BUFFER) {
       this.#out = new Uint8Array(Math.max(size, 64 * 1024 + 16));
@@ -290,47 +306,24 @@ function indexOfCrlfCrlf(b: Uint8Array): number {
 }
 
 /**
- * Dials the server of `opts.url` (TCP or TLS). Deno drives the TLS handshake on its own once
- * connected, so a pooled connection is warm without an explicit `handshake()` (measured: the
- * same open latency either way).
- */
-export function dialerFor(opts: Pick<WsConnectOptions, "url" | "tls">): () => Promise<Deno.Conn> {
-  const url = new URL(opts.url);
-  const secure = url.protocol === "wss:";
-  const port = Number(url.port || (secure ? 443 : 80));
-  const hostname = url.hostname.replace(/^\[|\]$/g, "");
-  return async () => {
-    if (!secure) return await Deno.connect({ hostname, port });
-    const conn = await Deno.connectTls({
-      hostname,
-      port,
-      caCerts: opts.tls?.caCerts,
-      alpnProtocols: ["http/1.1"],
-      ...(opts.tls?.cert && opts.tls?.key ? { cert: opts.tls.cert, key: opts.tls.key } : {}),
-    });
-    return conn;
-  };
-}
-
-/**
  * Keeps a few connections to the API server dialled and TLS-handshaken ahead of need, so that
  * a new port-forward pays for the upgrade only: the TLS handshake is most of the cost of opening
  * one (about 80 % on the local control plane). Idle connections are dropped after `maxIdleMs`,
  * before servers close them.
  */
 export class ConnectionPool {
-  #idle: { conn: Deno.Conn; at: number }[] = [];
+  #idle: { conn: ByteStream; at: number }[] = [];
   #filling = 0;
   #closed = false;
 
   constructor(
-    readonly dial: () => Promise<Deno.Conn>,
+    readonly dial: () => Promise<ByteStream>,
     readonly size = 2,
     readonly maxIdleMs = 15_000,
   ) {}
 
   /** A warm connection if one is ready, else a fresh one; refills in the background. */
-  async take(): Promise<{ conn: Deno.Conn; warm: boolean }> {
+  async take(): Promise<{ conn: ByteStream; warm: boolean }> {
     const now = Date.now();
     while (this.#idle.length > 0) {
       const { conn, at } = this.#idle.shift()!;
@@ -357,19 +350,5 @@ export class ConnectionPool {
   close(): void {
     this.#closed = true;
     for (const { conn } of this.#idle.splice(0)) closeQuietly(conn);
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -60,20 +60,3 @@ export class PortForwardDecoder {
 export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
-
-/**
- * Allocates a data message with room for `size` payload bytes after the channel byte, so that a
- * socket can read straight into `payload` and the frame is sent without a copy.
- */
-export function allocateDataFrame(size: number): { frame: Uint8Array; payload: Uint8Array } {
-  const frame = new Uint8Array(size + 1);
-  frame[0] = DATA_CHANNEL;
-  return { frame, payload: frame.subarray(1) };
-}
-
-/** Encodes a data message carrying `bytes`. */
-export function encodeData(bytes: Uint8Array): Uint8Array {
-  const { frame, payload } = allocateDataFrame(bytes.length);
-  payload.set(bytes);
-  return frame;
-}

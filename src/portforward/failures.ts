@@ -1,9 +1,10 @@
 /**
  * What a failed port-forward means to the user, shared by both transports: the text the server
- * sent, turned into an {@link DialError} whose kind picks the SOCKS reply.
+ * sent, turned into an {@link DialError} whose kind picks the client's reply.
  * @module
  */
 import { DialError } from "../net/upstream.ts";
+import { statusMessage } from "../net/k8s_status.ts";
 
 /** The failure for a stream that ended before the port was announced. */
 export function setupFailure(errorText: string): DialError {
@@ -20,37 +21,8 @@ export function streamFailure(errorText: string): DialError {
   return new DialError(/refused/i.test(text) ? "refused" : "failed", text);
 }
 
-/**
- * After the client half-closes, closes the stream once the pod has been silent for `ms`:
- * port-forward cannot pass the half-close on, and a client that closed fully looks the same.
- */
-export class SilenceTimer {
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  constructor(readonly ms: number, readonly onSilence: () => void) {}
-
-  /** Starts (or restarts) the countdown. */
-  arm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(this.onSilence, this.ms);
-  }
-
-  /** The pod spoke: restart the countdown if it is running. */
-  touch(): void {
-    if (this.#timer !== undefined) this.arm();
-  }
-
-  /** Ends the countdown for good: a later touch() does not restart it. */
-  stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-}
-
+/** The API server answered the upgrade with `status` and a Status body. */
 export function httpFailure(status: number, body: string, what: string): DialError {
-  let message = body.trim();
-  try {
-    message = (JSON.parse(body) as { message?: string }).message ?? message;
-  } catch { /* not a Status */ }
   const kind = status === 404
     ? "not-found"
     : status === 401 || status === 403
@@ -58,6 +30,6 @@ export function httpFailure(status: number, body: string, what: string): DialErr
     : "unreachable";
   return new DialError(
     kind,
-    `port-forward to ${what} refused by the API server (${status}): ${message.slice(0, 300)}`,
+    `port-forward to ${what} refused by the API server (${status}): ${statusMessage(body)}`,
   );
 }

@@ -14,10 +14,13 @@
  */
 import type { PodTarget } from "./target.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
+import { UpstreamBase } from "../net/upstream_base.ts";
+import { raceTimeout } from "../net/deadline.ts";
 import { SpdySession, type SpdyStream } from "../net/spdy_session.ts";
 import type { MessageTransport } from "../net/spdy_session.ts";
 import { sharedBlocks } from "../net/byte_queue.ts";
-import { setupFailure, SilenceTimer, streamFailure } from "./failures.ts";
+import { setupFailure, streamFailure } from "./failures.ts";
+import type { UpstreamOpener } from "./fallback.ts";
 
 export const TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
 /** How long the end of a data stream waits for the error stream to say why. */
@@ -34,6 +37,13 @@ export interface TunnelOptions {
   maxStreamsPerSession: number;
   /** A session quiet for longer than this is not trusted without a reply first. */
   quietMs: number;
+  /**
+   * A session quiet for longer than this gets a PING before it takes a new connection, and is
+   * passed over for a fresh one when no answer comes within `livenessMs`: a connection must not
+   * be sent into a path that went silent.
+   */
+  checkAfterMs: number;
+  livenessMs: number;
 }
 
 export const defaultTunnelOptions: TunnelOptions = {
@@ -43,17 +53,18 @@ export const defaultTunnelOptions: TunnelOptions = {
   idleMs: 30_000,
   maxStreamsPerSession: 250,
   quietMs: 5_000,
+  checkAfterMs: 1_000,
+  livenessMs: 2_000,
 };
 
-/**
- * No tunnel here: the API server would not tunnel SPDY (an older cluster, or the feature turned
- * off), or the kubeconfig's credentials need the node:tls path (`serverSide` false).
- */
+/** No tunnel here: the API server would not tunnel SPDY (an older cluster, or it is off). */
 export class TunnelUnsupported extends Error {
   override name = "TunnelUnsupported";
-  constructor(message: string, readonly serverSide = true) {
-    super(message);
-  }
+}
+
+/** The session under a connection being set up ended first: worth one more try. */
+class SessionLost extends Error {
+  override name = "SessionLost";
 }
 
 /** Opens the WebSocket for one pod's session; throws DialError or TunnelUnsupported. */
@@ -65,7 +76,7 @@ interface PodSessions {
 }
 
 /** Sessions per pod, and which pod ports have been seen answering. */
-export class TunnelSessions {
+export class TunnelSessions implements UpstreamOpener {
   #pods = new Map<string, PodSessions>();
   #answered = new Set<string>();
   #requestId = 0;
@@ -78,12 +89,34 @@ export class TunnelSessions {
 
   async open(target: PodTarget): Promise<Upstream> {
     const what = `${target.namespace}/${target.pod}:${target.port}`;
-    const session = await this.#session(target);
+    try {
+      return await this.#openOn(await this.#session(target), target, what);
+    } catch (e) {
+      if (!(e instanceof SessionLost)) throw e;
+      // The far side ended the session (idle, or the kubelet went away) before it had taken
+      // this connection: once more on a fresh session, so no client sees that.
+      try {
+        return await this.#openOn(await this.#session(target), target, what);
+      } catch (again) {
+        if (!(again instanceof SessionLost)) throw again;
+        throw new DialError("unreachable", `port-forward to ${what}: ${again.message}`, {
+          cause: again,
+        });
+      }
+    }
+  }
+
+  async #openOn(session: SpdySession, target: PodTarget, what: string): Promise<Upstream> {
     const requestId = String(this.#requestId++);
     const base: [string, string][] = [["port", String(target.port)], ["requestid", requestId]];
-    const error = session.openStream([["streamtype", "error"], ...base]);
+    let error: SpdyStream, data: SpdyStream;
+    try {
+      error = session.openStream([["streamtype", "error"], ...base]);
+      data = session.openStream([["streamtype", "data"], ...base]);
+    } catch (e) {
+      throw new SessionLost((e as Error).message, { cause: e });
+    }
     error.end().catch(() => {}); // nothing is ever written on the error stream
-    const data = session.openStream([["streamtype", "data"], ...base]);
     const upstream = new TunnelUpstream(data, error, `pod ${what}`, this.opts, () => {
       if (this.#answered.size > 10_000) this.#answered.clear();
       this.#answered.add(what);
@@ -95,12 +128,15 @@ export class TunnelSessions {
     } catch (e) {
       upstream.close();
       this.#answered.delete(what);
+      if (session.closed && data.received === 0) {
+        throw new SessionLost(`the session ended: ${(e as Error).message}`, { cause: e });
+      }
       if (e instanceof DialError && e.kind === "timeout") {
         // A session that does not answer is dead, whatever TCP thinks: drop it.
         session.close("the server stopped answering");
       }
       throw e instanceof DialError
-        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`)
+        ? new DialError(e.kind, `port-forward to ${what}: ${e.message}`, { cause: e })
         : e;
     }
     return upstream;
@@ -112,7 +148,10 @@ export class TunnelSessions {
     while (!this.#closed) {
       let pod = this.#pods.get(key);
       if (!pod) this.#pods.set(key, pod = { sessions: new Set() });
-      for (const s of pod.sessions) if (!s.paused && this.#hasRoom(s)) return s;
+      for (const s of pod.sessions) {
+        if (s.paused || s.suspect || !this.#hasRoom(s)) continue;
+        if (await s.alive(this.opts.livenessMs, this.opts.checkAfterMs)) return s;
+      }
       const entry = pod;
       const opening = entry.opening ??= this.#openSession(target, entry).finally(() => {
         entry.opening = undefined;
@@ -170,29 +209,25 @@ export class TunnelSessions {
 }
 
 /** One proxied connection: the data stream carries it, the error stream reports failures. */
-export class TunnelUpstream implements Upstream {
-  #errorText = "";
-  #grace: SilenceTimer;
+export class TunnelUpstream extends UpstreamBase {
   #answered = false;
-  #markClosed = () => {};
-  readonly closed = new Promise<void>((r) => this.#markClosed = r);
   readonly halfDuplexEnd = false;
 
   constructor(
     readonly data: SpdyStream,
     readonly error: SpdyStream,
-    readonly description: string,
+    description: string,
     readonly opts: TunnelOptions,
     readonly onAnswer: () => void,
   ) {
-    this.#grace = new SilenceTimer(opts.halfCloseGraceMs, () => this.close());
+    super(description, opts.halfCloseGraceMs);
   }
 
   /** Collects what the error stream holds (bounded). */
   #collectError(): string {
     const text = this.error.takeQueued();
-    if (this.#errorText.length < 4096) this.#errorText += new TextDecoder().decode(text);
-    return this.#errorText;
+    if (text.length > 0) this.noteError(new TextDecoder().decode(text));
+    return this.errorText;
   }
 
   /**
@@ -208,7 +243,7 @@ export class TunnelUpstream implements Upstream {
   async #finalError(): Promise<string> {
     const deadline = Date.now() + ERROR_WAIT_MS;
     while (!this.error.remoteDone && this.#collectError() === "" && Date.now() < deadline) {
-      await changeOrTimeout(deadline - Date.now(), this.error);
+      await raceTimeout(deadline - Date.now(), this.error.changed());
     }
     return this.#collectError();
   }
@@ -224,7 +259,7 @@ export class TunnelUpstream implements Upstream {
     let probeFrom: number | undefined;
     while (true) {
       if (this.data.received > 0) return;
-      if (this.#failed()) throw setupFailure(this.#errorText);
+      if (this.#failed()) throw setupFailure(this.errorText);
       const now = Date.now();
       if (probeFrom === undefined && this.data.replied && this.error.replied) probeFrom = now;
       const left = probeFrom === undefined
@@ -232,9 +267,12 @@ export class TunnelUpstream implements Upstream {
         : probeFrom + opts.probeMs - now;
       if (left <= 0) {
         if (probeFrom !== undefined) return;
-        throw new DialError("timeout", `no reply within ${opts.openTimeoutMs} ms`);
+        throw new DialError(
+          "timeout",
+          `the replies to the stream pair: no answer within ${opts.openTimeoutMs} ms`,
+        );
       }
-      await changeOrTimeout(left, this.data, this.error);
+      await raceTimeout(left, this.data.changed(), this.error.changed());
     }
   }
 
@@ -244,7 +282,7 @@ export class TunnelUpstream implements Upstream {
       chunk = await this.data.read();
     } catch (e) {
       const text = await this.#finalError();
-      throw text ? streamFailure(text) : new DialError("failed", (e as Error).message);
+      throw text ? streamFailure(text) : this.failure(e);
     }
     if (chunk === null) {
       const text = await this.#finalError();
@@ -255,7 +293,7 @@ export class TunnelUpstream implements Upstream {
       this.#answered = true;
       this.onAnswer();
     }
-    this.#grace.touch();
+    this.grace?.touch();
     return chunk;
   }
 
@@ -268,31 +306,20 @@ export class TunnelUpstream implements Upstream {
       await this.data.writeBuffered(length);
     } catch (e) {
       const text = this.#collectError();
-      throw new DialError("failed", text || `${this.description}: ${(e as Error).message}`);
+      throw text ? new DialError("failed", text, { cause: e }) : this.failure(e);
     }
   }
 
   async endWrite(): Promise<void> {
     // SPDY can pass the half-close on; whether the pod sees it is up to the kubelet, so the
     // silence timer still ends a stream nobody reads any more.
-    this.#grace.arm();
+    this.grace?.arm();
     await this.data.end().catch(() => {});
   }
 
   close(): void {
-    this.#grace.stop();
     this.data.reset();
     this.error.reset();
-    this.#markClosed();
+    this.markClosed();
   }
-}
-
-/** Resolves at the next change on any of `streams`, or after `ms`. */
-async function changeOrTimeout(ms: number, ...streams: SpdyStream[]): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    ...streams.map((s) => s.changed()),
-    new Promise<void>((r) => timer = setTimeout(r, ms)),
-  ]);
-  clearTimeout(timer);
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { ownerStatus } from "./liveness.ts";
 import { ProcessProbeError } from "./process_probe.ts";
 import { describeOwner, recoverDead } from "./recovery.ts";
@@ -22,6 +23,8 @@ import {
 } from "./state_file.ts";
 import { type RestoreReport, restoreValues } from "./touched_values.ts";
 import type { ProxyMethod, SysProxyDeps } from "./types.ts";
+
+const logger = getLogger(["ktctl", "sysproxy"]);
 
 /** A live connect already owns the address:port. */
 export class AlreadyRunningError extends Error {
@@ -77,7 +80,7 @@ export class ConnectClaim {
    */
   async restoreValues(): Promise<RestoreReport> {
     if (this.#record.values.length === 0) return { ok: true, lines: [] };
-    const report = await restoreValues(this.deps.runner, this.#record.values, false);
+    const report = restoreValues(this.deps.windows, this.#record.values, false);
     if (!report.ok) {
       report.lines.push(
         `The previous values stay recorded in ${this.path}; once the problem is fixed, ` +
@@ -86,6 +89,32 @@ export class ConnectClaim {
       return report;
     }
     await this.save(null, []);
+    return report;
+  }
+
+  /**
+   * Until the returned function is called, closing the console window restores the recorded
+   * values synchronously, before Windows ends the process, and removes the state file (see
+   * {@link restoreBeforeExit}).
+   */
+  restoreOnConsoleClose(): () => void {
+    return this.deps.windows.onConsoleClose(() => this.restoreBeforeExit());
+  }
+
+  /**
+   * The synchronous restore for a process that is about to be ended: the same restore as
+   * {@link restoreValues}, then the state file goes (unless a value could not be restored, so
+   * that `ktctl clean` still can). Nothing here awaits: the caller cannot.
+   */
+  restoreBeforeExit(): RestoreReport {
+    if (this.#released || this.#record.values.length === 0) return { ok: true, lines: [] };
+    const report = restoreValues(this.deps.windows, this.#record.values, false);
+    for (const line of report.lines) logger.info("Console closed: {line}", { line });
+    if (report.ok) {
+      this.deps.fs.removeSync(this.path);
+      this.#record = { ...this.#record, method: null, values: [] };
+      this.#released = true;
+    }
     return report;
   }
 

@@ -1,7 +1,6 @@
 /**
- * Running the OS tools (reg, setx, wmic, tasklist, ps) behind one small interface, so every
- * registry and process decision can be unit-tested with a recording fake instead of a real
- * Windows machine.
+ * Running an OS tool (today only macOS's `ps`) behind one small interface, so the decisions
+ * made from its output are unit-tested with a recording fake.
  *
  * @module
  */
@@ -22,26 +21,12 @@ export interface CommandRunner {
   run(cmd: string, args: string[]): Promise<CommandResult>;
 }
 
-/** The executable does not exist (e.g. reg.exe missing, or wmic removed from Windows 11). */
+/** The executable does not exist. */
 export class ExecutableNotFoundError extends Error {
   constructor(readonly executable: string) {
     super(`${executable} was not found on PATH`);
     this.name = "ExecutableNotFoundError";
   }
-}
-
-/**
- * Decodes tool output. Most Windows tools write the console code page to a pipe, but Wine's
- * wmic writes UTF-16LE with a byte-order mark, so a BOM or NUL-interleaved bytes select UTF-16.
- */
-export function decodeOutput(bytes: Uint8Array): string {
-  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) {
-    return new TextDecoder("utf-16le").decode(bytes.subarray(2));
-  }
-  if (bytes.length >= 2 && bytes[0] !== 0 && bytes[1] === 0) {
-    return new TextDecoder("utf-16le").decode(bytes);
-  }
-  return new TextDecoder().decode(bytes);
 }
 
 /** The real runner, over `Deno.Command` (stdin closed so a tool can never wait for a prompt). */
@@ -63,8 +48,8 @@ export class DenoCommandRunner implements CommandRunner {
     }
     const result = {
       code: output.code,
-      stdout: decodeOutput(output.stdout),
-      stderr: decodeOutput(output.stderr),
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
     };
     logger.debug("{cmd} exited {code}", { cmd, code: result.code });
     return result;

@@ -1,7 +1,7 @@
 /**
- * The real outside world for sysproxy: `Deno.Command` (finding `reg`, `setx`, `tasklist`, `wmic`
- * and `ps` on PATH, which also works under Wine), Deno's file system, and the platform's
- * process probe.
+ * The real outside world for sysproxy: on Windows the registry, notifications and process
+ * identity through FFI (`win32.ts`, loaded only there); `ps` on macOS and `/proc` on Linux;
+ * Deno's file system and `Deno.Command` everywhere.
  *
  * @module
  */
@@ -11,6 +11,8 @@ import { DarwinProcessProbe, LinuxProcessProbe } from "./process_probe_unix.ts";
 import { WindowsProcessProbe } from "./process_probe_windows.ts";
 import { DenoStateFs } from "./state_fs.ts";
 import type { Platform, SysProxyDeps } from "./types.ts";
+import { ffiProcesses, win32System } from "./win32.ts";
+import { noWindows } from "./windows_system.ts";
 
 /** Deno's OS name folded into the three sysproxy knows (other Unixes behave like Linux). */
 export function currentPlatform(): Platform {
@@ -22,7 +24,7 @@ export function currentPlatform(): Platform {
 export function processProbeFor(platform: Platform, runner: CommandRunner): ProcessProbe {
   switch (platform) {
     case "windows":
-      return new WindowsProcessProbe(runner);
+      return new WindowsProcessProbe(ffiProcesses);
     case "darwin":
       return new DarwinProcessProbe(runner);
     case "linux":
@@ -30,7 +32,7 @@ export function processProbeFor(platform: Platform, runner: CommandRunner): Proc
   }
 }
 
-/** The user's home: %USERPROFILE% on Windows (where setx's user lives), $HOME elsewhere. */
+/** The user's home: %USERPROFILE% on Windows, $HOME elsewhere. */
 export function homeDir(platform: Platform, env: (name: string) => string | undefined): string {
   const home = platform === "windows"
     ? env("USERPROFILE") ??
@@ -50,6 +52,7 @@ export function defaultDeps(): SysProxyDeps {
   const runner = new DenoCommandRunner();
   return {
     runner,
+    windows: platform === "windows" ? win32System : noWindows,
     fs: new DenoStateFs(Deno.pid),
     process: processProbeFor(platform, runner),
     platform,

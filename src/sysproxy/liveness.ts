@@ -26,8 +26,20 @@ export async function ownerStatus(
     throw error;
   }
   if (current === undefined) return { state: "dead", why: `pid ${record.pid} is not running` };
-  if (record.processStart !== null && current !== record.processStart) {
+  if (
+    record.processStart !== null && current !== record.processStart &&
+    identityScheme(record.processStart) === identityScheme(current)
+  ) {
     return { state: "dead", why: `pid ${record.pid} now belongs to another program` };
   }
   return { state: "alive" };
+}
+
+/**
+ * Older ktctl versions on Windows recorded `created:<wmic CreationDate>` or `image:<name>`; this
+ * one records `started:<FILETIME>`. Identities of different schemes cannot be compared, so such
+ * an owner counts as alive while its pid runs: the safe direction, touching nothing.
+ */
+function identityScheme(identity: string): string {
+  return /^(started|created|image):/.exec(identity)?.[1] ?? "";
 }

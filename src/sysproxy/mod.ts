@@ -19,18 +19,26 @@
  * liveness unknown, repair failed), {@link SetupError} (nothing left half-changed; `lines`).
  *
  * ## What is changed (Windows only)
- * - Both methods: the user environment variable `http_proxy` = `proxyUrl`, set with
- *   `setx http_proxy <url>` so Explorer, and every program started from it from now on, sees
- *   it (setx broadcasts WM_SETTINGCHANGE). Names are case-insensitive: an existing
- *   `HTTP_PROXY` is the same value, and it is what gets recorded and restored.
- * - `socks` only, under `HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings`:
- *   `ProxyServer` = `socks=<host>:<port>`, `ProxyOverride` = the user's list plus `<local>`,
- *   then `ProxyEnable` = 1 (reg add). Windows' system proxy speaks SOCKS4 only, so `socks5`
- *   leaves it alone. A set AutoConfigURL (PAC) gets a warning in the summary.
- * - `https_proxy` is NOT set unless `httpsProxy: true`: a `socks4a://` https_proxy breaks every
- *   HTTPS request of Go programs such as kubectl, in every program the user starts.
- * - Running programs never see changes: environments are copied at process start.
- * - After `setx`, the value is read back: Wine's own setx.exe is a stub that changes nothing.
+ * Everything goes through the registry API (FFI, `win32.ts`): exact UTF-16 values in every
+ * locale, no reg.exe or setx.
+ * - `socks`: the user environment variable `http_proxy` = `proxyUrl`; under
+ *   `HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings`: `ProxyServer` =
+ *   `socks=<host>:<port>`, `ProxyOverride` = the user's list plus `<local>`, then
+ *   `ProxyEnable` = 1. A set AutoConfigURL (PAC) gets a warning in the summary.
+ * - `socks5`: only `http_proxy` (Windows' system proxy speaks SOCKS4 only).
+ * - `http`: `http_proxy` and `https_proxy` = `proxyUrl`, and `AutoConfigURL` =
+ *   `http://<host>:<port>/proxy.pac`; ProxyEnable/ProxyServer stay as they are, so a dead ktctl
+ *   fails open (see `windows_plan.ts`).
+ * - `https_proxy` is set in socks modes only with `httpsProxy: true`: a `socks4a://` https_proxy
+ *   breaks every HTTPS request of Go programs such as kubectl.
+ * - `<host>` is `clientHost(address)` (src/net/client_address.ts), also in `proxyUrl`.
+ * - Names are case-insensitive: an existing `HTTP_PROXY` is the same value, and it is what gets
+ *   recorded and restored.
+ * - After every change: WM_SETTINGCHANGE "Environment" (Explorer, and programs started from it
+ *   from now on, see the variables) and InternetSetOption SETTINGS_CHANGED + REFRESH (running
+ *   WinINet programs re-read the proxy). Running programs never see environment changes.
+ * - While values are set, a console control handler restores them synchronously if the console
+ *   window is closed (`ConnectClaim.restoreOnConsoleClose`).
  *
  * Off Windows nothing is changed; `setupGlobalProxy` returns the `export http_proxy=...` hint.
  * Claims and `clean` work everywhere (the state file also marks a live connect).
@@ -40,7 +48,7 @@
  * BEFORE any value changes, so a crash at any point leaves enough to restore:
  * ```json
  * { "format": "ktctl-connect-state", "version": 1, "pid": 4242,
- *   "processStart": "created:20240501093000.123456+120", "address": "127.0.0.1", "port": 2223,
+ *   "processStart": "started:133589000000000000", "address": "127.0.0.1", "port": 2223,
  *   "method": "socks", "createdAt": "2024-05-01T09:30:01.000Z",
  *   "values": [{ "key": "HKCU\\Environment", "name": "http_proxy", "previous": null,
  *                "set": { "type": "REG_SZ", "data": "socks4a://127.0.0.1:2223" } }] }
@@ -48,18 +56,14 @@
  * `previous` is `null` when the value did not exist, else `{type, data}` with type REG_SZ,
  * REG_EXPAND_SZ (data a string) or REG_DWORD (data a number). `processStart` is the owner's
  * identity: Linux `/proc/<pid>/stat` starttime, macOS `ps -o lstart=`, Windows
- * `created:<wmic CreationDate>` or, where wmic is gone, `image:<tasklist image name>` (a
- * recycled pid running the same program then looks alive: the safe direction).
+ * `started:<creation FILETIME>` from GetProcessTimes (older versions wrote `created:`/`image:`
+ * identities, which are not compared: such an owner counts as alive while its pid runs).
  *
  * ## Restoring
- * Per value, in reverse order: still what ktctl set → previous value back (exact type, via
- * `reg add`) or deleted (`reg delete`) if it did not exist; already the previous value →
- * nothing; anything else → the user changed it, left alone with a warning line. A failed
- * reg/setx keeps the state file and says to run `ktctl clean`. Because `reg` cannot broadcast
- * WM_SETTINGCHANGE, restoring environment variables ends with `setx KTCTL_ENVIRONMENT_REFRESH 1`
- * plus `reg delete` of that variable: one broadcast makes Explorer drop the restored values; the
- * harmless variable lingers in Explorer's copy until the next broadcast or sign-in (if a crash
- * falls between the two, the next restore or `ktctl clean` deletes it).
+ * Per value, in reverse order: still what ktctl set → previous value back (exact type) or
+ * deleted if it did not exist; already the previous value → nothing; anything else → the user
+ * changed it, left alone with a warning line. A failed write keeps the state file and says to
+ * run `ktctl clean`. The restore is synchronous, so the console-close handler runs the same code.
  *
  * @module
  */
@@ -70,6 +74,7 @@ export {
   ExecutableNotFoundError,
 } from "./command_runner.ts";
 export { type ProcessProbe, ProcessProbeError } from "./process_probe.ts";
+export { parseTasklist } from "./tasklist.ts";
 export { DenoStateFs, type StateFs } from "./state_fs.ts";
 export type { GlobalProxyRequest, Platform, ProxyMethod, SysProxyDeps } from "./types.ts";
 export { defaultDeps } from "./default_deps.ts";

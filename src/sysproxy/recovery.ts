@@ -26,7 +26,7 @@ export async function recoverDead(
   dryRun: boolean,
 ): Promise<RestoreReport> {
   const lines = [`${describeOwner(record)} is gone (${why}); its state file is ${path}`];
-  const restored = await restoreValues(deps.runner, record.values, dryRun);
+  const restored = restoreValues(deps.windows, record.values, dryRun);
   lines.push(...restored.lines.map((line) => `  ${line}`));
   if (!restored.ok) {
     lines.push(`  Kept ${path}; fix the problem above and run \`ktctl clean\` again`);

@@ -101,7 +101,7 @@ function recordProblem(data: Record<string, unknown>): string | undefined {
   }
   if (typeof data.address !== "string" || data.address === "") return "bad address";
   if (!Number.isSafeInteger(data.port)) return "bad port";
-  if (data.method !== null && data.method !== "socks" && data.method !== "socks5") {
+  if (data.method !== null && !["socks", "socks5", "http"].includes(data.method as string)) {
     return "bad method";
   }
   if (typeof data.createdAt !== "string") return "bad createdAt";

@@ -20,6 +20,8 @@ export interface StateFs {
   createExclusive(path: string, text: string): Promise<boolean>;
   /** Removes the file; a missing file is not an error. */
   remove(path: string): Promise<void>;
+  /** The same, synchronously (for a process that is about to be ended and cannot await). */
+  removeSync(path: string): void;
 }
 
 /** Temp files carry the writer's pid so `clean` can tell a dead writer's leftovers. */
@@ -83,6 +85,14 @@ export class DenoStateFs implements StateFs {
   async remove(path: string): Promise<void> {
     try {
       await Deno.remove(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  removeSync(path: string): void {
+    try {
+      Deno.removeSync(path);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }

@@ -3,55 +3,68 @@
  * current value with the recorded ones, so it is safe at any point after a crash and safe to
  * repeat: a value still as ktctl set it goes back (or is deleted if it did not exist), a value
  * still as before was never changed or is already restored, and anything else was changed by
- * the user meanwhile and is left alone with a warning.
+ * the user meanwhile and is left alone with a warning. Everything here is synchronous (see
+ * `windows_system.ts`), so the console-close handler runs the very same code.
  *
  * @module
  */
-import type { CommandRunner } from "./command_runner.ts";
 import type { TouchedValue } from "./state_file.ts";
 import {
-  deleteValue,
   describeValue,
   ENVIRONMENT_KEY,
-  queryValue,
-  RegistryError,
+  INTERNET_SETTINGS_KEY,
+  type Registry,
   type RegValue,
   sameValue,
-  setUserEnv,
-  setValue,
   valueLabel,
 } from "./windows_registry.ts";
+import type { WindowsSystem } from "./windows_system.ts";
 
-/**
- * A ktctl-owned variable set with `setx` (then deleted) after restoring environment variables,
- * only for the WM_SETTINGCHANGE broadcast setx sends: `reg` cannot broadcast, and without one
- * Explorer keeps handing the restored variable's old value to programs it starts until the
- * user signs out. The variable stays in Explorer's copy of the environment until the next
- * broadcast, which is harmless.
- */
-export const REFRESH_VARIABLE = "KTCTL_ENVIRONMENT_REFRESH";
-
-/** Environment variables are set with setx (which broadcasts), the rest with reg add. */
+/** A user environment variable (programs read those when they start). */
 export function isEnvironment(value: TouchedValue): boolean {
   return value.key.toLowerCase() === ENVIRONMENT_KEY.toLowerCase();
+}
+
+function isInternetSettings(value: TouchedValue): boolean {
+  return value.key.toLowerCase() === INTERNET_SETTINGS_KEY.toLowerCase();
 }
 
 function label(value: TouchedValue): string {
   return valueLabel(value.key, value.name);
 }
 
-/** Sets one value (nothing to run if it already had that value). */
-export async function applyValue(runner: CommandRunner, value: TouchedValue): Promise<void> {
+/** Sets one value (nothing to write if it already had that value). */
+export function applyValue(registry: Registry, value: TouchedValue): void {
   if (sameValue(value.previous, value.set)) return;
-  if (!isEnvironment(value)) return await setValue(runner, value.key, value.name, value.set);
-  await setUserEnv(runner, value.name, String(value.set.data));
-  // Wine's own setx.exe is a stub that exits 0 and writes nothing: check that it took.
-  const now = await queryValue(runner, value.key, value.name);
-  if (!sameValue(now, value.set)) {
-    throw new RegistryError(
-      `setx reported success but ${label(value)} is ${describeValue(now)}`,
+  registry.set(value.key, value.name, value.set);
+}
+
+/**
+ * Tells Windows that `changed` values changed: the WM_SETTINGCHANGE broadcast for environment
+ * variables, WinINet's refresh for Internet Settings. Returns warning lines; a failed
+ * notification never undoes the change itself.
+ */
+export function announceChanges(
+  windows: WindowsSystem,
+  changed: readonly TouchedValue[],
+): string[] {
+  const lines: string[] = [];
+  if (changed.some(isEnvironment) && !windows.broadcastEnvironment()) {
+    lines.push(
+      "Could not tell Windows that the user environment changed (WM_SETTINGCHANGE); programs " +
+        "started from Explorer may see the old values until you sign out and in again",
     );
   }
+  if (changed.some(isInternetSettings)) {
+    const refreshed = windows.refreshInternetSettings();
+    if (!refreshed.settingsChanged && !refreshed.refresh) {
+      lines.push(
+        "Could not tell running programs that the proxy settings changed (InternetSetOption); " +
+          "restart browsers to be sure they use the current ones",
+      );
+    }
+  }
+  return lines;
 }
 
 /** What restoring one value means, given its current value. */
@@ -79,77 +92,47 @@ export interface RestoreReport {
 }
 
 /**
- * Restores `values` in reverse order of application. A value that cannot be read or written is
- * reported and the others still restored. With `dryRun`, only reads and describes.
+ * Restores `values` in reverse order of application, then announces what changed. A value that
+ * cannot be read or written is reported and the others still restored. With `dryRun`, only
+ * reads and describes.
  */
-export async function restoreValues(
-  runner: CommandRunner,
+export function restoreValues(
+  windows: WindowsSystem,
   values: readonly TouchedValue[],
   dryRun: boolean,
-): Promise<RestoreReport> {
+): RestoreReport {
   const report: RestoreReport = { ok: true, lines: [] };
-  let environmentChanged = false;
+  const changed: TouchedValue[] = [];
   for (const value of [...values].reverse()) {
     try {
-      const step = restoreStep(value, await queryValue(runner, value.key, value.name));
-      report.lines.push(...await runStep(runner, value, step, dryRun));
-      environmentChanged ||= !dryRun && isEnvironment(value) &&
-        (step.action === "put-back" || step.action === "delete");
+      const step = restoreStep(value, windows.registry.get(value.key, value.name));
+      report.lines.push(runStep(windows.registry, value, step, dryRun));
+      if (step.action === "put-back" || step.action === "delete") changed.push(value);
     } catch (error) {
       report.ok = false;
       report.lines.push(`Could not restore ${label(value)}: ${(error as Error).message}`);
     }
   }
-  if (!dryRun && values.some(isEnvironment)) {
-    report.lines.push(...await refreshEnvironment(runner, environmentChanged));
-  }
+  if (!dryRun && changed.length > 0) report.lines.push(...announceChanges(windows, changed));
+  report.lines = report.lines.filter((line) => line !== "");
   return report;
 }
 
-async function runStep(
-  runner: CommandRunner,
-  value: TouchedValue,
-  step: RestoreStep,
-  dryRun: boolean,
-): Promise<string[]> {
+function runStep(registry: Registry, value: TouchedValue, step: RestoreStep, dryRun: boolean) {
   switch (step.action) {
     case "put-back":
-      if (!dryRun) await setValue(runner, value.key, value.name, step.previous);
-      return [
-        `${dryRun ? "Would restore" : "Restored"} ${label(value)} to ${
-          describeValue(step.previous)
-        }`,
-      ];
+      if (!dryRun) registry.set(value.key, value.name, step.previous);
+      return `${dryRun ? "Would restore" : "Restored"} ${label(value)} to ${
+        describeValue(step.previous)
+      }`;
     case "delete":
-      if (!dryRun) await deleteValue(runner, value.key, value.name);
-      return [`${dryRun ? "Would remove" : "Removed"} ${label(value)} (it did not exist before)`];
+      if (!dryRun) registry.delete(value.key, value.name);
+      return `${dryRun ? "Would remove" : "Removed"} ${label(value)} (it did not exist before)`;
     case "unchanged":
-      return dryRun ? [`${label(value)} already has its previous value; nothing to do`] : [];
+      return dryRun ? `${label(value)} already has its previous value; nothing to do` : "";
     case "changed":
-      return [
-        `${dryRun ? "Would leave" : "Left"} ${label(value)} as it is: it was changed to ${
-          describeValue(step.current)
-        } after ktctl set it to ${describeValue(value.set)}`,
-      ];
-  }
-}
-
-/**
- * Makes Explorer re-read the user environment after a restore changed it (see
- * {@link REFRESH_VARIABLE}); otherwise only removes the variable if a crash between its setx and
- * its deletion left it behind.
- */
-async function refreshEnvironment(runner: CommandRunner, changed: boolean): Promise<string[]> {
-  try {
-    if (changed) await setUserEnv(runner, REFRESH_VARIABLE, "1");
-    if (changed || await queryValue(runner, ENVIRONMENT_KEY, REFRESH_VARIABLE) !== null) {
-      await deleteValue(runner, ENVIRONMENT_KEY, REFRESH_VARIABLE);
-    }
-    return [];
-  } catch (error) {
-    return [
-      `Could not tell Windows that the environment changed (${(error as Error).message}); ` +
-      "programs started from Explorer may see the old values until you sign out and in again",
-    ];
+      return `${dryRun ? "Would leave" : "Left"} ${label(value)} as it is: it was changed to ${
+        describeValue(step.current)
+      } after ktctl set it to ${describeValue(value.set)}`;
   }
 }

@@ -7,9 +7,13 @@
 import type { CommandRunner } from "./command_runner.ts";
 import type { ProcessProbe } from "./process_probe.ts";
 import type { StateFs } from "./state_fs.ts";
+import type { WindowsSystem } from "./windows_system.ts";
 
-/** How the proxy reaches the cluster; `socks` is SOCKS4/4a, the Windows default. */
-export type ProxyMethod = "socks" | "socks5";
+/**
+ * What connect tells programs to use: `socks` (SOCKS4/4a, the Windows default), `socks5`, or
+ * `http` (the HTTP proxy on the same port, with a PAC file for the system proxy).
+ */
+export type ProxyMethod = "socks" | "socks5" | "http";
 
 /** The platforms ktctl runs on, as in `Deno.build.os`. */
 export type Platform = "windows" | "linux" | "darwin";
@@ -17,21 +21,31 @@ export type Platform = "windows" | "linux" | "darwin";
 /** What `ktctl connect --setupGlobalProxy` asks for. */
 export interface GlobalProxyRequest {
   method: ProxyMethod;
-  /** The proxy's listen address, e.g. `127.0.0.1` (`0.0.0.0` is reached as `127.0.0.1`). */
+  /**
+   * The proxy's listen address, e.g. `127.0.0.1`. Clients reach a wildcard one on loopback
+   * (`clientHost` in src/net/client_address.ts): `0.0.0.0` as `127.0.0.1`, `::` as `::1`.
+   */
   address: string;
   port: number;
-  /** The `http_proxy` value, chosen by the caller, e.g. `socks4a://127.0.0.1:2223`. */
+  /**
+   * The `http_proxy` value, chosen by the caller, e.g. `socks4a://127.0.0.1:2223` or
+   * `http://127.0.0.1:2223`. A wildcard host in it is replaced by the client host above.
+   */
   proxyUrl: string;
   /**
-   * Also set `https_proxy` to `proxyUrl` (default: no). Off by default because a `socks4a://`
-   * (or `socks://`) https_proxy makes Go programs such as kubectl fail every HTTPS request.
+   * socks modes: also set `https_proxy` to `proxyUrl` (default: no), because a `socks4a://`
+   * https_proxy makes Go programs such as kubectl fail every HTTPS request. `http` mode always
+   * sets both.
    */
   httpsProxy?: boolean;
 }
 
 /** Everything sysproxy needs from the outside world. */
 export interface SysProxyDeps {
+  /** Runs OS tools: macOS's `ps` here, and the CLI's shell detection (tasklist). */
   runner: CommandRunner;
+  /** The registry and Windows notifications; `noWindows` (windows_system.ts) elsewhere. */
+  windows: WindowsSystem;
   fs: StateFs;
   process: ProcessProbe;
   platform: Platform;

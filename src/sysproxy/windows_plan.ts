@@ -1,30 +1,38 @@
 /**
  * Which Windows values `--setupGlobalProxy` sets, read together with their current values so
- * the state file can record both before anything changes. Pure decisions (proxy server string,
+ * the state file can record both before anything changes. Pure decisions (proxy strings,
  * override merge) are separate functions so they are tested without any registry.
  *
  * @module
  */
-import type { CommandRunner } from "./command_runner.ts";
+import { clientHostPort, clientUrl } from "../net/client_address.ts";
 import type { TouchedValue } from "./state_file.ts";
 import type { GlobalProxyRequest } from "./types.ts";
 import {
   ENVIRONMENT_KEY,
   INTERNET_SETTINGS_KEY,
-  queryValue,
+  type Registry,
   type RegValue,
 } from "./windows_registry.ts";
 
-/** The host clients use to reach a listen address: a wildcard listens on loopback too. */
-export function clientHost(address: string): string {
-  if (address === "0.0.0.0" || address === "") return "127.0.0.1";
-  if (address === "::") return "[::1]";
-  return address.includes(":") ? `[${address}]` : address;
-}
-
 /** WinINet's SOCKS-only proxy syntax; Windows speaks SOCKS4 only, hence `socks` mode only. */
 export function proxyServerValue(address: string, port: number): string {
-  return `socks=${clientHost(address)}:${port}`;
+  return `socks=${clientHostPort(address, port)}`;
+}
+
+/** The PAC URL ktctl's listener serves (`GET /proxy.pac`), as clients reach it. */
+export function pacUrl(address: string, port: number): string {
+  return `${clientUrl("http", address, port)}/proxy.pac`;
+}
+
+/**
+ * The proxy URL for the environment, with a wildcard host (`socks4a://0.0.0.0:2223`) replaced
+ * by the host clients use, so it always agrees with the system proxy and the banner.
+ */
+export function environmentProxyUrl(req: GlobalProxyRequest): string {
+  const match = /^([a-z][a-z0-9+.-]*):\/\/(\[[^\]]*\]|[^/:]*):(\d+)(\/.*)?$/i.exec(req.proxyUrl);
+  if (!match) return req.proxyUrl;
+  return `${clientUrl(match[1], match[2], Number(match[3]))}${match[4] ?? ""}`;
 }
 
 /**
@@ -42,40 +50,47 @@ export function mergeProxyOverride(previous: RegValue | null): string {
 const sz = (data: string): RegValue => ({ type: "REG_SZ", data });
 const dword = (data: number): RegValue => ({ type: "REG_DWORD", data });
 
+/** The user environment variables set in each mode. */
+export function environmentNames(req: GlobalProxyRequest): string[] {
+  return req.method === "http" || req.httpsProxy ? ["http_proxy", "https_proxy"] : ["http_proxy"];
+}
+
 /** The values to touch, in application order, with their current (previous) values. */
-export async function planWindowsValues(
-  runner: CommandRunner,
-  req: GlobalProxyRequest,
-): Promise<TouchedValue[]> {
-  const read = async (key: string, name: string, set: (previous: RegValue | null) => RegValue) => {
-    const previous = await queryValue(runner, key, name);
+export function planWindowsValues(registry: Registry, req: GlobalProxyRequest): TouchedValue[] {
+  const read = (key: string, name: string, set: (previous: RegValue | null) => RegValue) => {
+    const previous = registry.get(key, name);
     return { key, name, previous, set: set(previous) };
   };
-  const envNames = req.httpsProxy ? ["http_proxy", "https_proxy"] : ["http_proxy"];
-  const values: TouchedValue[] = [];
-  for (const name of envNames) {
-    values.push(await read(ENVIRONMENT_KEY, name, () => sz(req.proxyUrl)));
-  }
+  const url = sz(environmentProxyUrl(req));
+  const values = environmentNames(req).map((name) => read(ENVIRONMENT_KEY, name, () => url));
   if (req.method === "socks") {
     const server = sz(proxyServerValue(req.address, req.port));
-    values.push(await read(INTERNET_SETTINGS_KEY, "ProxyServer", () => server));
+    values.push(read(INTERNET_SETTINGS_KEY, "ProxyServer", () => server));
     values.push(
-      await read(INTERNET_SETTINGS_KEY, "ProxyOverride", (prev) => sz(mergeProxyOverride(prev))),
+      read(INTERNET_SETTINGS_KEY, "ProxyOverride", (prev) => sz(mergeProxyOverride(prev))),
     );
     // Enabled last, so the proxy is never switched on while pointing at the old server.
-    values.push(await read(INTERNET_SETTINGS_KEY, "ProxyEnable", () => dword(1)));
+    values.push(read(INTERNET_SETTINGS_KEY, "ProxyEnable", () => dword(1)));
+  } else if (req.method === "http") {
+    // Only the auto-config script: ProxyEnable and ProxyServer stay as the user had them. While
+    // ktctl serves the script, WinINet and Chromium follow it (cluster destinations to ktctl,
+    // the rest DIRECT). Once ktctl is gone the script cannot be fetched, and Windows falls back
+    // to the manual proxy if the user had one enabled, else goes DIRECT: a crashed ktctl never
+    // leaves browsers pointing at a dead proxy, and the user's own settings apply unchanged.
+    const script = sz(pacUrl(req.address, req.port));
+    values.push(read(INTERNET_SETTINGS_KEY, "AutoConfigURL", () => script));
   }
   return values;
 }
 
 /**
- * A warning when a proxy auto-config script is set: WinINet prefers it to the manual proxy,
- * so browsers may not use ktctl's proxy at all.
+ * A warning when a proxy auto-config script is set in socks mode: WinINet prefers it to the
+ * manual proxy, so browsers may not use ktctl's proxy at all.
  */
-export async function autoConfigWarning(runner: CommandRunner): Promise<string[]> {
+export function autoConfigWarning(registry: Registry): string[] {
   let pac: RegValue | null;
   try {
-    pac = await queryValue(runner, INTERNET_SETTINGS_KEY, "AutoConfigURL");
+    pac = registry.get(INTERNET_SETTINGS_KEY, "AutoConfigURL");
   } catch {
     return []; // Only a warning: not being able to read it must not stop the setup.
   }

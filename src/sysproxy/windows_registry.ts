@@ -1,12 +1,11 @@
 /**
- * The Windows registry through `reg.exe` and `setx.exe` (no PowerShell, no FFI), because both
- * exist on every Windows and under Wine. Decisions use exit codes and the parsed
- * `    NAME    REG_TYPE    DATA` line only; message texts differ between Windows, its
- * languages and Wine.
+ * Registry values as ktctl records and restores them, and their exact byte form. Values are
+ * read and written as UTF-16 through the registry API (see `win32.ts`), never through reg.exe,
+ * whose console output turns characters outside the console code page into `?`: what is
+ * recorded is what was there, code unit for code unit, in every locale.
  *
  * @module
  */
-import type { CommandResult, CommandRunner } from "./command_runner.ts";
 
 /** Where `setx` (without /M) stores user environment variables. */
 export const ENVIRONMENT_KEY = "HKCU\\Environment";
@@ -21,12 +20,64 @@ export type RegValue =
   | { type: RegStringType; data: string }
   | { type: "REG_DWORD"; data: number };
 
-/** A reg/setx call failed, or its output could not be understood. */
+/** One registry key's values, by full key path (`HKCU\...`) and value name. Synchronous. */
+export interface Registry {
+  /** The value, or `null` when it (or its key) does not exist. @throws {RegistryError} */
+  get(key: string, name: string): RegValue | null;
+  /** Creates or replaces the value (creating the key if needed). @throws {RegistryError} */
+  set(key: string, name: string, value: RegValue): void;
+  /** Deletes the value; a missing one is not an error. @throws {RegistryError} */
+  delete(key: string, name: string): void;
+}
+
+/** A registry call failed, or a value has a type ktctl does not change. */
 export class RegistryError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "RegistryError";
   }
+}
+
+const REG_SZ = 1;
+const REG_EXPAND_SZ = 2;
+const REG_DWORD = 4;
+
+/**
+ * A value from its registry type number and data bytes. Strings drop exactly one terminating
+ * NUL (the registry stores it; a value written without one keeps all its characters).
+ * @throws {RegistryError} for types other than REG_SZ, REG_EXPAND_SZ and REG_DWORD.
+ */
+export function decodeRegData(name: string, type: number, bytes: Uint8Array): RegValue {
+  if (type === REG_DWORD && bytes.byteLength === 4) {
+    return {
+      type: "REG_DWORD",
+      data: new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true),
+    };
+  }
+  if ((type === REG_SZ || type === REG_EXPAND_SZ) && bytes.byteLength % 2 === 0) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let length = bytes.byteLength / 2;
+    if (length > 0 && view.getUint16((length - 1) * 2, true) === 0) length--;
+    let data = "";
+    for (let i = 0; i < length; i++) data += String.fromCharCode(view.getUint16(i * 2, true));
+    return { type: type === REG_SZ ? "REG_SZ" : "REG_EXPAND_SZ", data };
+  }
+  throw new RegistryError(
+    `${name} has registry type ${type} (${bytes.byteLength} bytes), which ktctl does not change`,
+  );
+}
+
+/** The registry type number and data bytes of a value (strings NUL-terminated, UTF-16LE). */
+export function encodeRegData(value: RegValue): { type: number; bytes: Uint8Array<ArrayBuffer> } {
+  if (value.type === "REG_DWORD") {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setUint32(0, value.data, true);
+    return { type: REG_DWORD, bytes };
+  }
+  const bytes = new Uint8Array((value.data.length + 1) * 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < value.data.length; i++) view.setUint16(i * 2, value.data.charCodeAt(i), true);
+  return { type: value.type === "REG_SZ" ? REG_SZ : REG_EXPAND_SZ, bytes };
 }
 
 /** `HKCU\Environment\http_proxy`, as shown to users. */
@@ -42,92 +93,9 @@ export function describeValue(value: RegValue | null): string {
     : `${JSON.stringify(value.data)} (${value.type})`;
 }
 
-/** Same value as far as programs are concerned (REG_SZ vs REG_EXPAND_SZ is setx's choice). */
+/** Same value as far as programs are concerned (REG_SZ vs REG_EXPAND_SZ aside). */
 export function sameValue(a: RegValue | null, b: RegValue | null): boolean {
   if (a === null || b === null) return a === b;
   if ((a.type === "REG_DWORD") !== (b.type === "REG_DWORD")) return false;
   return a.data === b.data;
-}
-
-/**
- * Finds `name` in `reg query <key> /v <name>` output: CRLF or LF lines, a blank line, the key,
- * then `    NAME    TYPE    DATA` (DATA may contain spaces, may be empty, and the name's case
- * may differ from the query because value names are case-insensitive).
- */
-export function parseRegQuery(stdout: string, name: string): RegValue {
-  const prefix = `${name.toLowerCase()}    `;
-  for (const line of stdout.split(/\r?\n/)) {
-    const rest = line.replace(/^\s+/, "");
-    if (!line.startsWith(" ") || !rest.toLowerCase().startsWith(prefix)) continue;
-    const match = /^(REG_[A-Z0-9_]+)(?: {4}(.*))?$/.exec(rest.slice(prefix.length));
-    if (!match) continue;
-    return toRegValue(name, match[1], match[2] ?? "");
-  }
-  throw new RegistryError(`could not find ${name} in the output of reg query`);
-}
-
-function toRegValue(name: string, type: string, data: string): RegValue {
-  if (data.includes("\uFFFD")) {
-    throw new RegistryError(
-      `${name} holds characters that reg.exe's output cannot carry; not touching it`,
-    );
-  }
-  if (type === "REG_SZ" || type === "REG_EXPAND_SZ") return { type, data };
-  if (type === "REG_DWORD" && /^0x[0-9a-f]{1,8}$/i.test(data)) {
-    return { type, data: parseInt(data.slice(2), 16) };
-  }
-  throw new RegistryError(`${name} has type ${type} (${data}), which ktctl does not change`);
-}
-
-function failure(cmd: string, args: string[], result: CommandResult): RegistryError {
-  const said = (result.stderr.trim() || result.stdout.trim()).replace(/\s+/g, " ");
-  return new RegistryError(
-    `${cmd} ${args.join(" ")} failed with exit code ${result.code}${said ? `: ${said}` : ""}`,
-  );
-}
-
-/** Reads one value; `null` when it (or its key) does not exist, which reg reports as exit 1. */
-export async function queryValue(
-  runner: CommandRunner,
-  key: string,
-  name: string,
-): Promise<RegValue | null> {
-  const args = ["query", key, "/v", name];
-  const result = await runner.run("reg", args);
-  if (result.code === 1) return null;
-  if (result.code !== 0) throw failure("reg", args, result);
-  return parseRegQuery(result.stdout, name);
-}
-
-/** Writes one value with its exact type (`/f`: never prompt). DWORDs go in decimal. */
-export async function setValue(
-  runner: CommandRunner,
-  key: string,
-  name: string,
-  value: RegValue,
-): Promise<void> {
-  const args = ["add", key, "/v", name, "/t", value.type, "/d", String(value.data), "/f"];
-  const result = await runner.run("reg", args);
-  if (result.code !== 0) throw failure("reg", args, result);
-}
-
-/** Deletes one value (`setx` cannot delete, so environment variables go this way too). */
-export async function deleteValue(runner: CommandRunner, key: string, name: string): Promise<void> {
-  const args = ["delete", key, "/v", name, "/f"];
-  const result = await runner.run("reg", args);
-  if (result.code !== 0) throw failure("reg", args, result);
-}
-
-/**
- * Sets a user environment variable with `setx`, which also broadcasts WM_SETTINGCHANGE so
- * Explorer (and so every program started from it afterwards) picks the change up.
- */
-export async function setUserEnv(
-  runner: CommandRunner,
-  name: string,
-  value: string,
-): Promise<void> {
-  const args = [name, value];
-  const result = await runner.run("setx", args);
-  if (result.code !== 0) throw failure("setx", args, result);
 }

@@ -17,6 +17,7 @@ import {
   restartApiServer,
   WEB,
 } from "../../scripts/cluster/mod.ts";
+import { chromiumDom } from "../helpers/chromium.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
 import { curl, curlWithEnv, readAll, readExactly, socks5Connect } from "../helpers/socks_client.ts";
 
@@ -73,7 +74,7 @@ for (const { method, portForward } of MODES) {
         assert.match(ktctl.output(), /INF Connected to .* pods and \d+ services in all namespaces/);
         assert.match(
           ktctl.output(),
-          /INF -{20,}\n.*INF Start SOCKS5? Proxy: export http_proxy=\S+\n.*INF -{20,}/,
+          /INF -{20,}\n.*INF Start SOCKS5? Proxy: export http_proxy=\S+\n.*INF HTTP-only tools can use http:\/\/127\.0\.0\.1:\d+; browsers can use the PAC URL http:\/\/127\.0\.0\.1:\d+\/proxy\.pac\n.*INF -{20,}/,
         );
         const ns = WEB.namespace;
         for (
@@ -346,32 +347,8 @@ Deno.test(
   },
 );
 
-async function chromium(proxy: string, url: string): Promise<string> {
-  const profile = await Deno.makeTempDir({ prefix: "ktctl-chromium-" });
-  try {
-    const out = await new Deno.Command("chromium", {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${profile}`,
-        `--proxy-server=${proxy}`,
-        "--timeout=15000",
-        "--dump-dom",
-        url,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return new TextDecoder().decode(out.stdout);
-  } finally {
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
-  }
+function chromium(proxy: string, url: string): Promise<string> {
+  return chromiumDom(url, [`--proxy-server=${proxy}`]);
 }
 
 Deno.test("Chromium loads a cluster page through the proxy in each mode", opts, async () => {

@@ -13,3 +13,15 @@ export function bytes(...parts: (number | number[] | string | Uint8Array)[]): Ui
   }
   return new Uint8Array(out);
 }
+
+/** Reads exactly `n` bytes; throws if the peer closes first. */
+export async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = await conn.read(out.subarray(off));
+    if (got === null) throw new Error(`closed after ${off} of ${n} bytes`);
+    off += got;
+  }
+  return out;
+}

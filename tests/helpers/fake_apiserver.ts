@@ -8,6 +8,7 @@
  * abrupt closes, a stalled stream, 401/403 at will); the end-to-end suite uses the real one.
  * @module
  */
+import { writeAll } from "../../src/net/io.ts";
 
 export interface FakePortBehaviour {
   /** Where the pod port is really served (a loopback TCP port). */
@@ -16,6 +17,8 @@ export interface FakePortBehaviour {
   errorText?: string;
   /** Close the WebSocket abruptly after this many bytes from the pod. */
   cutAfterBytes?: number;
+  /** Wait this long after the port prefix before dialling the pod (a slow kubelet). */
+  dialDelayMs?: number;
 }
 
 export interface FakeToken {
@@ -77,7 +80,7 @@ export class FakeApiServer {
 
   /**
    * Plain HTTP by default. With `tls` it serves HTTPS with that certificate; its kubeconfig
-   * skips verification, which sends ktctl down its undici and npm `ws` path.
+   * skips verification: API calls go through undici, port-forwards through the node:tls adapter.
    */
   constructor(readonly tls?: { cert: string; key: string }) {
     this.#server = Deno.serve(
@@ -120,6 +123,11 @@ export class FakeApiServer {
     this.#objects.delete(key);
     (stored.object.metadata as Record<string, unknown>).resourceVersion = String(++this.#version);
     this.#notify(kind, stored.object, undefined);
+  }
+
+  /** How many watch streams of `kind` are open. */
+  watching(kind: Kind): number {
+    return [...this.#watchers].filter((w) => w.sel.kind === kind).length;
   }
 
   /** Ends every watch stream, as an API server restart would. */
@@ -300,6 +308,15 @@ export class FakeApiServer {
   }
 
   async #serveForward(ws: WebSocket, behaviour: FakePortBehaviour | undefined, port: number) {
+    // Listen at once: the client may send as soon as it sees the port prefix, before the dial
+    // below has finished, and a message event with no listener yet is lost for good. (A real
+    // kubelet leaves such bytes in its socket until the pod connection is up.)
+    const early: Uint8Array[] = [];
+    let toPod = (data: Uint8Array) => void early.push(data);
+    ws.onmessage = (ev) => {
+      const data = new Uint8Array(ev.data as ArrayBuffer);
+      if (data[0] === 0) toPod(data.subarray(1));
+    };
     const prefix = [port & 0xff, port >> 8];
     ws.send(new Uint8Array([0, ...prefix]));
     ws.send(new Uint8Array([1, ...prefix]));
@@ -310,6 +327,7 @@ export class FakeApiServer {
       ws.close(1000);
       return;
     }
+    if (behaviour.dialDelayMs) await new Promise((r) => setTimeout(r, behaviour.dialDelayMs));
     let conn: Deno.Conn;
     try {
       conn = await Deno.connect({ hostname: "127.0.0.1", port: behaviour.target });
@@ -318,14 +336,12 @@ export class FakeApiServer {
       ws.close(1000);
       return;
     }
-    ws.onmessage = async (ev) => {
-      const data = new Uint8Array(ev.data as ArrayBuffer);
-      if (data[0] !== 0) return;
-      try {
-        let off = 1;
-        while (off < data.length) off += await conn.write(data.subarray(off));
-      } catch { /* pod side gone */ }
+    // Writes to the pod keep their order: each starts after the previous one finished.
+    let writing = Promise.resolve();
+    toPod = (data) => {
+      writing = writing.then(() => writeAll(conn, data)).catch(() => {/* pod side gone */});
     };
+    for (const data of early.splice(0)) toPod(data);
     ws.onclose = () => {
       try {
         conn.close();
@@ -479,3 +495,17 @@ export const build = {
     };
   },
 };
+
+/** One pod `demo/web-1` (10.244.0.11) serving 8080 at `target`, behind service `web` (80). */
+export function applyOneWebPod(api: FakeApiServer, target: number): void {
+  api.apply("pods", build.pod("demo", "web-1", "10.244.0.11", { labels: { app: "web" } }));
+  api.ports.set("demo/web-1:8080", { target });
+  api.apply(
+    "services",
+    build.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], { app: "web" }),
+  );
+  api.apply(
+    "endpointslices",
+    build.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.11" }]),
+  );
+}

@@ -82,7 +82,7 @@ export async function startKtctl(
   while (!proxyUrl) {
     // Ready once the whole banner is out (the hint and the closing line of dashes), or the
     // global-proxy summary has named the value.
-    proxyUrl = text.match(/http_proxy=([a-z0-9]+:\/\/\S+)\n[^\n]*INF -{20,}\n/)?.[1] ??
+    proxyUrl = text.match(/http_proxy="?([a-z0-9]+:\/\/[^\s"]+)[\s\S]*?INF -{20,}\n/)?.[1] ??
       text.match(/http_proxy=(?:")?([a-z0-9]+:\/\/[^\s"]+)[^\n]*\n[^\n]*only programs/i)?.[1];
     if (proxyUrl) break;
     if (exited || Date.now() > deadline) {

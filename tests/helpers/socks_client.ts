@@ -3,7 +3,8 @@
  * connection open without reading, or raw replies.
  * @module
  */
-import { concat, readExactly } from "../../src/net/io.ts";
+import { concat } from "../../src/net/io.ts";
+import { readExactly } from "./bytes.ts";
 
 export { readExactly };
 

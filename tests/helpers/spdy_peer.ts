@@ -6,7 +6,7 @@
  */
 import { constants, inflateSync } from "node:zlib";
 import type { MessageTransport } from "../../src/net/spdy_session.ts";
-import { encodeData, encodeRstStream } from "../../src/net/spdy_frames.ts";
+import { encodeData, encodePing, encodeRstStream } from "../../src/net/spdy_frames.ts";
 import { concat } from "../../src/net/io.ts";
 
 /** Messages in both directions between a session (the client) and a test (the server). */
@@ -78,6 +78,7 @@ export type ClientFrame =
   | { kind: "syn"; streamId: number; fin: boolean; headers: Record<string, string> }
   | { kind: "data"; streamId: number; fin: boolean; data: Uint8Array }
   | { kind: "rst"; streamId: number; status: number }
+  | { kind: "ping"; id: number }
   | { kind: "other"; type: number };
 
 /**
@@ -119,6 +120,8 @@ export class ClientFrameParser {
             streamId: bodyView.getUint32(0),
             status: bodyView.getUint32(4),
           });
+        } else if (type === 6) {
+          frames.push({ kind: "ping", id: bodyView.getUint32(0) });
         } else {
           frames.push({ kind: "other", type });
         }
@@ -180,7 +183,7 @@ export class FakeKubelet {
   readonly frames: ClientFrame[] = [];
   #pairs = new Map<string, { error?: number; data?: number; port: number }>();
   #dataStreams = new Map<number, { errorId: number; port: number; mode: PodBehaviour }>();
-  /** While true, SYN_REPLYs are held back (a slow server). */
+  /** While true, SYN_REPLYs and ping echoes are held back (a slow or silent server). */
   holdReplies = false;
   #held: Uint8Array[] = [];
 
@@ -230,6 +233,9 @@ export class FakeKubelet {
             this.#dataStreams.set(pair.data, { errorId: pair.error, port, mode });
           }
         }
+      } else if (f.kind === "ping") {
+        // As moby/spdystream does: a ping of the other side's parity is echoed.
+        this.#reply(encodePing(f.id));
       } else if (f.kind === "data" && this.#dataStreams.has(f.streamId)) {
         const { errorId } = this.#dataStreams.get(f.streamId)!;
         if (f.data.length > 0) this.transport.deliver(encodeData(f.streamId, f.data));
@@ -242,4 +248,18 @@ export class FakeKubelet {
       }
     }
   }
+}
+
+/**
+ * A GOAWAY frame, as a server sends it (a client never does, so only tests need it): control
+ * bit and version 3, type 7, no flags, length 8, then the last stream id and the status.
+ */
+export function encodeGoAway(lastStreamId: number, status = 0): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x80030007);
+  view.setUint32(4, 8);
+  view.setUint32(8, lastStreamId & 0x7fffffff);
+  view.setUint32(12, status);
+  return out;
 }

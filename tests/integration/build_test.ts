@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { bundleKtctl } from "../../scripts/bundle.ts";
-import { build as objects, FakeApiServer } from "../helpers/fake_apiserver.ts";
+import { applyOneWebPod, FakeApiServer } from "../helpers/fake_apiserver.ts";
 import { httpBackend } from "../helpers/backends.ts";
 import { type KtctlProcess, startKtctl } from "../helpers/ktctl_process.ts";
 import { curl } from "../helpers/socks_client.ts";
@@ -59,18 +59,7 @@ Deno.test(
     let ktctl: KtctlProcess | undefined;
     try {
       await bundleKtctl(`${dir}/ktctl.js`);
-      api.apply("pods", objects.pod("demo", "web-1", "10.244.0.11", { labels: { app: "web" } }));
-      api.ports.set("demo/web-1:8080", { target: backend.port });
-      api.apply(
-        "services",
-        objects.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], {
-          app: "web",
-        }),
-      );
-      api.apply(
-        "endpointslices",
-        objects.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.11" }]),
-      );
+      applyOneWebPod(api, backend.port);
       await Deno.writeTextFile(`${dir}/kubeconfig`, api.kubeconfig("admin-token", "demo"));
       ktctl = await startKtctl(
         ["-c", `${dir}/kubeconfig`, "--method", "socks5", "--dialDirect", "127.0.0.0/8"],

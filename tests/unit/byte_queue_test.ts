@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { BlockPool, ByteQueue } from "../../src/net/byte_queue.ts";
-import { Rng } from "../../scripts/fuzz.ts";
+import { Rng } from "../helpers/fuzz.ts";
 import { bytes } from "../helpers/bytes.ts";
 
 Deno.test("byte queue: a shift returns what one block holds, in order, across blocks", () => {

@@ -6,11 +6,12 @@ import type { LogLevel, LogRecord } from "@logtape/logtape";
 import {
   type ConnectFlags,
   parseDirectPolicy,
-  proxyUrlFor,
   validateConnectFlags,
-} from "../../src/cli/connect.ts";
+} from "../../src/cli/connect_options.ts";
+import { bannerLines, framedBanner, proxyUrlFor } from "../../src/cli/banner.ts";
+import { clientHost, hostPort } from "../../src/net/client_address.ts";
 import { buildProgram } from "../../src/cli/main.ts";
-import { hintCommands, imageFromTasklist, shellFromImage } from "../../src/cli/shell_hint.ts";
+import { detectShell, shellFromImage } from "../../src/cli/shell_hint.ts";
 import { formatClock, formatRecord } from "../../src/cli/logging.ts";
 import { UserError } from "../../src/errors.ts";
 import { formatCidr } from "../../src/net/ip.ts";
@@ -66,6 +67,7 @@ Deno.test("cli: the connect command's defaults validate to the documented option
     direct: { kind: "all" },
     clusterRanges: [],
     portForward: "multiplexed",
+    allowOtherUsers: false,
     kubeconfig: undefined,
     context: undefined,
     namespace: undefined,
@@ -82,6 +84,7 @@ Deno.test("cli: every accepted flag is converted", () => {
     dialDirect: "127.0.0.0/8, ::1/128",
     clusterCIDR: "10.244.0.0/16,10.96.0.0/12",
     portForward: "websocket",
+    allowOtherUsers: true,
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
@@ -99,10 +102,12 @@ Deno.test("cli: every accepted flag is converted", () => {
     direct: "ranges 127.0.0.0/8,::1/128",
     clusterRanges: ["10.244.0.0/16", "10.96.0.0/12"],
     portForward: "websocket",
+    allowOtherUsers: true,
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
   });
+  assert.equal(validateConnectFlags(flags({ method: "http" })).method, "http");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "localhost" })).address, "127.0.0.1");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "0.0.0.0" })).address, "0.0.0.0");
   assert.equal(validateConnectFlags(flags({ proxyPort: "1" })).port, 1);
@@ -110,8 +115,12 @@ Deno.test("cli: every accepted flag is converted", () => {
 });
 
 Deno.test("cli: a bad --method is a UserError naming the flag", () => {
-  for (const method of ["http", "SOCKS", "socks4", ""]) {
-    assertFlagError({ method }, `--method must be socks or socks5, not "${method}"`, "--method");
+  for (const method of ["https", "SOCKS", "socks4", ""]) {
+    assertFlagError(
+      { method },
+      `--method must be socks, socks5 or http, not "${method}"`,
+      "--method",
+    );
   }
 });
 
@@ -198,29 +207,65 @@ Deno.test("cli: parseDirectPolicy", () => {
 });
 
 Deno.test("cli: proxyUrlFor uses schemes that resolve names through the proxy", () => {
-  assert.equal(proxyUrlFor("socks", "127.0.0.1", 2223), "socks4a://127.0.0.1:2223");
-  assert.equal(proxyUrlFor("socks5", "127.0.0.1", 1080), "socks5h://127.0.0.1:1080");
-  assert.equal(proxyUrlFor("socks5", "::1", 2223), "socks5h://[::1]:2223");
-  assert.equal(proxyUrlFor("socks", "fe80::1", 8), "socks4a://[fe80::1]:8");
+  assert.equal(proxyUrlFor("socks", "127.0.0.1:2223"), "socks4a://127.0.0.1:2223");
+  assert.equal(proxyUrlFor("socks5", "127.0.0.1:1080"), "socks5h://127.0.0.1:1080");
+  assert.equal(proxyUrlFor("http", "127.0.0.1:2223"), "http://127.0.0.1:2223");
+  assert.equal(proxyUrlFor("socks5", hostPort("::1", 2223)), "socks5h://[::1]:2223");
+});
+
+Deno.test("cli: a 0.0.0.0 or :: listener is reached through loopback", () => {
+  assert.equal(clientHost("0.0.0.0"), "127.0.0.1");
+  assert.equal(clientHost("::"), "::1");
+  assert.equal(clientHost("192.168.1.5"), "192.168.1.5");
+  assert.equal(hostPort("fe80::1", 8), "[fe80::1]:8");
 });
 
 // ---------------------------------------------------------------------------------------------
-// Shell hint
+// Banner and shell
 
-Deno.test("cli: hintCommands in each shell's syntax", () => {
-  const url = "socks4a://127.0.0.1:2223";
-  assert.deepEqual(hintCommands("cmd", url), ["set http_proxy=socks4a://127.0.0.1:2223"]);
-  assert.deepEqual(hintCommands("powershell", url), [
-    '$env:http_proxy="socks4a://127.0.0.1:2223"',
+Deno.test("cli: the socks banner sets http_proxy in each shell's syntax and names the HTTP and PAC URLs", () => {
+  const tail =
+    "HTTP-only tools can use http://127.0.0.1:2223; browsers can use the PAC URL http://127.0.0.1:2223/proxy.pac";
+  assert.deepEqual(bannerLines("socks", "cmd", "127.0.0.1", 2223), [
+    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223",
+    tail,
   ]);
-  assert.deepEqual(hintCommands("posix", url), ["export http_proxy=socks4a://127.0.0.1:2223"]);
-  assert.deepEqual(hintCommands("unknown-windows", url), [
-    "set http_proxy=socks4a://127.0.0.1:2223  (CMD)",
-    '$env:http_proxy="socks4a://127.0.0.1:2223"  (PowerShell)',
+  assert.deepEqual(bannerLines("socks", "powershell", "127.0.0.1", 2223), [
+    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"',
+    tail,
   ]);
-  assert.deepEqual(hintCommands("posix", "socks5h://[::1]:1080"), [
-    "export http_proxy=socks5h://[::1]:1080",
+  assert.deepEqual(bannerLines("socks5", "posix", "::1", 1080), [
+    "Start SOCKS5 Proxy: export http_proxy=socks5h://[::1]:1080",
+    "HTTP-only tools can use http://[::1]:1080; browsers can use the PAC URL http://[::1]:1080/proxy.pac",
   ]);
+  assert.deepEqual(bannerLines("socks", "unknown-windows", "127.0.0.1", 2223), [
+    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223  (CMD)",
+    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"  (PowerShell)',
+    tail,
+  ]);
+});
+
+Deno.test("cli: the http banner sets http_proxy and https_proxy, and gives Java's flags and the PAC URL", () => {
+  const java =
+    "Java: -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=2223 -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=2223";
+  const pac = "Browsers: proxy auto-config URL http://127.0.0.1:2223/proxy.pac";
+  assert.deepEqual(bannerLines("http", "cmd", "127.0.0.1", 2223), [
+    "Start HTTP Proxy: set http_proxy=http://127.0.0.1:2223",
+    "Start HTTP Proxy: set https_proxy=http://127.0.0.1:2223",
+    java,
+    pac,
+  ]);
+  assert.deepEqual(bannerLines("http", "powershell", "127.0.0.1", 2223), [
+    'Start HTTP Proxy: $env:http_proxy="http://127.0.0.1:2223"; $env:https_proxy="http://127.0.0.1:2223"',
+    java,
+    pac,
+  ]);
+  assert.deepEqual(bannerLines("http", "posix", "127.0.0.1", 2223), [
+    "Start HTTP Proxy: export http_proxy=http://127.0.0.1:2223 https_proxy=http://127.0.0.1:2223",
+    java,
+    pac,
+  ]);
+  assert.deepEqual(framedBanner(["ab", "abcd"]), ["----", "ab", "abcd", "----"]);
 });
 
 Deno.test("cli: shellFromImage classifies Windows parent images", () => {
@@ -239,27 +284,25 @@ Deno.test("cli: shellFromImage classifies Windows parent images", () => {
   for (const [image, shell] of cases) assert.equal(shellFromImage(image), shell, String(image));
 });
 
-Deno.test("cli: imageFromTasklist reads the image name from tasklist CSV output", () => {
-  assert.equal(imageFromTasklist('"cmd.exe","1234","Console","1","4,120 K"\r\n'), "cmd.exe");
-  assert.equal(
-    imageFromTasklist('\r\n"powershell.exe","8812","Console","1","91,344 K"\r\n'),
-    "powershell.exe",
-  );
-  assert.equal(
-    imageFromTasklist(
-      '"pwsh.exe","20","Console","1","1,000 K"\r\n"cmd.exe","21","Console","1","2 K"',
-    ),
-    "pwsh.exe",
-  );
-  assert.equal(
-    imageFromTasklist("INFO: No tasks are running which match the specified criteria.\r\n"),
-    undefined,
-  );
-  assert.equal(imageFromTasklist(""), undefined);
-  assert.equal(
-    shellFromImage(imageFromTasklist('"cmd.exe","1234","Console","1","4,120 K"')),
-    "cmd",
-  );
+Deno.test("cli: detectShell asks tasklist for the parent's image on Windows only", async () => {
+  const calls: string[][] = [];
+  const runner = (stdout: string, code = 0) => ({
+    run(cmd: string, args: string[]) {
+      calls.push([cmd, ...args]);
+      return Promise.resolve({ code, stdout, stderr: "" });
+    },
+  });
+  const row = '"powershell.exe","8812","Console","1","91,344 K"\r\n';
+  assert.equal(await detectShell(runner(row), "windows", 8812), "powershell");
+  assert.deepEqual(calls[0], ["tasklist", "/FI", "PID eq 8812", "/FO", "CSV", "/NH"]);
+  assert.equal(await detectShell(runner('"cmd.exe","7","Console","1","4 K"'), "windows", 7), "cmd");
+  // A row for another pid, an INFO line, or a failing tasklist: both forms are printed.
+  assert.equal(await detectShell(runner(row), "windows", 1), "unknown-windows");
+  assert.equal(await detectShell(runner("INFO: No tasks\r\n"), "windows", 7), "unknown-windows");
+  assert.equal(await detectShell(runner(row, 1), "windows", 8812), "unknown-windows");
+  calls.length = 0;
+  assert.equal(await detectShell(runner(row), "linux", 8812), "posix");
+  assert.deepEqual(calls, []);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -3,9 +3,7 @@
  */
 import assert from "node:assert/strict";
 import {
-  allocateDataFrame,
   DATA_CHANNEL,
-  encodeData,
   ERROR_CHANNEL,
   PORT_FORWARD_PROTOCOLS,
   PortForwardDecoder,
@@ -107,26 +105,4 @@ Deno.test("frames: an empty message and unknown channels throw ProtocolError", (
   }
   // Errors leave the decoder as it was.
   assert.deepEqual(d.push(u8(0x00, 0x90, 0x1f)), [{ kind: "port", channel: 0, port: 8080 }]);
-});
-
-Deno.test("frames: encodeData puts the data channel byte before the payload", () => {
-  const source = text("ping");
-  const frame = encodeData(source);
-  assert.deepEqual(frame, u8(0x00, ...text("ping")));
-  assert.notEqual(frame.buffer, source.buffer);
-  assert.deepEqual(encodeData(new Uint8Array(0)), u8(0x00));
-});
-
-Deno.test("frames: allocateDataFrame gives a payload view right after the channel byte", () => {
-  const { frame, payload } = allocateDataFrame(5);
-  assert.equal(frame.length, 6);
-  assert.equal(payload.length, 5);
-  assert.equal(frame[0], DATA_CHANNEL);
-  assert.equal(payload.buffer, frame.buffer);
-  assert.equal(payload.byteOffset, frame.byteOffset + 1);
-  payload.set(text("hello"));
-  assert.deepEqual(frame, u8(0x00, ...text("hello")));
-  const empty = allocateDataFrame(0);
-  assert.deepEqual(empty.frame, u8(0x00));
-  assert.equal(empty.payload.length, 0);
 });

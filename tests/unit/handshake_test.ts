@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { bytes } from "../helpers/bytes.ts";
 import { MAX_HANDSHAKE, negotiate } from "../../src/front/socks/handshake.ts";
 import { closeQuietly, writeAll } from "../../src/net/io.ts";
+import { BufferedReader } from "../../src/net/buffered_reader.ts";
 
 const encoder = new TextEncoder();
 
@@ -114,7 +115,7 @@ Deno.test("handshake: MAX_HANDSHAKE is 1024", () => {
 Deno.test("handshake: SOCKS4 request sent one byte at a time", async () => {
   await withPair(async (p) => {
     const message = bytes(4, 1, 0, 80, 10, 244, 0, 5, "u", 0);
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     for (let i = 0; i < message.length; i++) {
       await p.client.write(message.subarray(i, i + 1));
       await p.readUpTo(i + 1);
@@ -138,7 +139,7 @@ Deno.test("handshake: SOCKS4 request sent one byte at a time", async () => {
 
 Deno.test("handshake: SOCKS4a request sent one byte at a time", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     for (let i = 0; i < SOCKS4A_WEB.length; i++) {
       await p.client.write(SOCKS4A_WEB.subarray(i, i + 1));
       await p.readUpTo(i + 1);
@@ -155,7 +156,7 @@ Deno.test("handshake: SOCKS4a request sent one byte at a time", async () => {
 
 Deno.test("handshake: SOCKS5 negotiation answers 05 00, then reads the request", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(5, 2, 2, 0));
     assert.equal(hex(await readExactly(p.client, 2)), "05 00");
     await writeAll(p.client, bytes(5, 1, 0, 3, 8, "web.demo", 0, 80));
@@ -175,7 +176,7 @@ Deno.test("handshake: SOCKS5 negotiation answers 05 00, then reads the request",
 
 Deno.test("handshake: SOCKS5 request over IPv6 split across writes", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(5, 1));
     await p.readUpTo(2);
     await writeAll(p.client, bytes(0));
@@ -201,7 +202,7 @@ Deno.test("handshake: SOCKS5 request over IPv6 split across writes", async () =>
 
 Deno.test("handshake: SOCKS5 client offering only user/password gets 05 FF", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(5, 1, 2));
     assert.equal(hex(await readExactly(p.client, 2)), "05 ff");
     assert.deepEqual(await result, {
@@ -214,7 +215,7 @@ Deno.test("handshake: SOCKS5 client offering only user/password gets 05 FF", asy
 
 Deno.test("handshake: SOCKS5 greeting with no methods gets 05 FF", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(5, 0));
     const hs = await result;
     assert.deepEqual(hs, { ok: false, reason: "SOCKS5 greeting offers no methods" });
@@ -224,7 +225,7 @@ Deno.test("handshake: SOCKS5 greeting with no methods gets 05 FF", async () => {
 
 Deno.test("handshake: a refused SOCKS5 request gets the protocol's reply", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(5, 1, 0));
     assert.equal(hex(await readExactly(p.client, 2)), "05 00");
     await writeAll(p.client, bytes(5, 1, 0, 9, 0, 0));
@@ -236,7 +237,7 @@ Deno.test("handshake: a refused SOCKS5 request gets the protocol's reply", async
 Deno.test("handshake: a first byte that is neither SOCKS nor a letter is refused silently", async () => {
   for (const first of [0x16, 0x00, 0xff]) {
     await withPair(async (p) => {
-      const result = negotiate(p.server);
+      const result = negotiate(p.server, new BufferedReader(p.server, 1024));
       await writeAll(p.client, bytes(first, 3, 1, 0, 0));
       assert.deepEqual(await result, {
         ok: false,
@@ -247,33 +248,17 @@ Deno.test("handshake: a first byte that is neither SOCKS nor a letter is refused
   }
 });
 
-Deno.test("handshake: an HTTP request gets a 400 that explains ktctl is a SOCKS proxy", async () => {
-  for (
-    const request of ["GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", "CONNECT x:443 HTTP/1.1\r\n"]
-  ) {
-    await withPair(async (p) => {
-      const result = negotiate(p.server);
-      await writeAll(p.client, encoder.encode(request));
-      // ktctl half-closes after the answer and reads on until the client closes, so that
-      // closing does not reset the connection and lose the answer.
-      const answer = new TextDecoder().decode(await readToEnd(p.client));
-      assert.equal(
-        answer,
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
-          "This is ktctl's SOCKS proxy, not an HTTP proxy: use a socks4a:// or socks5h:// proxy URL.\n",
-      );
-      closeQuietly(p.client);
-      assert.deepEqual(await result, {
-        ok: false,
-        reason: "an HTTP request (the client treats ktctl as an HTTP proxy)",
-      });
-    });
-  }
+Deno.test("handshake: a first byte that is not a SOCKS version is refused without a reply", async () => {
+  await withPair(async (p) => {
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
+    await writeAll(p.client, encoder.encode("GET / HTTP/1.1\r\n\r\n"));
+    assert.deepEqual(await result, { ok: false, reason: "not SOCKS (first byte 0x47)" });
+  });
 });
 
 Deno.test("handshake: an endless SOCKS4 user id is refused with 00 5B, without hanging", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     const flood = bytes(4, 1, 0, 80, 127, 0, 0, 1, "x".repeat(MAX_HANDSHAKE + 100));
     const writing = writeAll(p.client, flood);
     const hs = await result;
@@ -287,7 +272,7 @@ Deno.test("handshake: an endless SOCKS4 user id is refused with 00 5B, without h
 
 Deno.test("handshake: an endless SOCKS4a hostname is refused with 00 5B", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     const flood = bytes(4, 1, 0, 80, 0, 0, 0, 1, "id", 0, "h".repeat(MAX_HANDSHAKE + 100));
     const writing = writeAll(p.client, flood);
     const hs = await result;
@@ -299,7 +284,7 @@ Deno.test("handshake: an endless SOCKS4a hostname is refused with 00 5B", async 
 
 Deno.test("handshake: bytes sent after a SOCKS4a request come back as early data", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     const payload = bytes("GET / HTTP/1.1\r\nHost: web.demo\r\n\r\n", 0, 4, 5);
     await writeAll(p.client, bytes(SOCKS4A_WEB, payload));
     assert.deepEqual(await result, { ok: true, request: SOCKS4A_WEB_REQUEST, early: payload });
@@ -309,7 +294,7 @@ Deno.test("handshake: bytes sent after a SOCKS4a request come back as early data
 
 Deno.test("handshake: a SOCKS5 client sending everything at once keeps its early data", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     const payload = bytes("\x16\x03\x01 hello");
     await writeAll(p.client, bytes(5, 1, 0, 5, 1, 0, 1, 10, 96, 0, 10, 1, 0xbb, payload));
     assert.deepEqual(await result, {
@@ -352,7 +337,7 @@ Deno.test("handshake: a client closing before or during the handshake is not ok"
   ];
   for (const { what, writes, methodReply, reason } of cases) {
     await withPair(async (p) => {
-      const result = negotiate(p.server);
+      const result = negotiate(p.server, new BufferedReader(p.server, 1024));
       let sent = 0;
       for (const [i, w] of writes.entries()) {
         await writeAll(p.client, w);
@@ -369,7 +354,7 @@ Deno.test("handshake: a client closing before or during the handshake is not ok"
 
 Deno.test("handshake: a client that half-closes mid-request is not ok", async () => {
   await withPair(async (p) => {
-    const result = negotiate(p.server);
+    const result = negotiate(p.server, new BufferedReader(p.server, 1024));
     await writeAll(p.client, bytes(4, 1, 0, 80, 0, 0, 0, 1, 0, "web"));
     await p.client.closeWrite();
     assert.deepEqual(await result, { ok: false, reason: "closed during the handshake" });

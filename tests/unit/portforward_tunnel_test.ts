@@ -172,3 +172,43 @@ Deno.test("tunnel: a failed dial is the open's failure", async () => {
   await assert.rejects(tunnels.open(target("web-0", 8080)), /forbidden/);
   tunnels.close();
 });
+
+Deno.test("tunnel: a quiet session that answers no ping is passed over for a fresh one", async () => {
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 20, livenessMs: 50 });
+  const a = await tunnels.open(target("web-0", 8080));
+  assert.equal(await roundTrip(a, "before"), "before");
+  // The path goes silent (a NAT forgot it): nothing from the server any more.
+  dials[0].kubelet.holdReplies = true;
+  await new Promise((r) => setTimeout(r, 40));
+  const b = await tunnels.open(target("web-0", 8080));
+  assert.equal(dials.length, 2, "a fresh session");
+  assert.equal(await roundTrip(b, "after"), "after");
+  assert.ok(dials[0].kubelet.frames.some((f) => f.kind === "ping"), "the old one was pinged");
+  for (const u of [a, b]) u.close();
+  tunnels.close();
+});
+
+Deno.test("tunnel: a quiet session that answers its ping is used again", async () => {
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 20, livenessMs: 500 });
+  const a = await tunnels.open(target("web-0", 8080));
+  await new Promise((r) => setTimeout(r, 40));
+  const b = await tunnels.open(target("web-0", 8080));
+  assert.equal(dials.length, 1);
+  assert.equal(await roundTrip(b, "same"), "same");
+  for (const u of [a, b]) u.close();
+  tunnels.close();
+});
+
+Deno.test("tunnel: a session the far side closed while idle is replaced without a failure", async () => {
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1 });
+  const a = await tunnels.open(target("web-0", 8080));
+  a.close();
+  // The kubelet went away: the connection ends, but the client has not read that yet when the
+  // next connection is asked for.
+  dials[0].transport.deliver(null);
+  const b = await tunnels.open(target("web-0", 8080));
+  assert.equal(await roundTrip(b, "fresh"), "fresh");
+  assert.equal(dials.length, 2);
+  b.close();
+  tunnels.close();
+});

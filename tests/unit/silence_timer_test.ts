@@ -1,6 +1,6 @@
 /** The half-close silence timer shared by both port-forward transports. */
 import assert from "node:assert/strict";
-import { SilenceTimer } from "../../src/portforward/failures.ts";
+import { SilenceTimer } from "../../src/net/upstream_base.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

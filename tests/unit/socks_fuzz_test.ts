@@ -1,7 +1,7 @@
 /**
  * Property tests of the SOCKS parsers: thousands of random inputs and mutations of valid messages
- * from a seeded PRNG (so every run sees the same inputs). The checks live in scripts/fuzz.ts,
- * which runs them for longer: `deno run scripts/fuzz.ts --iterations 1000000`.
+ * from a seeded PRNG (so every run sees the same inputs). The checks live in tests/helpers/fuzz.ts;
+ * scripts/fuzz.ts runs them for longer: `deno run scripts/fuzz.ts --iterations 1000000`.
  */
 import assert from "node:assert/strict";
 import {
@@ -17,7 +17,7 @@ import {
   runFuzz,
   sameResult,
   toHex,
-} from "../../scripts/fuzz.ts";
+} from "../helpers/fuzz.ts";
 import type { Parse } from "../../src/front/socks/protocol.ts";
 
 function report(failures: Failure[]): string {

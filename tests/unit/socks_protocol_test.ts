@@ -2,11 +2,11 @@
  * Byte-level tests of the SOCKS4/4a/5 parsers and encoders in src/front/socks/protocol.ts.
  */
 import assert from "node:assert/strict";
+import { normalizeHostname } from "../../src/front/hostname.ts";
 import { bytes } from "../helpers/bytes.ts";
 import {
   detectVersion,
   formatIpv6,
-  normalizeHostname,
   type Parse,
   parseSocks4Request,
   parseSocks5Greeting,
@@ -391,6 +391,17 @@ Deno.test("socks5 request: port 0 is a general failure (05 01)", () => {
     parseSocks5Request(socks5(1, 3, bytes(3, "web"), 0)),
     "05 01 00 01 00 00 00 00 00 00",
   );
+});
+
+Deno.test("socks5 request: UDP ASSOCIATE or BIND from 0.0.0.0:0 is 'command not supported' (05 07)", () => {
+  // RFC 1928: a client that does not know the address it will send from sends all zeros.
+  for (const cmd of [2, 3]) {
+    assertInvalid(
+      parseSocks5Request(socks5(cmd, 1, [0, 0, 0, 0], 0)),
+      "05 07 00 01 00 00 00 00 00 00",
+      /not supported/,
+    );
+  }
 });
 
 Deno.test("socks5 request: empty and illegal domains are refused with 05 04", () => {

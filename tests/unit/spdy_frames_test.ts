@@ -2,12 +2,12 @@
  * The SPDY/3.1 codec byte by byte: frames as the spec lays them out, header blocks any zlib
  * inflater reads, and the reader's answer independent of how the bytes are split.
  */
+import { encodeGoAway } from "../helpers/spdy_peer.ts";
 import assert from "node:assert/strict";
 import { constants, inflateSync } from "node:zlib";
 import {
   decodeSpdyFrame,
   encodeData,
-  encodeGoAway,
   encodeHeaderBlock,
   encodePing,
   encodeRstStream,
@@ -18,8 +18,8 @@ import {
   SpdyProtocolError,
   StoredZlib,
 } from "../../src/net/spdy_frames.ts";
-import { Rng } from "../../scripts/fuzz.ts";
-import { runSpdyFuzz } from "../../scripts/fuzz_spdy.ts";
+import { Rng } from "../helpers/fuzz.ts";
+import { runSpdyFuzz } from "../helpers/fuzz_spdy.ts";
 import { bytes } from "../helpers/bytes.ts";
 
 /** A control frame as a server would send it (SPDY/3 section 2.2.1). */

@@ -2,20 +2,18 @@
  * The SPDY session against an in-memory server: batching and stream ids, the life of a stream,
  * resets, pings, GOAWAY, the connection's end, and reading held back for a slow consumer.
  */
+import { encodeGoAway } from "../helpers/spdy_peer.ts";
 import assert from "node:assert/strict";
 import {
   SpdySession,
   type SpdySessionOptions,
   SpdyStreamError,
+  StreamState,
 } from "../../src/net/spdy_session.ts";
 import { BlockPool } from "../../src/net/byte_queue.ts";
-import {
-  encodeData,
-  encodeGoAway,
-  encodePing,
-  encodeRstStream,
-} from "../../src/net/spdy_frames.ts";
+import { encodeData, encodePing, encodeRstStream } from "../../src/net/spdy_frames.ts";
 import { ClientFrameParser, MemoryTransport, synReply } from "../helpers/spdy_peer.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
@@ -155,7 +153,7 @@ Deno.test("spdy session: the server's pings are echoed, answers to ours are not"
   transport.deliver(encodePing(2));
   transport.deliver(encodePing(7));
   await settle();
-  assert.deepEqual(sentFrames(), [{ kind: "other", type: 6 }]);
+  assert.deepEqual(sentFrames(), [{ kind: "ping", id: 2 }]);
   assert.deepEqual([...transport.sent[0].subarray(8)], [0, 0, 0, 2]);
   session.close();
 });
@@ -242,4 +240,52 @@ Deno.test("spdy session: reset sends RST_STREAM CANCEL and drops unread data", a
   assert.deepEqual(sentFrames().at(-1), { kind: "rst", streamId: 1, status: 5 });
   assert.equal(session.streamCount, 0);
   session.close();
+});
+
+Deno.test("spdy session: a stream's state follows FINs and resets, in one table", async () => {
+  const { transport, session } = setup();
+  const a = session.openStream([["port", "80"]]);
+  assert.equal(a.state, StreamState.Open);
+  await a.end();
+  assert.equal(a.state, StreamState.LocalClosed);
+  await assert.rejects(a.write(text("late")), /already ended/);
+  await a.end(); // a second FIN is not sent and changes nothing
+  assert.equal(a.state, StreamState.LocalClosed);
+  transport.deliver(encodeData(a.id, text("answer"), true));
+  await settle();
+  assert.equal(a.state, StreamState.Closed);
+  assert.equal(str(await a.read()), "answer");
+  assert.equal(session.streamCount, 0, "closed both ways: forgotten");
+
+  const b = session.openStream([["port", "81"]]);
+  transport.deliver(encodeData(b.id, new Uint8Array(0), true));
+  await settle();
+  assert.equal(b.state, StreamState.RemoteClosed);
+  await b.write(text("still may send"));
+  transport.deliver(encodeRstStream(b.id, 5));
+  await settle();
+  assert.equal(b.state, StreamState.Reset);
+  transport.deliver(encodeData(b.id, text("after the reset")));
+  await settle();
+  assert.equal(b.state, StreamState.Reset, "nothing leaves Reset");
+  await assert.rejects(b.read(), SpdyStreamError);
+  session.close();
+});
+
+Deno.test("spdy session: keepalive pings after silence, and a ping left unanswered ends it", async () => {
+  const transport = new MemoryTransport();
+  const session = new SpdySession(transport, {
+    streamHighWater: 1024,
+    sessionHighWater: 4096,
+    pingIntervalMs: 30,
+    pingTimeoutMs: 60,
+  });
+  const s = session.openStream([["port", "80"]]);
+  // Pings go out alone (no header block), so a message with one is 12 bytes starting 80 03 00 06.
+  const pinged = () => transport.sent.some((m) => m.length === 12 && m[3] === 6);
+  await waitFor(pinged, 2000, "a ping");
+  // Any frame answers it; then silence again, and this time no answer.
+  transport.deliver(encodePing(1));
+  await session.done;
+  assert.match(String(s.failure?.message), /answered no ping for 60 ms/);
 });

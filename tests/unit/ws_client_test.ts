@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { WsClient } from "../../src/net/ws_client.ts";
 import { FrameError, Opcode } from "../../src/net/ws_frames.ts";
-import { concat, readExactly, writeAll } from "../../src/net/io.ts";
+import { concat, writeAll } from "../../src/net/io.ts";
+import { readExactly } from "../helpers/bytes.ts";
 
 /** An unmasked server frame. */
 function serverFrame(opcode: number, fin: boolean, payload: Uint8Array): Uint8Array {

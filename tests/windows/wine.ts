@@ -34,6 +34,10 @@ export interface WineManifest {
   bcryptprimitivesDll: string | null;
   /** Linux path of our setx.exe, or null when Wine's own setx.exe works. */
   setxExe: string | null;
+  /** Linux path of ctrlclose.exe (scripts/wine/src/ctrlclose.c: a console close, simulated). */
+  ctrlcloseExe: string;
+  /** Linux path of sysproxy_client.exe (a WinINet client that uses the system proxy). */
+  sysproxyClientExe: string;
   /** Linux path of the DENO_DIR shared by all prefixes (npm and remote module cache). */
   denoDir: string;
   wineserver: string;
@@ -124,6 +128,11 @@ export interface WinePrefix {
   regQuery(key: string, name: string): Promise<string | number | string[] | undefined>;
   /** Like regQuery, with the type. */
   regQueryTyped(key: string, name: string): Promise<RegValue | undefined>;
+  /**
+   * `reg export KEY FILE /y`: the exact text of the file (UTF-16LE decoded), or undefined when
+   * reg.exe failed (a missing key).
+   */
+  regExport(key: string): Promise<string | undefined>;
   /** Kills every process of the prefix (wineserver -k) and removes the prefix. Idempotent. */
   destroy(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -134,6 +143,12 @@ export interface CreatePrefixOptions {
   setup?: boolean;
   /** Timeout of `wineboot -i`. Default 180 000 ms. */
   bootTimeoutMs?: number;
+  /**
+   * The Linux locale Wine runs in (LANG and LC_ALL), e.g. `zh_CN.UTF-8`: it decides the prefix's
+   * code page. Default: the caller's LANG. The locale must exist (setup.sh generates the two
+   * the tests use), or Wine falls back to 7-bit ASCII.
+   */
+  lang?: string;
 }
 
 function cacheDir(): string {
@@ -193,6 +208,50 @@ export function parseRegQuery(stdout: string): RegValue[] {
     values.push({ name: name === "(Default)" ? "" : name, type, value });
   }
   return values;
+}
+
+/**
+ * The values of exactly `key` (not its subkeys) in a `reg export` file's text (UTF-16LE with a
+ * BOM on disk, decoded by the caller): an exact view in every locale, unlike `reg query`'s
+ * console output. Strings are unescaped (`\\\\` and `\\"`); `hex(2):` (REG_EXPAND_SZ) is decoded
+ * from its UTF-16LE bytes; other hex types keep their hex text.
+ */
+export function parseRegExport(text: string, key: string): RegValue[] {
+  const header = `[${key.replace(/^HKCU\\/i, "HKEY_CURRENT_USER\\")}]`.toLowerCase();
+  const lines = text.replace(/^\uFEFF/, "").replace(/\\\r?\n\s*/g, "").split(/\r?\n/);
+  const start = lines.findIndex((line) => line.trim().toLowerCase() === header);
+  if (start < 0) return [];
+  const values: RegValue[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line.startsWith("[")) break;
+    const m = /^(@|"((?:[^"\\]|\\.)*)")=(.*)$/.exec(line);
+    if (!m) continue;
+    const name = m[1] === "@" ? "" : unescapeReg(m[2]);
+    values.push({ name, ...exportedData(m[3]) });
+  }
+  return values;
+}
+
+function unescapeReg(text: string): string {
+  return text.replace(/\\(.)/g, (_, c: string) => c === "n" ? "\n" : c === "0" ? "\0" : c);
+}
+
+function exportedData(data: string): Omit<RegValue, "name"> {
+  if (data.startsWith('"')) return { type: "REG_SZ", value: unescapeReg(data.slice(1, -1)) };
+  if (data.startsWith("dword:")) return { type: "REG_DWORD", value: parseInt(data.slice(6), 16) };
+  const hex = /^hex(?:\(([0-9a-f]+)\))?:(.*)$/i.exec(data);
+  if (!hex) return { type: "UNKNOWN", value: data };
+  const bytes = hex[2] === "" ? [] : hex[2].split(",").map((b) => parseInt(b, 16));
+  const kind = hex[1] ?? "3";
+  if (kind === "2" || kind === "7") {
+    const units: number[] = [];
+    for (let i = 0; i + 1 < bytes.length; i += 2) units.push(bytes[i] | (bytes[i + 1] << 8));
+    const text = String.fromCharCode(...units).replace(/\0$/, "");
+    return kind === "2"
+      ? { type: "REG_EXPAND_SZ", value: text }
+      : { type: "REG_MULTI_SZ", value: text.replace(/\0$/, "").split("\0") };
+  }
+  return { type: kind === "b" ? "REG_QWORD" : `REG_HEX(${kind})`, value: hex[2] };
 }
 
 interface Collected {
@@ -302,6 +361,7 @@ export async function createPrefix(options: CreatePrefixOptions = {}): Promise<W
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }
+  if (options.lang) Object.assign(env, { LANG: options.lang, LC_ALL: options.lang });
   Object.assign(env, {
     WINEPREFIX: dir,
     WINEDEBUG: "-all",
@@ -536,6 +596,16 @@ export async function createPrefix(options: CreatePrefixOptions = {}): Promise<W
     wine,
     reg: (args, opts = {}) => wine("reg.exe", args, { timeoutMs: 30_000, ...opts }),
     regQueryTyped,
+    async regExport(key) {
+      const file = `export-${crypto.randomUUID()}.reg`;
+      const r = await wine("reg.exe", ["export", key, `C:\\work\\${file}`, "/y"], {
+        timeoutMs: 30_000,
+      });
+      if (r.code !== 0) return undefined;
+      const bytes = await Deno.readFile(`${workDir}/${file}`);
+      await Deno.remove(`${workDir}/${file}`);
+      return new TextDecoder("utf-16le").decode(bytes);
+    },
     regQuery: async (key, name) => (await regQueryTyped(key, name))?.value,
     destroy,
     [Symbol.asyncDispose]: destroy,

@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+import { normalizeHostname } from "../hostname.ts";
 
 /** Where the client wants to go. `host` is a dotted IPv4, an RFC 5952 IPv6, or a hostname. */
 export interface Destination {
@@ -200,7 +201,13 @@ export function parseSocks5Request(buf: Uint8Array): Parse<SocksRequest> {
     return fail(`unknown SOCKS5 address type ${atyp}`, Socks5Reply.addressTypeNotSupported);
   }
   const port = (buf[addressEnd] << 8) | buf[addressEnd + 1];
-  if (port === 0) return fail("destination port 0", Socks5Reply.generalFailure);
+  if (port === 0) {
+    // RFC 1928 §7: a UDP ASSOCIATE (or BIND) client that does not know its address sends zeros;
+    // it gets the same "command not supported" as any other command ktctl does not serve.
+    return command === "connect"
+      ? fail("destination port 0", Socks5Reply.generalFailure)
+      : fail(`SOCKS5 ${command} is not supported`, Socks5Reply.commandNotSupported);
+  }
   return {
     status: "done",
     consumed: addressEnd + 2,
@@ -229,21 +236,6 @@ function readCString(
 
 function latin1(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
-}
-
-const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
-/**
- * Lower-cases a hostname, drops one trailing dot, and checks it is made of DNS labels. A client
- * may also send an IP literal as a "hostname"; those are accepted as they are.
- */
-export function normalizeHostname(raw: string): string | undefined {
-  let name = raw.toLowerCase();
-  if (name.endsWith(".")) name = name.slice(0, -1);
-  if (name.length === 0 || name.length > 253) return undefined;
-  if (/^[0-9a-f:.]+$/.test(name) && name.includes(":")) return name; // IPv6 literal
-  if (name.startsWith("[") && name.endsWith("]")) return normalizeHostname(name.slice(1, -1));
-  return name.split(".").every((label) => LABEL.test(label)) ? name : undefined;
 }
 
 /** Formats 16 bytes as an RFC 5952 IPv6 address (lower case, longest zero run compressed). */

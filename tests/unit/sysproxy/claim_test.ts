@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { AlreadyRunningError, claimConnect, ClaimError } from "../../../src/sysproxy/claim.ts";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import {
-  accessDenied,
-  CORP,
-  ENV,
-  HERE,
-  INET,
-  SOCKS,
-  STATE_DIR,
-  STATE_PATH,
-  World,
-} from "./fakes.ts";
+import { CORP, ENV, HERE, INET, SOCKS, STATE_DIR, STATE_PATH, World } from "./fakes.ts";
 
 Deno.test("a claim writes a state file with no values that names this process", async () => {
   const world = new World();
@@ -21,7 +11,7 @@ Deno.test("a claim writes a state file with no values that names this process", 
     format: "ktctl-connect-state",
     version: 1,
     pid: 100,
-    processStart: "created:100-start",
+    processStart: "started:100",
     address: "127.0.0.1",
     port: 2223,
     method: null,
@@ -73,7 +63,7 @@ Deno.test("a dead owner's leftovers are restored before the new claim is made", 
 Deno.test("a recycled pid (same pid, other start time) does not block a claim", async () => {
   const world = new World();
   await claimConnect(HERE, world.process(100));
-  world.probe.running.set(100, "created:another-program");
+  world.probe.running.set(100, "started:another-program");
   const claim = await claimConnect(HERE, world.process(200));
   assert.match(claim.repaired[0], /pid 100 now belongs to another program/);
   assert.equal(world.fs.json(STATE_PATH).pid, 200);
@@ -84,14 +74,14 @@ Deno.test("leftovers that cannot be restored stop the claim and stay on disk", a
   const first = world.process(100);
   await setupGlobalProxy(SOCKS, await claimConnect(HERE, first), first);
   world.kill(100);
-  world.registry.fail((argv) => argv[1] === "delete" && argv[4] === "ProxyServer", accessDenied);
+  world.registry.fail((call) => call[0] === "delete" && call[2] === "ProxyServer", "denied");
   const error = await claimConnect(HERE, world.process(200)).catch((e) => e);
   assert.ok(error instanceof ClaimError);
   assert.equal(
     error.message,
     "could not restore what connect pid 100 (127.0.0.1:2223) left behind",
   );
-  assert.ok(error.lines.some((line: string) => line.includes("Access is denied")));
+  assert.ok(error.lines.some((line: string) => line.includes("Windows error 5")));
   assert.equal(world.fs.json(STATE_PATH).pid, 100);
   assert.equal(world.fs.json(STATE_PATH).values.length, 4);
 });

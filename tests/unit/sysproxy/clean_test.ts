@@ -11,8 +11,8 @@ async function withConnect() {
   await setupGlobalProxy(SOCKS, claim, deps);
   const applied = world.registry.snapshot();
   const stateText = world.fs.files.get(STATE_PATH);
-  const callsBefore = world.registry.runner.calls.length;
-  const newCalls = () => world.registry.runner.calls.slice(callsBefore);
+  const callsBefore = world.registry.calls.length;
+  const newCalls = () => world.registry.calls.slice(callsBefore);
   return { world, applied, stateText, newCalls, original: new World(CORP).registry.snapshot() };
 }
 
@@ -36,7 +36,7 @@ Deno.test("clean while the owner is alive changes nothing and says so", async ()
 
 Deno.test("a pid now used by another program counts as dead: values restored", async () => {
   const { world, original } = await withConnect();
-  world.probe.running.set(100, "created:someone-else");
+  world.probe.running.set(100, "started:someone-else");
   const report = await clean({ dryRun: false }, world.process(200));
   assert.equal(report.ok, true);
   assert.match(report.lines[0], /pid 100 now belongs to another program/);
@@ -62,7 +62,7 @@ Deno.test("--dryRun changes nothing and says exactly what it would do", async ()
       `  Would remove ${STATE_PATH}`,
     ],
   });
-  assert.ok(newCalls().every((argv) => argv[1] === "query"), JSON.stringify(newCalls()));
+  assert.ok(newCalls().every((call) => call[0] === "get"), JSON.stringify(newCalls()));
   assert.deepEqual(world.registry.snapshot(), {
     ...applied,
     [`${INET}\\ProxyServer`.toLowerCase()]: { type: "REG_SZ", data: "user-choice:3128" },
@@ -80,7 +80,7 @@ Deno.test("a corrupt state file is reported and left, with or without --dryRun",
     assert.ok(report.lines[0].startsWith(`${verb} ${STATE_PATH} alone: it is not a readable`));
   }
   assert.ok(world.fs.files.has(STATE_PATH));
-  assert.deepEqual(world.registry.runner.calls, []);
+  assert.deepEqual(world.registry.calls, []);
 });
 
 Deno.test("a state file of an unknown format version is left for its own ktctl", async () => {
@@ -111,7 +111,7 @@ Deno.test("when liveness cannot be told, the file is left and reported", async (
 Deno.test("a restore failure during clean keeps the file and flags the report", async () => {
   const { world } = await withConnect();
   world.kill(100);
-  world.registry.fail((argv) => argv[0] === "reg" && argv[1] !== "query", "missing");
+  world.registry.fail((call) => call[0] === "set" || call[0] === "delete", "denied");
   const report = await clean({ dryRun: false }, world.process(200));
   assert.equal(report.ok, false);
   assert.ok(report.lines.includes(
@@ -146,4 +146,15 @@ Deno.test("clean handles several files and removes dead writers' temp files", as
 Deno.test("with no state files clean says there is nothing to do", async () => {
   const report = await clean({ dryRun: false }, new World().process(200));
   assert.deepEqual(report, { ok: true, lines: [`Nothing to clean in ${STATE_DIR}`] });
+});
+
+Deno.test("an owner recorded by an older ktctl (wmic or image identity) counts as alive", async () => {
+  for (const legacy of ["created:20240501093000.123456+120", "image:deno.exe"]) {
+    const { world, applied } = await withConnect();
+    const state = world.fs.json(STATE_PATH);
+    world.fs.files.set(STATE_PATH, JSON.stringify({ ...state, processStart: legacy }));
+    const report = await clean({ dryRun: false }, world.process(200));
+    assert.match(report.lines[0], /is still running; left its state alone/);
+    assert.deepEqual(world.registry.snapshot(), applied);
+  }
 });

@@ -1,19 +1,22 @@
 /**
- * Test doubles for sysproxy: a recording command runner, a simulated HKCU registry that answers
- * `reg`/`setx` argv the way reg.exe and setx.exe do (CRLF output, exit 1 for a missing value),
- * an in-memory state folder, and a scripted process probe.
+ * Test doubles for sysproxy: a simulated HKCU registry (behind the same synchronous interface
+ * as the FFI one, storing each value as the bytes the registry API would hold) that records
+ * every call and can fail or "crash" at any of them, the Windows notifications and console
+ * handler, an in-memory state folder, and a scripted process probe.
  */
-import {
-  type CommandResult,
-  type CommandRunner,
-  ExecutableNotFoundError,
-} from "../../../src/sysproxy/command_runner.ts";
+import { ExecutableNotFoundError } from "../../../src/sysproxy/command_runner.ts";
 import { type ProcessProbe, ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
 import type { StateRecord } from "../../../src/sysproxy/state_file.ts";
 import type { StateFs } from "../../../src/sysproxy/state_fs.ts";
 import { claimConnect, type ConnectClaim } from "../../../src/sysproxy/claim.ts";
 import type { GlobalProxyRequest, Platform, SysProxyDeps } from "../../../src/sysproxy/types.ts";
-import type { RegValue } from "../../../src/sysproxy/windows_registry.ts";
+import {
+  decodeRegData,
+  encodeRegData,
+  RegistryError,
+  type RegValue,
+} from "../../../src/sysproxy/windows_registry.ts";
+import type { InternetRefresh, WindowsSystem } from "../../../src/sysproxy/windows_system.ts";
 
 export const ENV = "HKCU\\Environment";
 export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
@@ -21,7 +24,7 @@ export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Interne
 /** Registry values to start a world with: key, value name, value. */
 export type Seed = Array<[string, string, RegValue]>;
 
-/** The address:port the tests connect on, and the two kinds of global proxy for it. */
+/** The address:port the tests connect on, and the kinds of global proxy for it. */
 export const HERE = { address: "127.0.0.1", port: 2223 };
 export const SOCKS: GlobalProxyRequest = {
   ...HERE,
@@ -32,6 +35,11 @@ export const SOCKS5: GlobalProxyRequest = {
   ...HERE,
   method: "socks5",
   proxyUrl: "socks5://127.0.0.1:2223",
+};
+export const HTTP: GlobalProxyRequest = {
+  ...HERE,
+  method: "http",
+  proxyUrl: "http://127.0.0.1:2223",
 };
 /** A user with a corporate http_proxy and the system proxy switched off. */
 export const CORP: Seed = [
@@ -47,64 +55,67 @@ export const CORP_PROXY: Seed = [
   [INET, "ProxyOverride", { type: "REG_SZ", data: "*.corp.example; 10.*" }],
 ];
 
-export type Handler = (cmd: string, args: string[]) => CommandResult | Promise<CommandResult>;
+/**
+ * One recorded call: `["get" | "delete", key, name]`, `["set", key, name, type, data]`,
+ * `["broadcast"]`, `["refresh"]`, `["close-handler", "on" | "off"]`.
+ */
+export type Call = string[];
 
-/** Records the exact argv of every call (`[cmd, ...args]`) and answers with `handler`. */
-export class RecordingRunner implements CommandRunner {
-  readonly calls: string[][] = [];
-  constructor(private readonly handler: Handler) {}
-
-  async run(cmd: string, args: string[]): Promise<CommandResult> {
-    this.calls.push([cmd, ...args]);
-    return await this.handler(cmd, args);
-  }
-
-  /** Calls that change something (reg add/delete, setx). */
-  get mutations(): string[][] {
-    return this.calls.filter(isMutation);
-  }
+export function isMutation(call: Call): boolean {
+  return call[0] === "set" || call[0] === "delete";
 }
 
-export function isMutation(argv: string[]): boolean {
-  return argv[0] === "setx" || (argv[0] === "reg" && argv[1] !== "query");
-}
+/** What a matching call does instead: fail with Windows error 5, or "crash" before/after it. */
+export type Fault = "denied" | "crash-before" | "crash-after";
 
-export const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });
-export const accessDenied: CommandResult = {
-  code: 1,
-  stdout: "",
-  stderr: "ERROR: Access is denied.\r\n",
-};
-
-interface Fault {
-  match: (argv: string[]) => boolean;
-  outcome: CommandResult | "missing" | "freeze-before" | "freeze-after";
+interface Stored {
+  name: string;
+  type: number;
+  bytes: Uint8Array;
 }
 
 /**
- * HKCU as reg.exe and setx.exe show it. Faults make a matching call fail, look like a missing
- * executable, or never return (a crash at that moment: nothing after it runs).
+ * HKCU and the rest of {@link WindowsSystem}, in memory. A "crash" fault calls `onCrash` at
+ * that moment (the world takes a snapshot to rewind to) and lets the call go on.
  */
-export class FakeRegistry {
-  readonly #values = new Map<string, { name: string; value: RegValue }>();
-  readonly #faults: Fault[] = [];
-  /** Called with every argv before it is answered (to look at the state file at that moment). */
-  observe: (argv: string[]) => void = () => {};
-  /** Behave like Wine's stub setx.exe: exit 0, write nothing. */
-  setxIsStub = false;
-  readonly runner = new RecordingRunner((cmd, args) => this.#handle(cmd, args));
+export class FakeRegistry implements WindowsSystem {
+  readonly #values = new Map<string, Stored>();
+  readonly #faults: { match: (call: Call) => boolean; fault: Fault }[] = [];
+  readonly calls: Call[] = [];
+  readonly closeHandlers = new Set<() => void>();
+  /** Called with every call before it is answered (to look at the state file at that moment). */
+  observe: (call: Call) => void = () => {};
+  onCrash: () => void = () => {};
+  broadcastWorks = true;
+  refreshWorks: InternetRefresh = { settingsChanged: true, refresh: true };
+  readonly registry = {
+    get: (key: string, name: string) => this.#call(["get", key, name], () => this.get(key, name)),
+    set: (key: string, name: string, value: RegValue) =>
+      this.#call(
+        ["set", key, name, value.type, String(value.data)],
+        () => this.set(key, name, value),
+      ),
+    delete: (key: string, name: string) =>
+      this.#call(["delete", key, name], () => void this.delete(key, name)),
+  };
 
   constructor(initial: Seed = []) {
     for (const [key, name, value] of initial) this.set(key, name, value);
   }
 
   get(key: string, name: string): RegValue | null {
-    return this.#values.get(slot(key, name))?.value ?? null;
+    const stored = this.#values.get(slot(key, name));
+    return stored ? decodeRegData(stored.name, stored.type, stored.bytes) : null;
   }
 
   set(key: string, name: string, value: RegValue): void {
+    this.setRaw(key, name, encodeRegData(value).type, encodeRegData(value).bytes);
+  }
+
+  /** Stores exact bytes of any type (e.g. REG_BINARY = 3). */
+  setRaw(key: string, name: string, type: number, bytes: Uint8Array): void {
     const existing = this.#values.get(slot(key, name));
-    this.#values.set(slot(key, name), { name: existing?.name ?? name, value });
+    this.#values.set(slot(key, name), { name: existing?.name ?? name, type, bytes });
   }
 
   delete(key: string, name: string): boolean {
@@ -113,11 +124,27 @@ export class FakeRegistry {
 
   /** Everything, for comparing whole registry states. */
   snapshot(): Record<string, RegValue> {
-    return Object.fromEntries([...this.#values].map(([k, v]) => [k, v.value]));
+    return Object.fromEntries(
+      [...this.#values].map(([k, v]) => [k, decodeRegData(v.name, v.type, v.bytes)]),
+    );
   }
 
-  fail(match: (argv: string[]) => boolean, outcome: Fault["outcome"]): void {
-    this.#faults.push({ match, outcome });
+  /** The raw contents, to rewind to after a simulated crash. */
+  dump(): Map<string, Stored> {
+    return new Map(this.#values);
+  }
+
+  load(values: Map<string, Stored>): void {
+    this.#values.clear();
+    for (const [k, v] of values) this.#values.set(k, v);
+  }
+
+  get mutations(): Call[] {
+    return this.calls.filter(isMutation);
+  }
+
+  fail(match: (call: Call) => boolean, fault: Fault): void {
+    this.#faults.push({ match, fault });
   }
 
   /** The problem is fixed: calls behave normally again. */
@@ -125,65 +152,45 @@ export class FakeRegistry {
     this.#faults.length = 0;
   }
 
-  #handle(cmd: string, args: string[]): Promise<CommandResult> | CommandResult {
-    const argv = [cmd, ...args];
-    this.observe(argv);
-    const fault = this.#faults.find((f) => f.match(argv));
-    if (fault?.outcome === "missing") throw new ExecutableNotFoundError(cmd);
-    if (fault?.outcome === "freeze-before") return new Promise(() => {});
-    if (fault && typeof fault.outcome === "object") return fault.outcome;
-    const result = this.#execute(cmd, args);
-    return fault?.outcome === "freeze-after" ? new Promise(() => {}) : result;
+  broadcastEnvironment(): boolean {
+    this.calls.push(["broadcast"]);
+    return this.broadcastWorks;
   }
 
-  #execute(cmd: string, args: string[]): CommandResult {
-    if (cmd === "setx" && args.length === 2) {
-      if (!this.setxIsStub) this.set(ENV, args[0], { type: "REG_SZ", data: args[1] });
-      return ok("\r\nSUCCESS: Specified value was saved.\r\n");
+  refreshInternetSettings(): InternetRefresh {
+    this.calls.push(["refresh"]);
+    return this.refreshWorks;
+  }
+
+  onConsoleClose(handler: () => void): () => void {
+    this.calls.push(["close-handler", "on"]);
+    this.closeHandlers.add(handler);
+    return () => {
+      if (this.closeHandlers.delete(handler)) this.calls.push(["close-handler", "off"]);
+    };
+  }
+
+  /** The console window is closed: every registered handler runs, synchronously. */
+  closeConsole(): void {
+    for (const handler of [...this.closeHandlers]) handler();
+  }
+
+  #call<T>(call: Call, body: () => T): T {
+    this.calls.push(call);
+    this.observe(call);
+    const fault = this.#faults.find((f) => f.match(call))?.fault;
+    if (fault === "denied") {
+      throw new RegistryError(`${call[0]} ${call[1]}\\${call[2]} failed with Windows error 5`);
     }
-    const [verb, key, v, name, ...rest] = args;
-    if (cmd !== "reg" || v !== "/v") return syntaxError;
-    if (verb === "query" && rest.length === 0) {
-      const found = this.#values.get(slot(key, name));
-      if (!found) return notFound;
-      return ok(`\r\n${longKey(key)}\r\n    ${found.name}    ${render(found.value)}\r\n\r\n`);
-    }
-    if (verb === "delete" && rest.length === 1 && rest[0] === "/f") {
-      return this.delete(key, name) ? ok("The operation completed successfully.\r\n") : notFound;
-    }
-    if (verb === "add" && rest.length === 5 && rest[0] === "/t" && rest[2] === "/d") {
-      const [, type, , data, force] = rest;
-      if (force !== "/f") return syntaxError;
-      if (type === "REG_DWORD" && /^(\d+|0x[0-9a-f]+)$/i.test(data)) {
-        this.set(key, name, { type, data: Number(data) });
-      } else if (type === "REG_SZ" || type === "REG_EXPAND_SZ") {
-        this.set(key, name, { type, data });
-      } else return syntaxError;
-      return ok("The operation completed successfully.\r\n");
-    }
-    return syntaxError;
+    if (fault === "crash-before") this.onCrash();
+    const result = body();
+    if (fault === "crash-after") this.onCrash();
+    return result;
   }
 }
-
-const notFound: CommandResult = {
-  code: 1,
-  stdout: "",
-  stderr: "ERROR: The system was unable to find the specified registry key or value.\r\n",
-};
-const syntaxError: CommandResult = { code: 1, stdout: "", stderr: "ERROR: Invalid syntax.\r\n" };
 
 function slot(key: string, name: string): string {
   return `${key}\\${name}`.toLowerCase();
-}
-
-function longKey(key: string): string {
-  return key.replace(/^HKCU\\/, "HKEY_CURRENT_USER\\");
-}
-
-function render(value: RegValue): string {
-  return value.type === "REG_DWORD"
-    ? `REG_DWORD    0x${value.data.toString(16)}`
-    : `${value.type}    ${value.data}`;
 }
 
 /** The state folder in memory; `files` maps full paths to contents. */
@@ -224,6 +231,10 @@ export class MemoryFs implements StateFs {
     return Promise.resolve();
   }
 
+  removeSync(path: string): void {
+    this.files.delete(path);
+  }
+
   /** The state file at `path`, parsed (no validation: tests look at what is on disk). */
   json(path: string): StateRecord {
     const text = this.files.get(path);
@@ -242,7 +253,7 @@ export class FakeProbe implements ProcessProbe {
   broken = false;
 
   startTime(pid: number): Promise<string | undefined> {
-    if (this.broken) return Promise.reject(new ProcessProbeError("tasklist and wmic failed"));
+    if (this.broken) return Promise.reject(new ProcessProbeError("cannot list processes"));
     return Promise.resolve(this.running.get(pid));
   }
 }
@@ -256,16 +267,21 @@ export class World {
   readonly registry: FakeRegistry;
   readonly fs = new MemoryFs();
   readonly probe = new FakeProbe();
+  #atCrash: { values: ReturnType<FakeRegistry["dump"]>; files: Map<string, string> } | undefined;
 
   constructor(initial: Seed = []) {
     this.registry = new FakeRegistry(initial);
+    this.registry.onCrash = () => {
+      this.#atCrash ??= { values: this.registry.dump(), files: new Map(this.fs.files) };
+    };
   }
 
   /** The deps of a ktctl process with `pid` (started at `started`), running now. */
   process(pid: number, platform: Platform = "windows"): SysProxyDeps {
-    this.probe.running.set(pid, `created:${pid}-start`);
+    this.probe.running.set(pid, `started:${pid}`);
     return {
-      runner: this.registry.runner,
+      runner: { run: (cmd) => Promise.reject(new ExecutableNotFoundError(cmd)) },
+      windows: this.registry,
       fs: this.fs,
       process: this.probe,
       platform,
@@ -279,6 +295,19 @@ export class World {
   kill(pid: number): void {
     this.probe.running.delete(pid);
   }
+
+  /**
+   * The process with `pid` died at the simulated crash: registry and files go back to how they
+   * were at that moment (whatever it did afterwards never happened).
+   */
+  dieAtCrash(pid: number): void {
+    if (!this.#atCrash) throw new Error("no crash happened");
+    this.registry.load(this.#atCrash.values);
+    this.fs.files.clear();
+    for (const [path, text] of this.#atCrash.files) this.fs.files.set(path, text);
+    this.#atCrash = undefined;
+    this.kill(pid);
+  }
 }
 
 /** Starts "ktctl connect" as `pid` in `world`: its deps, and its claim on {@link HERE}. */
@@ -288,9 +317,4 @@ export async function startConnect(
 ): Promise<{ deps: SysProxyDeps; claim: ConnectClaim }> {
   const deps = world.process(pid);
   return { deps, claim: await claimConnect(HERE, deps) };
-}
-
-/** Lets a frozen (crashed) call chain settle whatever it was going to do before freezing. */
-export async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
 }

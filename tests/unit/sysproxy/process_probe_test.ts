@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ExecutableNotFoundError } from "../../../src/sysproxy/command_runner.ts";
+import type { CommandResult, CommandRunner } from "../../../src/sysproxy/command_runner.ts";
 import { ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
 import {
   DarwinProcessProbe,
@@ -7,11 +7,21 @@ import {
   parseProcStat,
 } from "../../../src/sysproxy/process_probe_unix.ts";
 import {
-  parseTasklist,
-  parseWmicCreationDate,
+  type WindowsProcesses,
   WindowsProcessProbe,
 } from "../../../src/sysproxy/process_probe_windows.ts";
-import { ok, RecordingRunner } from "./fakes.ts";
+import { parseTasklist } from "../../../src/sysproxy/tasklist.ts";
+
+/** Records argv and answers with `answer`. */
+class RecordingRunner implements CommandRunner {
+  readonly calls: string[][] = [];
+  constructor(private readonly answer: (cmd: string, args: string[]) => CommandResult) {}
+  run(cmd: string, args: string[]): Promise<CommandResult> {
+    this.calls.push([cmd, ...args]);
+    return Promise.resolve(this.answer(cmd, args));
+  }
+}
+const ok = (stdout: string): CommandResult => ({ code: 0, stdout, stderr: "" });
 
 const STAT_TAIL = "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 987654 1 2 3";
 
@@ -44,61 +54,45 @@ Deno.test("DarwinProcessProbe asks ps for lstart; exit 1 means not running", asy
   assert.deepEqual(runner.calls[0], ["ps", "-o", "lstart=", "-p", "7"]);
 });
 
-// tasklist /FO CSV /NH on Windows; Wine's older tasklist ignores /FO and prints name,pid.
-const TASKLIST_WINDOWS = '"deno.exe","4242","Console","1","61,460 K"\r\n';
-const TASKLIST_NONE = "INFO: No tasks are running which match the specified criteria.\r\n";
-const WMIC = "\r\r\n\r\r\nCreationDate=20240501093000.123456+120\r\r\n\r\r\n\r\r\n";
+/** kernel32's answers, scripted: pid -> creation time or a failure. */
+function processes(table: Record<number, bigint | "exited" | "inaccessible">): WindowsProcesses {
+  return {
+    pids: () => new Set(Object.keys(table).map(Number)),
+    creationTime: (pid) => table[pid] ?? "inaccessible",
+  };
+}
+
+Deno.test("WindowsProcessProbe: identity is the creation time; a missing pid is not running", async () => {
+  const probe = new WindowsProcessProbe(processes({ 4242: 133_589_000_000_000_000n }));
+  assert.equal(await probe.startTime(4242), "started:133589000000000000");
+  assert.equal(await probe.startTime(4243), undefined);
+});
+
+Deno.test("WindowsProcessProbe: an exited process held open by a handle is not running", async () => {
+  assert.equal(await new WindowsProcessProbe(processes({ 7: "exited" })).startTime(7), undefined);
+});
+
+Deno.test("WindowsProcessProbe: a running pid it cannot open, or no process list, is unknown", async () => {
+  await assert.rejects(
+    new WindowsProcessProbe(processes({ 7: "inaccessible" })).startTime(7),
+    ProcessProbeError,
+  );
+  const broken: WindowsProcesses = {
+    pids: () => {
+      throw new Error("EnumProcesses failed");
+    },
+    creationTime: () => 1n,
+  };
+  await assert.rejects(new WindowsProcessProbe(broken).startTime(7), /cannot list processes/);
+});
 
 Deno.test("parseTasklist reads Windows CSV and Wine's bare list, matching the pid exactly", () => {
-  assert.equal(parseTasklist(TASKLIST_WINDOWS, 4242), "deno.exe");
+  const windows = '"deno.exe","4242","Console","1","61,460 K"\r\n';
+  assert.equal(parseTasklist(windows, 4242), "deno.exe");
   assert.equal(parseTasklist("ktctl.exe,4242\nother.exe,42\n", 42), "other.exe");
-  assert.equal(parseTasklist(TASKLIST_WINDOWS, 424), undefined);
-  assert.equal(parseTasklist(TASKLIST_NONE, 4242), undefined);
-});
-
-Deno.test("parseWmicCreationDate wants exactly one non-empty CreationDate", () => {
-  assert.equal(parseWmicCreationDate(WMIC), "20240501093000.123456+120");
-  assert.equal(parseWmicCreationDate(""), undefined);
-  assert.equal(parseWmicCreationDate("CreationDate=\r\n"), undefined);
-  assert.equal(parseWmicCreationDate(WMIC + WMIC.replace("0930", "1010")), undefined);
-});
-
-Deno.test("WindowsProcessProbe: tasklist for liveness, wmic for the start time", async () => {
-  const runner = new RecordingRunner((cmd) => ok(cmd === "tasklist" ? TASKLIST_WINDOWS : WMIC));
-  const probe = new WindowsProcessProbe(runner);
-  assert.equal(await probe.startTime(4242), "created:20240501093000.123456+120");
-  assert.deepEqual(runner.calls, [
-    ["tasklist", "/FI", "PID eq 4242", "/FO", "CSV", "/NH"],
-    ["wmic", "process", "where", "ProcessId=4242", "get", "CreationDate", "/value"],
-  ]);
-});
-
-Deno.test("WindowsProcessProbe: not in tasklist means gone, without asking wmic", async () => {
-  const runner = new RecordingRunner(() => ok(TASKLIST_NONE));
-  assert.equal(await new WindowsProcessProbe(runner).startTime(4242), undefined);
-  assert.equal(runner.calls.length, 1);
-});
-
-Deno.test("WindowsProcessProbe: without wmic the image name is the identity", async () => {
-  const runner = new RecordingRunner((cmd) => {
-    if (cmd === "wmic") throw new ExecutableNotFoundError(cmd);
-    return ok(TASKLIST_WINDOWS);
-  });
-  assert.equal(await new WindowsProcessProbe(runner).startTime(4242), "image:deno.exe");
-});
-
-Deno.test("WindowsProcessProbe: without tasklist, wmic alone can only prove life", async () => {
-  const wmicOnly = (wmic: string) =>
-    new RecordingRunner((cmd) => {
-      if (cmd === "tasklist") throw new ExecutableNotFoundError(cmd);
-      return ok(wmic);
-    });
+  assert.equal(parseTasklist(windows, 424), undefined);
   assert.equal(
-    await new WindowsProcessProbe(wmicOnly(WMIC)).startTime(4242),
-    "created:20240501093000.123456+120",
-  );
-  await assert.rejects(
-    new WindowsProcessProbe(wmicOnly("")).startTime(4242),
-    ProcessProbeError,
+    parseTasklist("INFO: No tasks are running which match the criteria.\r\n", 4242),
+    undefined,
   );
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
 import {
-  accessDenied,
   CORP_PROXY,
   ENV,
   INET,
@@ -16,7 +15,7 @@ async function connected(initial: Seed) {
   const world = new World(initial);
   const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS, claim, deps);
-  return { world, deps, claim, applied, setupCalls: world.registry.runner.calls.length };
+  return { world, deps, claim, applied, setupCalls: world.registry.calls.length };
 }
 
 Deno.test("restore puts back the exact previous values and types", async () => {
@@ -34,21 +33,22 @@ Deno.test("restore puts back the exact previous values and types", async () => {
   ]);
 });
 
-Deno.test("restore deletes what did not exist, then broadcasts through a setx", async () => {
+Deno.test("restore deletes what did not exist, then broadcasts and refreshes once", async () => {
   const { world, applied, setupCalls } = await connected([]);
   await applied.restore();
   assert.deepEqual(world.registry.snapshot(), {});
-  assert.deepEqual(world.registry.runner.calls.slice(setupCalls), [
-    ["reg", "query", INET, "/v", "ProxyEnable"],
-    ["reg", "delete", INET, "/v", "ProxyEnable", "/f"],
-    ["reg", "query", INET, "/v", "ProxyOverride"],
-    ["reg", "delete", INET, "/v", "ProxyOverride", "/f"],
-    ["reg", "query", INET, "/v", "ProxyServer"],
-    ["reg", "delete", INET, "/v", "ProxyServer", "/f"],
-    ["reg", "query", ENV, "/v", "http_proxy"],
-    ["reg", "delete", ENV, "/v", "http_proxy", "/f"],
-    ["setx", "KTCTL_ENVIRONMENT_REFRESH", "1"],
-    ["reg", "delete", ENV, "/v", "KTCTL_ENVIRONMENT_REFRESH", "/f"],
+  assert.deepEqual(world.registry.calls.slice(setupCalls), [
+    ["get", INET, "ProxyEnable"],
+    ["delete", INET, "ProxyEnable"],
+    ["get", INET, "ProxyOverride"],
+    ["delete", INET, "ProxyOverride"],
+    ["get", INET, "ProxyServer"],
+    ["delete", INET, "ProxyServer"],
+    ["get", ENV, "http_proxy"],
+    ["delete", ENV, "http_proxy"],
+    ["broadcast"],
+    ["refresh"],
+    ["close-handler", "off"],
   ]);
 });
 
@@ -81,9 +81,9 @@ Deno.test("a value the user changed meanwhile is left alone, with a warning", as
 Deno.test("restore is idempotent: the second call changes and reports nothing", async () => {
   const { world, applied } = await connected(CORP_PROXY);
   await applied.restore();
-  const calls = world.registry.runner.calls.length;
+  const calls = world.registry.calls.length;
   assert.deepEqual(await applied.restore(), { ok: true, lines: [] });
-  assert.equal(world.registry.runner.calls.length, calls);
+  assert.equal(world.registry.calls.length, calls);
 });
 
 Deno.test("release before restore still restores, and only then removes the file", async () => {
@@ -97,12 +97,11 @@ Deno.test("release before restore still restores, and only then removes the file
 
 Deno.test("access denied during restore keeps the state file and says run ktctl clean", async () => {
   const { world, claim, applied } = await connected(CORP_PROXY);
-  world.registry.fail((argv) => argv[1] === "add" && argv[4] === "ProxyServer", accessDenied);
+  world.registry.fail((call) => call[0] === "set" && call[2] === "ProxyServer", "denied");
   const report = await applied.restore();
   assert.equal(report.ok, false);
   assert.ok(report.lines.includes(
-    `Could not restore ${INET}\\ProxyServer: reg add ${INET} /v ProxyServer /t REG_SZ /d ` +
-      "proxy.corp.example:8080 /f failed with exit code 1: ERROR: Access is denied.",
+    `Could not restore ${INET}\\ProxyServer: set ${INET}\\ProxyServer failed with Windows error 5`,
   ));
   assert.match(
     report.lines.at(-1) ?? "",
@@ -111,28 +110,62 @@ Deno.test("access denied during restore keeps the state file and says run ktctl 
   // The others were restored anyway; the file still has everything.
   assert.deepEqual(world.registry.get(INET, "ProxyEnable"), { type: "REG_DWORD", data: 0 });
   assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  // The console-close handler stays: closing the window would try again.
+  assert.equal(world.registry.closeHandlers.size, 1);
   // Releasing does not drop what is still to be restored.
   await claim.release();
   assert.equal(world.fs.json(STATE_PATH).values.length, 4);
 });
 
-Deno.test("reg.exe missing during restore: every value reported, state file kept", async () => {
+Deno.test("the registry failing everywhere: every value reported, state file kept", async () => {
   const { world, applied } = await connected(CORP_PROXY);
-  world.registry.fail((argv) => argv[0] === "reg", "missing");
+  world.registry.fail((call) => call[0] === "get", "denied");
   const report = await applied.restore();
   assert.equal(report.ok, false);
-  assert.equal(
-    report.lines.filter((line) => line.endsWith(": reg was not found on PATH")).length,
-    4,
-  );
+  assert.equal(report.lines.filter((line) => line.endsWith("Windows error 5")).length, 4);
   assert.equal(world.fs.json(STATE_PATH).values.length, 4);
 });
 
 Deno.test("a failed broadcast after restoring is only a note", async () => {
   const { world, applied } = await connected([]);
-  world.registry.fail((argv) => argv[0] === "setx", accessDenied);
+  world.registry.broadcastWorks = false;
   const report = await applied.restore();
   assert.equal(report.ok, true);
-  assert.match(report.lines.at(-1) ?? "", /^Could not tell Windows that the environment changed/);
+  assert.match(report.lines.at(-1) ?? "", /^Could not tell Windows that the user environment/);
   assert.deepEqual(world.registry.snapshot(), {});
+});
+
+Deno.test("closing the console restores synchronously and removes the state file", async () => {
+  for (const initial of [[], CORP_PROXY]) {
+    const { world, applied } = await connected(initial);
+    const calls = world.registry.calls.length;
+    world.registry.closeConsole(); // Nothing awaited: Windows ends the process right after.
+    assert.deepEqual(world.registry.snapshot(), new World(initial).registry.snapshot());
+    assert.equal(world.fs.files.has(STATE_PATH), false);
+    assert.deepEqual(world.registry.calls.slice(calls).at(-2), ["broadcast"]);
+    // Had the process lived on, its normal stop would find nothing left to do.
+    assert.deepEqual(await applied.restore(), { ok: true, lines: [] });
+  }
+});
+
+Deno.test("closing the console when a value cannot be restored keeps the state file", async () => {
+  const { world } = await connected(CORP_PROXY);
+  world.registry.fail((call) => call[0] === "set" && call[2] === "ProxyServer", "denied");
+  world.registry.closeConsole();
+  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+});
+
+Deno.test("non-ASCII previous values come back exactly", async () => {
+  const exotic: Seed = [
+    [ENV, "http_proxy", { type: "REG_SZ", data: "http://代理.公司:3128" }],
+    [INET, "ProxyServer", { type: "REG_SZ", data: "http=proxy.café.example:8080" }],
+    [INET, "ProxyOverride", { type: "REG_SZ", data: "*.内网.公司;*.ñandú;🚀.example" }],
+  ];
+  const { world, applied } = await connected(exotic);
+  assert.equal(
+    world.registry.get(INET, "ProxyOverride")?.data,
+    "*.内网.公司;*.ñandú;🚀.example;<local>",
+  );
+  await applied.restore();
+  assert.deepEqual(world.registry.snapshot(), new World(exotic).registry.snapshot());
 });

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { clean } from "../../../src/sysproxy/clean.ts";
 import { SetupError, setupGlobalProxy } from "../../../src/sysproxy/setup.ts";
-import {
-  accessDenied,
-  CORP,
-  ENV,
-  INET,
-  type Seed,
-  SOCKS,
-  startConnect,
-  STATE_PATH,
-  World,
-} from "./fakes.ts";
+import { CORP, ENV, INET, type Seed, SOCKS, startConnect, STATE_PATH, World } from "./fakes.ts";
 
 async function claimed(initial: Seed = CORP) {
   const world = new World(initial);
@@ -21,65 +11,49 @@ async function claimed(initial: Seed = CORP) {
 
 Deno.test("access denied midway: what was applied is rolled back, state is a plain claim", async () => {
   const { world, deps, claim, original } = await claimed();
-  world.registry.fail((argv) => argv[1] === "add" && argv[4] === "ProxyServer", accessDenied);
+  world.registry.fail((call) => call[0] === "set" && call[2] === "ProxyServer", "denied");
   const error = await setupGlobalProxy(SOCKS, claim, deps).catch((e) => e);
   assert.ok(error instanceof SetupError);
   assert.equal(
     error.message,
-    `could not set ${INET}\\ProxyServer: reg add ${INET} /v ProxyServer /t REG_SZ /d ` +
-      "socks=127.0.0.1:2223 /f failed with exit code 1: ERROR: Access is denied.; everything " +
-      "ktctl had changed was put back",
+    `could not set ${INET}\\ProxyServer: set ${INET}\\ProxyServer failed with Windows error 5; ` +
+      "everything ktctl had changed was put back",
   );
   assert.deepEqual(world.registry.snapshot(), original);
   assert.deepEqual(error.lines, [`Restored ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`]);
   const state = world.fs.json(STATE_PATH);
   assert.deepEqual([state.values, state.method], [[], null]);
-  // ProxyEnable was never touched.
-  assert.ok(!world.registry.runner.mutations.some((argv) => argv.includes("ProxyEnable")));
+  // ProxyEnable was never touched, and the console-close handler is gone again.
+  assert.ok(!world.registry.mutations.some((call) => call.includes("ProxyEnable")));
+  assert.equal(world.registry.closeHandlers.size, 0);
 });
 
-Deno.test("reg.exe missing: nothing changed, nothing recorded", async () => {
+Deno.test("the registry unreadable: nothing changed, nothing recorded", async () => {
   const { world, deps, claim } = await claimed();
-  world.registry.fail((argv) => argv[0] === "reg", "missing");
+  world.registry.fail((call) => call[0] === "get", "denied");
   await assert.rejects(setupGlobalProxy(SOCKS, claim, deps), {
     name: "SetupError",
-    message: "could not read the current proxy settings, so nothing was changed: reg was not " +
-      "found on PATH",
+    message: "could not read the current proxy settings, so nothing was changed: get " +
+      `${ENV}\\http_proxy failed with Windows error 5`,
   });
-  assert.deepEqual(world.registry.runner.mutations, []);
+  assert.deepEqual(world.registry.mutations, []);
   assert.deepEqual(world.fs.json(STATE_PATH).values, []);
 });
 
 Deno.test("a previous value of a type ktctl cannot restore exactly stops the setup", async () => {
   const { world, deps, claim } = await claimed([]);
-  world.registry.fail(
-    (argv) => argv[1] === "query" && argv[4] === "ProxyServer",
-    {
-      code: 0,
-      stdout: `\r\nHKEY_CURRENT_USER\\X\r\n    ProxyServer    REG_BINARY    00ff\r\n\r\n`,
-      stderr: "",
-    },
-  );
-  await assert.rejects(setupGlobalProxy(SOCKS, claim, deps), /nothing was changed.*REG_BINARY/);
-  assert.deepEqual(world.registry.runner.mutations, []);
-});
-
-Deno.test("Wine's stub setx (exit 0, writes nothing) is detected, nothing else set", async () => {
-  const { world, deps, claim, original } = await claimed();
-  world.registry.setxIsStub = true;
+  world.registry.setRaw(INET, "ProxyServer", 3, new Uint8Array([0, 255]));
   await assert.rejects(
     setupGlobalProxy(SOCKS, claim, deps),
-    /setx reported success but HKCU\\Environment\\http_proxy is "http:\/\/corp:8080" \(REG_SZ\)/,
+    /nothing was changed.*registry type 3/,
   );
-  assert.deepEqual(world.registry.snapshot(), original);
-  assert.ok(!world.registry.runner.mutations.some((argv) => argv[1] === "add"));
-  assert.deepEqual(world.fs.json(STATE_PATH).values, []);
+  assert.deepEqual(world.registry.mutations, []);
 });
 
 Deno.test("a failed rollback keeps every value in the state file for ktctl clean", async () => {
   const { world, deps, claim, original } = await claimed();
-  world.registry.fail((argv) => argv[1] === "add" && argv[4] === "ProxyEnable", accessDenied);
-  world.registry.fail((argv) => argv[1] === "delete" && argv[4] === "ProxyServer", accessDenied);
+  world.registry.fail((call) => call[0] === "set" && call[2] === "ProxyEnable", "denied");
+  world.registry.fail((call) => call[0] === "delete" && call[2] === "ProxyServer", "denied");
   const error = await setupGlobalProxy(SOCKS, claim, deps).catch((e) => e);
   assert.ok(error instanceof SetupError);
   assert.match(error.message, /some changes could not be put back$/);

@@ -14,7 +14,7 @@ const record: StateRecord = {
   format: STATE_FORMAT,
   version: 1,
   pid: 4242,
-  processStart: "created:20240501093000.123456+120",
+  processStart: "started:133589000000000000",
   address: "127.0.0.1",
   port: 2223,
   method: "socks",
@@ -69,7 +69,7 @@ Deno.test("damaged fields make a state file corrupt instead of being trusted", (
     parseState(JSON.stringify({ ...record, ...patch }));
   assert.deepEqual(broken({ pid: "4242" }), { kind: "corrupt", reason: "bad pid" });
   assert.deepEqual(broken({ port: null }), { kind: "corrupt", reason: "bad port" });
-  assert.deepEqual(broken({ method: "http" }), { kind: "corrupt", reason: "bad method" });
+  assert.deepEqual(broken({ method: "https" }), { kind: "corrupt", reason: "bad method" });
   const badValue = { ...record.values[1], previous: { type: "REG_DWORD", data: "0" } };
   assert.deepEqual(broken({ values: [record.values[0], badValue] }), {
     kind: "corrupt",

@@ -1,0 +1,63 @@
+/**
+ * What `ktctl connect` prints once it is serving: the commands that point the user's shell at
+ * it, in that shell's syntax, for the mode chosen, plus the Java flags and the PAC address for the
+ * programs that read neither. Pure, so every line is tested as printed.
+ * @module
+ */
+import type { Shell } from "./shell_hint.ts";
+
+export type Method = "socks" | "socks5" | "http";
+
+/** The proxy URL for `http_proxy` in each mode: schemes that let the proxy resolve names. */
+export function proxyUrlFor(method: Method, hostPort: string): string {
+  const scheme = method === "socks" ? "socks4a" : method === "socks5" ? "socks5h" : "http";
+  return `${scheme}://${hostPort}`;
+}
+
+/** The variables `--setupGlobalProxy` sets, and the banner tells the user to set. */
+export function proxyVariables(method: Method, hostPort: string): [string, string][] {
+  const url = proxyUrlFor(method, hostPort);
+  return method === "http" ? [["http_proxy", url], ["https_proxy", url]] : [["http_proxy", url]];
+}
+
+/** The lines that set `vars` in `shell`; an unknown Windows shell gets both forms. */
+export function shellCommands(shell: Shell, vars: [string, string][]): string[] {
+  const cmd = vars.map(([k, v]) => `set ${k}=${v}`);
+  const ps = vars.map(([k, v]) => `$env:${k}="${v}"`).join("; ");
+  switch (shell) {
+    case "cmd":
+      return cmd;
+    case "powershell":
+      return [ps];
+    case "posix":
+      return [`export ${vars.map(([k, v]) => `${k}=${v}`).join(" ")}`];
+    case "unknown-windows":
+      return [...cmd.map((c) => `${c}  (CMD)`), `${ps}  (PowerShell)`];
+  }
+}
+
+/** The banner between its dashed rules. */
+export function bannerLines(method: Method, shell: Shell, host: string, port: number): string[] {
+  const hp = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const label = method === "socks" ? "SOCKS" : method === "socks5" ? "SOCKS5" : "HTTP";
+  const lines = shellCommands(shell, proxyVariables(method, hp)).map((c) =>
+    `Start ${label} Proxy: ${c}`
+  );
+  if (method === "http") {
+    lines.push(
+      `Java: -Dhttp.proxyHost=${host} -Dhttp.proxyPort=${port} -Dhttps.proxyHost=${host} -Dhttps.proxyPort=${port}`,
+      `Browsers: proxy auto-config URL http://${hp}/proxy.pac`,
+    );
+  } else {
+    lines.push(
+      `HTTP-only tools can use http://${hp}; browsers can use the PAC URL http://${hp}/proxy.pac`,
+    );
+  }
+  return lines;
+}
+
+/** The banner with its rules, as logged. */
+export function framedBanner(lines: string[]): string[] {
+  const dashes = "-".repeat(Math.max(...lines.map((l) => l.length)));
+  return [dashes, ...lines, dashes];
+}

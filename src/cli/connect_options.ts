@@ -1,0 +1,96 @@
+/**
+ * `ktctl connect`'s flags, checked and converted into options (kubectl's Validate step). Every
+ * problem is a UserError that names the flag, before anything is started.
+ * @module
+ */
+import { canonicalIp, type Cidr, parseCidr } from "../net/ip.ts";
+import type { DirectPolicy } from "../dial/direct.ts";
+import { UserError } from "../errors.ts";
+import type { GlobalFlags } from "./global_flags.ts";
+import type { Method } from "./banner.ts";
+
+export interface ConnectFlags extends GlobalFlags {
+  method: string;
+  proxyPort: string;
+  proxyAddr: string;
+  setupGlobalProxy?: boolean;
+  clusterDomain: string;
+  dialDirect: string;
+  clusterCIDR?: string;
+  portForward?: string;
+  allowOtherUsers?: boolean;
+}
+
+export interface ConnectOptions {
+  method: Method;
+  address: string;
+  port: number;
+  setupGlobalProxy: boolean;
+  clusterDomain: string;
+  direct: DirectPolicy;
+  clusterRanges: Cidr[];
+  portForward: "multiplexed" | "websocket";
+  /** Serve connections from other local users' programs too (off: only this user's). */
+  allowOtherUsers?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+export const METHODS: readonly Method[] = ["socks", "socks5", "http"];
+
+/** Checks and converts the flags; every problem is a UserError naming the flag. */
+export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
+  if (!(METHODS as readonly string[]).includes(f.method)) {
+    throw new UserError(`--method must be socks, socks5 or http, not "${f.method}"`);
+  }
+  const portForward = f.portForward ?? "multiplexed";
+  if (portForward !== "multiplexed" && portForward !== "websocket") {
+    throw new UserError(`--portForward must be multiplexed or websocket, not "${portForward}"`);
+  }
+  const port = Number(f.proxyPort);
+  if (!/^\d+$/.test(f.proxyPort) || port < 1 || port > 65535) {
+    throw new UserError(`--proxyPort must be a port number from 1 to 65535, not "${f.proxyPort}"`);
+  }
+  const address = f.proxyAddr === "localhost" ? "127.0.0.1" : canonicalIp(f.proxyAddr);
+  if (!address) throw new UserError(`--proxyAddr must be an IP address, not "${f.proxyAddr}"`);
+  const domain = f.clusterDomain.toLowerCase().replace(/^\.|\.$/g, "");
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
+    throw new UserError(`--clusterDomain "${f.clusterDomain}" is not a DNS name`);
+  }
+  if (f.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(f.namespace)) {
+    throw new UserError(`-n/--namespace "${f.namespace}" is not a valid namespace name`);
+  }
+  return {
+    method: f.method as Method,
+    address,
+    port,
+    setupGlobalProxy: f.setupGlobalProxy === true,
+    clusterDomain: domain,
+    direct: parseDirectPolicy(f.dialDirect),
+    clusterRanges: f.clusterCIDR ? parseCidrList(f.clusterCIDR, "--clusterCIDR") : [],
+    portForward,
+    allowOtherUsers: f.allowOtherUsers === true,
+    kubeconfig: f.kubeconfig,
+    context: f.context,
+    namespace: f.namespace,
+  };
+}
+
+/** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */
+export function parseDirectPolicy(text: string): DirectPolicy {
+  const t = text.trim().toLowerCase();
+  if (t === "all") return { kind: "all" };
+  if (t === "none" || t === "off") return { kind: "none" };
+  return { kind: "ranges", ranges: parseCidrList(t, "--dialDirect") };
+}
+
+function parseCidrList(text: string, flag: string): Cidr[] {
+  return text.split(",").filter((s) => s.trim()).map((s) => {
+    try {
+      return parseCidr(s);
+    } catch {
+      throw new UserError(`${flag}: "${s.trim()}" is not an address range such as 10.0.0.0/8`);
+    }
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Runs a kubeconfig exec credential plugin (`users[].user.exec`: aws eks get-token,
+ * gke-gcloud-auth-plugin, kubelogin, ...) once and reads its ExecCredential, as client-go does:
+ * `KUBERNETES_EXEC_INFO` tells the plugin whether it may prompt, stdin and stderr are the user's
+ * terminal only then, and the run has a deadline. The parser is pure. Caching and refreshing
+ * are credential_source.ts's.
+ * @module
+ */
+
+/** The `exec` stanza as client-node keeps it. */
+export interface ExecConfig {
+  command: string;
+  args?: string[];
+  env?: { name: string; value: string }[];
+  apiVersion?: string;
+  installHint?: string;
+  interactiveMode?: "Never" | "IfAvailable" | "Always";
+  provideClusterInfo?: boolean;
+}
+
+/** What a plugin hands out: a bearer token or a client certificate, and until when. */
+export interface CredentialMaterial {
+  token?: string;
+  cert?: string;
+  key?: string;
+  /** Epoch ms of `status.expirationTimestamp`; undefined when the plugin named none. */
+  expiresAt?: number;
+}
+
+/** A plugin that could not run or gave nothing usable; the message says which and why. */
+export class CredentialError extends Error {
+  override name = "CredentialError";
+}
+
+/** Reads a plugin's stdout: an ExecCredential with a token or a certificate and key. */
+export function parseExecCredential(stdout: string, command: string): CredentialMaterial {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw new CredentialError(
+      `credential plugin ${command} printed no ExecCredential JSON (${
+        JSON.stringify(stdout.trim().slice(0, 80))
+      })`,
+    );
+  }
+  const d = doc as { kind?: unknown; status?: Record<string, unknown> } | null;
+  if (!d || typeof d !== "object" || d.kind !== "ExecCredential" || typeof d.status !== "object") {
+    throw new CredentialError(
+      `credential plugin ${command} printed JSON that is no ExecCredential`,
+    );
+  }
+  const s = d.status ?? {};
+  const text = (v: unknown) => typeof v === "string" && v.length > 0 ? v : undefined;
+  const material: CredentialMaterial = {
+    token: text(s.token),
+    cert: text(s.clientCertificateData),
+    key: text(s.clientKeyData),
+  };
+  if (!material.token && !(material.cert && material.key)) {
+    throw new CredentialError(
+      `credential plugin ${command} gave neither a token nor a client certificate and key`,
+    );
+  }
+  if (s.expirationTimestamp !== undefined) {
+    const at = typeof s.expirationTimestamp === "string" ? Date.parse(s.expirationTimestamp) : NaN;
+    if (!Number.isFinite(at)) {
+      throw new CredentialError(
+        `credential plugin ${command} gave an unreadable expirationTimestamp ${
+          JSON.stringify(s.expirationTimestamp)
+        }`,
+      );
+    }
+    material.expiresAt = at;
+  }
+  return material;
+}
+
+/** Whether the plugin gets the user's terminal (client-go's rule for interactiveMode). */
+export function isInteractive(exec: ExecConfig, stdinIsTerminal: boolean): boolean {
+  return exec.interactiveMode === "Always" ||
+    (exec.interactiveMode !== "Never" && stdinIsTerminal);
+}
+
+/** The `KUBERNETES_EXEC_INFO` a plugin reads (cluster details only when it asks for them). */
+export function execInfo(
+  exec: ExecConfig,
+  interactive: boolean,
+  cluster?: Record<string, unknown>,
+): string {
+  return JSON.stringify({
+    apiVersion: exec.apiVersion ?? "client.authentication.k8s.io/v1",
+    kind: "ExecCredential",
+    spec: { interactive, ...(exec.provideClusterInfo && cluster ? { cluster } : {}) },
+  });
+}
+
+export interface RunOptions {
+  /** Deadline for a plugin that cannot prompt; one that prompts gets `interactiveTimeoutMs`. */
+  timeoutMs: number;
+  interactiveTimeoutMs: number;
+  cluster?: Record<string, unknown>;
+}
+
+/** Runs the plugin once. Throws CredentialError for every way that can fail. */
+export async function runExecPlugin(
+  exec: ExecConfig,
+  opts: RunOptions,
+): Promise<CredentialMaterial> {
+  const interactive = isInteractive(exec, Deno.stdin.isTerminal());
+  const timeoutMs = interactive ? opts.interactiveTimeoutMs : opts.timeoutMs;
+  const env: Record<string, string> = {
+    KUBERNETES_EXEC_INFO: execInfo(exec, interactive, opts.cluster),
+  };
+  for (const e of exec.env ?? []) env[e.name] = e.value;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(exec.command, {
+      args: exec.args ?? [],
+      env,
+      stdin: interactive ? "inherit" : "null",
+      stdout: "piped",
+      stderr: interactive ? "inherit" : "piped",
+      signal: AbortSignal.timeout(timeoutMs),
+    }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CredentialError(
+        `credential plugin ${exec.command} was not found` +
+          (exec.installHint ? ` (${exec.installHint.trim()})` : " (is it on PATH?)"),
+      );
+    }
+    throw new CredentialError(
+      `credential plugin ${exec.command} could not run: ${(e as Error).message}`,
+    );
+  }
+  if (out.signal === "SIGTERM" || out.signal === "SIGKILL") {
+    throw new CredentialError(`credential plugin ${exec.command} took more than ${timeoutMs} ms`);
+  }
+  if (!out.success) {
+    const stderr = interactive ? "" : new TextDecoder().decode(out.stderr).trim().slice(-300);
+    throw new CredentialError(
+      `credential plugin ${exec.command} exited with ${out.code}${stderr ? `: ${stderr}` : ""}`,
+    );
+  }
+  return parseExecCredential(new TextDecoder().decode(out.stdout), exec.command);
+}

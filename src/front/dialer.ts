@@ -1,0 +1,37 @@
+/**
+ * What the fronts need from the rest of ktctl: a way to open a destination. The fronts own this
+ * seam (as go-socks5's config does for dial and resolve), so they can be tested with any dialer
+ * and never import the cluster code behind the real one. Failures are `DialError`s whose kind
+ * each protocol answers in its own terms.
+ * @module
+ */
+import type { Upstream } from "../net/upstream.ts";
+
+export interface Dialed {
+  upstream: Upstream;
+  /** What the destination matched ("service demo/web:80", "direct"), for the connection log. */
+  via: string;
+}
+
+export interface Dialer {
+  /** Opens `host:port` (a name or a canonical IP); rejects with a DialError. */
+  dial(host: string, port: number): Promise<Dialed>;
+}
+
+/** Whether a connection may be served: decided once per connection, at accept. */
+export interface Admission {
+  allowed: boolean;
+  /** Who the peer is or why it was refused, for the log. */
+  detail: string;
+}
+
+/** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
+export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>) & {
+  close?(): void;
+};
+
+/** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
+export interface LocalPages {
+  pac(): string;
+  about(): string;
+}

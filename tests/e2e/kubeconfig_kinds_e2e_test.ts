@@ -1,0 +1,188 @@
+/**
+ * The main paths once per kubeconfig kind, against the real control plane: a client certificate
+ * with the CA, a bearer token, `insecure-skip-tls-verify`, `tls-server-name`, and `proxy-url`
+ * through a loopback HTTP CONNECT proxy run here. Every kind must use the multiplexed tunnel
+ * (the local API server offers it), carry bulk data intact, keep memory bounded under a client
+ * that reads nothing, and recover from an API server restart.
+ */
+import assert from "node:assert/strict";
+import {
+  BULK,
+  clusterInfo,
+  ensureCluster,
+  kubectl,
+  restartApiServer,
+  WEB,
+} from "../../scripts/cluster/mod.ts";
+import { deriveKubeconfig, startSocks5 } from "../helpers/e2e_kubeconfig.ts";
+import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
+import { connectProxy } from "../helpers/connect_proxy.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+await ensureCluster();
+const info = await clusterInfo();
+const dir = await Deno.makeTempDir({ prefix: "ktctl-e2e-kinds-" });
+const proxy = connectProxy();
+
+/** A kubeconfig derived from `base`, with its cluster entry changed by `edit`. */
+function variant(
+  name: string,
+  base: string,
+  edit: (cluster: Record<string, unknown>) => void,
+): Promise<string> {
+  return deriveKubeconfig(base, `${dir}/${name}.kubeconfig`, edit);
+}
+
+const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
+  { kind: "client certificate and CA", kubeconfig: () => Promise.resolve(info.kubeconfigs.admin) },
+  { kind: "bearer token", kubeconfig: () => Promise.resolve(info.kubeconfigs.token) },
+  {
+    kind: "insecure-skip-tls-verify",
+    kubeconfig: () =>
+      variant("insecure", info.kubeconfigs.admin, (c) => {
+        delete c["certificate-authority-data"];
+        c["insecure-skip-tls-verify"] = true;
+      }),
+  },
+  {
+    kind: "tls-server-name",
+    kubeconfig: () =>
+      variant("server-name", info.kubeconfigs.admin, (c) => {
+        c["tls-server-name"] = "kubernetes.default";
+      }),
+  },
+  {
+    kind: "proxy-url",
+    kubeconfig: () =>
+      variant("proxy", info.kubeconfigs.token, (c) => {
+        c["proxy-url"] = proxy.url;
+      }),
+  },
+];
+
+const start = (kubeconfig: string) => startSocks5(kubeconfig, dir);
+
+const rssMB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]) / 1024;
+
+async function bulkGet(port: number, size: number): Promise<void> {
+  const { conn, reply } = await socks5Connect(port, `${BULK.service}.${BULK.namespace}`, BULK.port);
+  try {
+    assert.equal(reply, 0);
+    await conn.write(new TextEncoder().encode(`GET ${size}\n`));
+    // kwok does not close after the pod side ends: read exactly what was asked for.
+    const got = await readExactly(conn, size);
+    assert.ok(got.every((b) => b === 0x78), "the bytes arrive intact");
+  } finally {
+    conn.close();
+  }
+}
+
+async function bulkPut(port: number, size: number): Promise<void> {
+  const { conn, reply } = await socks5Connect(port, `${BULK.service}.${BULK.namespace}`, BULK.port);
+  try {
+    assert.equal(reply, 0);
+    const chunk = new Uint8Array(64 * 1024).fill(0x79);
+    await conn.write(new TextEncoder().encode(`PUT ${size}\n`));
+    for (let left = size; left > 0; left -= chunk.length) {
+      let off = 0;
+      const part = chunk.subarray(0, Math.min(left, chunk.length));
+      while (off < part.length) off += await conn.write(part.subarray(off));
+    }
+    const answer = `OK ${size}\n`;
+    assert.equal(new TextDecoder().decode(await readExactly(conn, answer.length)), answer);
+  } finally {
+    conn.close();
+  }
+}
+
+for (const { kind, kubeconfig } of KINDS) {
+  Deno.test(
+    `${kind}: names, ClusterIP, bulk data and a stalled reader, multiplexed`,
+    opts,
+    async () => {
+      const tunnelsBefore = proxy.tunnels.length;
+      const ktctl = await start(await kubeconfig());
+      try {
+        const ip = JSON.parse(
+          (await kubectl(["-n", WEB.namespace, "get", "svc", WEB.service, "-o", "json"])).stdout,
+        ).spec.clusterIP;
+        for (
+          const name of [
+            `${WEB.service}.${WEB.namespace}`,
+            `${WEB.service}.${WEB.namespace}.svc.cluster.local`,
+            ip,
+          ]
+        ) {
+          const r = await curlWithEnv(
+            ktctl.proxyUrl,
+            `http://${name}/${kind.replaceAll(" ", "-")}`,
+          );
+          assert.equal(r.code, 0, `${name}: ${r.stderr}\n${ktctl.output()}`);
+          assert.match(r.body, /^pod=demo\/web-\d\n/);
+        }
+        await bulkGet(ktctl.port, 64 * 1024 * 1024);
+        await bulkPut(ktctl.port, 16 * 1024 * 1024);
+
+        // A client that reads nothing of a large download: memory stays flat. (An observation
+        // window, not a wait for a condition: ktctl must not grow while nobody reads.)
+        const { conn, reply } = await socks5Connect(
+          ktctl.port,
+          `${BULK.service}.${BULK.namespace}`,
+          BULK.port,
+        );
+        assert.equal(reply, 0);
+        const before = rssMB(ktctl.child.pid);
+        await conn.write(new TextEncoder().encode(`GET ${512 * 1024 * 1024}\n`));
+        await new Promise((r) => setTimeout(r, 3000));
+        const grown = rssMB(ktctl.child.pid) - before;
+        conn.close();
+        assert.ok(
+          grown < 64,
+          `ktctl grew by ${grown.toFixed(0)} MB for a client that reads nothing`,
+        );
+
+        assert.doesNotMatch(ktctl.output(), /does not tunnel SPDY/, "no fall-back");
+        if (kind === "proxy-url") {
+          assert.ok(
+            proxy.tunnels.length > tunnelsBefore,
+            "the port-forwards went through the proxy",
+          );
+        }
+      } finally {
+        assert.equal(await ktctl.stop(), 0, ktctl.output());
+      }
+    },
+  );
+}
+
+Deno.test("every kubeconfig kind recovers from an API server restart", opts, async () => {
+  // One restart for all kinds at once: the control plane is shared.
+  const running = await Promise.all(KINDS.map(async (k) => ({
+    kind: k.kind,
+    ktctl: await start(await k.kubeconfig()),
+  })));
+  const url = `http://${WEB.service}.${WEB.namespace}/`;
+  try {
+    for (const { kind, ktctl } of running) {
+      assert.equal((await curlWithEnv(ktctl.proxyUrl, url)).code, 0, kind);
+    }
+    await restartApiServer({ downtimeMs: 2000 });
+    for (const { kind, ktctl } of running) {
+      await waitFor(
+        async () => (await curlWithEnv(ktctl.proxyUrl, url)).code === 0,
+        30_000,
+        `a connection through ktctl (${kind}) after the restart`,
+        500,
+      );
+    }
+  } finally {
+    for (const { ktctl } of running) await ktctl.stop();
+  }
+});
+
+Deno.test("kubeconfig kinds: clean up", opts, async () => {
+  await proxy.close();
+  await Deno.remove(dir, { recursive: true });
+});
