@@ -164,24 +164,41 @@ export class KubeApi {
   }
 
   /**
-   * Streams a watch until the server ends it, the signal aborts, or nothing (not even a bookmark)
-   * arrives for `idleMs`. Resolves on a clean end; throws ApiError otherwise.
+   * Streams a watch until the server ends it (after `timeoutSeconds`, 20-25 s unless given), the
+   * signal aborts, or nothing at all arrives for `silenceMs` (30 s unless given), the headers
+   * included: a path that went silent (sleep, VPN drop) then fails within that time instead of
+   * hanging until TCP gives up. Resolves on a clean end; throws ApiError otherwise.
    */
   async watch(
     path: string,
     resourceVersion: string,
     onEvent: (event: WatchEvent) => void,
     signal: AbortSignal,
-    idleMs = 5 * 60_000,
+    opts: { silenceMs?: number; timeoutSeconds?: number } = {},
   ): Promise<void> {
+    const silenceMs = opts.silenceMs ?? 30_000;
+    const timeoutSeconds = opts.timeoutSeconds ??
+      Math.max(1, Math.min(20 + Math.floor(Math.random() * 6), Math.floor(silenceMs / 1000) - 5));
     const sep = path.includes("?") ? "&" : "?";
-    const query =
-      `watch=true&allowWatchBookmarks=true&timeoutSeconds=${Math.floor(idleMs / 2000)}` +
+    const query = `watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}` +
       `&resourceVersion=${encodeURIComponent(resourceVersion)}`;
     const idle = new AbortController();
     const both = AbortSignal.any([signal, idle.signal]);
-    const response = await this.#request(`${path}${sep}${query}`, { signal: both, timeoutMs: 1e9 });
-    let timer = setTimeout(() => idle.abort(), idleMs);
+    let timer = setTimeout(() => idle.abort(), silenceMs);
+    const silent = () => {
+      // The pooled connections may all be dead (one HTTP/2 connection carries every request):
+      // start afresh rather than queue the next request behind them.
+      this.#forgetConnections();
+      return new ApiError("unreachable", `watch went silent for ${silenceMs / 1000} s`);
+    };
+    let response;
+    try {
+      response = await this.#request(`${path}${sep}${query}`, { signal: both, timeoutMs: 1e9 });
+    } catch (e) {
+      clearTimeout(timer);
+      if (idle.signal.aborted && !signal.aborted) throw silent();
+      throw e;
+    }
     // undici under Deno does not end a body stream when its fetch is aborted: cancel it here.
     const reader = response.body!.getReader();
     const cancel = () => reader.cancel().catch(() => {});
@@ -194,7 +211,7 @@ export class KubeApi {
         if (done) break;
         if (both.aborted) break;
         clearTimeout(timer);
-        timer = setTimeout(() => idle.abort(), idleMs);
+        timer = setTimeout(() => idle.abort(), silenceMs);
         pending += decoder.decode(value, { stream: true });
         let nl;
         while ((nl = pending.indexOf("\n")) >= 0) {
@@ -206,17 +223,20 @@ export class KubeApi {
           onEvent(event);
         }
       }
-      if (idle.signal.aborted && !signal.aborted) {
-        throw new ApiError("unreachable", "watch went silent");
-      }
+      if (idle.signal.aborted && !signal.aborted) throw silent();
     } catch (e) {
       if (signal.aborted || e instanceof ApiError) throw e;
-      if (idle.signal.aborted) throw new ApiError("unreachable", "watch went silent");
+      if (idle.signal.aborted) throw silent();
       throw new ApiError("unreachable", `watch broke: ${describeFetchError(e)}`);
     } finally {
       clearTimeout(timer);
       both.removeEventListener("abort", cancel);
     }
+  }
+
+  /** Drops the HTTP clients (and their pooled connections); the next request makes new ones. */
+  #forgetConnections(): void {
+    this.close();
   }
 }
 

@@ -14,6 +14,7 @@ export interface ContainerPort {
 export interface PodInfo {
   namespace: string;
   name: string;
+  uid?: string;
   ips: string[];
   ready: boolean;
   /** Running or Pending; Succeeded and Failed pods keep their IP in status but serve nothing. */
@@ -48,6 +49,7 @@ export interface SliceEndpoint {
   terminating: boolean;
   hostname?: string;
   podName?: string;
+  podUid?: string;
 }
 
 export interface SliceInfo {
@@ -96,6 +98,7 @@ export function decodePod(raw: unknown): PodInfo {
   const phase = str(status.phase);
   return {
     ...objectKey(raw),
+    uid: str(meta.uid),
     ips,
     ready: arr(status.conditions).some((c) => obj(c).type === "Ready" && obj(c).status === "True"),
     live: phase === "Running" || phase === "Pending",
@@ -159,6 +162,7 @@ export function decodeSlice(raw: unknown): SliceInfo {
         terminating: cond.terminating === true,
         hostname: str(obj(e).hostname),
         podName: ref.kind === "Pod" ? str(ref.name) : undefined,
+        podUid: ref.kind === "Pod" ? str(ref.uid) : undefined,
       };
     }),
   };

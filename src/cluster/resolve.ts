@@ -9,6 +9,7 @@
  * the cluster's ranges that match nothing, are refused rather than sent to the outside world.
  * @module
  */
+import ipaddr from "ipaddr.js";
 import { canonicalIp, inRanges } from "../net/ip.ts";
 import type { ClusterIndex } from "./index.ts";
 import type { PodInfo, ServiceInfo, ServicePort } from "./objects.ts";
@@ -38,29 +39,49 @@ export interface ResolveOptions {
   clusterDomain: string;
 }
 
-/** Routes `host:port` (host as received from the client: IP literal or normalized name). */
-export function resolveDestination(
+/**
+ * Routes `host:port` (host as received from the client: IP literal or normalized name). Names
+ * and ClusterIPs resolve from the services in the index; endpoints and pod IPs may take one
+ * lookup by the index's source.
+ */
+export async function resolveDestination(
   index: ClusterIndex,
   host: string,
   port: number,
   opts: ResolveOptions,
-): Route {
+): Promise<Route> {
   const ip = canonicalIp(host);
-  if (ip !== undefined) return resolveIp(index, ip, port) ?? directOrReject(index, ip, port);
-  return resolveName(index, host.toLowerCase().replace(/\.$/, ""), port, opts);
+  if (ip !== undefined) {
+    return (await resolveIp(index, ip, port)) ?? directOrReject(index, ip, port);
+  }
+  return await resolveName(index, host.toLowerCase().replace(/\.$/, ""), port, opts);
 }
 
-/** Routes a canonical IP that belongs to a pod or a service, or returns undefined. */
-export function resolveIp(index: ClusterIndex, ip: string, port: number): Route | undefined {
+/**
+ * Routes a canonical IP that belongs to a pod or a service, or returns undefined. Pods are looked
+ * up only for addresses that may be the cluster's: in its ranges, or private (a range not seen
+ * yet); a public address that no service has goes out without asking the API server.
+ */
+export async function resolveIp(
+  index: ClusterIndex,
+  ip: string,
+  port: number,
+): Promise<Route | undefined> {
   const svc = index.serviceByIp(ip);
-  if (svc) return serviceRoute(index, svc, port);
-  const pods = index.podsByIp(ip).filter((p) => p.live);
+  if (svc) return await serviceRoute(index, svc, port);
+  if (!inRanges(ip, index.clusterRanges()) && !isPrivate(ip)) return undefined;
+  const pods = (await index.podsByIp(ip)).filter((p) => p.live);
   if (pods.length > 0) {
     // Two live pods can briefly share an IP while one terminates; prefer the healthy one.
     const pod = pods.find((p) => p.ready && !p.terminating) ?? pods[0];
     return podRoute(pod, port);
   }
   return undefined;
+}
+
+/** Private address space, where clusters allocate pod IPs (RFC 1918, RFC 6598, IPv6 ULA). */
+function isPrivate(ip: string): boolean {
+  return ["private", "carrierGradeNat", "uniqueLocal"].includes(ipaddr.parse(ip).range());
 }
 
 function directOrReject(index: ClusterIndex, ip: string, port: number): Route {
@@ -70,7 +91,12 @@ function directOrReject(index: ClusterIndex, ip: string, port: number): Route {
   return { kind: "direct", host: ip, port };
 }
 
-function resolveName(index: ClusterIndex, name: string, port: number, opts: ResolveOptions): Route {
+async function resolveName(
+  index: ClusterIndex,
+  name: string,
+  port: number,
+  opts: ResolveOptions,
+): Promise<Route> {
   const domainSuffix = `.${opts.clusterDomain}`;
   const inDomain = name.endsWith(domainSuffix);
   const labels = (inDomain ? name.slice(0, -domainSuffix.length) : name).split(".");
@@ -78,22 +104,22 @@ function resolveName(index: ClusterIndex, name: string, port: number, opts: Reso
     reject("unknown-host", `no service or pod in the cluster is called ${name}`);
 
   if (labels.at(-1) === "pod" && labels.length === 3 && inDomain) {
-    return podDnsRoute(index, labels[0], labels[1], port) ?? unknown();
+    return (await podDnsRoute(index, labels[0], labels[1], port)) ?? unknown();
   }
   if (labels.at(-1) === "svc" && (labels.length === 3 || labels.length === 4)) {
     const [host, svcName, ns] = labels.length === 4 ? labels : [undefined, ...labels];
     const svc = index.service(ns!, svcName!);
     if (!svc) return unknown();
     return host === undefined
-      ? serviceRoute(index, svc, port)
-      : headlessHostRoute(index, svc, host, port) ?? unknown();
+      ? await serviceRoute(index, svc, port)
+      : (await headlessHostRoute(index, svc, host, port)) ?? unknown();
   }
   if (inDomain) return unknown();
   if (labels.length === 2 && index.service(labels[1], labels[0])) {
-    return serviceRoute(index, index.service(labels[1], labels[0])!, port);
+    return await serviceRoute(index, index.service(labels[1], labels[0])!, port);
   }
   if (labels.length === 1 && index.service(opts.namespace, labels[0])) {
-    return serviceRoute(index, index.service(opts.namespace, labels[0])!, port);
+    return await serviceRoute(index, index.service(opts.namespace, labels[0])!, port);
   }
   return { kind: "direct", host: name, port };
 }
@@ -108,12 +134,12 @@ function podRoute(pod: PodInfo, port: number): Route {
 }
 
 /** `a-b-c-d.ns.pod.<domain>`: the pod with that IP, which must be in namespace `ns`. */
-function podDnsRoute(index: ClusterIndex, dashed: string, ns: string, port: number) {
+async function podDnsRoute(index: ClusterIndex, dashed: string, ns: string, port: number) {
   const ip = canonicalIp(
     dashed.includes("-") && !dashed.includes(":") ? dashed.replaceAll("-", ".") : "",
   );
   if (!ip) return undefined;
-  const pod = index.podsByIp(ip).find((p) => p.namespace === ns && p.live);
+  const pod = (await index.podsByIp(ip)).find((p) => p.namespace === ns && p.live);
   return pod ? podRoute(pod, port) : undefined;
 }
 
@@ -122,13 +148,13 @@ function podDnsRoute(index: ClusterIndex, dashed: string, ns: string, port: numb
  * go to the requested port of a ready endpoint pod (as their DNS answers would); others map the
  * service port to the endpoint port.
  */
-function serviceRoute(index: ClusterIndex, svc: ServiceInfo, port: number): Route {
+async function serviceRoute(index: ClusterIndex, svc: ServiceInfo, port: number): Promise<Route> {
   const id = `${svc.namespace}/${svc.name}`;
   if (svc.type === "ExternalName" && svc.externalName) {
     return { kind: "direct", host: svc.externalName.replace(/\.$/, ""), port };
   }
   if (svc.headless) {
-    const targets = readyEndpointPods(index, svc).map((pod) => ({ ...pod, port }));
+    const targets = (await readyEndpointPods(index, svc)).map((pod) => ({ ...pod, port }));
     return clusterRoute(`service ${id} (headless)`, `svc/${id}/*:${port}`, targets, id);
   }
   const svcPort = svc.ports.find((p) => p.port === port && p.protocol === "TCP");
@@ -136,7 +162,7 @@ function serviceRoute(index: ClusterIndex, svc: ServiceInfo, port: number): Rout
     const known = svc.ports.filter((p) => p.protocol === "TCP").map((p) => p.port).join(", ");
     return reject("no-port", `service ${id} has no TCP port ${port} (it has: ${known || "none"})`);
   }
-  const targets = serviceTargets(index, svc, svcPort);
+  const targets = await serviceTargets(index, svc, svcPort);
   return clusterRoute(`service ${id}:${port}`, `svc/${id}:${port}`, targets, id);
 }
 
@@ -147,15 +173,20 @@ function clusterRoute(via: string, spreadKey: string, targets: PodTarget[], id: 
 }
 
 /** `host.svc.ns.svc`: the endpoint of a headless service whose hostname is `host`. */
-function headlessHostRoute(index: ClusterIndex, svc: ServiceInfo, host: string, port: number) {
+async function headlessHostRoute(
+  index: ClusterIndex,
+  svc: ServiceInfo,
+  host: string,
+  port: number,
+) {
   // Cluster DNS publishes such records only for ready endpoints of headless services.
   if (!svc.headless) return undefined;
-  for (const slice of index.slicesOf(svc.namespace, svc.name)) {
+  for (const slice of await index.slicesOf(svc.namespace, svc.name)) {
     for (const ep of slice.endpoints) {
       if (!ep.ready || ep.terminating) continue;
       const dashed = ep.addresses.map((a) => a.replaceAll(/[.:]/g, "-"));
       if (ep.hostname !== host && !dashed.includes(host)) continue;
-      const pod = endpointPod(index, svc.namespace, ep.podName, ep.addresses);
+      const pod = await endpointPod(index, svc.namespace, ep.podName, ep.addresses, ep.podUid);
       if (pod) {
         return clusterRoute(
           `${host} of service ${svc.namespace}/${svc.name}`,
@@ -174,8 +205,12 @@ function headlessHostRoute(index: ClusterIndex, svc: ServiceInfo, host: string, 
  * already resolved target numbers (named targetPorts included). A service whose slices cannot be
  * read falls back to its selector, resolving targetPort the way kubectl port-forward does.
  */
-function serviceTargets(index: ClusterIndex, svc: ServiceInfo, svcPort: ServicePort): PodTarget[] {
-  const slices = index.slicesOf(svc.namespace, svc.name);
+async function serviceTargets(
+  index: ClusterIndex,
+  svc: ServiceInfo,
+  svcPort: ServicePort,
+): Promise<PodTarget[]> {
+  const slices = await index.slicesOf(svc.namespace, svc.name);
   if (slices.length > 0) {
     const out: PodTarget[] = [];
     for (const slice of slices) {
@@ -183,53 +218,61 @@ function serviceTargets(index: ClusterIndex, svc: ServiceInfo, svcPort: ServiceP
       if (!slicePort) continue;
       for (const ep of slice.endpoints) {
         if (!ep.ready || ep.terminating) continue;
-        const pod = endpointPod(index, svc.namespace, ep.podName, ep.addresses);
+        const pod = await endpointPod(index, svc.namespace, ep.podName, ep.addresses, ep.podUid);
         if (pod) out.push({ namespace: pod.namespace, pod: pod.name, port: slicePort.port });
       }
     }
     return dedupe(out);
   }
   if (!svc.selector) return [];
-  return selectPods(index, svc).flatMap((pod) => {
+  return (await selectPods(index, svc)).flatMap((pod) => {
     const port = targetPortOf(svcPort, pod);
     return port === undefined ? [] : [{ namespace: pod.namespace, pod: pod.name, port }];
   });
 }
 
-function readyEndpointPods(index: ClusterIndex, svc: ServiceInfo): Omit<PodTarget, "port">[] {
-  const slices = index.slicesOf(svc.namespace, svc.name);
-  const pods = slices.length > 0
-    ? slices.flatMap((s) => s.endpoints.filter((e) => e.ready && !e.terminating))
-      .flatMap((e) => endpointPod(index, svc.namespace, e.podName, e.addresses) ?? [])
-    : svc.selector
-    ? selectPods(index, svc)
-    : [];
+async function readyEndpointPods(
+  index: ClusterIndex,
+  svc: ServiceInfo,
+): Promise<Omit<PodTarget, "port">[]> {
+  const slices = await index.slicesOf(svc.namespace, svc.name);
+  const pods: { namespace: string; name: string }[] = [];
+  if (slices.length > 0) {
+    for (const e of slices.flatMap((s) => s.endpoints)) {
+      if (!e.ready || e.terminating) continue;
+      const pod = await endpointPod(index, svc.namespace, e.podName, e.addresses, e.podUid);
+      if (pod) pods.push(pod);
+    }
+  } else if (svc.selector) pods.push(...await selectPods(index, svc));
   return dedupe(pods.map((p) => ({ namespace: p.namespace, pod: p.name, port: 0 })))
     .map(({ namespace, pod }) => ({ namespace, pod }));
 }
 
-/** The pod behind an endpoint: by its targetRef, or else by its address (manual endpoints). */
-function endpointPod(
+/**
+ * The pod behind an endpoint: by its targetRef (unless that pod is known to be gone), or else by
+ * its address (manual endpoints).
+ */
+async function endpointPod(
   index: ClusterIndex,
   namespace: string,
   podName: string | undefined,
   addresses: string[],
-): PodInfo | undefined {
-  if (podName) return index.pod(namespace, podName);
+  podUid?: string,
+): Promise<{ namespace: string; name: string } | undefined> {
+  if (podName) {
+    return index.mayExist(namespace, podName, podUid) ? { namespace, name: podName } : undefined;
+  }
   for (const a of addresses) {
     const ip = canonicalIp(a);
-    const pod = ip ? index.podsByIp(ip).find((p) => p.live) : undefined;
+    const pod = ip ? (await index.podsByIp(ip)).find((p) => p.live) : undefined;
     if (pod) return pod;
   }
   return undefined;
 }
 
-function selectPods(index: ClusterIndex, svc: ServiceInfo): PodInfo[] {
-  const selector = Object.entries(svc.selector ?? {});
-  return [...index.pods()].filter((p) =>
-    p.namespace === svc.namespace && p.live && p.ready && !p.terminating &&
-    selector.every(([k, v]) => p.labels[k] === v)
-  );
+async function selectPods(index: ClusterIndex, svc: ServiceInfo): Promise<PodInfo[]> {
+  const pods = await index.podsMatching(svc.namespace, svc.selector ?? {});
+  return pods.filter((p) => p.live && p.ready && !p.terminating);
 }
 
 /** Service targetPort → container port: a number as is (0 or absent: the service port), a name looked up among the pod's ports. */

@@ -1,52 +1,38 @@
 /**
- * Keeps a {@link ClusterIndex} current with list-then-watch loops (one per kind), the way
- * client-go's reflectors do: relist on 410 Gone, resume from the last resource version after a
- * clean end, back off while the API server is unreachable and carry on when it returns. The
- * index keeps its last picture while the API is away, so routing keeps working from it.
+ * What ktctl reads of the cluster, and for how long. At start: one small page of pods (it picks
+ * the scope, counts the pods and shows where pod IPs are), every Service (compact records,
+ * paginated), the namespaces when the user may list them, and whether EndpointSlices can be
+ * read. Services and namespaces are then watched (see reflector.ts: resumed from the last
+ * resource version, relisted only on 410); pods and slices are looked up when connections need
+ * them (ondemand.ts). The index keeps its last picture while the API is away, so routing keeps
+ * working from it.
  *
  * A user who may not list cluster-wide is served within the namespace they may read.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, type KubeApi, type WatchEvent } from "./api.ts";
-import { ClusterIndex, type Kind } from "./index.ts";
-import { decodePod, decodeService, decodeSlice, objectKey, resourceVersion } from "./objects.ts";
+import { ApiError, type KubeApi } from "./api.ts";
+import type { ClusterIndex, Kind } from "./index.ts";
+import { decodeService, objectKey, type ServiceInfo } from "./objects.ts";
+import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
+import { Reflector, type ReflectorOptions } from "./reflector.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
-
-const RESOURCES: Record<Kind, { base: string; plural: string }> = {
-  pods: { base: "/api/v1", plural: "pods" },
-  services: { base: "/api/v1", plural: "services" },
-  slices: { base: "/apis/discovery.k8s.io/v1", plural: "endpointslices" },
-};
-
-/** Decodes API objects of one kind into the index, replacing all of that kind. */
-function replaceRaw(index: ClusterIndex, kind: Kind, items: unknown[]): void {
-  if (kind === "pods") index.replaceAll(kind, items.map(decodePod));
-  else if (kind === "services") index.replaceAll(kind, items.map(decodeService));
-  else index.replaceAll(kind, items.map(decodeSlice));
-}
-
-function upsertRaw(index: ClusterIndex, kind: Kind, raw: unknown): void {
-  if (kind === "pods") index.upsert(kind, decodePod(raw));
-  else if (kind === "services") index.upsert(kind, decodeService(raw));
-  else index.upsert(kind, decodeSlice(raw));
-}
 
 /** Which part of the cluster the view covers. */
 export type Scope = { kind: "cluster" } | { kind: "namespace"; namespace: string };
 
-export interface ViewOptions {
+export interface ViewOptions extends ReflectorOptions {
   namespace: string;
-  /** Delay before retrying a failed watch; doubles up to maxBackoffMs. */
-  backoffMs?: number;
-  maxBackoffMs?: number;
+  lookups?: OnDemandOptions;
 }
 
+/** Pods read at start: enough to see the pod ranges, and the count comes with the page. */
+const POD_SAMPLE = 100;
+
 export class ClusterView {
-  #abort = new AbortController();
-  #loops: Promise<void>[] = [];
-  #down = new Set<Kind>();
+  #reflectors: Reflector<unknown>[] = [];
+  #down = new Set<string>();
 
   private constructor(
     readonly api: KubeApi,
@@ -54,39 +40,59 @@ export class ClusterView {
     readonly scope: Scope,
     /** Kinds that could not be read (e.g. endpointslices forbidden); routing works around them. */
     readonly missing: Kind[],
-    readonly opts: ViewOptions,
+    readonly lookups: OnDemand,
   ) {}
 
   /**
-   * Lists everything once (so the first connection is routed from a full picture), picks the
-   * scope, and starts watching. Throws ApiError when the cluster cannot be read at all.
+   * Reads what routing needs before the first connection (see the module doc) and starts
+   * watching. Throws ApiError when the cluster cannot be read at all.
    */
   static async start(api: KubeApi, index: ClusterIndex, opts: ViewOptions): Promise<ClusterView> {
     let scope: Scope = { kind: "cluster" };
-    let pods;
+    let sample;
     try {
-      pods = await list(api, "pods", scope);
+      sample = await samplePods(api, scope);
     } catch (e) {
       if (!(e instanceof ApiError && e.kind === "forbidden")) throw e;
       scope = { kind: "namespace", namespace: opts.namespace };
-      pods = await list(api, "pods", scope);
+      sample = await samplePods(api, scope);
     }
-    const services = await list(api, "services", scope);
-    const missing: Kind[] = [];
-    let slices;
-    try {
-      slices = await list(api, "slices", scope);
-    } catch (e) {
-      if (!(e instanceof ApiError && (e.kind === "forbidden" || e.kind === "not-found"))) throw e;
-      missing.push("slices");
-    }
-    replaceRaw(index, "pods", pods.items);
-    replaceRaw(index, "services", services.items);
-    if (slices) replaceRaw(index, "slices", slices.items);
-    const view = new ClusterView(api, index, scope, missing, opts);
-    view.#loops.push(view.#watchLoop("pods", pods.resourceVersion));
-    view.#loops.push(view.#watchLoop("services", services.resourceVersion));
-    if (slices) view.#loops.push(view.#watchLoop("slices", slices.resourceVersion));
+    for (const ip of sample.ips) index.observe(ip);
+    const reflectors: Reflector<unknown>[] = [];
+    // Watches report to the view, which exists only once everything is read.
+    const made: { view?: ClusterView } = {};
+    const state = (what: string) => (up: boolean, e?: unknown) => made.view?.stateOf(what, up, e);
+    const services = new Reflector<ServiceInfo>(
+      api,
+      collectionPath("/api/v1", "services", scope),
+      "",
+      decodeService,
+      {
+        replace: (items) => index.replaceAll("services", items),
+        upsert: (svc) => index.upsert("services", svc),
+        remove: (svc) => index.remove("services", svc.namespace, svc.name),
+      },
+      opts,
+      state("services"),
+    );
+    reflectors.push(services as Reflector<unknown>);
+    const [, slicesReadable, namespaces] = await Promise.all([
+      services.start(),
+      readable(api, collectionPath("/apis/discovery.k8s.io/v1", "endpointslices", scope)),
+      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined,
+    ]).catch(async (e) => {
+      await Promise.all(reflectors.map((r) => r.stop()));
+      throw e;
+    });
+    if (namespaces) reflectors.push(namespaces as Reflector<unknown>);
+    const lookups = new OnDemand(api, index, scope, slicesReadable, sample.count, {
+      reflector: opts,
+      ...opts.lookups,
+    });
+    index.useSource(lookups);
+    const view = new ClusterView(api, index, scope, slicesReadable ? [] : ["slices"], lookups);
+    view.#reflectors = reflectors;
+    made.view = view;
     return view;
   }
 
@@ -96,96 +102,90 @@ export class ClusterView {
   }
 
   async stop(): Promise<void> {
-    this.#abort.abort();
-    await Promise.allSettled(this.#loops);
+    await Promise.all([...this.#reflectors.map((r) => r.stop()), this.lookups.stop()]);
   }
 
-  async #watchLoop(kind: Kind, startVersion: string): Promise<void> {
-    const signal = this.#abort.signal;
-    let version: string | undefined = startVersion;
-    let backoff = this.opts.backoffMs ?? 500;
-    while (!signal.aborted) {
-      try {
-        if (version === undefined) {
-          const fresh = await list(this.api, kind, this.scope, signal);
-          replaceRaw(this.index, kind, fresh.items);
-          version = fresh.resourceVersion;
-        }
-        this.#markUp(kind);
-        backoff = this.opts.backoffMs ?? 500;
-        await this.api.watch(collectionPath(kind, this.scope), version, (event: WatchEvent) => {
-          version = resourceVersion(event.object) ?? version;
-          if (event.type === "BOOKMARK") return;
-          if (event.type === "DELETED") {
-            const { namespace, name } = objectKey(event.object);
-            this.index.remove(kind, namespace, name);
-          } else {
-            upsertRaw(this.index, kind, event.object);
-          }
-        }, signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        if (e instanceof ApiError && e.kind === "gone") {
-          version = undefined;
-          continue;
-        }
-        this.#markDown(kind, e);
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 15_000);
-        version = undefined; // relist: events may have been missed while away
-      }
+  /** Logs a watch lost (once, however many break together) and all of them back. */
+  private stateOf(what: string, up: boolean, e?: unknown): void {
+    if (up) {
+      if (this.#down.delete(what) && this.#down.size === 0) log.info("Cluster watch is back");
+      return;
     }
-  }
-
-  #markDown(kind: Kind, e: unknown): void {
     const first = this.#down.size === 0;
-    this.#down.add(kind);
+    this.#down.add(what);
     const message = e instanceof Error ? e.message : String(e);
     if (first) {
       log.warn(`Lost the cluster watch ({message}); retrying, routing from the last known state`, {
         message,
       });
-    } else log.debug(`Watch of ${kind} failed: {message}`, { message });
-  }
-
-  #markUp(kind: Kind): void {
-    if (!this.#down.delete(kind)) return;
-    if (this.#down.size === 0) log.info("Cluster watch is back");
+    } else log.debug(`Watch of ${what} failed: {message}`, { message });
   }
 }
 
-function collectionPath(kind: Kind, scope: Scope): string {
-  const { base, plural } = RESOURCES[kind];
+function collectionPath(base: string, plural: string, scope: Scope): string {
   return scope.kind === "cluster"
     ? `${base}/${plural}`
     : `${base}/namespaces/${encodeURIComponent(scope.namespace)}/${plural}`;
 }
 
-/** Lists a collection page by page. */
-async function list(api: KubeApi, kind: Kind, scope: Scope, signal?: AbortSignal) {
-  const items: unknown[] = [];
-  let token = "";
-  let version = "";
-  do {
-    const page = await api.get(
-      `${collectionPath(kind, scope)}?limit=500${
-        token ? `&continue=${encodeURIComponent(token)}` : ""
-      }`,
-      signal,
-    ) as { items?: unknown[]; metadata?: { continue?: string; resourceVersion?: string } };
-    items.push(...(page.items ?? []));
-    token = page.metadata?.continue ?? "";
-    version = page.metadata?.resourceVersion ?? version;
-  } while (token);
-  return { items, resourceVersion: version };
+/** One page of pods: their IPs, and how many pods there are (the page's remainingItemCount). */
+async function samplePods(api: KubeApi, scope: Scope): Promise<{ ips: string[]; count: number }> {
+  const page = await api.get(`${collectionPath("/api/v1", "pods", scope)}?limit=${POD_SAMPLE}`) as {
+    items?: { spec?: { hostNetwork?: boolean }; status?: { podIPs?: { ip?: string }[] } }[];
+    metadata?: { remainingItemCount?: number };
+  };
+  const items = page.items ?? [];
+  const ips = items.filter((p) => p.spec?.hostNetwork !== true)
+    .flatMap((p) => (p.status?.podIPs ?? []).map((i) => i.ip ?? "").filter((ip) => ip));
+  return { ips, count: items.length + (page.metadata?.remainingItemCount ?? 0) };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
+/** Whether a collection can be listed (false when forbidden or not served). */
+async function readable(api: KubeApi, path: string): Promise<boolean> {
+  try {
+    await api.get(`${path}?limit=1`);
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && (e.kind === "forbidden" || e.kind === "not-found")) return false;
+    throw e;
+  }
+}
+
+/** Lists and watches namespace names; resolves undefined when the user may not list them. */
+async function watchNamespaces(
+  api: KubeApi,
+  index: ClusterIndex,
+  opts: ReflectorOptions,
+  onState: (up: boolean, e?: unknown) => void,
+): Promise<Reflector<string> | undefined> {
+  const names = new Set<string>();
+  const reflector = new Reflector<string>(
+    api,
+    "/api/v1/namespaces",
+    "",
+    (raw) => objectKey(raw).name,
+    {
+      replace: (items) => {
+        names.clear();
+        for (const n of items) names.add(n);
+        index.setNamespaces(names);
+      },
+      upsert: (n) => index.setNamespaces(names.add(n)),
+      remove: (n) => {
+        names.delete(n);
+        index.setNamespaces(names);
+      },
+    },
+    opts,
+    onState,
+  );
+  try {
+    await reflector.start();
+    return reflector;
+  } catch (e) {
+    if (e instanceof ApiError && (e.kind === "forbidden" || e.kind === "not-found")) {
+      return undefined;
+    }
+    throw e;
+  }
 }

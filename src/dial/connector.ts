@@ -56,14 +56,14 @@ export class ClusterConnector {
   }
 
   async dial(host: string, port: number): Promise<{ upstream: Upstream; via: string }> {
-    let route = resolveDestination(this.index, host, port, this.opts);
+    let route = await resolveDestination(this.index, host, port, this.opts);
     if (route.kind === "direct" && route.host !== host) {
       // An ExternalName service: its target may itself be a cluster name (one hop, as DNS would).
-      route = resolveDestination(this.index, route.host, route.port, this.opts);
+      route = await resolveDestination(this.index, route.host, route.port, this.opts);
     }
     if (route.kind === "direct") {
       const addresses = await resolveHost(route.host);
-      route = this.#reroute(route.host, addresses, route.port) ?? route;
+      route = (await this.#reroute(route.host, addresses, route.port)) ?? route;
       if (route.kind === "direct") {
         const upstream = await dialDirect(
           route.host,
@@ -80,9 +80,9 @@ export class ClusterConnector {
   }
 
   /** A name resolved outside the cluster can still land in it. */
-  #reroute(host: string, addresses: string[], port: number): Route | undefined {
+  async #reroute(host: string, addresses: string[], port: number): Promise<Route | undefined> {
     for (const a of addresses) {
-      const inCluster = resolveIp(this.index, a, port);
+      const inCluster = await resolveIp(this.index, a, port);
       if (inCluster) return inCluster;
     }
     const ranges = this.index.clusterRanges();

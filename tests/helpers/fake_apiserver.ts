@@ -34,13 +34,39 @@ interface Stored {
   object: Record<string, unknown>;
 }
 
+/** One change, kept so that a watch from an older resource version can be replayed. */
+interface Change {
+  version: number;
+  kind: Kind;
+  /** The object before and after the change (undefined: not there). */
+  before?: Json;
+  after?: Json;
+}
+
+/** A list or watch as asked for: which objects it selects. */
+interface Selection {
+  kind: Kind;
+  namespace?: string;
+  labels: [string, string][];
+  fields: [string, string][];
+}
+
+type Json = Record<string, unknown>;
+
 export class FakeApiServer {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #objects = new Map<string, Stored>();
   #version = 100;
   #watchers = new Set<
-    { kind: Kind; namespace?: string; send: (line: string) => void; close: () => void }
+    { sel: Selection; send: (line: string) => void; close: () => void; stalled: boolean }
   >();
+  #history: Change[] = [];
+  /** Watches from resource versions below this get 410 Gone (history compacted). */
+  #compactedBelow = 0;
+  /** Requests seen, as "list pods", "watch services", "get pods" ... with the query. */
+  readonly requests: string[] = [];
+  /** The next this-many continued list pages answer 410 (the continue token expired). */
+  expireContinues = 0;
   #sockets = new Set<WebSocket>();
   /** Per pod ("ns/name") and port: how the port-forward behaves. */
   readonly ports = new Map<string, FakePortBehaviour>();
@@ -83,10 +109,11 @@ export class FakeApiServer {
   apply(kind: Kind, object: Record<string, unknown>): void {
     const meta = object.metadata as Record<string, unknown>;
     const key = `${kind}/${meta.namespace}/${meta.name}`;
-    const type = this.#objects.has(key) ? "MODIFIED" : "ADDED";
+    const old = this.#objects.get(key)?.object;
+    meta.uid ??= (old?.metadata as Json | undefined)?.uid ?? crypto.randomUUID();
     meta.resourceVersion = String(++this.#version);
-    this.#objects.set(key, { kind, object });
-    this.#notify(kind, type, object);
+    this.#objects.set(key, { kind, object: structuredClone(object) });
+    this.#notify(kind, old, structuredClone(object));
   }
 
   delete(kind: Kind, namespace: string, name: string): void {
@@ -95,12 +122,12 @@ export class FakeApiServer {
     if (!stored) return;
     this.#objects.delete(key);
     (stored.object.metadata as Record<string, unknown>).resourceVersion = String(++this.#version);
-    this.#notify(kind, "DELETED", stored.object);
+    this.#notify(kind, stored.object, undefined);
   }
 
   /** How many watch streams of `kind` are open. */
   watching(kind: Kind): number {
-    return [...this.#watchers].filter((w) => w.kind === kind).length;
+    return [...this.#watchers].filter((w) => w.sel.kind === kind).length;
   }
 
   /** Ends every watch stream, as an API server restart would. */
@@ -109,18 +136,39 @@ export class FakeApiServer {
     this.#watchers.clear();
   }
 
+  /**
+   * The open watch streams stop carrying anything, without closing (a path gone silent); new
+   * requests are served as usual.
+   */
+  stallWatches(): void {
+    for (const w of this.#watchers) w.stalled = true;
+  }
+
+  /** Forgets the history: watches from versions before the current one get 410 Gone. */
+  compact(): void {
+    this.#compactedBelow = this.#version;
+    this.#history = [];
+  }
+
+  /** How many requests of one sort ("list pods", "watch endpointslices", ...) were made. */
+  count(what: string): number {
+    return this.requests.filter((r) => r.startsWith(`${what} `) || r === what).length;
+  }
+
   async close(): Promise<void> {
     this.dropWatches();
     for (const s of this.#sockets) s.close();
     await this.#server.shutdown();
   }
 
-  #notify(kind: Kind, type: string, object: unknown): void {
-    const ns = ((object as Record<string, unknown>).metadata as Record<string, unknown>).namespace;
+  /** Tells each watcher what the change means for its selection (as the watch cache does). */
+  #notify(kind: Kind, before: Json | undefined, after: Json | undefined): void {
+    const change = { version: this.#version, kind, before, after };
+    this.#history.push(change);
     for (const w of this.#watchers) {
-      if (w.kind === kind && (w.namespace === undefined || w.namespace === ns)) {
-        w.send(JSON.stringify({ type, object }) + "\n");
-      }
+      if (w.stalled) continue;
+      const line = eventFor(w.sel, change);
+      if (line) w.send(line);
     }
   }
 
@@ -136,42 +184,82 @@ export class FakeApiServer {
     const pf = path.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/);
     if (pf) return this.#portForward(req, token, pf[1], pf[2], url.searchParams.get("ports") ?? "");
     const m = path.match(
-      /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|endpointslices)$/,
+      /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|endpointslices)(?:\/([^/]+))?$/,
     );
     if (!m) return status(404, `no route for ${path}`);
     const namespace = m[1];
     const kind = m[2] as Kind;
+    const q = url.searchParams;
+    const verb = m[3] ? "get" : q.get("watch") === "true" ? "watch" : "list";
+    this.requests.push(`${verb} ${kind}${namespace ? ` in ${namespace}` : ""} ${q}`);
     if (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) {
-      return status(403, `${kind} is forbidden: cannot list ${kind} at the cluster scope`);
+      return status(403, `${kind} is forbidden: cannot ${verb} ${kind} at the cluster scope`);
     }
-    if (url.searchParams.get("watch") === "true") return this.#watch(kind, namespace);
-    const items = [...this.#objects.values()]
-      .filter((s) => s.kind === kind)
+    if (m[3]) {
+      const stored = this.#objects.get(`${kind}/${namespace}/${m[3]}`);
+      return stored ? Response.json(stored.object) : status(404, `${kind} "${m[3]}" not found`);
+    }
+    const sel: Selection = {
+      kind,
+      namespace,
+      labels: pairs(q.get("labelSelector")),
+      fields: pairs(q.get("fieldSelector")),
+    };
+    if (verb === "watch") return this.#watch(sel, Number(q.get("resourceVersion") ?? "0"));
+    return this.#list(sel, Number(q.get("limit") ?? "0"), q.get("continue"));
+  }
+
+  /** A list page: `continue` is "<offset>:<version>" of the first page's snapshot. */
+  #list(sel: Selection, limit: number, token: string | null): Response {
+    if (token && this.expireContinues > 0) {
+      this.expireContinues--;
+      return status(410, "The provided continue parameter is too old");
+    }
+    const [offset, version] = token ? token.split(":").map(Number) : [0, this.#version];
+    const all = [...this.#objects.values()]
+      .filter((s) => selects(sel, s.kind, s.object))
       .map((s) => s.object)
-      .filter((o) =>
-        namespace === undefined || (o.metadata as { namespace: string }).namespace === namespace
-      );
+      .sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+    const items = limit > 0 ? all.slice(offset, offset + limit) : all;
+    const more = limit > 0 && offset + limit < all.length;
     return Response.json({
       kind: "List",
       apiVersion: "v1",
-      metadata: { resourceVersion: String(this.#version) },
+      metadata: {
+        resourceVersion: String(version),
+        ...(more
+          ? {
+            continue: `${offset + limit}:${version}`,
+            remainingItemCount: all.length - offset - limit,
+          }
+          : {}),
+      },
       items,
     });
   }
 
-  #watch(kind: Kind, namespace: string | undefined): Response {
+  #watch(sel: Selection, from: number): Response {
+    if (from > 0 && from < this.#compactedBelow) {
+      return new Response(
+        JSON.stringify({
+          type: "ERROR",
+          object: { kind: "Status", code: 410, message: "too old resource version" },
+        }) + "\n",
+        { headers: { "content-type": "application/json" } },
+      );
+    }
     const encoder = new TextEncoder();
     let watcher: {
-      kind: Kind;
-      namespace?: string;
+      sel: Selection;
       send: (line: string) => void;
       close: () => void;
+      stalled: boolean;
     };
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         watcher = {
-          kind,
-          namespace,
+          sel,
+          stalled: false,
           send: (line) => controller.enqueue(encoder.encode(line)),
           close: () => {
             try {
@@ -179,6 +267,18 @@ export class FakeApiServer {
             } catch { /* already closed */ }
           },
         };
+        // What changed since `from`, replayed: each object from its state then to its last.
+        const net = new Map<string, Change>();
+        for (const c of this.#history) {
+          if (from === 0 || c.version <= from || c.kind !== sel.kind) continue;
+          const k = keyOf((c.after ?? c.before)!);
+          const first = net.get(k);
+          net.set(k, { ...c, before: first ? first.before : c.before });
+        }
+        for (const c of net.values()) {
+          const line = eventFor(sel, c);
+          if (line) watcher.send(line);
+        }
         this.#watchers.add(watcher);
       },
       cancel: () => {
@@ -273,6 +373,50 @@ export class FakeApiServer {
       conn.close();
     } catch { /* closed */ }
   }
+}
+
+/** "a=b,c=d" → [["a","b"],["c","d"]] (equality terms only, which is all ktctl sends). */
+function pairs(text: string | null): [string, string][] {
+  if (!text) return [];
+  return text.split(",").map((t) => {
+    const i = t.indexOf("=");
+    return [t.slice(0, i), t.slice(i + 1).replace(/^=/, "")];
+  });
+}
+
+function keyOf(o: Json): string {
+  const meta = o.metadata as Json;
+  return `${meta.namespace}/${meta.name}`;
+}
+
+function fieldOf(o: Json, path: string): string {
+  let v: unknown = o;
+  for (const part of path.split(".")) v = (v as Json | undefined)?.[part];
+  return typeof v === "string" ? v : "";
+}
+
+function selects(sel: Selection, kind: Kind, o: Json | undefined): boolean {
+  if (!o || kind !== sel.kind) return false;
+  const meta = o.metadata as Json;
+  if (sel.namespace !== undefined && meta.namespace !== sel.namespace) return false;
+  const labels = (meta.labels ?? {}) as Record<string, string>;
+  return sel.labels.every(([k, v]) => labels[k] === v) &&
+    sel.fields.every(([k, v]) => fieldOf(o, k) === v);
+}
+
+/**
+ * The watch event a change means for one selection: ADDED when the object enters it, MODIFIED
+ * while in it, DELETED when it leaves (deleted or no longer selected), nothing otherwise.
+ */
+function eventFor(sel: Selection, c: Change): string | undefined {
+  const was = selects(sel, c.kind, c.before), is = selects(sel, c.kind, c.after);
+  const type = was && is ? "MODIFIED" : is ? "ADDED" : was ? "DELETED" : undefined;
+  if (!type) return undefined;
+  const object = is ? c.after! : { ...c.before!, metadata: { ...(c.before!.metadata as Json) } };
+  if (!is && c.after) {
+    (object.metadata as Json).resourceVersion = (c.after.metadata as Json).resourceVersion;
+  }
+  return JSON.stringify({ type, object }) + "\n";
 }
 
 function status(code: number, message: string): Response {

@@ -17,6 +17,7 @@ Deno.test("objects: decodePod reads the fields routing needs", () => {
     metadata: {
       name: "web-1",
       namespace: "demo",
+      uid: "5a1c0f3e-0000-4000-8000-000000000001",
       resourceVersion: "1001",
       labels: { app: "web", "pod-template-hash": "5d9f", bogus: 3 },
       deletionTimestamp: "2025-11-20T11:00:00Z",
@@ -49,6 +50,7 @@ Deno.test("objects: decodePod reads the fields routing needs", () => {
   assert.deepEqual(decodePod(raw), {
     namespace: "demo",
     name: "web-1",
+    uid: "5a1c0f3e-0000-4000-8000-000000000001",
     ips: ["10.244.0.5", "fd00:10:244::5"],
     ready: true,
     live: true,
@@ -161,7 +163,7 @@ Deno.test("objects: decodeSlice conditions, targetRef and port names", () => {
           addresses: ["10.244.0.5"],
           conditions: { ready: true, serving: true, terminating: false },
           hostname: "web-1",
-          targetRef: { kind: "Pod", namespace: "demo", name: "web-1" },
+          targetRef: { kind: "Pod", namespace: "demo", name: "web-1", uid: "u-1" },
         },
         { addresses: ["10.244.1.7"], conditions: {} },
         {
@@ -186,6 +188,7 @@ Deno.test("objects: decodeSlice conditions, targetRef and port names", () => {
           terminating: false,
           hostname: "web-1",
           podName: "web-1",
+          podUid: "u-1",
         },
         {
           addresses: ["10.244.1.7"],
@@ -193,6 +196,7 @@ Deno.test("objects: decodeSlice conditions, targetRef and port names", () => {
           terminating: false,
           hostname: undefined,
           podName: undefined,
+          podUid: undefined,
         },
         {
           addresses: ["10.244.2.9"],
@@ -200,6 +204,7 @@ Deno.test("objects: decodeSlice conditions, targetRef and port names", () => {
           terminating: true,
           hostname: undefined,
           podName: undefined,
+          podUid: undefined,
         },
       ],
     },
@@ -211,6 +216,7 @@ Deno.test("objects: decoders accept garbage without throwing", () => {
     assert.deepEqual(decodePod(raw), {
       namespace: "",
       name: "",
+      uid: undefined,
       ips: [],
       ready: false,
       live: false,

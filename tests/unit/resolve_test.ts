@@ -343,8 +343,13 @@ function buildIndex(
 
 const OPTS: ResolveOptions = { namespace: "demo", clusterDomain: "cluster.local" };
 
-function route(host: string, port: number, opts: ResolveOptions = OPTS, index = buildIndex()) {
-  return resolveDestination(index, host, port, opts);
+async function route(
+  host: string,
+  port: number,
+  opts: ResolveOptions = OPTS,
+  index = buildIndex(),
+) {
+  return await resolveDestination(index, host, port, opts);
 }
 
 const t = (pod: string, port: number, namespace = "demo") => ({ namespace, pod, port });
@@ -380,25 +385,25 @@ const unknownIp = (ip: string): Route => ({
 // ---------------------------------------------------------------------------------------------
 // IP destinations
 
-Deno.test("resolve: a pod IP goes to that pod, on the requested port", () => {
-  assert.deepEqual(route("10.244.0.5", 8080), podRoute("web-1", 8080));
-  assert.deepEqual(route("10.244.1.7", 3000), podRoute("web-2", 3000));
+Deno.test("resolve: a pod IP goes to that pod, on the requested port", async () => {
+  assert.deepEqual(await route("10.244.0.5", 8080), podRoute("web-1", 8080));
+  assert.deepEqual(await route("10.244.1.7", 3000), podRoute("web-2", 3000));
   // Not ready and terminating pods are still the owners of their IP.
-  assert.deepEqual(route("10.244.2.9", 8080), podRoute("web-3", 8080));
-  assert.deepEqual(route("10.244.2.10", 8080), podRoute("web-4", 8080));
-  assert.deepEqual(route("10.244.5.5", 8080), podRoute("other-1", 8080, "other"));
+  assert.deepEqual(await route("10.244.2.9", 8080), podRoute("web-3", 8080));
+  assert.deepEqual(await route("10.244.2.10", 8080), podRoute("web-4", 8080));
+  assert.deepEqual(await route("10.244.5.5", 8080), podRoute("other-1", 8080, "other"));
 });
 
-Deno.test("resolve: ClusterIP:port goes to the ready endpoint pods on the slice's port", () => {
-  assert.deepEqual(route("10.96.0.10", 80), WEB_80);
+Deno.test("resolve: ClusterIP:port goes to the ready endpoint pods on the slice's port", async () => {
+  assert.deepEqual(await route("10.96.0.10", 80), WEB_80);
   // The named targetPort "admin-port" is already resolved to 9000 in the slice.
-  assert.deepEqual(route("10.96.0.10", 81), {
+  assert.deepEqual(await route("10.96.0.10", 81), {
     kind: "cluster",
     via: "service demo/web:81",
     targets: [t("web-1", 9000), t("web-2", 9000)],
     spreadKey: "svc/demo/web:81",
   });
-  assert.deepEqual(route("10.96.5.5", 80), {
+  assert.deepEqual(await route("10.96.5.5", 80), {
     kind: "cluster",
     via: "service other/web:80",
     targets: [t("other-1", 8080, "other")],
@@ -406,31 +411,31 @@ Deno.test("resolve: ClusterIP:port goes to the ready endpoint pods on the slice'
   });
 });
 
-Deno.test("resolve: a port the service lacks is rejected as no-port", () => {
-  assert.deepEqual(route("10.96.0.10", 443), {
+Deno.test("resolve: a port the service lacks is rejected as no-port", async () => {
+  assert.deepEqual(await route("10.96.0.10", 443), {
     kind: "reject",
     failure: "no-port",
     reason: "service demo/web has no TCP port 443 (it has: 80, 81)",
   });
   // A UDP port is not a TCP port.
-  assert.deepEqual(route("10.96.0.53", 53), {
+  assert.deepEqual(await route("10.96.0.53", 53), {
     kind: "reject",
     failure: "no-port",
     reason: "service demo/dns has no TCP port 53 (it has: none)",
   });
 });
 
-Deno.test("resolve: a service without ready endpoints is rejected as no-endpoints", () => {
+Deno.test("resolve: a service without ready endpoints is rejected as no-endpoints", async () => {
   const expected: Route = {
     kind: "reject",
     failure: "no-endpoints",
     reason: "service demo/empty has no ready endpoints",
   };
-  assert.deepEqual(route("10.96.0.20", 80), expected);
-  assert.deepEqual(route("empty", 80), expected);
+  assert.deepEqual(await route("10.96.0.20", 80), expected);
+  assert.deepEqual(await route("empty", 80), expected);
 });
 
-Deno.test("resolve: not-ready and terminating endpoints are skipped, even when alone", () => {
+Deno.test("resolve: not-ready and terminating endpoints are skipped, even when alone", async () => {
   const index = new ClusterIndex();
   index.replaceAll(
     "pods",
@@ -457,10 +462,10 @@ Deno.test("resolve: not-ready and terminating endpoints are skipped, even when a
     failure: "no-endpoints",
     reason: "service demo/s has no ready endpoints",
   };
-  assert.deepEqual(resolveDestination(index, "10.96.0.1", 80, OPTS), none);
+  assert.deepEqual(await resolveDestination(index, "10.96.0.1", 80, OPTS), none);
   // Once an endpoint turns ready, it is used.
   index.upsert("slices", slice([{ addresses: ["10.244.0.1"], pod: "a", conditions: {} }]));
-  assert.deepEqual(resolveDestination(index, "10.96.0.1", 80, OPTS), {
+  assert.deepEqual(await resolveDestination(index, "10.96.0.1", 80, OPTS), {
     kind: "cluster",
     via: "service demo/s:80",
     targets: [t("a", 80)],
@@ -468,7 +473,7 @@ Deno.test("resolve: not-ready and terminating endpoints are skipped, even when a
   });
 });
 
-Deno.test("resolve: IPs in the observed cluster ranges that match nothing are rejected", () => {
+Deno.test("resolve: IPs in the observed cluster ranges that match nothing are rejected", async () => {
   const index = buildIndex();
   assert.deepEqual(index.clusterRanges().map(formatCidr).sort(), [
     "10.244.0.0/16",
@@ -476,68 +481,72 @@ Deno.test("resolve: IPs in the observed cluster ranges that match nothing are re
     "fd00:10:244::/64",
   ]);
   for (const ip of ["10.244.99.99", "10.96.7.7", "10.244.255.255", "fd00:10:244::99"]) {
-    assert.deepEqual(route(ip, 80, OPTS, index), unknownIp(ip));
+    assert.deepEqual(await route(ip, 80, OPTS, index), unknownIp(ip));
   }
   // Outside: straight out. The hostNetwork pod's node IP is not a cluster IP.
   for (const ip of ["10.97.0.1", "8.8.8.8", "192.168.49.2", "2001:db8::1", "127.0.0.1"]) {
-    assert.deepEqual(route(ip, 443, OPTS, index), { kind: "direct", host: ip, port: 443 });
+    assert.deepEqual(await route(ip, 443, OPTS, index), { kind: "direct", host: ip, port: 443 });
   }
 });
 
-Deno.test("resolve: declared ranges replace the observed ones", () => {
+Deno.test("resolve: declared ranges replace the observed ones", async () => {
   const index = buildIndex(["10.96.0.0/12", "192.168.0.0/16"]);
   assert.deepEqual(index.clusterRanges().map(formatCidr), ["10.96.0.0/12", "192.168.0.0/16"]);
   // Pods and services are still found by IP, wherever they are.
-  assert.deepEqual(route("10.244.0.5", 8080, OPTS, index), podRoute("web-1", 8080));
-  assert.deepEqual(route("10.96.0.10", 80, OPTS, index), WEB_80);
+  assert.deepEqual(await route("10.244.0.5", 8080, OPTS, index), podRoute("web-1", 8080));
+  assert.deepEqual(await route("10.96.0.10", 80, OPTS, index), WEB_80);
   // Inside the declared ranges: refused; outside them (even if "observed"): direct.
-  assert.deepEqual(route("10.100.0.1", 80, OPTS, index), unknownIp("10.100.0.1"));
-  assert.deepEqual(route("192.168.49.2", 80, OPTS, index), unknownIp("192.168.49.2"));
-  assert.deepEqual(route("10.244.99.99", 80, OPTS, index), {
+  assert.deepEqual(await route("10.100.0.1", 80, OPTS, index), unknownIp("10.100.0.1"));
+  assert.deepEqual(await route("192.168.49.2", 80, OPTS, index), unknownIp("192.168.49.2"));
+  assert.deepEqual(await route("10.244.99.99", 80, OPTS, index), {
     kind: "direct",
     host: "10.244.99.99",
     port: 80,
   });
-  assert.deepEqual(route("fd00:10:244::99", 80, OPTS, index), {
+  assert.deepEqual(await route("fd00:10:244::99", 80, OPTS, index), {
     kind: "direct",
     host: "fd00:10:244::99",
     port: 80,
   });
 });
 
-Deno.test("resolve: IPv6 pod IPs and IPv4-mapped IPv6 input", () => {
+Deno.test("resolve: IPv6 pod IPs and IPv4-mapped IPv6 input", async () => {
   for (const ip of ["fd00:10:244::5", "FD00:10:244:0:0:0:0:5", "[fd00:10:244::5]"]) {
-    assert.deepEqual(route(ip, 8080), podRoute("web-1", 8080), ip);
+    assert.deepEqual(await route(ip, 8080), podRoute("web-1", 8080), ip);
   }
   for (const ip of ["::ffff:10.244.0.5", "::ffff:af4:5", "[::FFFF:10.244.0.5]"]) {
-    assert.deepEqual(route(ip, 8080), podRoute("web-1", 8080), ip);
+    assert.deepEqual(await route(ip, 8080), podRoute("web-1", 8080), ip);
   }
-  assert.deepEqual(route("::ffff:10.96.0.10", 80), WEB_80);
+  assert.deepEqual(await route("::ffff:10.96.0.10", 80), WEB_80);
   // A mapped address outside the cluster goes out as plain IPv4.
-  assert.deepEqual(route("::ffff:8.8.8.8", 53), { kind: "direct", host: "8.8.8.8", port: 53 });
+  assert.deepEqual(await route("::ffff:8.8.8.8", 53), {
+    kind: "direct",
+    host: "8.8.8.8",
+    port: 53,
+  });
 });
 
-Deno.test("resolve: hostNetwork pods are not matched by IP", () => {
+Deno.test("resolve: hostNetwork pods are not matched by IP", async () => {
   const index = buildIndex();
-  assert.deepEqual(index.podsByIp("192.168.49.2"), []);
-  assert.equal(resolveIp(index, "192.168.49.2", 9100), undefined);
+  assert.deepEqual(await index.podsByIp("192.168.49.2"), []);
+  assert.equal(await resolveIp(index, "192.168.49.2", 9100), undefined);
   assert.equal(index.pod("monitoring", "node-exporter-x1")?.hostNetwork, true);
   assert.ok(index.hasNamespace("monitoring"));
 });
 
-Deno.test("resolve: Succeeded and Failed pods are not matched", () => {
+Deno.test("resolve: Succeeded and Failed pods are not matched", async () => {
   const index = buildIndex();
-  assert.equal(index.podsByIp("10.244.3.3").length, 1);
-  assert.equal(resolveIp(index, "10.244.3.3", 80), undefined);
-  assert.deepEqual(route("10.244.3.3", 80, OPTS, index), unknownIp("10.244.3.3"));
-  assert.deepEqual(route("10.244.3.4", 80, OPTS, index), unknownIp("10.244.3.4"));
+  assert.equal((await index.podsByIp("10.244.3.3")).length, 1);
+  assert.equal(await resolveIp(index, "10.244.3.3", 80), undefined);
+  assert.deepEqual(await route("10.244.3.3", 80, OPTS, index), unknownIp("10.244.3.3"));
+  assert.deepEqual(await route("10.244.3.4", 80, OPTS, index), unknownIp("10.244.3.4"));
   assert.deepEqual(
-    route("10-244-3-3.demo.pod.cluster.local", 80, OPTS, index),
+    await route("10-244-3-3.demo.pod.cluster.local", 80, OPTS, index),
     unknownHost("10-244-3-3.demo.pod.cluster.local"),
   );
 });
 
-Deno.test("resolve: of two live pods sharing an IP, the ready one wins", () => {
+Deno.test("resolve: of two live pods sharing an IP, the ready one wins", async () => {
   const index = new ClusterIndex();
   index.replaceAll(
     "pods",
@@ -547,13 +556,13 @@ Deno.test("resolve: of two live pods sharing an IP, the ready one wins", () => {
       rawPod({ name: "gone", ips: ["10.244.0.9"], phase: "Succeeded", ready: false }),
     ].map(decodePod),
   );
-  assert.deepEqual(resolveDestination(index, "10.244.0.9", 80, OPTS), podRoute("new", 80));
+  assert.deepEqual(await resolveDestination(index, "10.244.0.9", 80, OPTS), podRoute("new", 80));
 });
 
 // ---------------------------------------------------------------------------------------------
 // Names
 
-Deno.test("resolve: every name form of a service", () => {
+Deno.test("resolve: every name form of a service", async () => {
   for (
     const name of [
       "web",
@@ -565,11 +574,11 @@ Deno.test("resolve: every name form of a service", () => {
       "Web.",
     ]
   ) {
-    assert.deepEqual(route(name, 80), WEB_80, name);
+    assert.deepEqual(await route(name, 80), WEB_80, name);
   }
 });
 
-Deno.test("resolve: short names are relative to opts.namespace", () => {
+Deno.test("resolve: short names are relative to opts.namespace", async () => {
   const inOther = { ...OPTS, namespace: "other" };
   const otherWeb: Route = {
     kind: "cluster",
@@ -577,46 +586,46 @@ Deno.test("resolve: short names are relative to opts.namespace", () => {
     targets: [t("other-1", 8080, "other")],
     spreadKey: "svc/other/web:80",
   };
-  assert.deepEqual(route("web", 80, inOther), otherWeb);
-  assert.deepEqual(route("web.other", 80), otherWeb);
+  assert.deepEqual(await route("web", 80, inOther), otherWeb);
+  assert.deepEqual(await route("web.other", 80), otherWeb);
   // Qualified names ignore the default namespace.
-  assert.deepEqual(route("web.demo", 80, inOther), WEB_80);
+  assert.deepEqual(await route("web.demo", 80, inOther), WEB_80);
   // A short name of a service that only exists elsewhere is not a cluster name.
-  assert.deepEqual(route("api", 80, inOther), { kind: "direct", host: "api", port: 80 });
+  assert.deepEqual(await route("api", 80, inOther), { kind: "direct", host: "api", port: 80 });
 });
 
-Deno.test("resolve: a custom cluster domain", () => {
+Deno.test("resolve: a custom cluster domain", async () => {
   const opts = { namespace: "demo", clusterDomain: "corp.internal" };
-  assert.deepEqual(route("web.demo.svc.corp.internal", 80, opts), WEB_80);
+  assert.deepEqual(await route("web.demo.svc.corp.internal", 80, opts), WEB_80);
   assert.deepEqual(
-    route("nope.demo.svc.corp.internal", 80, opts),
+    await route("nope.demo.svc.corp.internal", 80, opts),
     unknownHost("nope.demo.svc.corp.internal"),
   );
   // cluster.local is nothing special then.
-  assert.deepEqual(route("x.cluster.local", 80, opts), {
+  assert.deepEqual(await route("x.cluster.local", 80, opts), {
     kind: "direct",
     host: "x.cluster.local",
     port: 80,
   });
 });
 
-Deno.test("resolve: host.<headless service> picks the endpoint with that hostname", () => {
+Deno.test("resolve: host.<headless service> picks the endpoint with that hostname", async () => {
   const expected: Route = {
     kind: "cluster",
     via: "host of service demo/web-headless",
     targets: [t("web-1", 8080)],
     spreadKey: "host/demo/web-headless/host:8080",
   };
-  assert.deepEqual(route("host.web-headless.demo.svc.cluster.local", 8080), expected);
-  assert.deepEqual(route("HOST.web-headless.demo.svc.", 8080), expected);
+  assert.deepEqual(await route("host.web-headless.demo.svc.cluster.local", 8080), expected);
+  assert.deepEqual(await route("HOST.web-headless.demo.svc.", 8080), expected);
   assert.deepEqual(
-    route("nobody.web-headless.demo.svc.cluster.local", 8080),
+    await route("nobody.web-headless.demo.svc.cluster.local", 8080),
     unknownHost("nobody.web-headless.demo.svc.cluster.local"),
   );
 });
 
-Deno.test("resolve: the dashed IP of an endpoint of a headless service", () => {
-  assert.deepEqual(route("10-244-1-7.web-headless.demo.svc.cluster.local", 8080), {
+Deno.test("resolve: the dashed IP of an endpoint of a headless service", async () => {
+  assert.deepEqual(await route("10-244-1-7.web-headless.demo.svc.cluster.local", 8080), {
     kind: "cluster",
     via: "10-244-1-7 of service demo/web-headless",
     targets: [t("web-2", 8080)],
@@ -624,10 +633,10 @@ Deno.test("resolve: the dashed IP of an endpoint of a headless service", () => {
   });
 });
 
-Deno.test("resolve: a-b-c-d.<ns>.pod.<domain> is the pod with that IP in that namespace", () => {
-  assert.deepEqual(route("10-244-0-5.demo.pod.cluster.local", 8080), podRoute("web-1", 8080));
+Deno.test("resolve: a-b-c-d.<ns>.pod.<domain> is the pod with that IP in that namespace", async () => {
+  assert.deepEqual(await route("10-244-0-5.demo.pod.cluster.local", 8080), podRoute("web-1", 8080));
   assert.deepEqual(
-    route("10-244-5-5.other.pod.cluster.local.", 80),
+    await route("10-244-5-5.other.pod.cluster.local.", 80),
     podRoute("other-1", 80, "other"),
   );
   for (
@@ -638,11 +647,11 @@ Deno.test("resolve: a-b-c-d.<ns>.pod.<domain> is the pod with that IP in that na
       "10.demo.pod.cluster.local",
     ]
   ) {
-    assert.deepEqual(route(name, 8080), unknownHost(name), name);
+    assert.deepEqual(await route(name, 8080), unknownHost(name), name);
   }
 });
 
-Deno.test("resolve: unknown names under the cluster domain are rejected", () => {
+Deno.test("resolve: unknown names under the cluster domain are rejected", async () => {
   for (
     const name of [
       "nothing.demo.svc.cluster.local",
@@ -653,11 +662,11 @@ Deno.test("resolve: unknown names under the cluster domain are rejected", () => 
       "a.b.c.d.e.cluster.local",
     ]
   ) {
-    assert.deepEqual(route(name, 80), unknownHost(name), name);
+    assert.deepEqual(await route(name, 80), unknownHost(name), name);
   }
 });
 
-Deno.test("resolve: unknown one- and two-label names and outside names go direct", () => {
+Deno.test("resolve: unknown one- and two-label names and outside names go direct", async () => {
   for (
     const [name, host] of [
       ["nothing", "nothing"],
@@ -668,19 +677,19 @@ Deno.test("resolve: unknown one- and two-label names and outside names go direct
       ["www.example.com", "www.example.com"],
     ]
   ) {
-    assert.deepEqual(route(name, 443), { kind: "direct", host, port: 443 }, name);
+    assert.deepEqual(await route(name, 443), { kind: "direct", host, port: 443 }, name);
   }
 });
 
-Deno.test("resolve: an ExternalName service goes direct to its target", () => {
+Deno.test("resolve: an ExternalName service goes direct to its target", async () => {
   const expected: Route = { kind: "direct", host: "db.example.com", port: 5432 };
-  assert.deepEqual(route("external", 5432), expected);
-  assert.deepEqual(route("external.demo.svc.cluster.local", 5432), expected);
+  assert.deepEqual(await route("external", 5432), expected);
+  assert.deepEqual(await route("external.demo.svc.cluster.local", 5432), expected);
 });
 
-Deno.test("resolve: a headless service by name goes to ready endpoint pods, requested port", () => {
+Deno.test("resolve: a headless service by name goes to ready endpoint pods, requested port", async () => {
   for (const port of [8080, 9999]) {
-    assert.deepEqual(route("web-headless.demo.svc.cluster.local", port), {
+    assert.deepEqual(await route("web-headless.demo.svc.cluster.local", port), {
       kind: "cluster",
       via: "service demo/web-headless (headless)",
       targets: [t("web-1", port), t("web-2", port)],
@@ -688,7 +697,7 @@ Deno.test("resolve: a headless service by name goes to ready endpoint pods, requ
     });
   }
   // Without slices, by selector: ready pods only.
-  assert.deepEqual(route("api-headless", 7000), {
+  assert.deepEqual(await route("api-headless", 7000), {
     kind: "cluster",
     via: "service demo/api-headless (headless)",
     targets: [t("api-1", 7000)],
@@ -696,25 +705,25 @@ Deno.test("resolve: a headless service by name goes to ready endpoint pods, requ
   });
 });
 
-Deno.test("resolve: without slices, the selector picks ready pods and targetPort is mapped", () => {
+Deno.test("resolve: without slices, the selector picks ready pods and targetPort is mapped", async () => {
   const api = (port: number, target: number): Route => ({
     kind: "cluster",
     via: `service demo/api:${port}`,
     targets: [t("api-1", target)],
     spreadKey: `svc/demo/api:${port}`,
   });
-  assert.deepEqual(route("api", 80), api(80, 9090)); // numeric targetPort
-  assert.deepEqual(route("api", 81), api(81, 9091)); // named: the container port "grpc"
-  assert.deepEqual(route("10.96.0.40", 82), api(82, 82)); // absent: the service port
-  assert.deepEqual(route("api", 83), {
+  assert.deepEqual(await route("api", 80), api(80, 9090)); // numeric targetPort
+  assert.deepEqual(await route("api", 81), api(81, 9091)); // named: the container port "grpc"
+  assert.deepEqual(await route("10.96.0.40", 82), api(82, 82)); // absent: the service port
+  assert.deepEqual(await route("api", 83), {
     kind: "reject",
     failure: "no-endpoints",
     reason: "service demo/api has no ready endpoints",
   });
 });
 
-Deno.test("resolve: manual endpoints are matched to pods by address", () => {
-  assert.deepEqual(route("manual.demo", 5432), {
+Deno.test("resolve: manual endpoints are matched to pods by address", async () => {
+  assert.deepEqual(await route("manual.demo", 5432), {
     kind: "cluster",
     via: "service demo/manual:5432",
     targets: [t("web-2", 5432)],
@@ -722,7 +731,7 @@ Deno.test("resolve: manual endpoints are matched to pods by address", () => {
   });
 });
 
-Deno.test("resolve: target order does not depend on the order objects arrived in", () => {
+Deno.test("resolve: target order does not depend on the order objects arrived in", async () => {
   const forward = buildIndex([], "forward");
   const reverse = buildIndex([], "reverse");
   for (
@@ -734,40 +743,40 @@ Deno.test("resolve: target order does not depend on the order objects arrived in
       ["api", 81],
     ] as const
   ) {
-    const a = resolveDestination(forward, host, port, OPTS);
-    assert.deepEqual(resolveDestination(reverse, host, port, OPTS), a);
-    assert.deepEqual(resolveDestination(forward, host, port, OPTS), a);
+    const a = await resolveDestination(forward, host, port, OPTS);
+    assert.deepEqual(await resolveDestination(reverse, host, port, OPTS), a);
+    assert.deepEqual(await resolveDestination(forward, host, port, OPTS), a);
   }
   // The slice lists web-2 first; targets are sorted by pod name.
-  const web = resolveDestination(reverse, "web", 80, OPTS);
+  const web = await resolveDestination(reverse, "web", 80, OPTS);
   if (web.kind !== "cluster") throw new Error(`not a cluster route: ${JSON.stringify(web)}`);
   assert.deepEqual(web.targets, [t("web-1", 8080), t("web-2", 8080)]);
 });
 
-Deno.test("resolve: the index follows upserts and removals", () => {
+Deno.test("resolve: the index follows upserts and removals", async () => {
   const index = buildIndex();
   assert.equal(index.count("pods"), PODS.length);
   assert.equal(index.count("services"), SERVICES.length);
   assert.equal(index.count("slices"), SLICES.length);
   assert.equal(index.namespaceCount(), 3);
-  assert.deepEqual(index.slicesOf("demo", "web").map((s) => s.name).sort(), [
+  assert.deepEqual((await index.slicesOf("demo", "web")).map((s) => s.name).sort(), [
     "web-abc12",
     "web-v6xyz",
   ]);
   index.remove("pods", "demo", "web-1");
-  assert.deepEqual(route("10.244.0.5", 80, OPTS, index), unknownIp("10.244.0.5"));
+  assert.deepEqual(await route("10.244.0.5", 80, OPTS, index), unknownIp("10.244.0.5"));
   // The slice still names web-1, but the pod is gone.
-  assert.deepEqual(route("web", 80, OPTS, index), {
+  assert.deepEqual(await route("web", 80, OPTS, index), {
     kind: "cluster",
     via: "service demo/web:80",
     targets: [t("web-2", 8080)],
     spreadKey: "svc/demo/web:80",
   });
   index.upsert("pods", decodePod(rawPod({ name: "web-1", ips: ["10.244.0.6"] })));
-  assert.deepEqual(route("10.244.0.6", 80, OPTS, index), podRoute("web-1", 80));
+  assert.deepEqual(await route("10.244.0.6", 80, OPTS, index), podRoute("web-1", 80));
   index.remove("services", "demo", "web");
-  assert.deepEqual(route("web", 80, OPTS, index), { kind: "direct", host: "web", port: 80 });
-  assert.deepEqual(route("10.96.0.10", 80, OPTS, index), unknownIp("10.96.0.10"));
+  assert.deepEqual(await route("web", 80, OPTS, index), { kind: "direct", host: "web", port: 80 });
+  assert.deepEqual(await route("10.96.0.10", 80, OPTS, index), unknownIp("10.96.0.10"));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+/**
+ * One list-then-watch loop over a collection (optionally narrowed by a label or field selector),
+ * the way client-go's reflectors work: the list comes in pages (`limit`/`continue`), each page
+ * decoded to compact records at once so that no page of API objects outlives its decoding; the
+ * watch then resumes from the last resource version after a clean end, a broken stream or a
+ * silent one, and only a 410 Gone (history compacted) costs a relist. Watches end on the server
+ * after a short `timeoutSeconds` and are given up on the client after a longer silence, so a
+ * path to the API server that hangs (sleep, VPN drop) is noticed within about 30 s.
+ * @module
+ */
+import { ApiError, type KubeApi, type WatchEvent } from "./api.ts";
+import { resourceVersion } from "./objects.ts";
+
+export interface ReflectorOptions {
+  /** Objects per list page. */
+  pageSize?: number;
+  /** Delay before retrying after a failure; doubles up to maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** A watch stream that carries no byte for this long is taken for dead. */
+  silenceMs?: number;
+}
+
+/** Where a reflector puts what it learns (already decoded). */
+export interface ReflectorSink<T> {
+  replace(items: T[]): void;
+  upsert(item: T): void;
+  remove(item: T): void;
+}
+
+/** Lists and watches against a reflector reports, for tests and logs. */
+export interface ReflectorStats {
+  lists: number;
+  watches: number;
+}
+
+/**
+ * Lists `path` (with `query`, e.g. "labelSelector=app%3Dweb") page by page, decoding each item.
+ * A continue token that expires mid-way (410) restarts the list; after three such restarts the
+ * 410 is thrown.
+ */
+export async function listAll<T>(
+  api: KubeApi,
+  path: string,
+  query: string,
+  decode: (raw: unknown) => T,
+  opts: { pageSize?: number; signal?: AbortSignal } = {},
+): Promise<{ items: T[]; resourceVersion: string }> {
+  for (let attempt = 0;; attempt++) {
+    const items: T[] = [];
+    let token = "";
+    let version = "";
+    try {
+      do {
+        const params = [query, `limit=${opts.pageSize ?? 500}`];
+        if (token) params.push(`continue=${encodeURIComponent(token)}`);
+        const page = await api.get(
+          `${path}?${params.filter((p) => p).join("&")}`,
+          opts.signal,
+        ) as { items?: unknown[]; metadata?: { continue?: string; resourceVersion?: string } };
+        for (const raw of page.items ?? []) items.push(decode(raw));
+        token = page.metadata?.continue ?? "";
+        version = page.metadata?.resourceVersion ?? version;
+      } while (token);
+      return { items, resourceVersion: version };
+    } catch (e) {
+      if (!(e instanceof ApiError && e.kind === "gone" && token && attempt < 2)) throw e;
+    }
+  }
+}
+
+export class Reflector<T> {
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #up = false;
+  readonly stats: ReflectorStats = { lists: 0, watches: 0 };
+
+  constructor(
+    readonly api: KubeApi,
+    readonly path: string,
+    readonly query: string,
+    readonly decode: (raw: unknown) => T,
+    readonly sink: ReflectorSink<T>,
+    readonly opts: ReflectorOptions = {},
+    /** Told when the watch is lost (with why) and when it is back. */
+    readonly onState: (up: boolean, error?: unknown) => void = () => {},
+  ) {}
+
+  /**
+   * Lists once (the sink then holds the whole selection) and starts watching in the background.
+   * Throws the first list's ApiError.
+   */
+  async start(): Promise<void> {
+    const first = await this.#list();
+    this.#up = true;
+    this.#loop = this.#watchLoop(first);
+  }
+
+  /** Whether the watch is currently connected (or reconnecting after a clean end). */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+  }
+
+  async #list(): Promise<string> {
+    this.stats.lists++;
+    const { items, resourceVersion } = await listAll(this.api, this.path, this.query, this.decode, {
+      pageSize: this.opts.pageSize,
+      signal: this.#abort.signal,
+    });
+    this.sink.replace(items);
+    return resourceVersion;
+  }
+
+  async #watchLoop(startVersion: string): Promise<void> {
+    const signal = this.#abort.signal;
+    let version: string | undefined = startVersion;
+    let backoff = this.opts.backoffMs ?? 500;
+    let relisted = false;
+    while (!signal.aborted) {
+      try {
+        if (version === undefined) version = await this.#list();
+        else relisted = false;
+        this.#setUp(true);
+        this.stats.watches++;
+        await this.api.watch(
+          this.#watchPath(),
+          version,
+          (event: WatchEvent) => {
+            version = resourceVersion(event.object) ?? version;
+            // The first event after a (re)connect proves the path works again.
+            backoff = this.opts.backoffMs ?? 500;
+            if (event.type === "BOOKMARK") return;
+            const item = this.decode(event.object);
+            if (event.type === "DELETED") this.sink.remove(item);
+            else this.sink.upsert(item);
+          },
+          signal,
+          { silenceMs: this.opts.silenceMs },
+        );
+        backoff = this.opts.backoffMs ?? 500;
+      } catch (e) {
+        if (signal.aborted) return;
+        if (e instanceof ApiError && e.kind === "gone" && version !== undefined && !relisted) {
+          // History was compacted past our version: relist once at once, then back off.
+          version = undefined;
+          relisted = true;
+          continue;
+        }
+        if (e instanceof ApiError && e.kind === "gone") version = undefined;
+        this.#setUp(false, e);
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 15_000);
+      }
+    }
+  }
+
+  #watchPath(): string {
+    return this.query ? `${this.path}?${this.query}` : this.path;
+  }
+
+  #setUp(up: boolean, error?: unknown): void {
+    if (up === this.#up && up) return;
+    this.#up = up;
+    this.onState(up, error);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,340 @@
+/**
+ * The cluster view against the in-process fake API server: paginated lists (and a continue
+ * token that expires mid-way), watches that resume from their resource version after a drop or
+ * a silence (no relist), a relist on 410, and the on-demand lookups of pods and endpoint slices
+ * (one list each, then served from the watch; invalidated by it; dropped when unused).
+ */
+import assert from "node:assert/strict";
+import { build, FakeApiServer } from "../helpers/fake_apiserver.ts";
+import { waitFor } from "../helpers/wait.ts";
+import { KubeApi } from "../../src/cluster/api.ts";
+import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
+import { ClusterIndex } from "../../src/cluster/index.ts";
+import { decodeService, type ServiceInfo } from "../../src/cluster/objects.ts";
+import { listAll, Reflector } from "../../src/cluster/reflector.ts";
+import { ClusterView } from "../../src/cluster/view.ts";
+import { resolveDestination } from "../../src/cluster/resolve.ts";
+
+const OPTS = { namespace: "demo", clusterDomain: "cluster.local" };
+
+async function apiFor(fake: FakeApiServer, token?: string): Promise<KubeApi> {
+  const dir = await Deno.makeTempDir({ prefix: "ktctl-view-" });
+  const file = `${dir}/config`;
+  await Deno.writeTextFile(file, fake.kubeconfig(token, "demo"));
+  const target = loadKubeconfig({ kubeconfig: file });
+  await Deno.remove(dir, { recursive: true });
+  return new KubeApi(target.config, target.server);
+}
+
+function services(fake: FakeApiServer, n: number): void {
+  for (let i = 0; i < n; i++) {
+    fake.apply(
+      "services",
+      build.service("demo", `s${i}`, `10.96.0.${i + 1}`, [{ port: 80 }], { app: `s${i}` }),
+    );
+  }
+}
+
+/** Runs `body` against a fake API server holding `count` services, and cleans up. */
+async function withServices(
+  count: number,
+  body: (fake: FakeApiServer, api: KubeApi) => Promise<void>,
+): Promise<void> {
+  const fake = new FakeApiServer();
+  const api = await apiFor(fake);
+  try {
+    services(fake, count);
+    await body(fake, api);
+  } finally {
+    api.close();
+    await fake.close();
+  }
+}
+
+/** A reflector of services into a plain map, for the list and watch tests. */
+function serviceReflector(api: KubeApi, opts = {}) {
+  const seen = new Map<string, ServiceInfo>();
+  const reflector = new Reflector(api, "/api/v1/services", "", decodeService, {
+    replace: (items) => {
+      seen.clear();
+      for (const s of items) seen.set(s.name, s);
+    },
+    upsert: (s) => seen.set(s.name, s),
+    remove: (s) => seen.delete(s.name),
+  }, { backoffMs: 20, ...opts });
+  return { seen, reflector };
+}
+
+Deno.test("a list is read page by page with continue", async () => {
+  await withServices(7, async (fake, api) => {
+    const { items } = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 3 });
+    assert.deepEqual(items.map((s) => s.name).sort(), ["s0", "s1", "s2", "s3", "s4", "s5", "s6"]);
+    assert.equal(fake.count("list services"), 3);
+    assert.match(fake.requests.at(-1)!, /continue=6/);
+  });
+});
+
+Deno.test("a continue token that expires mid-list restarts the list", async () => {
+  await withServices(5, async (fake, api) => {
+    fake.expireContinues = 1;
+    const { items } = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 2 });
+    assert.equal(items.length, 5, "no duplicates, nothing missing");
+    assert.equal(new Set(items.map((s) => s.name)).size, 5);
+    // Page 1, the expired page 2, then pages 1-3 again.
+    assert.equal(fake.count("list services"), 5);
+    fake.expireContinues = 5;
+    await assert.rejects(
+      listAll(api, "/api/v1/services", "", decodeService, { pageSize: 2 }),
+      /too old/,
+    );
+  });
+});
+
+Deno.test("a dropped watch resumes from its resource version, without a relist", async () => {
+  await withServices(2, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api);
+    try {
+      await reflector.start();
+      assert.equal(seen.size, 2);
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      fake.dropWatches();
+      // Changes made while no watch is open arrive when it resumes.
+      fake.delete("services", "demo", "s0");
+      services(fake, 3);
+      await waitFor(() => seen.size === 3 && seen.has("s0"), 5_000, "the changes");
+      fake.delete("services", "demo", "s1");
+      await waitFor(() => !seen.has("s1"), 5_000, "the deletion");
+      assert.equal(reflector.stats.lists, 1);
+      assert.equal(fake.count("list services"), 1);
+      assert.ok(fake.count("watch services") >= 2);
+    } finally {
+      await reflector.stop();
+    }
+  });
+});
+
+Deno.test("a watch that goes silent is given up and resumed, without a relist", async () => {
+  await withServices(1, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api, { silenceMs: 1_500 });
+    try {
+      await reflector.start();
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      fake.stallWatches();
+      fake.apply("services", build.service("demo", "late", "10.96.1.1", [{ port: 80 }], {}));
+      await waitFor(() => seen.has("late"), 10_000, "the change made while the watch was silent");
+      assert.equal(fake.count("list services"), 1);
+      assert.equal(fake.count("watch services"), 2);
+      // The server-side timeout is below the client's silence deadline.
+      const timeout = Number(/timeoutSeconds=(\d+)/.exec(fake.requests.at(-1)!)?.[1]);
+      assert.ok(timeout >= 1 && timeout < 1.5, `timeoutSeconds=${timeout}`);
+    } finally {
+      await reflector.stop();
+    }
+  });
+});
+
+Deno.test("a watch told 410 Gone relists", async () => {
+  await withServices(1, async (fake, api) => {
+    const { seen, reflector } = serviceReflector(api);
+    try {
+      await reflector.start();
+      await waitFor(() => fake.count("watch services") === 1, 5_000, "the first watch");
+      // A change the watch misses, and history compacted past it.
+      fake.stallWatches();
+      fake.apply("services", build.service("demo", "missed", "10.96.1.3", [{ port: 80 }], {}));
+      fake.compact();
+      fake.dropWatches();
+      await waitFor(() => seen.has("missed"), 5_000, "the relist");
+      assert.equal(reflector.stats.lists, 2);
+      fake.apply("services", build.service("demo", "after", "10.96.1.2", [{ port: 80 }], {}));
+      await waitFor(() => seen.has("after"), 5_000, "events after the relist");
+    } finally {
+      await reflector.stop();
+    }
+  });
+});
+
+/** A cluster with one service of two pods, its slice, and a view on it. */
+async function viewWorld(
+  token?: string,
+  prepare: (fake: FakeApiServer) => void = () => {},
+  lookups: { idleMs?: number; maxLookups?: number } = { idleMs: 300 },
+) {
+  const fake = new FakeApiServer();
+  prepare(fake);
+  fake.apply("pods", build.pod("demo", "web-1", "10.244.0.5"));
+  fake.apply("pods", build.pod("demo", "web-2", "10.244.0.6"));
+  fake.apply(
+    "services",
+    build.service("demo", "web", "10.96.0.10", [{ port: 80, targetPort: 8080 }], { app: "web" }),
+  );
+  fake.apply(
+    "endpointslices",
+    build.slice("demo", "web", [{ port: 8080 }], [
+      { pod: "web-1", ip: "10.244.0.5" },
+      { pod: "web-2", ip: "10.244.0.6" },
+    ]),
+  );
+  const api = await apiFor(fake, token);
+  const index = new ClusterIndex();
+  const gone: string[] = [];
+  index.onPodGone((ns, name) => gone.push(`${ns}/${name}`));
+  const view = await ClusterView.start(api, index, {
+    namespace: "demo",
+    backoffMs: 20,
+    lookups,
+  });
+  const route = (host: string, port = 80) => resolveDestination(index, host, port, OPTS);
+  const targets = async (host: string, port = 80) => {
+    const r = await route(host, port);
+    return r.kind === "cluster" ? r.targets.map((t) => t.pod) : r.kind;
+  };
+  return {
+    fake,
+    index,
+    view,
+    gone,
+    route,
+    targets,
+    async close() {
+      await view.stop();
+      api.close();
+      await fake.close();
+    },
+  };
+}
+
+Deno.test("start reads no pods beyond one page, and no endpoint slices", async () => {
+  const w = await viewWorld();
+  try {
+    assert.equal(w.fake.count("list pods"), 1);
+    assert.match(w.fake.requests.find((r) => r.startsWith("list pods"))!, /limit=100/);
+    assert.equal(w.fake.count("list endpointslices"), 1, "one probe of one item");
+    assert.equal(w.index.count("pods"), 2);
+    assert.equal(w.index.count("services"), 1);
+    assert.deepEqual(w.index.namespaces(), ["demo"]);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a service's endpoints are looked up once, then kept current by the watch", async () => {
+  const w = await viewWorld();
+  try {
+    assert.deepEqual(await w.targets("web"), ["web-1", "web-2"]);
+    assert.deepEqual(await w.targets("10.96.0.10"), ["web-1", "web-2"]);
+    assert.equal(w.fake.count("list endpointslices"), 2, "the probe and one lookup");
+    assert.match(
+      w.fake.requests.filter((r) => r.startsWith("list endpointslices")).at(-1)!,
+      /labelSelector=kubernetes.io%2Fservice-name%3Dweb/,
+    );
+    // A new ready endpoint is used as soon as the slice says so.
+    w.fake.apply("pods", build.pod("demo", "web-3", "10.244.0.7"));
+    w.fake.apply(
+      "endpointslices",
+      build.slice("demo", "web", [{ port: 8080 }], [
+        { pod: "web-1", ip: "10.244.0.5" },
+        { pod: "web-2", ip: "10.244.0.6" },
+        { pod: "web-3", ip: "10.244.0.7" },
+      ]),
+    );
+    await waitFor(async () => (await w.targets("web")).length === 3, 5_000, "web-3");
+    assert.equal(w.fake.count("list endpointslices"), 2, "served from the watch");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a pod IP is looked up by field selector once, and follows the pod", async () => {
+  const w = await viewWorld();
+  try {
+    assert.deepEqual(await w.targets("10.244.0.5", 8080), ["web-1"]);
+    assert.deepEqual(await w.targets("10.244.0.5", 8080), ["web-1"]);
+    const lookups = w.fake.requests.filter((r) => /^list pods .*fieldSelector/.test(r));
+    assert.equal(lookups.length, 1);
+    assert.match(lookups[0], /fieldSelector=status.podIP%3D10.244.0.5/);
+    // An address in the cluster's range that no pod has: refused, and a pod that takes it later
+    // is used at once.
+    assert.equal((await w.route("10.244.0.99")).kind, "reject");
+    w.fake.apply("pods", build.pod("demo", "late", "10.244.0.99"));
+    await waitFor(async () => (await w.route("10.244.0.99")).kind === "cluster", 5_000, "late");
+    // A deleted pod: its tunnels are told (pod-gone), and its IP is refused again.
+    w.fake.delete("pods", "demo", "web-1");
+    await waitFor(() => w.gone.includes("demo/web-1"), 5_000, "pod-gone for web-1");
+    assert.equal((await w.route("10.244.0.5", 8080)).kind, "reject");
+    // A public address is never looked up.
+    const before = w.fake.requests.length;
+    assert.equal((await w.route("8.8.8.8", 53)).kind, "direct");
+    assert.equal(w.fake.requests.length, before);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a pod that leaves a service's slice and is gone stops getting traffic", async () => {
+  const w = await viewWorld();
+  try {
+    assert.deepEqual(await w.targets("web"), ["web-1", "web-2"]);
+    w.fake.delete("pods", "demo", "web-2");
+    w.fake.apply(
+      "endpointslices",
+      build.slice("demo", "web", [{ port: 8080 }], [{ pod: "web-1", ip: "10.244.0.5" }]),
+    );
+    await waitFor(() => w.gone.includes("demo/web-2"), 5_000, "pod-gone for web-2");
+    assert.ok(w.fake.requests.some((r) => r.startsWith("get pods in demo")));
+    assert.deepEqual(await w.targets("web"), ["web-1"]);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("unused lookups are dropped with their watches, and looked up again", async () => {
+  const w = await viewWorld();
+  try {
+    await w.targets("web");
+    assert.equal(w.view.lookups.size, 1);
+    await waitFor(() => w.view.lookups.size === 0, 5_000, "the idle lookup to go");
+    assert.deepEqual(await w.targets("web"), ["web-1", "web-2"]);
+    assert.equal(w.fake.count("list endpointslices"), 3);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("beyond the cap, the least recently used lookup goes", async () => {
+  const w = await viewWorld(undefined, () => {}, { maxLookups: 2 });
+  try {
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("10.244.0.6", 8080);
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("web");
+    assert.equal(w.view.lookups.size, 2);
+    // 10.244.0.6 was the least recently used: it is listed again, 10.244.0.5 is not.
+    await w.targets("10.244.0.5", 8080);
+    await w.targets("10.244.0.6", 8080);
+    const ipLists = (ip: string) =>
+      w.fake.requests.filter((r) => r.startsWith("list pods") && r.includes(ip)).length;
+    assert.equal(ipLists("10.244.0.5"), 1);
+    assert.equal(ipLists("10.244.0.6"), 2);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a namespace-limited user's lookups stay in its namespace", async () => {
+  const w = await viewWorld(
+    "limited",
+    (fake) => fake.tokens.set("limited", { namespaces: ["demo"] }),
+  );
+  try {
+    assert.deepEqual(w.view.scope, { kind: "namespace", namespace: "demo" });
+    assert.deepEqual(await w.targets("10.244.0.6", 8080), ["web-2"]);
+    assert.ok(
+      w.fake.requests.some((r) => /^list pods in demo .*fieldSelector/.test(r)),
+      w.fake.requests.join("\n"),
+    );
+    assert.deepEqual(await w.targets("web"), ["web-1", "web-2"]);
+  } finally {
+    await w.close();
+  }
+});
