@@ -351,7 +351,28 @@ const PASS_ENV = [
 ];
 
 /** Creates a fresh Wine prefix in a temp dir, ready to run deno.exe. */
+/** Wine itself failed to start a new prefix (wineserver or wineboot), before any test step. */
+class PrefixBootError extends Error {
+  override name = "PrefixBootError";
+}
+
+/**
+ * A new prefix, started again (up to three times) when Wine fails to boot it: under load
+ * `wineboot -i` of a fresh prefix has been seen to exit 53 with nothing done, a Wine start-up
+ * race, not something the tests check.
+ */
 export async function createPrefix(options: CreatePrefixOptions = {}): Promise<WinePrefix> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await createPrefixOnce(options);
+    } catch (e) {
+      if (!(e instanceof PrefixBootError) || attempt === 3) throw e;
+      console.error(`${e.message}: starting a fresh prefix (attempt ${attempt + 1} of 3)`);
+    }
+  }
+}
+
+async function createPrefixOnce(options: CreatePrefixOptions): Promise<WinePrefix> {
   if (options.setup ?? true) await ensureSetup();
   const manifest = await loadManifest();
   const dir = await Deno.makeTempDir({ prefix: "ktctl-wine-" });
@@ -428,7 +449,9 @@ export async function createPrefix(options: CreatePrefixOptions = {}): Promise<W
         signal: AbortSignal.timeout(timeoutMs),
       }).output();
       if (!r.success) {
-        throw new Error(`${cmd} ${args.join(" ")} failed (code ${r.code}, signal ${r.signal})`);
+        throw new PrefixBootError(
+          `${cmd} ${args.join(" ")} failed (code ${r.code}, signal ${r.signal})`,
+        );
       }
     };
     await quiet(manifest.wineserver, ["-p"], 20_000);
