@@ -24,6 +24,8 @@ Starting ktctl connect; in another terminal, try:
   curl -x ${proxy} http://${
   WEB.pods[0]
 }.${WEB.headlessService}.${ns}.svc.cluster.local:8080/  # one pod
+  curl -x http://127.0.0.1:${port} http://${WEB.service}.${ns}/         # the same port as an HTTP proxy
+  curl http://127.0.0.1:${port}/proxy.pac                             # the PAC file for browsers
   kubectl --kubeconfig ${info.kubeconfigs.admin} get svc,pods -A -o wide  # ClusterIPs, pod IPs
 
 Ctrl+C stops ktctl and takes the cluster down.
