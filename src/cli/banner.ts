@@ -4,6 +4,7 @@
  * programs that read neither. Pure, so every line is tested as printed.
  * @module
  */
+import { hostPort } from "../net/client_address.ts";
 import type { Shell } from "./shell_hint.ts";
 
 export type Method = "socks" | "socks5" | "http";
@@ -38,7 +39,7 @@ export function shellCommands(shell: Shell, vars: [string, string][]): string[] 
 
 /** The banner between its dashed rules. */
 export function bannerLines(method: Method, shell: Shell, host: string, port: number): string[] {
-  const hp = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const hp = hostPort(host, port);
   const label = method === "socks" ? "SOCKS" : method === "socks5" ? "SOCKS5" : "HTTP";
   const lines = shellCommands(shell, proxyVariables(method, hp)).map((c) =>
     `Start ${label} Proxy: ${c}`

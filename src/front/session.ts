@@ -7,6 +7,7 @@ import { getLogger } from "@logtape/logtape";
 import type { BufferedReader } from "../net/buffered_reader.ts";
 import type { PipeStats } from "../net/pipe.ts";
 import type { Upstream } from "../net/upstream.ts";
+import { hostPort } from "../net/client_address.ts";
 import type { Admission, Dialer, LocalPages } from "./dialer.ts";
 
 const log = getLogger(["ktctl", "proxy"]);
@@ -73,10 +74,6 @@ export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export function formatHost(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
-}
-
 export function formatAddr(a: Deno.NetAddr): string {
-  return `${formatHost(a.hostname)}:${a.port}`;
+  return hostPort(a.hostname, a.port);
 }

@@ -13,7 +13,8 @@
 import { closeQuietly, writeAll, writeQuietly } from "../../net/io.ts";
 import { pipe, type PipeStats } from "../../net/pipe.ts";
 import { DialError, type Upstream } from "../../net/upstream.ts";
-import { formatHost, logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
+import { logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
+import { hostPort } from "../../net/client_address.ts";
 import { BodyFramer, type Framing, FramingError, requestFraming, responseFraming } from "./body.ts";
 import {
   parseRequestHead,
@@ -141,7 +142,7 @@ async function tunnel(
   target: Extract<Target, { form: "authority" }>,
 ): Promise<void> {
   const started = performance.now();
-  const dest = `${formatHost(target.host)}:${target.port}`;
+  const dest = hostPort(target.host, target.port);
   if (s.isSelf(target.host, target.port)) {
     await answer(s, 400, "that is ktctl's own address: it does not proxy to itself\n", head);
     logRefusal(s, dest, "that is ktctl's own address");
@@ -193,7 +194,7 @@ async function forward(
   kept: Origin | undefined,
 ): Promise<Forwarded> {
   const started = performance.now();
-  const dest = `${formatHost(target.host)}:${target.port}`;
+  const dest = hostPort(target.host, target.port);
   const framing = requestFraming(head);
   if (!framing.ok) {
     await answer(s, 400, `malformed request: ${framing.reason}\n`, head);

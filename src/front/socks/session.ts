@@ -6,7 +6,8 @@
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
 import { pipe } from "../../net/pipe.ts";
 import { DialError } from "../../net/upstream.ts";
-import { formatHost, logRefusal, logTunnel, type Session } from "../session.ts";
+import { logRefusal, logTunnel, type Session } from "../session.ts";
+import { hostPort } from "../../net/client_address.ts";
 import { negotiate } from "./handshake.ts";
 import {
   Socks4Reply,
@@ -33,7 +34,7 @@ export async function serveSocks(s: Session): Promise<void> {
     return;
   }
   const { request } = hs;
-  const dest = `${formatHost(request.destination.host)}:${request.destination.port}`;
+  const dest = hostPort(request.destination.host, request.destination.port);
   const admission = await s.admission;
   if (!admission.allowed) {
     await writeQuietly(s.conn, failureReply(request, Socks5Reply.notAllowed));
