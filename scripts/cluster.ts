@@ -7,10 +7,19 @@
  *   deno task cluster status   what runs (exit 0 when up, 1 otherwise)
  *   deno task cluster build    only build the binaries (--force to rebuild)
  *   deno task cluster restart-apiserver
+ *   deno task cluster restart-kwok   (every port-forward session through kwok dies)
  *   deno task cluster env      print KUBECONFIG=... for `eval`
  */
 import { build, isBuilt } from "./cluster/build.ts";
-import { down, printHint, readInfo, restartApiServer, status, up } from "./cluster/cluster.ts";
+import {
+  down,
+  printHint,
+  readInfo,
+  restartApiServer,
+  restartKwok,
+  status,
+  up,
+} from "./cluster/cluster.ts";
 import { binDir, runDir } from "./cluster/paths.ts";
 import { VERSION_KEY } from "./cluster/versions.ts";
 
@@ -55,6 +64,10 @@ switch (cmd) {
     await restartApiServer();
     break;
   }
+  case "restart-kwok": {
+    await restartKwok();
+    break;
+  }
   case "env": {
     const info = await readInfo();
     if (!info) {
@@ -66,7 +79,7 @@ switch (cmd) {
   }
   default:
     console.error(
-      "usage: deno task cluster <up|down|status|build [--force]|restart-apiserver|env>",
+      "usage: deno task cluster <up|down|status|build [--force]|restart-apiserver|restart-kwok|env>",
     );
     Deno.exit(2);
 }

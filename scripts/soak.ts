@@ -3,6 +3,10 @@
  * `--minutes` (30 by default), sampling what would grow if something leaked. A script, not CI.
  *
  *   deno run --allow-all scripts/soak.ts [--minutes 30] [--rate 200] [--svg docs/soak.svg]
+ *     [--no-bundle]
+ *
+ * ktctl runs as the bundle that `deno task build` compiles (what users run); `--no-bundle` runs
+ * main.ts instead (it loads and keeps all of client-node's generated code: ~45 MB more RSS).
  *
  * Traffic, all through ktctl's SOCKS5 port to pods of a namespace of the script's own (deleted at
  * the end), whose kwok PortForwards point at the fixture's loopback servers:
@@ -36,6 +40,7 @@ import {
 import { bulkGet, bulkPut, httpGet, messageOf, socks5, withConn } from "./bench/clients.ts";
 import { clockTicks, cpuTicks, freePort, memStatus, stopAll } from "./bench/procs.ts";
 import { denoCacheDir, startKtctl } from "./bench/sides.ts";
+import { bundleKtctl } from "./bundle.ts";
 import { parseProcTcpLine } from "../src/front/peer_owner_linux.ts";
 import { writeAll } from "../src/net/io.ts";
 
@@ -46,6 +51,7 @@ const { values: flags } = parseArgs({
     sampleSeconds: { type: "string", default: "10" },
     replaceSeconds: { type: "string", default: "60" },
     svg: { type: "string", default: "docs/soak.svg" },
+    "no-bundle": { type: "boolean", default: false },
   },
 });
 const MINUTES = Number(flags.minutes);
@@ -357,7 +363,13 @@ try {
     }]),
   ]);
   const home = await Deno.makeTempDir({ prefix: "ktctl-soak-home-" });
+  let entry: string | undefined;
+  if (!flags["no-bundle"]) {
+    entry = `${home}/ktctl.js`;
+    await bundleKtctl(entry);
+  }
   const ktctl = await startKtctl({
+    entry,
     dir: Deno.cwd(),
     kubeconfig: info.kubeconfigs.admin,
     namespace: ns,
@@ -394,7 +406,9 @@ try {
   }
   const ticks = await clockTicks();
   console.log(
-    `soak: ${MINUTES} min, ${RATE} new connections/s, namespace ${ns}, ktctl pid ${pid} on :${ktctl.port}`,
+    `soak: ${MINUTES} min, ${RATE} new connections/s, namespace ${ns}, ktctl (${
+      entry ? "bundle" : "main.ts"
+    }) pid ${pid} on :${ktctl.port}`,
   );
   console.log("     t | RSS MiB | fds | API conns | client conns | CPU s | conns/s | failed");
   const started = performance.now();

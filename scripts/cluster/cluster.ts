@@ -610,6 +610,12 @@ async function waitFixtureReady(timeoutMs = 120_000): Promise<void> {
     timeoutMs,
     300,
   );
+  await waitPortForwardsServed(timeoutMs);
+  log(`fixture ready (pods Ready, EndpointSlices complete, port-forwards answer): ${since(t)}`);
+}
+
+/** Waits until a real `kubectl port-forward` gets an answer from every fixture pod. */
+async function waitPortForwardsServed(timeoutMs: number): Promise<void> {
   // One port per pod is enough: kwok serves a pod's forwards all at once.
   const pending = new Map(backends().map((b) => [`${b.namespace}/${b.pod}`, b]));
   await waitFor(
@@ -627,7 +633,6 @@ async function waitFixtureReady(timeoutMs = 120_000): Promise<void> {
     timeoutMs,
     300,
   );
-  log(`fixture ready (pods Ready, EndpointSlices complete, port-forwards answer): ${since(t)}`);
 }
 
 async function writeKubeconfigs(): Promise<ClusterInfo> {
@@ -822,21 +827,58 @@ export async function down(): Promise<boolean> {
   });
 }
 
+/** How a restarted component is stopped, and for how long it stays down. */
+export interface RestartOptions {
+  downtimeMs?: number;
+  timeoutMs?: number;
+  /** SIGTERM (graceful) or SIGKILL (a crash). */
+  signal?: "SIGTERM" | "SIGKILL";
+}
+
 /**
- * Stops kube-apiserver and starts it again with the same command line (read from /proc before
- * stopping it), then waits until /readyz is ok. Everything else keeps running.
+ * Stops kube-apiserver and starts it again with the same command line, then waits until
+ * /readyz is ok. Everything else keeps running.
  */
-export async function restartApiServer(
-  opts: { downtimeMs?: number; timeoutMs?: number; signal?: "SIGTERM" | "SIGKILL" } = {},
+export async function restartApiServer(opts: RestartOptions = {}): Promise<void> {
+  await restartComponent("kube-apiserver", opts, async () => {
+    await waitFor(
+      "kube-apiserver /readyz after restart",
+      apiServerReady,
+      opts.timeoutMs ?? 120_000,
+    );
+  });
+}
+
+/**
+ * Stops kwok-controller (the kubelet of every fake node) and starts it again, then waits until
+ * the fixture's port-forwards answer: every port-forward session through the old process dies,
+ * as when a kubelet restarts.
+ */
+export async function restartKwok(opts: RestartOptions = {}): Promise<void> {
+  await restartComponent(
+    "kwok-controller",
+    opts,
+    () => waitPortForwardsServed(opts.timeoutMs ?? 120_000),
+  );
+}
+
+/**
+ * Stops one control-plane process and starts it again with the command line, working directory
+ * and log it had (read from /proc before stopping it), then `awaitReady()`.
+ */
+async function restartComponent(
+  component: string,
+  opts: RestartOptions,
+  awaitReady: () => Promise<void>,
 ): Promise<void> {
   await withLock(async () => {
-    const pidFile = `${clusterDir()}/pids/kube-apiserver.pid`;
+    const pidFile = `${clusterDir()}/pids/${component}.pid`;
     const pid = await readPid(pidFile);
-    if (!pid || !pidAlive(pid)) throw new Error("kube-apiserver is not running");
+    if (!pid || !pidAlive(pid)) throw new Error(`${component} is not running`);
     const argv = cmdline(pid);
     const cwd = Deno.realPathSync(`/proc/${pid}/cwd`);
     if (!argv[0]?.startsWith(clusterCacheDir())) {
-      throw new Error(`pid ${pid} does not look like our kube-apiserver: ${argv[0]}`);
+      throw new Error(`pid ${pid} does not look like our ${component}: ${argv[0]}`);
     }
     const t = Date.now();
     if (opts.signal === "SIGKILL") {
@@ -845,12 +887,12 @@ export async function restartApiServer(
     } else {
       await killPid(pid, 30_000);
     }
-    log(`kube-apiserver (pid ${pid}) stopped with ${opts.signal ?? "SIGTERM"} in ${since(t)}`);
+    log(`${component} (pid ${pid}) stopped with ${opts.signal ?? "SIGTERM"} in ${since(t)}`);
     if (opts.downtimeMs) await sleep(opts.downtimeMs);
     const child = new Deno.Command("sh", {
       args: ["-c", 'exec "$@" >>"$KTCTL_LOG" 2>&1 </dev/null', "sh", ...argv],
       cwd,
-      env: { KTCTL_LOG: `${clusterDir()}/logs/kube-apiserver.log` },
+      env: { KTCTL_LOG: `${clusterDir()}/logs/${component}.log` },
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -858,12 +900,8 @@ export async function restartApiServer(
     }).spawn();
     child.unref();
     await Deno.writeTextFile(pidFile, String(child.pid));
-    await waitFor(
-      "kube-apiserver /readyz after restart",
-      () => apiServerReady(),
-      opts.timeoutMs ?? 120_000,
-    );
-    log(`kube-apiserver restarted (pid ${child.pid}) in ${since(t)}`);
+    await awaitReady();
+    log(`${component} restarted (pid ${child.pid}) in ${since(t)}`);
   });
 }
 

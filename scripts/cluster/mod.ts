@@ -15,6 +15,8 @@ import {
   down,
   readInfo,
   restartApiServer as restartApiServerImpl,
+  restartKwok as restartKwokImpl,
+  type RestartOptions,
   status,
   tlsFiles,
   up,
@@ -22,7 +24,7 @@ import {
 import { infoPath } from "./paths.ts";
 
 export * from "./fixture.ts";
-export type { ClusterInfo, ClusterStatus } from "./cluster.ts";
+export type { ClusterInfo, ClusterStatus, RestartOptions } from "./cluster.ts";
 export { kubectl, kubectlBinary } from "./cluster.ts";
 export { binDir, cacheRoot, runDir } from "./paths.ts";
 export * as versions from "./versions.ts";
@@ -76,10 +78,16 @@ export async function teardownCluster(): Promise<void> {
  * `signal`: SIGTERM (default; graceful, connections are closed within ~2s) or SIGKILL (a crash).
  * `downtimeMs` keeps it stopped that long before restarting.
  */
-export function restartApiServer(
-  opts: { downtimeMs?: number; timeoutMs?: number; signal?: "SIGTERM" | "SIGKILL" } = {},
-): Promise<void> {
+export function restartApiServer(opts: RestartOptions = {}): Promise<void> {
   return restartApiServerImpl(opts);
+}
+
+/**
+ * Stops kwok-controller (the kubelet of every node) and starts it again; resolves once the
+ * fixture's port-forwards answer through a real `kubectl port-forward`. Same options.
+ */
+export function restartKwok(opts: RestartOptions = {}): Promise<void> {
+  return restartKwokImpl(opts);
 }
 
 /** Deletes a pod and waits until it is gone. `ensureCluster({ resetFixture: true })` restores it. */
