@@ -385,6 +385,10 @@ interface Figures {
   peakMb: number;
   first: { service: number; pod: number };
   second: { service: number; pod: number };
+  /** The second connection to a service: a session to a new pod, the lookup already done. */
+  newPodKnownService: number;
+  /** Median time of the lookups ktctl logged (`-d`): what a first connection waits for. */
+  lookupMs: number;
   apiRoundTripMs: number;
   churn?: { steadyMb: number; peakMb: number; ok: string };
 }
@@ -450,6 +454,8 @@ async function measure(
     denoDir: env.denoDir,
     v8Flags: "--max-semi-space-size=8",
     entry: side.entry,
+    // For the "Looked up ... in N ms" lines: a handful per run, read once after the samples.
+    extraArgs: ["-d"],
   });
   try {
     await proc.waitFor(/http_proxy=/, 5 * 60_000);
@@ -477,9 +483,15 @@ async function measure(
     };
     // Connections to a service go round the endpoints: the 6th goes to the pod the 1st went to,
     // so first and "second" differ by the lookup alone, not by a session to a new pod.
+    // The 2nd goes to a pod of its own too, with the service's endpoints already known: the
+    // difference between it and the 1st is the lookup; that between it and the 6th, the session.
+    const s2: number[] = [];
     for (const s of services) times.fs.push(await connectMs(svcDialer(s)));
     for (let k = 0; k < PODS_PER_SERVICE - 1; k++) {
-      for (const s of services) await connectMs(svcDialer(s));
+      for (const s of services) {
+        const ms = await connectMs(svcDialer(s));
+        if (k === 0) s2.push(ms);
+      }
     }
     for (const s of services) times.ss.push(await connectMs(svcDialer(s)));
     for (const p of podRefs) times.fp.push(await connectMs(podDialer(p)));
@@ -501,6 +513,12 @@ async function measure(
       peakMb: mb(memStatus(proc.pid).hwm),
       first: { service: median(times.fs), pod: median(times.fp) },
       second: { service: median(times.ss), pod: median(times.sp) },
+      newPodKnownService: median(s2),
+      lookupMs: median(
+        [...proc.output().matchAll(/Looked up \S+: \d+ found in (\d+) ms/g)].map((m) =>
+          Number(m[1])
+        ),
+      ),
       apiRoundTripMs: median(rtts),
     };
     note(`  steady ${figures.steadyMb.toFixed(0)} MB, peak ${figures.peakMb.toFixed(0)} MB`);
@@ -680,6 +698,8 @@ async function main() {
       "steady / peak RSS (MB)",
       "first / second conn, service (ms; second: same pod)",
       "first / second conn, pod IP (ms)",
+      "2nd conn to a service (new pod, known endpoints) (ms)",
+      "lookup, as ktctl logs it (p50 ms)",
       "one API round trip (ms)",
       "after churn: steady / peak RSS (MB)",
       "after churn: routing",
@@ -696,6 +716,8 @@ async function main() {
         `${f(r.steadyMb)} / ${f(r.peakMb)}`,
         `${f(r.first.service, 1)} / ${f(r.second.service, 1)}`,
         `${f(r.first.pod, 1)} / ${f(r.second.pod, 1)}`,
+        f(r.newPodKnownService, 1),
+        f(r.lookupMs, 1),
         f(r.apiRoundTripMs, 1),
         r.churn ? `${f(r.churn.steadyMb)} / ${f(r.churn.peakMb)}` : "-",
         r.churn?.ok ?? "-",

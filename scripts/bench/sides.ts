@@ -22,6 +22,8 @@ export interface KtctlOptions {
   v8Flags: string;
   /** What `deno run` runs: main.ts of `dir` when unset, or a bundle of it. */
   entry?: string;
+  /** More `connect` arguments (e.g. `-d`). */
+  extraArgs?: string[];
 }
 
 export interface Ktctl {
@@ -67,6 +69,7 @@ export function spawnKtctl(o: KtctlOptions): Proc {
     // Only loopback may ever be dialled directly: the local cluster's pod IPs are fake.
     "--dialDirect",
     "127.0.0.0/8,::1/128",
+    ...(o.extraArgs ?? []),
   ], {
     cwd: o.dir,
     env: { HOME: o.home, USERPROFILE: o.home, DENO_DIR: o.denoDir, NO_COLOR: "1" },
