@@ -10,7 +10,8 @@
  *
  * `--ktctl-dir` may be given more than once (e.g. a checkout of main and this one): each size's
  * pods are then created once and every checkout is measured on them in turn (each churn
- * replaces the pods the previous one left).
+ * replaces the pods the previous one left). A checkout is bundled when its turn comes, and its
+ * row names its commit.
  *
  * The machine is shared: creation runs in bursts and everything is deleted after each size
  * (also on Ctrl+C). With `KTCTL_CACHE` (and `KTCTL_CLUSTER_BACKEND_BASE_PORT`) set, it runs on a
@@ -621,6 +622,17 @@ async function apiServerPid(): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `git describe`-like: the short commit of `dir`, "+dirty" when it has uncommitted changes. */
+async function gitCommit(dir: string): Promise<string> {
+  const git = async (...args: string[]) =>
+    new TextDecoder().decode(
+      (await new Deno.Command("git", { args, cwd: dir, stdout: "piped", stderr: "null" }).output())
+        .stdout,
+    ).trim();
+  const head = await git("rev-parse", "--short", "HEAD");
+  return head ? `${head}${(await git("status", "--porcelain", "-uno")) ? "+dirty" : ""}` : "?";
+}
+
 async function main() {
   const cfg = parseArgs(Deno.args);
   const info = await ensureCluster();
@@ -629,12 +641,13 @@ async function main() {
   const home = await Deno.makeTempDir({ prefix: "ktctl-bench-scale-" });
   const denoDir = await denoCacheDir();
   const ticks = await clockTicks();
-  const sides: { dir: string; entry?: string }[] = [];
-  for (const [k, dir] of cfg.ktctlDirs.entries()) {
-    if (!cfg.bundle) {
-      sides.push({ dir });
-      continue;
-    }
+  // Each checkout is bundled right before it is measured, so one still being worked on while
+  // the pods are created is measured as it is then; its commit is printed with its row.
+  const prepare = async (dir: string, k: number) => {
+    const commit = await gitCommit(dir);
+    const label = `${dir.replace(/\/$/, "").split("/").at(-1)} ${commit}`;
+    note(`measuring ${dir} at ${commit}`);
+    if (!cfg.bundle) return { dir, label };
     const entry = `${home}/ktctl-${k}.js`;
     await bundleKtctl(entry, dir);
     // The first `deno run` of a new file analyses it once; a compiled executable never does.
@@ -644,8 +657,8 @@ async function main() {
       stdout: "null",
       stderr: "null",
     }).output();
-    sides.push({ dir, entry });
-  }
+    return { dir, label, entry };
+  };
   const backend = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response("ok\n"),
@@ -669,13 +682,15 @@ async function main() {
       await waitRunning(api);
       for (let s = 0; s < SAMPLES; s++) await waitEndpoints(api, l, s);
       const apiserverPid = await apiServerPid();
-      for (const [round, side] of sides.entries()) {
-        note(`measuring ${side.dir}`);
+      for (const [round, dir] of cfg.ktctlDirs.entries()) {
+        const side = await prepare(dir, round);
         const env = { api, kubeconfig: info.kubeconfigs.admin, home, denoDir };
         const figures = await measure(env, side, cfg, l, apiserverPid, ticks, round);
-        rows.push([n, side.dir, figures]);
+        rows.push([n, side.label, figures]);
         // Each row as soon as it is measured: a long run that breaks keeps what it had.
-        console.log(`BENCH_SCALE_ROW ${JSON.stringify({ pods: n, ktctl: side.dir, ...figures })}`);
+        console.log(
+          `BENCH_SCALE_ROW ${JSON.stringify({ pods: n, ktctl: side.label, ...figures })}`,
+        );
       }
       await tearDown(l);
       current = undefined;
@@ -708,7 +723,7 @@ async function main() {
       const l = layout(n);
       return [
         `${l.pods} / ${l.services} / ${l.namespaces}`,
-        dir.replace(/\/$/, "").split("/").at(-1)!,
+        dir,
         f(r.bannerMs),
         f(mb(r.startBytes), 2),
         f(r.apiCpuMs),
