@@ -10,6 +10,7 @@ import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici
 import { credentialsFor } from "./credentials.ts";
 import { statusMessage } from "../net/k8s_status.ts";
 import { credentialsRejected } from "./credential_source.ts";
+import { PROTOBUF, statusMessage as protobufStatusMessage } from "./protobuf.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -113,7 +114,13 @@ export class KubeApi {
 
   async #request(
     path: string,
-    init: { method?: HttpMethod; body?: unknown; signal?: AbortSignal; timeoutMs?: number } = {},
+    init: {
+      method?: HttpMethod;
+      body?: unknown;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      accept?: string;
+    } = {},
     retried = false,
   ): Promise<Response> {
     const url = this.server + path;
@@ -123,7 +130,10 @@ export class KubeApi {
     } catch (e) {
       throw new ApiError("unauthorized", `cannot get credentials: ${(e as Error).message}`);
     }
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+    const headers: Record<string, string> = {
+      ...ctx.getHeaders(),
+      Accept: init.accept ?? "application/json",
+    };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
     const signals = [init.signal, AbortSignal.timeout(init.timeoutMs ?? 30_000)];
     let response;
@@ -142,13 +152,16 @@ export class KubeApi {
       );
     }
     if (!response.ok) {
-      const body = await response.text();
+      const body = new Uint8Array(await response.arrayBuffer());
       // An expired or revoked token: get a new one and try once more (credential_source.ts).
       if (
         response.status === 401 && !retried &&
         credentialsRejected(this.config, headers["Authorization"])
       ) return await this.#request(path, init, true);
-      throw statusError(response.status, body, init.method ?? "GET", path);
+      const message = isProtobuf(response)
+        ? protobufMessage(body)
+        : statusMessage(new TextDecoder().decode(body));
+      throw statusError(response.status, message, init.method ?? "GET", path);
     }
     return response;
   }
@@ -156,6 +169,21 @@ export class KubeApi {
   /** GET a JSON document. */
   async get(path: string, signal?: AbortSignal): Promise<unknown> {
     return await (await this.#request(path, { signal })).json();
+  }
+
+  /**
+   * GET offering protobuf first (what the API server encodes fastest), JSON second: the body as
+   * it came, and whether it is protobuf. Aggregated APIs and some proxies answer JSON only.
+   */
+  async getProtobufOrJson(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ protobuf: boolean; body: Uint8Array }> {
+    const response = await this.#request(path, {
+      signal,
+      accept: `${PROTOBUF}, application/json`,
+    });
+    return { protobuf: isProtobuf(response), body: new Uint8Array(await response.arrayBuffer()) };
   }
 
   /** POST a JSON document and return the response document. */
@@ -247,8 +275,20 @@ function watchError(status: unknown): ApiError {
     : new ApiError("other", s.message ?? "watch error", s.code);
 }
 
-function statusError(status: number, body: string, method: string, path: string): ApiError {
-  const message = statusMessage(body);
+function isProtobuf(response: Response): boolean {
+  return (response.headers.get("content-type") ?? "").startsWith(PROTOBUF);
+}
+
+/** The message of a Status answered in protobuf; a short note if it cannot be read. */
+function protobufMessage(body: Uint8Array): string {
+  try {
+    return (protobufStatusMessage(body) || "(no message)").slice(0, 300);
+  } catch {
+    return `(an unreadable protobuf Status of ${body.length} bytes)`;
+  }
+}
+
+function statusError(status: number, message: string, method: string, path: string): ApiError {
   const kind: ApiErrorKind = status === 401
     ? "unauthorized"
     : status === 403

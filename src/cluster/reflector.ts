@@ -10,6 +10,7 @@
  */
 import { ApiError, type KubeApi, type WatchEvent } from "./api.ts";
 import { resourceVersion } from "./objects.ts";
+import { type ListPage, ProtoDecodeError } from "./protobuf.ts";
 
 export interface ReflectorOptions {
   /** Objects per list page. */
@@ -19,6 +20,20 @@ export interface ReflectorOptions {
   maxBackoffMs?: number;
   /** A watch stream that carries no byte for this long is taken for dead. */
   silenceMs?: number;
+}
+
+/**
+ * How list items are decoded: from JSON only, or also from a protobuf list page (asked for
+ * first when given; the server may still answer JSON). Watch events are always JSON.
+ */
+export type Decoder<T> = ((raw: unknown) => T) | {
+  json: (raw: unknown) => T;
+  protobufList: (bytes: Uint8Array) => ListPage<T>;
+};
+
+/** The JSON item decoder of `d`. */
+export function jsonDecoder<T>(d: Decoder<T>): (raw: unknown) => T {
+  return typeof d === "function" ? d : d.json;
 }
 
 /** Where a reflector puts what it learns (already decoded). */
@@ -43,7 +58,7 @@ export async function listAll<T>(
   api: KubeApi,
   path: string,
   query: string,
-  decode: (raw: unknown) => T,
+  decoder: Decoder<T>,
   opts: { pageSize?: number; signal?: AbortSignal } = {},
 ): Promise<{ items: T[]; resourceVersion: string }> {
   for (let attempt = 0;; attempt++) {
@@ -52,21 +67,64 @@ export async function listAll<T>(
     let version = "";
     try {
       do {
-        const params = [query, `limit=${opts.pageSize ?? 500}`];
+        const params = [query, `limit=${opts.pageSize ?? defaultPageSize(decoder)}`];
         if (token) params.push(`continue=${encodeURIComponent(token)}`);
-        const page = await api.get(
-          `${path}?${params.filter((p) => p).join("&")}`,
-          opts.signal,
-        ) as { items?: unknown[]; metadata?: { continue?: string; resourceVersion?: string } };
-        for (const raw of page.items ?? []) items.push(decode(raw));
-        token = page.metadata?.continue ?? "";
-        version = page.metadata?.resourceVersion ?? version;
+        const page = await getPage(api, `${path}?${params.filter((p) => p).join("&")}`, decoder, {
+          signal: opts.signal,
+        });
+        for (const item of page.items) items.push(item);
+        token = page.continue;
+        version = page.resourceVersion || version;
       } while (token);
       return { items, resourceVersion: version };
     } catch (e) {
       if (!(e instanceof ApiError && e.kind === "gone" && token && attempt < 2)) throw e;
     }
   }
+}
+
+/**
+ * Objects per page unless told: a JSON page is parsed into full objects before it is decoded,
+ * so it is kept small; a protobuf page is decoded straight from its bytes (~1 KB an object), and
+ * fewer, larger pages cost the API server less (10,000 services: 0.9-1.2 s in pages of 500,
+ * 0.4-0.9 s in pages of 2,000, on a busy 2-core machine).
+ */
+function defaultPageSize(decoder: Decoder<unknown>): number {
+  return typeof decoder === "function" ? 500 : 2000;
+}
+
+/** One list page, decoded from whichever encoding the server chose. */
+async function getPage<T>(
+  api: KubeApi,
+  url: string,
+  decoder: Decoder<T>,
+  opts: { signal?: AbortSignal },
+): Promise<ListPage<T>> {
+  if (typeof decoder !== "function") {
+    const { protobuf, body } = await api.getProtobufOrJson(url, opts.signal);
+    if (protobuf) {
+      try {
+        return decoder.protobufList(body);
+      } catch (e) {
+        if (!(e instanceof ProtoDecodeError)) throw e;
+        throw new ApiError("other", `cannot read the list from ${url.split("?")[0]}: ${e.message}`);
+      }
+    }
+    return jsonPage(JSON.parse(new TextDecoder().decode(body)), decoder.json);
+  }
+  return jsonPage(await api.get(url, opts.signal), decoder);
+}
+
+function jsonPage<T>(raw: unknown, decode: (raw: unknown) => T): ListPage<T> {
+  const page = raw as {
+    items?: unknown[];
+    metadata?: { continue?: string; resourceVersion?: string };
+  } | null;
+  return {
+    items: (page?.items ?? []).map(decode),
+    continue: page?.metadata?.continue ?? "",
+    resourceVersion: page?.metadata?.resourceVersion ?? "",
+  };
 }
 
 export class Reflector<T> {
@@ -79,7 +137,7 @@ export class Reflector<T> {
     readonly api: KubeApi,
     readonly path: string,
     readonly query: string,
-    readonly decode: (raw: unknown) => T,
+    readonly decoder: Decoder<T>,
     readonly sink: ReflectorSink<T>,
     readonly opts: ReflectorOptions = {},
     /** Told when the watch is lost (with why) and when it is back. */
@@ -108,10 +166,16 @@ export class Reflector<T> {
 
   async #list(): Promise<string> {
     this.stats.lists++;
-    const { items, resourceVersion } = await listAll(this.api, this.path, this.query, this.decode, {
-      pageSize: this.opts.pageSize,
-      signal: this.#abort.signal,
-    });
+    const { items, resourceVersion } = await listAll(
+      this.api,
+      this.path,
+      this.query,
+      this.decoder,
+      {
+        pageSize: this.opts.pageSize,
+        signal: this.#abort.signal,
+      },
+    );
     this.sink.replace(items);
     return resourceVersion;
   }
@@ -135,7 +199,7 @@ export class Reflector<T> {
             // The first event after a (re)connect proves the path works again.
             backoff = this.opts.backoffMs ?? 500;
             if (event.type === "BOOKMARK") return;
-            const item = this.decode(event.object);
+            const item = jsonDecoder(this.decoder)(event.object);
             if (event.type === "DELETED") this.sink.remove(item);
             else this.sink.upsert(item);
           },

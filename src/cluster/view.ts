@@ -15,6 +15,7 @@ import { ApiError, type KubeApi } from "./api.ts";
 import type { ClusterIndex, Kind } from "./index.ts";
 import { decodeService, objectKey, type ServiceInfo } from "./objects.ts";
 import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
+import { decodeServiceList } from "./protobuf.ts";
 import { Reflector, type ReflectorOptions } from "./reflector.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
@@ -66,7 +67,8 @@ export class ClusterView {
       api,
       collectionPath("/api/v1", "services", scope),
       "",
-      decodeService,
+      // The one list that grows with the cluster at start-up: asked for in protobuf.
+      { json: decodeService, protobufList: decodeServiceList },
       {
         replace: (items) => index.replaceAll("services", items),
         upsert: (svc) => index.upsert("services", svc),

@@ -8,6 +8,8 @@
  * abrupt closes, a stalled stream, 401/403 at will); the end-to-end suite uses the real one.
  * @module
  */
+import { PROTOBUF } from "../../src/cluster/protobuf.ts";
+import { encodeServiceList, encodeStatus, type ServiceJson } from "./k8s_protobuf.ts";
 import { writeAll } from "../../src/net/io.ts";
 
 export interface FakePortBehaviour {
@@ -67,6 +69,11 @@ export class FakeApiServer {
   readonly requests: string[] = [];
   /** The next this-many continued list pages answer 410 (the continue token expired). */
   expireContinues = 0;
+  /**
+   * Answer service lists (and their errors) in protobuf to clients that offer it, as the real
+   * API server does; off by default, like a server or proxy that speaks JSON only.
+   */
+  protobuf = false;
   #sockets = new Set<WebSocket>();
   /** Per pod ("ns/name") and port: how the port-forward behaves. */
   readonly ports = new Map<string, FakePortBehaviour>();
@@ -192,8 +199,11 @@ export class FakeApiServer {
     const q = url.searchParams;
     const verb = m[3] ? "get" : q.get("watch") === "true" ? "watch" : "list";
     this.requests.push(`${verb} ${kind}${namespace ? ` in ${namespace}` : ""} ${q}`);
+    const proto = this.protobuf && kind === "services" && verb === "list" &&
+      (req.headers.get("accept") ?? "").includes(PROTOBUF);
     if (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) {
-      return status(403, `${kind} is forbidden: cannot ${verb} ${kind} at the cluster scope`);
+      const message = `${kind} is forbidden: cannot ${verb} ${kind} at the cluster scope`;
+      return proto ? protobufStatus(403, message) : status(403, message);
     }
     if (m[3]) {
       const stored = this.#objects.get(`${kind}/${namespace}/${m[3]}`);
@@ -206,14 +216,15 @@ export class FakeApiServer {
       fields: pairs(q.get("fieldSelector")),
     };
     if (verb === "watch") return this.#watch(sel, Number(q.get("resourceVersion") ?? "0"));
-    return this.#list(sel, Number(q.get("limit") ?? "0"), q.get("continue"));
+    return this.#list(sel, Number(q.get("limit") ?? "0"), q.get("continue"), proto);
   }
 
   /** A list page: `continue` is "<offset>:<version>" of the first page's snapshot. */
-  #list(sel: Selection, limit: number, token: string | null): Response {
+  #list(sel: Selection, limit: number, token: string | null, proto: boolean): Response {
     if (token && this.expireContinues > 0) {
       this.expireContinues--;
-      return status(410, "The provided continue parameter is too old");
+      const message = "The provided continue parameter is too old";
+      return proto ? protobufStatus(410, message) : status(410, message);
     }
     const [offset, version] = token ? token.split(":").map(Number) : [0, this.#version];
     const all = [...this.#objects.values()]
@@ -222,6 +233,13 @@ export class FakeApiServer {
       .sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
     const items = limit > 0 ? all.slice(offset, offset + limit) : all;
     const more = limit > 0 && offset + limit < all.length;
+    if (proto) {
+      const body = encodeServiceList(items as unknown as ServiceJson[], {
+        resourceVersion: String(version),
+        continue: more ? `${offset + limit}:${version}` : "",
+      });
+      return new Response(body, { headers: { "content-type": PROTOBUF } });
+    }
     return Response.json({
       kind: "List",
       apiVersion: "v1",
@@ -419,6 +437,13 @@ function eventFor(sel: Selection, c: Change): string | undefined {
   return JSON.stringify({ type, object }) + "\n";
 }
 
+function protobufStatus(code: number, message: string): Response {
+  return new Response(encodeStatus(message, code), {
+    status: code,
+    headers: { "content-type": PROTOBUF },
+  });
+}
+
 function status(code: number, message: string): Response {
   return Response.json({ kind: "Status", apiVersion: "v1", status: "Failure", message, code }, {
     status: code,
@@ -466,7 +491,8 @@ export const build = {
         clusterIP,
         clusterIPs: [clusterIP],
         selector,
-        ports: ports.map((p) => ({ protocol: "TCP", ...p })),
+        // The API server defaults targetPort to the port.
+        ports: ports.map((p) => ({ protocol: "TCP", targetPort: p.port, ...p })),
       },
     };
   },

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { build, FakeApiServer } from "../helpers/fake_apiserver.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { KubeApi } from "../../src/cluster/api.ts";
+import { ApiError, KubeApi } from "../../src/cluster/api.ts";
+import { decodeServiceList } from "../../src/cluster/protobuf.ts";
 import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
 import { ClusterIndex } from "../../src/cluster/index.ts";
 import { decodeService, type ServiceInfo } from "../../src/cluster/objects.ts";
@@ -87,6 +88,55 @@ Deno.test("a continue token that expires mid-list restarts the list", async () =
       listAll(api, "/api/v1/services", "", decodeService, { pageSize: 2 }),
       /too old/,
     );
+  });
+});
+
+const serviceCodec = { json: decodeService, protobufList: decodeServiceList };
+
+Deno.test("a protobuf list is read page by page with continue, and gives what JSON gives", async () => {
+  await withServices(7, async (fake, api) => {
+    const json = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 3 });
+    fake.protobuf = true;
+    const proto = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 3 });
+    assert.deepEqual(proto.items, json.items);
+    assert.equal(proto.resourceVersion, json.resourceVersion);
+    assert.equal(fake.count("list services"), 6, "3 pages each");
+    // The JSON decoder alone does not offer protobuf, and gets JSON.
+    const again = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 3 });
+    assert.deepEqual(again.items, json.items);
+  });
+});
+
+Deno.test("a server that answers JSON to an offer of protobuf is read as JSON", async () => {
+  await withServices(4, async (_fake, api) => {
+    const { items } = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 3 });
+    assert.deepEqual(items.map((s) => s.name), ["s0", "s1", "s2", "s3"]);
+  });
+});
+
+Deno.test("protobuf: a continue token that expires mid-list restarts it; errors keep their message", async () => {
+  await withServices(5, async (fake, api) => {
+    fake.protobuf = true;
+    fake.expireContinues = 1;
+    const { items } = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 2 });
+    assert.equal(new Set(items.map((s) => s.name)).size, 5);
+    fake.expireContinues = 5;
+    await assert.rejects(
+      listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 2 }),
+      (e: unknown) => e instanceof ApiError && e.kind === "gone" && /too old/.test(e.message),
+    );
+    fake.tokens.set("limited", { namespaces: ["demo"] });
+    const limited = await apiFor(fake, "limited");
+    try {
+      await assert.rejects(
+        listAll(limited, "/api/v1/services", "", serviceCodec),
+        (e: unknown) =>
+          e instanceof ApiError && e.kind === "forbidden" &&
+          /services is forbidden: cannot list services at the cluster scope/.test(e.message),
+      );
+    } finally {
+      limited.close();
+    }
   });
 });
 

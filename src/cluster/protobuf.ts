@@ -1,0 +1,234 @@
+/**
+ * Service lists in the API server's protobuf encoding, of which only the fields routing needs
+ * are read; the rest (managedFields and annotations above all) are skipped by their length.
+ *
+ * Why: ktctl lists every Service at start-up, and that list grows with the cluster. At 10,000
+ * services the API server took 0.67-0.93 s to the first byte of the JSON list (23.8 MB) and
+ * 0.06 s for the same list in protobuf (9.2 MB): its JSON encoder, not the network or ktctl, was
+ * most of the banner's wait. Watches stay JSON: an event is one object.
+ *
+ * The field numbers are those of k8s.io/api core/v1 and k8s.io/apimachinery's generated.proto,
+ * which Kubernetes keeps stable across releases. The wire format is read with protobufjs's
+ * Reader; the bytes are untrusted: anything malformed throws {@link ProtoDecodeError}, never
+ * reads out of bounds, and nesting is bounded by the schema (groups are refused).
+ *
+ * ```ts
+ * const page = decodeServiceList(bytes); // { items, continue, resourceVersion }
+ * ```
+ * @module
+ */
+import pb from "protobufjs/minimal";
+import type { ServiceInfo, ServicePort } from "./objects.ts";
+
+/** The media type to ask for; the server may still answer JSON (aggregated APIs, proxies). */
+export const PROTOBUF = "application/vnd.kubernetes.protobuf";
+
+export class ProtoDecodeError extends Error {
+  override name = "ProtoDecodeError";
+}
+
+/** One page of a list, decoded. */
+export interface ListPage<T> {
+  items: T[];
+  continue: string;
+  resourceVersion: string;
+}
+
+const MAGIC = [0x6b, 0x38, 0x73, 0x00]; // "k8s\0"
+const VARINT = 0, LEN = 2;
+
+/** Reads the fields of one message that ends at `end`, calling `field` for each. */
+function fields(
+  r: pb.Reader,
+  end: number,
+  field: (no: number, wire: number) => void,
+): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3, wire = tag & 7;
+    if (no === 0) throw new ProtoDecodeError(`field number 0 at byte ${r.pos}`);
+    field(no, wire);
+    if (r.pos > end) throw new ProtoDecodeError(`a field runs past its message at byte ${r.pos}`);
+  }
+}
+
+/** Skips a field ktctl does not read. Groups (wire types 3, 4) are not used by Kubernetes. */
+function skip(r: pb.Reader, wire: number): void {
+  if (wire === 3 || wire === 4 || wire > 5) {
+    throw new ProtoDecodeError(`wire type ${wire} at byte ${r.pos}`);
+  }
+  r.skipType(wire);
+}
+
+/** The end of a length-delimited field that starts at the reader's position. */
+function sub(r: pb.Reader, wire: number, end: number): number {
+  if (wire !== LEN) throw new ProtoDecodeError(`wire type ${wire} where a message was expected`);
+  const len = r.uint32();
+  const stop = r.pos + len;
+  if (stop > end) throw new ProtoDecodeError(`a message of ${len} bytes runs past its parent`);
+  return stop;
+}
+
+function str(r: pb.Reader, wire: number): string {
+  if (wire !== LEN) throw new ProtoDecodeError(`wire type ${wire} where a string was expected`);
+  return r.string();
+}
+
+function int(r: pb.Reader, wire: number): number {
+  if (wire !== VARINT) throw new ProtoDecodeError(`wire type ${wire} where a number was expected`);
+  return r.int32();
+}
+
+/** Decodes `fn` over a whole buffer, turning the reader's RangeErrors into ProtoDecodeErrors. */
+function decoding<T>(bytes: Uint8Array, fn: (r: pb.Reader) => T): T {
+  try {
+    return fn(pb.Reader.create(bytes));
+  } catch (e) {
+    if (e instanceof ProtoDecodeError) throw e;
+    throw new ProtoDecodeError(`truncated or malformed: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The object inside the envelope every protobuf response has: "k8s\0", then a runtime.Unknown
+ * whose typeMeta names the kind and whose raw field holds the object.
+ */
+export function unwrap(bytes: Uint8Array): { kind: string; raw: Uint8Array } {
+  if (bytes.length < MAGIC.length || MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new ProtoDecodeError("not a Kubernetes protobuf message (no k8s\\0 prefix)");
+  }
+  const body = bytes.subarray(MAGIC.length);
+  return decoding(body, (r) => {
+    let kind = "", encoding = "";
+    let raw: Uint8Array | undefined;
+    fields(r, body.length, (no, wire) => {
+      if (no === 1) {
+        const end = sub(r, wire, body.length);
+        fields(r, end, (n, w) => n === 2 ? kind = str(r, w) : skip(r, w));
+      } else if (no === 2) {
+        if (wire !== LEN) throw new ProtoDecodeError(`wire type ${wire} for raw`);
+        raw = r.bytes();
+      } else if (no === 3) encoding = str(r, wire);
+      else skip(r, wire);
+    });
+    if (encoding) throw new ProtoDecodeError(`content encoding ${encoding} is not supported`);
+    if (raw === undefined) throw new ProtoDecodeError("the envelope holds no object");
+    return { kind, raw };
+  });
+}
+
+/** metav1.Status's message (field 3), for an error answered in protobuf; "" if it has none. */
+export function statusMessage(bytes: Uint8Array): string {
+  const { kind, raw } = unwrap(bytes);
+  if (kind !== "Status") throw new ProtoDecodeError(`expected a Status, got ${kind || "no kind"}`);
+  return decoding(raw, (r) => {
+    let message = "";
+    fields(r, raw.length, (no, wire) => no === 3 ? message = str(r, wire) : skip(r, wire));
+    return message;
+  });
+}
+
+/** A v1 ServiceList page in protobuf, as {@link ServiceInfo}s like `decodeService` makes. */
+export function decodeServiceList(bytes: Uint8Array): ListPage<ServiceInfo> {
+  const { kind, raw } = unwrap(bytes);
+  if (kind !== "ServiceList") {
+    throw new ProtoDecodeError(`expected a ServiceList, got ${kind || "no kind"}`);
+  }
+  return decoding(raw, (r) => {
+    const page: ListPage<ServiceInfo> = { items: [], continue: "", resourceVersion: "" };
+    fields(r, raw.length, (no, wire) => {
+      if (no === 1) {
+        const end = sub(r, wire, raw.length);
+        fields(r, end, (n, w) => {
+          if (n === 2) page.resourceVersion = str(r, w);
+          else if (n === 3) page.continue = str(r, w);
+          else skip(r, w);
+        });
+      } else if (no === 2) page.items.push(service(r, sub(r, wire, raw.length)));
+      else skip(r, wire);
+    });
+    return page;
+  });
+}
+
+/** core/v1 Service: metadata = 1 (name 1, namespace 3), spec = 2. */
+function service(r: pb.Reader, end: number): ServiceInfo {
+  const svc: ServiceInfo = {
+    namespace: "",
+    name: "",
+    type: "ClusterIP",
+    clusterIPs: [],
+    headless: false,
+    externalName: undefined,
+    ports: [],
+    selector: undefined,
+  };
+  let clusterIP = "";
+  fields(r, end, (no, wire) => {
+    if (no === 1) {
+      const stop = sub(r, wire, end);
+      fields(r, stop, (n, w) => {
+        if (n === 1) svc.name = str(r, w);
+        else if (n === 3) svc.namespace = str(r, w);
+        else skip(r, w);
+      });
+    } else if (no === 2) {
+      const stop = sub(r, wire, end);
+      fields(r, stop, (n, w) => {
+        if (n === 1) {
+          const port = servicePort(r, sub(r, w, stop));
+          if (port) svc.ports.push(port);
+        } else if (n === 2) {
+          const [k, v] = mapEntry(r, sub(r, w, stop));
+          (svc.selector ??= {})[k] = v;
+        } else if (n === 3) clusterIP = str(r, w);
+        else if (n === 4) svc.type = str(r, w) || "ClusterIP";
+        else if (n === 10) svc.externalName = str(r, w) || undefined;
+        else if (n === 18) {
+          const ip = str(r, w);
+          if (ip) svc.clusterIPs.push(ip);
+        } else skip(r, w);
+      });
+    } else skip(r, wire);
+  });
+  // As in decodeService: clusterIPs wins, clusterIP fills in for old servers; "None" is headless.
+  if (svc.clusterIPs.length === 0 && clusterIP) svc.clusterIPs.push(clusterIP);
+  svc.headless = svc.clusterIPs.includes("None");
+  svc.clusterIPs = svc.clusterIPs.filter((ip) => ip !== "None");
+  return svc;
+}
+
+/** ServicePort: name 1, protocol 2, port 3, targetPort 4 (IntOrString: type 1, int 2, str 3). */
+function servicePort(r: pb.Reader, end: number): ServicePort | undefined {
+  let name = "", protocol = "", port: number | undefined;
+  let target: number | string | undefined;
+  fields(r, end, (no, wire) => {
+    if (no === 1) name = str(r, wire);
+    else if (no === 2) protocol = str(r, wire);
+    else if (no === 3) port = int(r, wire);
+    else if (no === 4) {
+      const stop = sub(r, wire, end);
+      let type = 0, intVal = 0, strVal = "";
+      fields(r, stop, (n, w) => {
+        if (n === 1) type = int(r, w);
+        else if (n === 2) intVal = int(r, w);
+        else if (n === 3) strVal = str(r, w);
+        else skip(r, w);
+      });
+      target = type === 1 ? strVal : intVal;
+    } else skip(r, wire);
+  });
+  if (port === undefined) return undefined;
+  return { name: name || undefined, port, protocol: protocol || "TCP", targetPort: target };
+}
+
+/** A map<string, string> entry: key 1, value 2. */
+function mapEntry(r: pb.Reader, end: number): [string, string] {
+  let key = "", value = "";
+  fields(r, end, (no, wire) => {
+    if (no === 1) key = str(r, wire);
+    else if (no === 2) value = str(r, wire);
+    else skip(r, wire);
+  });
+  return [key, value];
+}
