@@ -169,15 +169,36 @@ async function dial(
   try {
     return await s.dialer.dial(host, port);
   } catch (e) {
-    const kind = e instanceof DialError ? e.kind : "failed";
-    const status = kind === "timeout" ? 504 : 502;
-    await answer(s, status, `ktctl could not reach ${dest}: ${messageOf(e)}\n`, head, {
-      close,
-      reason: kind,
-    });
+    const kind = await answerUnreachable(s, head, dest, e, close);
     logRefusal(s, dest, e, kind === "forbidden");
     return undefined;
   }
+}
+
+/**
+ * Tells the client that `dest` could not be reached, whether the dial failed or the tunnel
+ * learnt it only once data flowed (a pod that refuses the port): 504 for a time-out, else 502,
+ * with the failure's kind in X-Ktctl-Error. Returns the kind.
+ */
+async function answerUnreachable(
+  s: Session,
+  head: RequestHead,
+  dest: string,
+  e: unknown,
+  close?: boolean,
+): Promise<string> {
+  const kind = e instanceof DialError ? e.kind : "failed";
+  await answer(
+    s,
+    kind === "timeout" ? 504 : 502,
+    `ktctl could not reach ${dest}: ${messageOf(e)}\n`,
+    head,
+    {
+      close,
+      reason: kind,
+    },
+  );
+  return kind;
 }
 
 interface Forwarded {
@@ -292,9 +313,7 @@ async function exchange(
         // A port-forward learns that the pod refused the port only once data flows.
         stats.error = response.error;
         up.close();
-        await answer(s, 502, `ktctl could not reach ${dest}: ${response.error.message}\n`, head, {
-          reason: response.error.kind,
-        });
+        await answerUnreachable(s, head, dest, response.error);
         await sending;
         return { kind: "failed", stats };
       }
