@@ -12,7 +12,7 @@ import type { ConnectOptions } from "../../src/cli/connect.ts";
 import { UserError } from "../../src/errors.ts";
 import { setupLogging } from "../../src/cli/logging.ts";
 import { selfSignedCert } from "../helpers/tls_cert.ts";
-import { waitFor } from "../helpers/wait.ts";
+import { waitFor, waitSteady } from "../helpers/wait.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
 
@@ -153,7 +153,7 @@ Deno.test(
       assert.equal(refused.body, "");
       // The API server going away under open watches (as on every restart) is survived.
       await w.api.close();
-      await new Promise((r) => setTimeout(r, 1000));
+      await waitFor(() => !s.view.healthy, 10_000, "the lost watches noticed");
       const after = await curl(proxy(s, "socks5h"), "http://nosuch.demo/");
       assert.equal(after.code, 97, "still answering SOCKS clients");
     } finally {
@@ -305,8 +305,8 @@ for (const kind of ["plain HTTP", "HTTPS, verification skipped (node:tls adapter
         const s = await w.connect();
         const { conn, reply } = await socks5Connect(s.server.addr.port, "10.244.0.11", 7001);
         assert.equal(reply, 0);
-        await new Promise((r) => setTimeout(r, 2000));
-        const pushed = w.api.pushed.bytes;
+        // Once the pod side has stopped pushing (ktctl stopped reading), see how far it got.
+        const pushed = await waitSteady(() => w.api.pushed.bytes, 30_000, "the bytes pushed");
         // Bounded: ktctl's 1 MiB queue, socket buffers and the fake's own 8 MiB send buffer.
         assert.ok(
           pushed < 64 * 1024 * 1024,
