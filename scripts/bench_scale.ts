@@ -389,12 +389,18 @@ interface Figures {
   /** The second connection to a service: a session to a new pod, the lookup already done. */
   newPodKnownService: number;
   /** Median time of the lookups ktctl logged (`-d`): what a first connection waits for. */
-  lookupMs: number;
+  lookupMs: { service: number; pod: number };
   apiRoundTripMs: number;
   churn?: { steadyMb: number; peakMb: number; ok: string };
 }
 
 const mb = (bytes: number) => bytes / 1e6;
+
+/** The median time of the lookups of one kind ("ip", "slices") that ktctl logged with `-d`. */
+function loggedLookups(output: string, kind: string): number {
+  const re = new RegExp(`Looked up "?${kind} [^:]*: \\d+ found in (\\d+) ms`, "g");
+  return median([...output.matchAll(re)].map((m) => Number(m[1])));
+}
 
 async function connectMs(dialer: Dialer): Promise<number> {
   return await httpGet(dialer, "bench", 20_000);
@@ -515,11 +521,10 @@ async function measure(
       first: { service: median(times.fs), pod: median(times.fp) },
       second: { service: median(times.ss), pod: median(times.sp) },
       newPodKnownService: median(s2),
-      lookupMs: median(
-        [...proc.output().matchAll(/Looked up \S+: \d+ found in (\d+) ms/g)].map((m) =>
-          Number(m[1])
-        ),
-      ),
+      lookupMs: {
+        service: loggedLookups(proc.output(), "slices"),
+        pod: loggedLookups(proc.output(), "ip"),
+      },
       apiRoundTripMs: median(rtts),
     };
     note(`  steady ${figures.steadyMb.toFixed(0)} MB, peak ${figures.peakMb.toFixed(0)} MB`);
@@ -714,7 +719,7 @@ async function main() {
       "first / second conn, service (ms; second: same pod)",
       "first / second conn, pod IP (ms)",
       "2nd conn to a service (new pod, known endpoints) (ms)",
-      "lookup, as ktctl logs it (p50 ms)",
+      "lookup, as ktctl logs it: service / pod IP (p50 ms)",
       "one API round trip (ms)",
       "after churn: steady / peak RSS (MB)",
       "after churn: routing",
@@ -732,7 +737,7 @@ async function main() {
         `${f(r.first.service, 1)} / ${f(r.second.service, 1)}`,
         `${f(r.first.pod, 1)} / ${f(r.second.pod, 1)}`,
         f(r.newPodKnownService, 1),
-        f(r.lookupMs, 1),
+        `${f(r.lookupMs.service, 1)} / ${f(r.lookupMs.pod, 1)}`,
         f(r.apiRoundTripMs, 1),
         r.churn ? `${f(r.churn.steadyMb)} / ${f(r.churn.peakMb)}` : "-",
         r.churn?.ok ?? "-",
