@@ -14,26 +14,6 @@
  * @module
  */
 import { runProtobufFuzz } from "../tests/helpers/k8s_protobuf.ts";
-import { toHex } from "../tests/helpers/fuzz.ts";
+import { fuzzCommand } from "../tests/helpers/fuzz.ts";
 
-if (import.meta.main) {
-  const arg = (flag: string, def: number) => {
-    const i = Deno.args.indexOf(flag);
-    return i >= 0 ? Number(Deno.args[i + 1]) : def;
-  };
-  const seed = arg("--seed", 1);
-  const started = performance.now();
-  const { iterations, failures } = runProtobufFuzz(seed, arg("--iterations", 100_000));
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`iterations: ${iterations} in ${seconds} s (seed ${seed})`);
-  for (const f of failures.slice(0, 20)) {
-    const hex = toHex(f.input);
-    console.log(
-      `FAIL ${f.property} (${f.detail})\n  input (${f.input.length} bytes): ${hex.slice(0, 240)}${
-        hex.length > 240 ? " ..." : ""
-      }`,
-    );
-  }
-  console.log(failures.length === 0 ? "no failures" : `${failures.length} failure(s)`);
-  Deno.exit(failures.length === 0 ? 0 : 1);
-}
+if (import.meta.main) fuzzCommand(runProtobufFuzz);

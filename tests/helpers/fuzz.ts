@@ -104,6 +104,42 @@ export function toHex(bytes: Uint8Array): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
+/** A failed property of one input, as the SPDY and protobuf fuzzers report it. */
+export interface PropertyFailure {
+  property: string;
+  detail: string;
+  input: Uint8Array;
+}
+
+/**
+ * The command line of scripts/fuzz_spdy.ts and scripts/fuzz_protobuf.ts: `--seed` (1) and
+ * `--iterations` (100,000) for `run`; prints the failures, each input cut to 240 hex characters,
+ * and exits 1 if there were any.
+ */
+export function fuzzCommand(
+  run: (seed: number, iterations: number) => { iterations: number; failures: PropertyFailure[] },
+): never {
+  const arg = (flag: string, def: number) => {
+    const i = Deno.args.indexOf(flag);
+    return i >= 0 ? Number(Deno.args[i + 1]) : def;
+  };
+  const seed = arg("--seed", 1);
+  const started = performance.now();
+  const { iterations, failures } = run(seed, arg("--iterations", 100_000));
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`iterations: ${iterations} in ${seconds} s (seed ${seed})`);
+  for (const f of failures) {
+    const hex = toHex(f.input);
+    console.log(
+      `FAIL ${f.property} (${f.detail})\n  input (${f.input.length} bytes): ${hex.slice(0, 240)}${
+        hex.length > 240 ? " ..." : ""
+      }`,
+    );
+  }
+  console.log(failures.length === 0 ? "no failures" : `${failures.length} failure(s)`);
+  Deno.exit(failures.length === 0 ? 0 : 1);
+}
+
 /**
  * A stable text form of a parse result, for comparing and printing: keys sorted, Uint8Arrays as
  * hex, `undefined` properties kept (so `{ userId: undefined }` differs from `{}`).

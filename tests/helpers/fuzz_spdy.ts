@@ -12,16 +12,10 @@ import {
   SpdyFrameReader,
   SpdyProtocolError,
 } from "../../src/net/spdy_frames.ts";
-import { Rng } from "./fuzz.ts";
+import { type PropertyFailure, Rng } from "./fuzz.ts";
 import { concat } from "../../src/net/io.ts";
 
 const LIMIT = 4096;
-
-export interface SpdyFailure {
-  property: string;
-  detail: string;
-  input: Uint8Array;
-}
 
 /** A plausible server byte stream: frames of every kind, some empty, some large. */
 function validStream(rng: Rng): Uint8Array {
@@ -124,7 +118,7 @@ function joined(frames: SpdyFrame[], problems: string[]): string {
   return JSON.stringify(out);
 }
 
-export function spdyFuzzIteration(rng: Rng): SpdyFailure[] {
+export function spdyFuzzIteration(rng: Rng): PropertyFailure[] {
   const kind = rng.int(3);
   const input = kind === 0
     ? new Uint8Array(rng.int(64)).map(() => rng.int(256))
@@ -154,9 +148,9 @@ export function spdyFuzzIteration(rng: Rng): SpdyFailure[] {
 export function runSpdyFuzz(
   seed: number,
   iterations: number,
-): { iterations: number; failures: SpdyFailure[] } {
+): { iterations: number; failures: PropertyFailure[] } {
   const rng = new Rng(seed);
-  const failures: SpdyFailure[] = [];
+  const failures: PropertyFailure[] = [];
   let i = 0;
   for (; i < iterations && failures.length < 20; i++) failures.push(...spdyFuzzIteration(rng));
   return { iterations: i, failures };

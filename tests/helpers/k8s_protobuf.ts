@@ -7,7 +7,7 @@
  */
 import pb from "protobufjs/minimal";
 import { decodeServiceList, ProtoDecodeError } from "../../src/cluster/protobuf.ts";
-import { Rng } from "./fuzz.ts";
+import { type PropertyFailure, Rng } from "./fuzz.ts";
 
 export interface ServiceSpecJson {
   type?: string;
@@ -143,12 +143,6 @@ export function encodeStatus(msg: string, code = 403): Uint8Array<ArrayBuffer> {
 // ---------------------------------------------------------------------------------------------
 // Fuzzing
 
-export interface ProtoFailure {
-  property: string;
-  detail: string;
-  input: Uint8Array;
-}
-
 function randomService(rng: Rng, i: number): ServiceJson {
   const kinds = ["ClusterIP", "ClusterIP", "NodePort", "ExternalName", "headless"];
   const kind = kinds[rng.int(kinds.length)];
@@ -187,8 +181,8 @@ function decodes(input: Uint8Array): { ok: boolean; items?: number; error?: unkn
  * byte changes, insertions and random bytes after the magic either decode or throw
  * ProtoDecodeError, nothing else.
  */
-export function protobufFuzzIteration(rng: Rng): ProtoFailure[] {
-  const failures: ProtoFailure[] = [];
+export function protobufFuzzIteration(rng: Rng): PropertyFailure[] {
+  const failures: PropertyFailure[] = [];
   const n = rng.range(0, 6);
   const valid = encodeServiceList(Array.from({ length: n }, (_, i) => randomService(rng, i)), {
     continue: rng.int(2) ? "token" : "",
@@ -229,9 +223,9 @@ export function protobufFuzzIteration(rng: Rng): ProtoFailure[] {
 export function runProtobufFuzz(
   seed: number,
   iterations: number,
-): { iterations: number; failures: ProtoFailure[] } {
+): { iterations: number; failures: PropertyFailure[] } {
   const rng = new Rng(seed);
-  const failures: ProtoFailure[] = [];
+  const failures: PropertyFailure[] = [];
   for (let i = 0; i < iterations; i++) failures.push(...protobufFuzzIteration(rng));
   return { iterations, failures };
 }
