@@ -116,18 +116,28 @@ export function decodePod(raw: unknown): PodInfo {
   };
 }
 
+/**
+ * A Service's addresses from its spec, for both encodings: `clusterIPs` wins and `clusterIP` fills
+ * in for old servers; "None" means headless.
+ */
+export function serviceAddresses(
+  clusterIPs: string[],
+  clusterIP: string | undefined,
+): { clusterIPs: string[]; headless: boolean } {
+  const all = clusterIPs.length === 0 && clusterIP ? [clusterIP] : clusterIPs;
+  return { clusterIPs: all.filter((ip) => ip !== "None"), headless: all.includes("None") };
+}
+
 export function decodeService(raw: unknown): ServiceInfo {
   const spec = obj(obj(raw).spec);
-  const clusterIPs = arr(spec.clusterIPs).map(str).filter((s): s is string => !!s);
-  const clusterIP = str(spec.clusterIP);
-  if (clusterIPs.length === 0 && clusterIP) clusterIPs.push(clusterIP);
-  const headless = clusterIPs.includes("None");
   const selector = spec.selector === undefined ? undefined : strMap(spec.selector);
   return {
     ...objectKey(raw),
     type: str(spec.type) ?? "ClusterIP",
-    clusterIPs: clusterIPs.filter((ip) => ip !== "None"),
-    headless,
+    ...serviceAddresses(
+      arr(spec.clusterIPs).map(str).filter((s): s is string => !!s),
+      str(spec.clusterIP),
+    ),
     externalName: str(spec.externalName),
     ports: arr(spec.ports).flatMap((p) => {
       const port = num(obj(p).port);

@@ -18,7 +18,7 @@
  * @module
  */
 import pb from "protobufjs/minimal";
-import type { ServiceInfo, ServicePort } from "./objects.ts";
+import { serviceAddresses, type ServiceInfo, type ServicePort } from "./objects.ts";
 
 /** The media type to ask for; the server may still answer JSON (aggregated APIs, proxies). */
 export const PROTOBUF = "application/vnd.kubernetes.protobuf";
@@ -217,11 +217,7 @@ function service(r: pb.Reader, end: number, strings: Strings): ServiceInfo {
       });
     } else skip(r, wire);
   });
-  // As in decodeService: clusterIPs wins, clusterIP fills in for old servers; "None" is headless.
-  if (svc.clusterIPs.length === 0 && clusterIP) svc.clusterIPs.push(clusterIP);
-  svc.headless = svc.clusterIPs.includes("None");
-  svc.clusterIPs = svc.clusterIPs.filter((ip) => ip !== "None");
-  return svc;
+  return { ...svc, ...serviceAddresses(svc.clusterIPs, clusterIP) };
 }
 
 /** ServicePort: name 1, protocol 2, port 3, targetPort 4 (IntOrString: type 1, int 2, str 3). */
