@@ -18,7 +18,7 @@
  * @module
  */
 import pb from "protobufjs/minimal";
-import { serviceAddresses, type ServiceInfo, type ServicePort } from "./objects.ts";
+import { decodeService, serviceAddresses, type ServiceInfo, type ServicePort } from "./objects.ts";
 
 /** The media type to ask for; the server may still answer JSON (aggregated APIs, proxies). */
 export const PROTOBUF = "application/vnd.kubernetes.protobuf";
@@ -176,6 +176,9 @@ export function decodeServiceList(bytes: Uint8Array): ListPage<ServiceInfo> {
     return page;
   });
 }
+
+/** Services from JSON items or protobuf pages: what the service list and its watch decode with. */
+export const serviceDecoder = { json: decodeService, protobufList: decodeServiceList };
 
 /** core/v1 Service: metadata = 1 (name 1, namespace 3), spec = 2. */
 function service(r: pb.Reader, end: number, strings: Strings): ServiceInfo {

@@ -15,7 +15,7 @@ import { ApiError, type KubeApi } from "./api.ts";
 import type { ClusterIndex, Kind } from "./index.ts";
 import { decodeService, objectKey, type ServiceInfo } from "./objects.ts";
 import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
-import { decodeServiceList } from "./protobuf.ts";
+import { serviceDecoder } from "./protobuf.ts";
 import { Reflector, type ReflectorOptions } from "./reflector.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
@@ -68,7 +68,7 @@ export class ClusterView {
       collectionPath("/api/v1", "services", scope),
       "",
       // The one list that grows with the cluster at start-up: asked for in protobuf.
-      { json: decodeService, protobufList: decodeServiceList },
+      serviceDecoder,
       {
         replace: (items) => index.replaceAll("services", items),
         upsert: (svc) => index.upsert("services", svc),

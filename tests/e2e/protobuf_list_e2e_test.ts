@@ -8,7 +8,7 @@ import { clusterInfo, ensureCluster, WEB } from "../../scripts/cluster/mod.ts";
 import { KubeApi } from "../../src/cluster/api.ts";
 import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
 import { decodeService } from "../../src/cluster/objects.ts";
-import { decodeServiceList } from "../../src/cluster/protobuf.ts";
+import { decodeServiceList, serviceDecoder } from "../../src/cluster/protobuf.ts";
 import { listAll } from "../../src/cluster/reflector.ts";
 
 await ensureCluster();
@@ -35,7 +35,7 @@ Deno.test("the API server's protobuf Service list decodes as its JSON list does"
       api,
       path,
       "",
-      { json: decodeService, protobufList: decodeServiceList },
+      serviceDecoder,
       { pageSize: 2 },
     );
     assert.ok(json.items.length >= 5, `${json.items.length} services`);

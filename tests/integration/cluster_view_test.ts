@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { build, FakeApiServer } from "../helpers/fake_apiserver.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { ApiError, KubeApi } from "../../src/cluster/api.ts";
-import { decodeServiceList } from "../../src/cluster/protobuf.ts";
+import { serviceDecoder } from "../../src/cluster/protobuf.ts";
 import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
 import { ClusterIndex } from "../../src/cluster/index.ts";
 import { decodeService, type ServiceInfo } from "../../src/cluster/objects.ts";
@@ -91,13 +91,11 @@ Deno.test("a continue token that expires mid-list restarts the list", async () =
   });
 });
 
-const serviceCodec = { json: decodeService, protobufList: decodeServiceList };
-
 Deno.test("a protobuf list is read page by page with continue, and gives what JSON gives", async () => {
   await withServices(7, async (fake, api) => {
     const json = await listAll(api, "/api/v1/services", "", decodeService, { pageSize: 3 });
     fake.protobuf = true;
-    const proto = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 3 });
+    const proto = await listAll(api, "/api/v1/services", "", serviceDecoder, { pageSize: 3 });
     assert.deepEqual(proto.items, json.items);
     assert.equal(proto.resourceVersion, json.resourceVersion);
     assert.equal(fake.count("list services"), 6, "3 pages each");
@@ -109,7 +107,7 @@ Deno.test("a protobuf list is read page by page with continue, and gives what JS
 
 Deno.test("a server that answers JSON to an offer of protobuf is read as JSON", async () => {
   await withServices(4, async (_fake, api) => {
-    const { items } = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 3 });
+    const { items } = await listAll(api, "/api/v1/services", "", serviceDecoder, { pageSize: 3 });
     assert.deepEqual(items.map((s) => s.name), ["s0", "s1", "s2", "s3"]);
   });
 });
@@ -118,18 +116,18 @@ Deno.test("protobuf: a continue token that expires mid-list restarts it; errors 
   await withServices(5, async (fake, api) => {
     fake.protobuf = true;
     fake.expireContinues = 1;
-    const { items } = await listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 2 });
+    const { items } = await listAll(api, "/api/v1/services", "", serviceDecoder, { pageSize: 2 });
     assert.equal(new Set(items.map((s) => s.name)).size, 5);
     fake.expireContinues = 5;
     await assert.rejects(
-      listAll(api, "/api/v1/services", "", serviceCodec, { pageSize: 2 }),
+      listAll(api, "/api/v1/services", "", serviceDecoder, { pageSize: 2 }),
       (e: unknown) => e instanceof ApiError && e.kind === "gone" && /too old/.test(e.message),
     );
     fake.tokens.set("limited", { namespaces: ["demo"] });
     const limited = await apiFor(fake, "limited");
     try {
       await assert.rejects(
-        listAll(limited, "/api/v1/services", "", serviceCodec),
+        listAll(limited, "/api/v1/services", "", serviceDecoder),
         (e: unknown) =>
           e instanceof ApiError && e.kind === "forbidden" &&
           /services is forbidden: cannot list services at the cluster scope/.test(e.message),
