@@ -13,7 +13,7 @@
 import { getLogger } from "@logtape/logtape";
 import { ApiError, type KubeApi } from "./api.ts";
 import type { ClusterIndex, Kind } from "./index.ts";
-import { decodeService, objectKey, type ServiceInfo } from "./objects.ts";
+import { objectKey, type ServiceInfo } from "./objects.ts";
 import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
 import { serviceDecoder } from "./protobuf.ts";
 import { Reflector, type ReflectorOptions } from "./reflector.ts";
