@@ -849,6 +849,11 @@ export interface RestartOptions {
   signal?: "SIGTERM" | "SIGKILL";
 }
 
+interface ComponentRestart extends RestartOptions {
+  /** Runs while the component is stopped. */
+  beforeStart?: () => Promise<void>;
+}
+
 /**
  * Stops kube-apiserver and starts it again with the same command line, then waits until
  * /readyz is ok. Everything else keeps running.
@@ -869,10 +874,49 @@ export async function restartApiServer(opts: RestartOptions = {}): Promise<void>
  * as when a kubelet restarts.
  */
 export async function restartKwok(opts: RestartOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const started = Date.now();
   await restartComponent(
     "kwok-controller",
-    opts,
-    () => waitPortForwardsServed(opts.timeoutMs ?? 120_000),
+    { ...opts, beforeStart: dropNodeLeases },
+    async () => {
+      await waitPortForwardsServed(timeoutMs);
+      await waitNodeLeasesRenewed(started, timeoutMs);
+    },
+  );
+}
+
+/**
+ * Deletes the nodes' leases while kwok is stopped. A real kubelet renews its node's lease as
+ * the same holder after a restart; a new kwok process is a new holder (hostname plus a fresh
+ * uuid) and waits out the old holder's lease (200 s here) before it takes over. That is the
+ * node controller's grace period too, so the nodes would go NotReady, their pods lose Ready,
+ * and every later test would find "no ready endpoints". With no lease the new kwok creates
+ * one at once, as the kubelet would.
+ */
+async function dropNodeLeases(): Promise<void> {
+  await kubectl(["delete", "lease", "-n", "kube-node-lease", "--all", "--wait=false"]);
+}
+
+/** Waits until every node's lease has been renewed since `since` (epoch ms). */
+async function waitNodeLeasesRenewed(since: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    "kwok to renew every node's lease",
+    async () => {
+      const nodes = JSON.parse((await kubectl(["get", "nodes", "-o", "json"])).stdout) as {
+        items: { metadata: { name: string } }[];
+      };
+      const leases = JSON.parse(
+        (await kubectl(["get", "lease", "-n", "kube-node-lease", "-o", "json"])).stdout,
+      ) as { items: { metadata: { name: string }; spec?: { renewTime?: string } }[] };
+      const renewed = new Set(
+        leases.items.filter((l) => Date.parse(l.spec?.renewTime ?? "") >= since - 1_000)
+          .map((l) => l.metadata.name),
+      );
+      return nodes.items.every((n) => renewed.has(n.metadata.name));
+    },
+    timeoutMs,
+    300,
   );
 }
 
@@ -882,7 +926,7 @@ export async function restartKwok(opts: RestartOptions = {}): Promise<void> {
  */
 async function restartComponent(
   component: string,
-  opts: RestartOptions,
+  opts: ComponentRestart,
   awaitReady: () => Promise<void>,
 ): Promise<void> {
   await withLock(async () => {
@@ -903,6 +947,7 @@ async function restartComponent(
     }
     log(`${component} (pid ${pid}) stopped with ${opts.signal ?? "SIGTERM"} in ${since(t)}`);
     if (opts.downtimeMs) await sleep(opts.downtimeMs);
+    await opts.beforeStart?.();
     const child = new Deno.Command("sh", {
       args: ["-c", 'exec "$@" >>"$KTCTL_LOG" 2>&1 </dev/null', "sh", ...argv],
       cwd,
