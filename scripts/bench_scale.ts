@@ -1,7 +1,7 @@
 /**
  * `deno task bench:scale`: how ktctl's start-up, memory and API-server load grow with the
  * cluster (issue 12). For each size N it creates N kwok pods with realistic metadata, N/5
- * services and N/250 namespaces of its own, runs ktctl (the bundle `deno task build` compiles)
+ * services, N/250 namespaces and N/100 nodes of its own, runs ktctl (the bundle `deno task build` compiles)
  * through a counting relay to the API server, prints the figures, replaces 1,000 pods while
  * ktctl runs (churn), and deletes everything it made before the next size. Pods are fake (kwok):
  * their port 8080 is forwarded to one loopback HTTP server of this script.
@@ -39,9 +39,15 @@ import { median } from "./bench/stats.ts";
 import { table } from "./bench/report.ts";
 
 const PREFIX = "ktctl-scale";
-const NODE = `${PREFIX}-node`;
-/** The scale node's pod range: disjoint from the fixture's 10.244.0.0/16, room for 65k pods. */
-const NODE_POD_CIDR = "10.246.0.0/16";
+/**
+ * Pods per node: a kubelet takes 110 at most unless told otherwise, so a 50,000-pod cluster has
+ * hundreds of nodes. Each node has a /24 of 10.200.0.0/13 (disjoint from the fixture's
+ * 10.244.0.0/16 and the services' 10.96.0.0/12) as its podCIDR, from which kwok gives its pods
+ * their IPs.
+ */
+const PODS_PER_NODE = 100;
+const nodeName = (k: number) => `${PREFIX}-node-${k}`;
+const nodeRange = (k: number) => `10.${200 + (k >> 8)}.${k & 255}`;
 const PODS_PER_SERVICE = 5;
 const PODS_PER_NAMESPACE = 250;
 const SAMPLES = 10;
@@ -105,6 +111,7 @@ interface Layout {
   pods: number;
   services: number;
   namespaces: number;
+  nodes: number;
 }
 
 function layout(n: number): Layout {
@@ -112,6 +119,7 @@ function layout(n: number): Layout {
     pods: n,
     services: Math.ceil(n / PODS_PER_SERVICE),
     namespaces: Math.max(1, Math.ceil(n / PODS_PER_NAMESPACE)),
+    nodes: Math.ceil(n / PODS_PER_NODE),
   };
 }
 
@@ -157,7 +165,8 @@ function podManifest(l: Layout, i: number, name: string, batch: string) {
       },
     },
     spec: {
-      nodeName: NODE,
+      // Round the nodes, so that a service's pods run on different ones.
+      nodeName: nodeName(i % l.nodes),
       automountServiceAccountToken: false,
       tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }],
       containers: ["main", "sidecar"].map((c, k) => ({
@@ -243,17 +252,23 @@ async function createAll(
 }
 
 async function setUp(api: KubeApi, l: Layout, backendPort: number): Promise<void> {
-  note(`creating ${l.namespaces} namespaces, ${l.services} services, ${l.pods} pods`);
-  await api.post("/api/v1/nodes", {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: {
-      name: NODE,
-      annotations: { "node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake" },
-      labels: { "kubernetes.io/hostname": NODE, type: "kwok" },
+  note(
+    `creating ${l.nodes} nodes, ${l.namespaces} namespaces, ${l.services} services, ` +
+      `${l.pods} pods`,
+  );
+  await createAll(api, l.nodes, (k) => ({
+    path: "/api/v1/nodes",
+    body: {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: nodeName(k),
+        annotations: { "node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake" },
+        labels: { "kubernetes.io/hostname": nodeName(k), type: "kwok", [PREFIX]: "node" },
+      },
+      spec: { podCIDR: `${nodeRange(k)}.0/24`, podCIDRs: [`${nodeRange(k)}.0/24`] },
     },
-    spec: { podCIDR: NODE_POD_CIDR, podCIDRs: [NODE_POD_CIDR] },
-  }).catch(ignoreExists);
+  }));
   for (let ns = 0; ns < l.namespaces; ns++) {
     await api.post("/api/v1/namespaces", {
       apiVersion: "v1",
@@ -299,15 +314,17 @@ function ignoreExists(e: unknown): void {
 }
 
 /**
- * Waits until every pod of the scale node runs (kwok gives it an IP then). Counts would need
+ * Waits until every pod of the benchmark runs (kwok gives it an IP then). Counts would need
  * `remainingItemCount`, which the API server leaves out for field-selected lists; asking for
  * one pod that is not running is as cheap at any size.
  */
 async function waitRunning(api: KubeApi): Promise<void> {
   const t0 = performance.now();
-  const selector = encodeURIComponent(`spec.nodeName=${NODE},status.phase!=Running`);
+  const query = `fieldSelector=${encodeURIComponent("status.phase!=Running")}&labelSelector=${
+    encodeURIComponent("app.kubernetes.io/part-of=scale-bench")
+  }`;
   await waitFor("every pod to run", async () => {
-    const page = await api.get(`/api/v1/pods?fieldSelector=${selector}&limit=1`) as {
+    const page = await api.get(`/api/v1/pods?${query}&limit=1`) as {
       items?: unknown[];
     };
     return page.items?.length === 0 ? true : undefined;
@@ -370,7 +387,9 @@ async function tearDown(l: Layout): Promise<void> {
   await kubectl(["delete", "namespace", ...names, "--ignore-not-found", "--wait=true"], {
     check: false,
   });
-  await kubectl(["delete", "node", NODE, "--ignore-not-found"], { check: false });
+  await kubectl(["delete", "node", "-l", `${PREFIX}=node`, "--ignore-not-found"], {
+    check: false,
+  });
   await kubectl(["delete", "clusterportforward", PREFIX, "--ignore-not-found"], { check: false });
 }
 
@@ -390,6 +409,8 @@ interface Figures {
   newPodKnownService: number;
   /** Median time of the lookups ktctl logged (`-d`): what a first connection waits for. */
   lookupMs: { service: number; pod: number };
+  /** How long ktctl's one list of the nodes (for their pod ranges) took, if it made one. */
+  nodesListedMs?: number;
   apiRoundTripMs: number;
   churn?: { steadyMb: number; peakMb: number; ok: string };
 }
@@ -526,6 +547,11 @@ async function measure(
         pod: loggedLookups(proc.output(), "ip"),
       },
       apiRoundTripMs: median(rtts),
+      nodesListedMs: Number(
+        /Listed \d+ nodes, \d+ with pod ranges, in (\d+) ms/.exec(
+          proc.output(),
+        )?.[1] ?? NaN,
+      ),
     };
     note(`  steady ${figures.steadyMb.toFixed(0)} MB, peak ${figures.peakMb.toFixed(0)} MB`);
     if (cfg.churn) figures.churn = await churn(env.api, l, port, proc, round);
@@ -587,11 +613,11 @@ async function churn(
     if (code !== 0) problems.push(`new pod ${p.name} ${p.ip}: reply ${code}`);
   }
   // kwok hands freed IPs to new pods: only an old IP that no pod has now must be refused.
-  // kwok reuses freed IPs first; addresses from the top of the node's range are unused too.
+  // kwok reuses freed IPs first; addresses from the top of a node's range are unused too.
   const spare = Array.from({ length: SAMPLES }, (_, k) => ({
     ns: "",
     name: "(never used)",
-    ip: `10.246.254.${k + 1}`,
+    ip: `${nodeRange(k % l.nodes)}.${254 - Math.floor(k / l.nodes)}`,
   }));
   const unused = [];
   for (const p of [...old.filter((p) => !freshIps.has(p.ip)), ...spare]) {
@@ -709,7 +735,7 @@ async function main() {
   const f = (x: number, d = 0) => Number.isFinite(x) ? x.toFixed(d) : "-";
   console.log(table(
     [
-      "pods / services / namespaces",
+      "pods / services / namespaces / nodes",
       "ktctl",
       "banner (ms)",
       "read from API at start (MB)",
@@ -720,6 +746,7 @@ async function main() {
       "first / second conn, pod IP (ms)",
       "2nd conn to a service (new pod, known endpoints) (ms)",
       "lookup, as ktctl logs it: service / pod IP (p50 ms)",
+      "node list (ms)",
       "one API round trip (ms)",
       "after churn: steady / peak RSS (MB)",
       "after churn: routing",
@@ -727,7 +754,7 @@ async function main() {
     rows.map(([n, dir, r]) => {
       const l = layout(n);
       return [
-        `${l.pods} / ${l.services} / ${l.namespaces}`,
+        `${l.pods} / ${l.services} / ${l.namespaces} / ${l.nodes}`,
         dir,
         f(r.bannerMs),
         f(mb(r.startBytes), 2),
@@ -738,6 +765,7 @@ async function main() {
         `${f(r.first.pod, 1)} / ${f(r.second.pod, 1)}`,
         f(r.newPodKnownService, 1),
         `${f(r.lookupMs.service, 1)} / ${f(r.lookupMs.pod, 1)}`,
+        f(r.nodesListedMs ?? NaN),
         f(r.apiRoundTripMs, 1),
         r.churn ? `${f(r.churn.steadyMb)} / ${f(r.churn.peakMb)}` : "-",
         r.churn?.ok ?? "-",

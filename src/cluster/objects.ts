@@ -21,8 +21,16 @@ export interface PodInfo {
   live: boolean;
   terminating: boolean;
   hostNetwork: boolean;
+  /** The node it was scheduled to, if yet. */
+  nodeName?: string;
   ports: ContainerPort[];
   labels: Record<string, string>;
+}
+
+/** A node's name and the pod address ranges (`spec.podCIDRs`) it was given, if any. */
+export interface NodeInfo {
+  name: string;
+  podCIDRs: string[];
 }
 
 export interface ServicePort {
@@ -104,6 +112,7 @@ export function decodePod(raw: unknown): PodInfo {
     live: phase === "Running" || phase === "Pending",
     terminating: str(meta.deletionTimestamp) !== undefined,
     hostNetwork: spec.hostNetwork === true,
+    nodeName: str(spec.nodeName) || undefined,
     ports: arr(spec.containers).flatMap((c) =>
       arr(obj(c).ports).flatMap((p) => {
         const port = num(obj(p).containerPort);
@@ -114,6 +123,19 @@ export function decodePod(raw: unknown): PodInfo {
     ),
     labels: strMap(meta.labels),
   };
+}
+
+/** A Node's pod ranges: `podCIDRs`, or `podCIDR` alone from servers older than dual-stack. */
+export function decodeNode(raw: unknown): NodeInfo {
+  const spec = obj(obj(raw).spec);
+  return { name: objectKey(raw).name, podCIDRs: nodeRanges(arr(spec.podCIDRs), spec.podCIDR) };
+}
+
+/** `podCIDRs` wins; `podCIDR` fills in (both encodings). */
+export function nodeRanges(podCIDRs: unknown[], podCIDR: unknown): string[] {
+  const all = podCIDRs.map(str).filter((c): c is string => !!c);
+  const one = str(podCIDR);
+  return all.length > 0 ? all : one ? [one] : [];
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Pods and endpoint slices looked up when a connection needs them, instead of a copy of every
- * pod in the cluster: a pod IP is one list by the `status.podIP` field selector, a service's
+ * pod in the cluster: a pod IP is one list by the `status.podIP` field selector (narrowed to the
+ * node whose pod range holds it, where that is known: node_ranges.ts), a service's
  * endpoints one list by the `kubernetes.io/service-name` label (or, where slices cannot be
  * read, the service's own selector). Each lookup then stays current through a watch narrowed
  * the same way, so a pod that becomes ready is used at once and one that goes is dropped, and
@@ -17,6 +18,7 @@ import { getLogger } from "@logtape/logtape";
 import { ApiError, type KubeApi } from "./api.ts";
 import type { ClusterIndex, PodSource } from "./index.ts";
 import { decodePod, decodeSlice, type PodInfo, type SliceInfo } from "./objects.ts";
+import { NodeRanges, type NodeRangesOptions } from "./node_ranges.ts";
 import { Reflector, type ReflectorOptions } from "./reflector.ts";
 import type { Scope } from "./view.ts";
 
@@ -32,6 +34,8 @@ export interface OnDemandOptions {
    */
   maxLookups?: number;
   reflector?: ReflectorOptions;
+  /** How node ranges narrow pod-IP lookups; `false`: never (every lookup by `status.podIP`). */
+  nodeRanges?: NodeRangesOptions | false;
 }
 
 /** What a lookup tells its owner as its items change. */
@@ -96,6 +100,8 @@ export class OnDemand implements PodSource {
   #checking = new Set<string>();
   #sweeper: ReturnType<typeof setInterval>;
   #stopped = false;
+  /** What narrows pod-IP lookups to a node; undefined when told not to. */
+  readonly nodeRanges: NodeRanges | undefined;
 
   constructor(
     readonly api: KubeApi,
@@ -106,6 +112,7 @@ export class OnDemand implements PodSource {
     readonly counted: number,
     readonly opts: OnDemandOptions = {},
   ) {
+    this.nodeRanges = opts.nodeRanges === false ? undefined : new NodeRanges(api, opts.nodeRanges);
     const idleMs = opts.idleMs ?? 10 * 60_000;
     this.#sweeper = setInterval(() => this.#sweep(idleMs), Math.min(60_000, idleMs));
     Deno.unrefTimer(this.#sweeper as unknown as number);
@@ -120,13 +127,32 @@ export class OnDemand implements PodSource {
     return this.#lookups.size;
   }
 
+  /**
+   * The pods that have `ip`: looked up on the node whose range holds it where that is known
+   * (see node_ranges.ts), and across the scope when that finds none.
+   */
   async podsByIp(ip: string): Promise<PodInfo[]> {
-    const lookup = this.#lookup(`ip ${ip}`, () =>
-      this.#podLookup(
-        podsPath(this.scope),
-        `fieldSelector=${encodeURIComponent(`status.podIP=${ip}`)}`,
-      ));
-    return lookup ? [...await this.#items(lookup)] : [];
+    const byIp = (selector: string) => () =>
+      this.#podLookup(podsPath(this.scope), `fieldSelector=${encodeURIComponent(selector)}`);
+    const node = this.nodeRanges?.nodeOf(ip);
+    if (node) {
+      const narrowed = this.#lookup(
+        `ip ${ip} on ${node}`,
+        byIp(`spec.nodeName=${node},status.podIP=${ip}`),
+      );
+      const found = narrowed ? [...await this.#items(narrowed)] : [];
+      if (found.length > 0) return found;
+    }
+    const lookup = this.#lookup(`ip ${ip}`, byIp(`status.podIP=${ip}`));
+    const found = lookup ? [...await this.#items(lookup)] : [];
+    const elsewhere = node && found.find((p) => p.nodeName && p.nodeName !== node);
+    if (elsewhere) {
+      this.nodeRanges?.distrust(
+        `${elsewhere.namespace}/${elsewhere.name} has ${ip}, of node ${node}'s range, ` +
+          `but runs on ${elsewhere.nodeName}`,
+      );
+    }
+    return found;
   }
 
   async slicesOf(namespace: string, service: string): Promise<SliceInfo[]> {
@@ -162,7 +188,7 @@ export class OnDemand implements PodSource {
     clearInterval(this.#sweeper);
     const all = [...this.#lookups.values()];
     this.#lookups.clear();
-    await Promise.all(all.map((l) => l.reflector.stop()));
+    await Promise.all([...all.map((l) => l.reflector.stop()), this.nodeRanges?.stop()]);
   }
 
   #inScope(namespace: string): boolean {

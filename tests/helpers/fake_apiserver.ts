@@ -9,7 +9,13 @@
  * @module
  */
 import { PROTOBUF } from "../../src/cluster/protobuf.ts";
-import { encodeServiceList, encodeStatus, type ServiceJson } from "./k8s_protobuf.ts";
+import {
+  encodeNodeList,
+  encodeServiceList,
+  encodeStatus,
+  type NodeJson,
+  type ServiceJson,
+} from "./k8s_protobuf.ts";
 import { writeAll } from "../../src/net/io.ts";
 
 export interface FakePortBehaviour {
@@ -28,9 +34,11 @@ export interface FakeToken {
   namespaces?: string[];
   /** Whether SelfSubjectAccessReview for pods/portforward says allowed. */
   portForward?: boolean;
+  /** false: nodes are forbidden even to a cluster-wide token (as to the `view` role). */
+  nodes?: boolean;
 }
 
-type Kind = "pods" | "services" | "endpointslices";
+type Kind = "pods" | "services" | "endpointslices" | "nodes";
 interface Stored {
   kind: Kind;
   object: Record<string, unknown>;
@@ -70,7 +78,7 @@ export class FakeApiServer {
   /** The next this-many continued list pages answer 410 (the continue token expired). */
   expireContinues = 0;
   /**
-   * Answer service lists (and their errors) in protobuf to clients that offer it, as the real
+   * Answer service and node lists (and their errors) in protobuf to clients that offer it, as the real
    * API server does; off by default, like a server or proxy that speaks JSON only.
    */
   protobuf = false;
@@ -191,7 +199,7 @@ export class FakeApiServer {
     const pf = path.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/);
     if (pf) return this.#portForward(req, token, pf[1], pf[2], url.searchParams.get("ports") ?? "");
     const m = path.match(
-      /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|endpointslices)(?:\/([^/]+))?$/,
+      /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|endpointslices|nodes)(?:\/([^/]+))?$/,
     );
     if (!m) return status(404, `no route for ${path}`);
     const namespace = m[1];
@@ -199,9 +207,12 @@ export class FakeApiServer {
     const q = url.searchParams;
     const verb = m[3] ? "get" : q.get("watch") === "true" ? "watch" : "list";
     this.requests.push(`${verb} ${kind}${namespace ? ` in ${namespace}` : ""} ${q}`);
-    const proto = this.protobuf && kind === "services" && verb === "list" &&
+    const proto = this.protobuf && (kind === "services" || kind === "nodes") && verb === "list" &&
       (req.headers.get("accept") ?? "").includes(PROTOBUF);
-    if (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) {
+    if (
+      (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) ||
+      (kind === "nodes" && token.nodes === false)
+    ) {
       const message = `${kind} is forbidden: cannot ${verb} ${kind} at the cluster scope`;
       return proto ? protobufStatus(403, message) : status(403, message);
     }
@@ -234,10 +245,13 @@ export class FakeApiServer {
     const items = limit > 0 ? all.slice(offset, offset + limit) : all;
     const more = limit > 0 && offset + limit < all.length;
     if (proto) {
-      const body = encodeServiceList(items as unknown as ServiceJson[], {
+      const meta = {
         resourceVersion: String(version),
         continue: more ? `${offset + limit}:${version}` : "",
-      });
+      };
+      const body = sel.kind === "nodes"
+        ? encodeNodeList(items as unknown as NodeJson[], meta)
+        : encodeServiceList(items as unknown as ServiceJson[], meta);
       return new Response(body, { headers: { "content-type": PROTOBUF } });
     }
     return Response.json({
@@ -460,19 +474,33 @@ export const build = {
       ready?: boolean;
       labels?: Record<string, string>;
       ports?: { name?: string; containerPort: number }[];
+      nodeName?: string;
     } = {},
   ) {
     return {
       apiVersion: "v1",
       kind: "Pod",
       metadata: { namespace: ns, name, labels: opts.labels ?? { app: name } },
-      spec: { containers: [{ name: "c", ports: opts.ports ?? [] }] },
+      spec: {
+        containers: [{ name: "c", ports: opts.ports ?? [] }],
+        ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+      },
       status: {
         phase: "Running",
         podIP: ip,
         podIPs: [{ ip }],
         conditions: [{ type: "Ready", status: opts.ready === false ? "False" : "True" }],
       },
+    };
+  },
+  /** A node with pod ranges (none: its pods get addresses from elsewhere). */
+  node(name: string, podCIDRs: string[]) {
+    return {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name },
+      spec: podCIDRs.length > 0 ? { podCIDR: podCIDRs[0], podCIDRs } : {},
+      status: { conditions: [{ type: "Ready", status: "True" }] },
     };
   },
   service(

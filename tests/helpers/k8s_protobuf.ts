@@ -1,5 +1,5 @@
 /**
- * Encodes Service lists and Statuses the way the API server does in protobuf (field numbers of
+ * Encodes Service and Node lists and Statuses the way the API server does in protobuf (field numbers of
  * k8s.io/api and apimachinery's generated.proto, every non-pointer field written even when
  * empty, as gogo-protobuf does), for tests and the fuzzer of `src/cluster/protobuf.ts`. The
  * e2e suite checks the decoder against the real API server's encoding as well.
@@ -127,6 +127,60 @@ export function encodeServiceList(
     });
   }
   return envelope("ServiceList", w.finish());
+}
+
+export interface NodeJson {
+  metadata: { name: string };
+  spec: { podCIDR?: string; podCIDRs?: string[]; providerID?: string };
+  /** How many container images its status lists: most of a real node's bytes. */
+  images?: number;
+}
+
+/** A v1 NodeList page as the API server sends it in protobuf. */
+export function encodeNodeList(
+  nodes: NodeJson[],
+  meta: { resourceVersion?: string; continue?: string } = {},
+): Uint8Array<ArrayBuffer> {
+  const w = pb.Writer.create();
+  message(w, 1, (m) => {
+    string(m, 1, "");
+    string(m, 2, meta.resourceVersion ?? "100");
+    string(m, 3, meta.continue ?? "");
+  });
+  for (const n of nodes) {
+    message(w, 2, (e) => {
+      message(e, 1, (m) => objectMeta(m, { namespace: "", name: n.metadata.name }));
+      message(e, 2, (sp) => {
+        string(sp, 1, n.spec.podCIDR ?? "");
+        string(sp, 2, ""); // externalID
+        string(sp, 3, n.spec.providerID ?? "");
+        sp.uint32(4 << 3).bool(false); // unschedulable
+        message(sp, 5, (t) => { // a taint
+          string(t, 1, "node.kubernetes.io/unreachable");
+          string(t, 3, "NoExecute");
+        });
+        for (const c of n.spec.podCIDRs ?? []) string(sp, 7, c);
+      });
+      message(e, 3, (st) => { // status: capacity, conditions, addresses, images
+        map(st, 1, { cpu: "8", memory: "32Gi", pods: "110" });
+        message(st, 4, (c) => {
+          string(c, 1, "Ready");
+          string(c, 2, "True");
+        });
+        message(st, 5, (a) => {
+          string(a, 1, "InternalIP");
+          string(a, 2, "192.0.2.10");
+        });
+        for (let i = 0; i < (n.images ?? 0); i++) {
+          message(st, 8, (img) => {
+            string(img, 1, `registry.example/team/image-${i}@sha256:${"f".repeat(64)}`);
+            img.uint32(2 << 3).int64(123_456_789);
+          });
+        }
+      });
+    });
+  }
+  return envelope("NodeList", w.finish());
 }
 
 /** A metav1.Status with `message` (field 3), as an error body in protobuf. */

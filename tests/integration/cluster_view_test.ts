@@ -14,6 +14,7 @@ import { ClusterIndex } from "../../src/cluster/index.ts";
 import { decodeService, type ServiceInfo } from "../../src/cluster/objects.ts";
 import { listAll, Reflector } from "../../src/cluster/reflector.ts";
 import { ClusterView } from "../../src/cluster/view.ts";
+import type { OnDemandOptions } from "../../src/cluster/ondemand.ts";
 import { resolveDestination } from "../../src/cluster/resolve.ts";
 
 const OPTS = { namespace: "demo", clusterDomain: "cluster.local" };
@@ -206,7 +207,7 @@ Deno.test("a watch told 410 Gone relists", async () => {
 async function viewWorld(
   token?: string,
   prepare: (fake: FakeApiServer) => void = () => {},
-  lookups: { idleMs?: number; maxLookups?: number } = { idleMs: 300 },
+  lookups: OnDemandOptions = { idleMs: 300 },
 ) {
   const fake = new FakeApiServer();
   prepare(fake);
@@ -314,6 +315,122 @@ Deno.test("a pod IP is looked up by field selector once, and follows the pod", a
     const before = w.fake.requests.length;
     assert.equal((await w.route("8.8.8.8", 53)).kind, "direct");
     assert.equal(w.fake.requests.length, before);
+  } finally {
+    await w.close();
+  }
+});
+
+/** Two nodes with pod ranges; web-1 and web-2 (10.244.0.x) run on n-a, b-1 on n-b. */
+function twoNodes(fake: FakeApiServer): void {
+  fake.apply("nodes", build.node("n-a", ["10.244.0.0/24"]));
+  fake.apply("nodes", build.node("n-b", ["10.244.1.0/24", "fd00:10:244:1::/64"]));
+  fake.apply("pods", build.pod("demo", "b-1", "10.244.1.5", { nodeName: "n-b" }));
+}
+
+/** The pod lists that looked up `ip`, by the field selector each used. */
+function ipLookups(fake: FakeApiServer, ip: string): string[] {
+  return fake.requests.filter((r) => r.startsWith("list pods") && r.includes(ip))
+    .map((r) => decodeURIComponent(/fieldSelector=([^&]+)/.exec(r)?.[1] ?? ""));
+}
+
+for (const protobuf of [false, true]) {
+  Deno.test(`a pod IP in a node's range is looked up on that node (nodes in ${protobuf ? "protobuf" : "JSON"})`, async () => {
+    const w = await viewWorld(undefined, (fake) => {
+      fake.protobuf = protobuf;
+      twoNodes(fake);
+    });
+    try {
+      // The first pod-IP lookup does not wait for the nodes; it starts their list.
+      assert.deepEqual(await w.targets("10.244.0.5", 8080), ["web-1"]);
+      assert.deepEqual(ipLookups(w.fake, "10.244.0.5"), ["status.podIP=10.244.0.5"]);
+      await w.view.lookups.nodeRanges!.settled();
+      assert.equal(w.fake.count("list nodes"), 1);
+      assert.deepEqual(await w.targets("10.244.1.5", 8080), ["b-1"]);
+      assert.deepEqual(await w.targets("10.244.1.5", 8080), ["b-1"]);
+      assert.deepEqual(ipLookups(w.fake, "10.244.1.5"), [
+        "spec.nodeName=n-b,status.podIP=10.244.1.5",
+      ]);
+      // An address of the range that no pod has: asked on the node, then across the cluster
+      // (the range is a hint), refused; a pod that takes it later is used at once.
+      assert.equal((await w.route("10.244.1.99")).kind, "reject");
+      assert.deepEqual(ipLookups(w.fake, "10.244.1.99"), [
+        "spec.nodeName=n-b,status.podIP=10.244.1.99",
+        "status.podIP=10.244.1.99",
+      ]);
+      w.fake.apply("pods", build.pod("demo", "late", "10.244.1.99", { nodeName: "n-b" }));
+      await waitFor(async () => (await w.route("10.244.1.99")).kind === "cluster", 5_000, "late");
+      // A deleted pod stops getting traffic.
+      w.fake.delete("pods", "demo", "b-1");
+      await waitFor(() => w.gone.includes("demo/b-1"), 5_000, "pod-gone for b-1");
+      assert.equal((await w.route("10.244.1.5", 8080)).kind, "reject");
+      // Misses within the refresh time list the nodes no more.
+      assert.equal(w.fake.count("list nodes"), 1);
+    } finally {
+      await w.close();
+    }
+  });
+}
+
+Deno.test("node ranges that the pods do not follow are given up for plain lookups", async () => {
+  const w = await viewWorld(undefined, (fake) => {
+    twoNodes(fake);
+    // In n-b's range, but on n-a: IPAM that ignores node ranges.
+    fake.apply("pods", build.pod("demo", "stray", "10.244.1.7", { nodeName: "n-a" }));
+  });
+  try {
+    await w.targets("10.244.0.5", 8080);
+    await w.view.lookups.nodeRanges!.settled();
+    assert.deepEqual(await w.targets("10.244.1.7"), ["stray"]);
+    assert.deepEqual(ipLookups(w.fake, "10.244.1.7"), [
+      "spec.nodeName=n-b,status.podIP=10.244.1.7",
+      "status.podIP=10.244.1.7",
+    ]);
+    assert.deepEqual(await w.targets("10.244.1.5"), ["b-1"]);
+    assert.deepEqual(ipLookups(w.fake, "10.244.1.5"), ["status.podIP=10.244.1.5"]);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a user who may not list nodes gets plain pod-IP lookups, and no more node lists", async () => {
+  const w = await viewWorld("no-nodes", (fake) => {
+    fake.tokens.set("no-nodes", { nodes: false });
+    twoNodes(fake);
+  });
+  try {
+    assert.equal(w.view.scope.kind, "cluster");
+    assert.deepEqual(await w.targets("10.244.0.5", 8080), ["web-1"]);
+    await w.view.lookups.nodeRanges!.settled();
+    assert.equal((await w.route("10.244.1.99")).kind, "reject");
+    assert.deepEqual(await w.targets("10.244.1.5"), ["b-1"]);
+    assert.deepEqual(ipLookups(w.fake, "10.244.1.5"), ["status.podIP=10.244.1.5"]);
+    assert.equal(w.fake.count("list nodes"), 1);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("a miss lists the nodes again once the table is older than the refresh time", async () => {
+  const w = await viewWorld(undefined, twoNodes, { idleMs: 300, nodeRanges: { refreshMs: 50 } });
+  try {
+    await w.targets("10.244.0.5", 8080);
+    await w.view.lookups.nodeRanges!.settled();
+    w.fake.apply("nodes", build.node("n-c", ["10.244.2.0/24"]));
+    w.fake.apply("pods", build.pod("demo", "c-1", "10.244.2.5", { nodeName: "n-c" }));
+    // A miss on the old table: the lookup goes plain, and the nodes are listed again.
+    await waitFor(
+      async () => {
+        await w.targets(`10.244.2.${w.fake.count("list nodes") + 10}`);
+        return w.fake.count("list nodes") >= 2;
+      },
+      5_000,
+      "a second node list",
+    );
+    await w.view.lookups.nodeRanges!.settled();
+    assert.deepEqual(await w.targets("10.244.2.5"), ["c-1"]);
+    assert.deepEqual(ipLookups(w.fake, "10.244.2.5"), [
+      "spec.nodeName=n-c,status.podIP=10.244.2.5",
+    ]);
   } finally {
     await w.close();
   }

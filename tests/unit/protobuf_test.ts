@@ -1,20 +1,23 @@
 /**
- * The protobuf Service list decoder of src/cluster/protobuf.ts: it must give what the JSON
+ * The protobuf Service and Node list decoders of src/cluster/protobuf.ts: it must give what the JSON
  * decoder gives for the same objects, and treat every byte as untrusted.
  */
 import assert from "node:assert/strict";
 import pb from "protobufjs/minimal";
-import { decodeService } from "../../src/cluster/objects.ts";
+import { decodeNode, decodeService } from "../../src/cluster/objects.ts";
 import {
+  decodeNodeList,
   decodeServiceList,
   ProtoDecodeError,
   statusMessage,
   unwrap,
 } from "../../src/cluster/protobuf.ts";
 import {
+  encodeNodeList,
   encodeServiceList,
   encodeStatus,
   envelope,
+  type NodeJson,
   runProtobufFuzz,
   type ServiceJson,
 } from "../helpers/k8s_protobuf.ts";
@@ -157,4 +160,44 @@ Deno.test("protobuf: fuzz (fixed seed): only ProtoDecodeError, cut pages fail", 
   const { iterations, failures } = runProtobufFuzz(0x5eed, 1500);
   assert.equal(iterations, 1500);
   assert.deepEqual(failures.map((f) => `${f.property}: ${f.detail}`), []);
+});
+
+const nodes: NodeJson[] = [
+  { metadata: { name: "n-0" }, spec: { podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24"] } },
+  {
+    metadata: { name: "n-dual" },
+    spec: { podCIDR: "10.244.2.0/24", podCIDRs: ["10.244.2.0/24", "fd00:10:244:2::/64"] },
+    images: 40,
+  },
+  // An old server: podCIDR only; a node with no range (IPAM outside Kubernetes).
+  { metadata: { name: "n-old" }, spec: { podCIDR: "10.244.3.0/24" } },
+  { metadata: { name: "n-none" }, spec: { providerID: "aws:///eu-west-1a/i-0abc" }, images: 3 },
+];
+
+Deno.test("protobuf: a NodeList page gives each node's name and pod ranges, as its JSON does", () => {
+  const bytes = encodeNodeList(nodes, { resourceVersion: "9", continue: "more" });
+  const page = decodeNodeList(bytes);
+  assert.equal(page.resourceVersion, "9");
+  assert.equal(page.continue, "more");
+  assert.deepEqual(
+    page.items,
+    nodes.map((n) => decodeNode({ metadata: n.metadata, spec: n.spec })),
+  );
+  assert.deepEqual(page.items.map((n) => n.podCIDRs), [
+    ["10.244.1.0/24"],
+    ["10.244.2.0/24", "fd00:10:244:2::/64"],
+    ["10.244.3.0/24"],
+    [],
+  ]);
+  // The images (most of a real node) are skipped, and the kind is checked.
+  assert.ok(bytes.length > 40 * 90, String(bytes.length));
+  assert.throws(() => decodeServiceList(bytes), /expected a ServiceList, got NodeList/);
+  assert.throws(() => decodeNodeList(encodeServiceList(services)), /expected a NodeList/);
+});
+
+Deno.test("protobuf: every cut of a NodeList page before its object ends fails", () => {
+  const bytes = encodeNodeList(nodes.slice(0, 2));
+  for (let cut = 0; cut < bytes.length - 4; cut++) {
+    assert.throws(() => decodeNodeList(bytes.subarray(0, cut)), ProtoDecodeError, `cut ${cut}`);
+  }
 });
