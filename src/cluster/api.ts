@@ -8,7 +8,7 @@
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { credentialsFor } from "./credentials.ts";
-import { statusMessage } from "../net/k8s_status.ts";
+import { STATUS_MESSAGE_MAX, statusMessage } from "../net/k8s_status.ts";
 import { credentialsRejected } from "./credential_source.ts";
 import { PROTOBUF, statusMessage as protobufStatusMessage } from "./protobuf.ts";
 
@@ -282,7 +282,7 @@ function isProtobuf(response: Response): boolean {
 /** The message of a Status answered in protobuf; a short note if it cannot be read. */
 function protobufMessage(body: Uint8Array): string {
   try {
-    return (protobufStatusMessage(body) || "(no message)").slice(0, 300);
+    return (protobufStatusMessage(body) || "(no message)").slice(0, STATUS_MESSAGE_MAX);
   } catch {
     return `(an unreadable protobuf Status of ${body.length} bytes)`;
   }

@@ -5,7 +5,10 @@
  * @module
  */
 
-export function statusMessage(body: string, max = 300): string {
+/** How much of a message from the network is kept: enough for any real Status, no more. */
+export const STATUS_MESSAGE_MAX = 300;
+
+export function statusMessage(body: string, max = STATUS_MESSAGE_MAX): string {
   let message = body.trim();
   try {
     const parsed = JSON.parse(body) as { message?: unknown } | null;
