@@ -21,6 +21,7 @@ import { type ExtraApiServer, startExtraApiServer } from "../../scripts/cluster/
 import { startTokenWebhook, webhookArgs } from "../../scripts/cluster/token_webhook.ts";
 import { startKtctl } from "../helpers/ktctl_process.ts";
 import { curlWithEnv } from "../helpers/socks_client.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 await ensureCluster();
@@ -54,6 +55,7 @@ async function writePlugin(): Promise<string> {
 n=$(($(cat "${dir}/runs" 2>/dev/null || echo 0) + 1)); echo $n > "${dir}/runs"
 [ -f "${dir}/fail" ] && { echo "login required (test)" >&2; exit 1; }
 exp_ms=$(($(date +%s%3N) + ${LIFETIME_MS}))
+echo $exp_ms > "${dir}/last-exp"
 exp=$(date -u -d @$((exp_ms / 1000)) +%Y-%m-%dT%H:%M:%SZ)
 # With "silent" the plugin does not say when its token expires (allowed; client-go then keeps it
 # until a 401).
@@ -93,14 +95,31 @@ async function kubeconfigWith(
 
 const runs = async () => Number((await Deno.readTextFile(`${dir}/runs`).catch(() => "0")).trim());
 
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** The expiry (epoch ms) of the last token the plugin made. */
+const lastExpiry = async () =>
+  Number((await Deno.readTextFile(`${dir}/last-exp`).catch(() => "0")).trim());
+
+/** The HTTP status the extra API server answers `token` with, asked directly (no ktctl). */
+async function statusFor(token: string): Promise<number> {
+  const out = await new Deno.Command("curl", {
+    args: [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "--max-time",
+      "10",
+      "--cacert",
+      info.caFile,
+      "-H",
+      `Authorization: Bearer ${token}`,
+      `${extra.server}/api/v1/namespaces/${WEB.namespace}/pods?limit=1`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout));
 }
 
 async function get(proxy: string, url: string) {
@@ -126,9 +145,10 @@ async function watchesComeBack(proxy: string, server: ExtraApiServer = extra): P
   });
   try {
     await waitFor(
-      `Service ${name} through ktctl`,
-      async () => (await get(proxy, `http://${name}.${WEB.namespace}/`)).ok || undefined,
+      async () => (await get(proxy, `http://${name}.${WEB.namespace}/`)).ok,
       60_000,
+      `Service ${name} through ktctl`,
+      250,
     );
   } finally {
     await kubectl(["-n", WEB.namespace, "delete", "service", name, "--wait=false"]);
@@ -185,7 +205,9 @@ Deno.test(
       // backoff, not once per connection.
       await Deno.writeTextFile(`${dir}/fail`, "");
       const runsBefore = await runs();
-      await new Promise((r) => setTimeout(r, LIFETIME_MS + 500)); // the last good token expires
+      // The last good token expires (made before "fail": no later run makes one).
+      const expiry = await lastExpiry();
+      await waitFor(() => Date.now() > expiry, LIFETIME_MS + 5_000, "the last token's expiry", 50);
       let failed = 0;
       for (let i = 0; i < 20; i++) {
         if (!(await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`)).ok) failed++;
@@ -200,10 +222,10 @@ Deno.test(
 
       await Deno.remove(`${dir}/fail`);
       await waitFor(
-        "the plugin to work again",
-        async () =>
-          (await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`)).ok || undefined,
+        async () => (await get(ktctl.proxyUrl, `http://${WEB.service}.${WEB.namespace}/`)).ok,
         90_000,
+        "the plugin to work again",
+        250,
       );
       assert.match(ktctl.output(), /INF The credential plugin \S+ works again/);
     } finally {
@@ -232,10 +254,12 @@ Deno.test(
       await Deno.rename(`${tokenFile}.new`, tokenFile);
       fileTokens.clear();
       fileTokens.add("file-B");
-      const lastA = Math.max(
-        ...webhook.reviews.filter((r) => r.token === "file-A").map((r) => r.at),
+      await waitFor(
+        async () => await statusFor("file-A") === 401,
+        APISERVER_TOKEN_CACHE_MS + 20_000,
+        "the API server to refuse file-A",
+        250,
       );
-      await new Promise((r) => setTimeout(r, lastA + APISERVER_TOKEN_CACHE_MS + 500 - Date.now()));
       // A pod with no session yet: a new port-forward, which must carry the new token.
       const after = await get(ktctl.proxyUrl, pod(WEB.pods[1]));
       assert.ok(after.ok, after.detail);
