@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  decodeNode,
   decodePod,
   decodeService,
   decodeSlice,
@@ -23,6 +24,7 @@ Deno.test("objects: decodePod reads the fields routing needs", () => {
       deletionTimestamp: "2025-11-20T11:00:00Z",
     },
     spec: {
+      nodeName: "node-a",
       containers: [
         {
           name: "main",
@@ -56,6 +58,7 @@ Deno.test("objects: decodePod reads the fields routing needs", () => {
     live: true,
     terminating: true,
     hostNetwork: false,
+    nodeName: "node-a",
     ports: [
       { name: "http", port: 8080, protocol: "TCP" },
       { name: undefined, port: 9000, protocol: "TCP" },
@@ -222,9 +225,11 @@ Deno.test("objects: decoders accept garbage without throwing", () => {
       live: false,
       terminating: false,
       hostNetwork: false,
+      nodeName: undefined,
       ports: [],
       labels: {},
     });
+    assert.deepEqual(decodeNode(raw), { name: "", podCIDRs: [] });
     assert.deepEqual(decodeService(raw), {
       namespace: "",
       name: "",
@@ -244,4 +249,15 @@ Deno.test("objects: decoders accept garbage without throwing", () => {
     });
     assert.equal(resourceVersion(raw), undefined);
   }
+});
+
+Deno.test("objects: decodeNode reads podCIDRs, or podCIDR alone from older servers", () => {
+  const node = (spec: unknown) => decodeNode({ metadata: { name: "n" }, spec });
+  assert.deepEqual(node({ podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24", "fd00::/64"] }), {
+    name: "n",
+    podCIDRs: ["10.244.1.0/24", "fd00::/64"],
+  });
+  assert.deepEqual(node({ podCIDR: "10.244.2.0/24" }).podCIDRs, ["10.244.2.0/24"]);
+  assert.deepEqual(node({ podCIDRs: [7, "", null] }).podCIDRs, []);
+  assert.deepEqual(node({ providerID: "aws:///i-0" }).podCIDRs, []);
 });
