@@ -108,17 +108,28 @@ export function envelope(
   return out;
 }
 
-/** A v1 ServiceList page as the API server sends it in protobuf. */
-export function encodeServiceList(
-  services: ServiceJson[],
-  meta: { resourceVersion?: string; continue?: string } = {},
-): Uint8Array<ArrayBuffer> {
+export interface ListMetaJson {
+  resourceVersion?: string;
+  continue?: string;
+}
+
+/** A list's writer with its ListMeta (field 1) written: selfLink, resourceVersion, continue. */
+function listWriter(meta: ListMetaJson): pb.Writer {
   const w = pb.Writer.create();
   message(w, 1, (m) => {
-    string(m, 1, ""); // selfLink
+    string(m, 1, "");
     string(m, 2, meta.resourceVersion ?? "100");
     string(m, 3, meta.continue ?? "");
   });
+  return w;
+}
+
+/** A v1 ServiceList page as the API server sends it in protobuf. */
+export function encodeServiceList(
+  services: ServiceJson[],
+  meta: ListMetaJson = {},
+): Uint8Array<ArrayBuffer> {
+  const w = listWriter(meta);
   for (const s of services) {
     message(w, 2, (e) => {
       message(e, 1, (m) => objectMeta(m, s.metadata));
@@ -139,14 +150,9 @@ export interface NodeJson {
 /** A v1 NodeList page as the API server sends it in protobuf. */
 export function encodeNodeList(
   nodes: NodeJson[],
-  meta: { resourceVersion?: string; continue?: string } = {},
+  meta: ListMetaJson = {},
 ): Uint8Array<ArrayBuffer> {
-  const w = pb.Writer.create();
-  message(w, 1, (m) => {
-    string(m, 1, "");
-    string(m, 2, meta.resourceVersion ?? "100");
-    string(m, 3, meta.continue ?? "");
-  });
+  const w = listWriter(meta);
   for (const n of nodes) {
     message(w, 2, (e) => {
       message(e, 1, (m) => objectMeta(m, { namespace: "", name: n.metadata.name }));
