@@ -1,5 +1,5 @@
 /**
- * Fuzzes the protobuf Service list decoder of `src/cluster/protobuf.ts` (every byte of a list
+ * Fuzzes the protobuf Service and Node list decoders of `src/cluster/protobuf.ts` (every byte of a list
  * page comes from the network) with mutations of valid pages and random bytes.
  *
  * ```sh

@@ -6,7 +6,7 @@
  * @module
  */
 import pb from "protobufjs/minimal";
-import { decodeServiceList, ProtoDecodeError } from "../../src/cluster/protobuf.ts";
+import { decodeNodeList, decodeServiceList, ProtoDecodeError } from "../../src/cluster/protobuf.ts";
 import { type PropertyFailure, Rng } from "./fuzz.ts";
 
 export interface ServiceSpecJson {
@@ -226,17 +226,44 @@ function randomService(rng: Rng, i: number): ServiceJson {
   };
 }
 
+function randomNode(rng: Rng, i: number): NodeJson {
+  const v4 = `10.${rng.int(256)}.${rng.int(256)}.0/24`;
+  const podCIDRs = [[], [v4], [v4, `fd00:${rng.int(65536).toString(16)}::/64`]][rng.int(3)];
+  return {
+    metadata: { name: `node-${i}` },
+    spec: { podCIDR: podCIDRs[0], podCIDRs },
+    images: rng.int(5),
+  };
+}
+
+/** One kind of page the fuzzer makes and reads. */
+const KINDS = [
+  {
+    encode: (rng: Rng, n: number, meta: ListMetaJson) =>
+      encodeServiceList(Array.from({ length: n }, (_, i) => randomService(rng, i)), meta),
+    decode: decodeServiceList,
+  },
+  {
+    encode: (rng: Rng, n: number, meta: ListMetaJson) =>
+      encodeNodeList(Array.from({ length: n }, (_, i) => randomNode(rng, i)), meta),
+    decode: decodeNodeList,
+  },
+];
+
 /** Runs `decode`: a failure unless it returns or throws ProtoDecodeError. */
-function decodes(input: Uint8Array): { ok: boolean; items?: number; error?: unknown } {
+function decodes(
+  decode: (bytes: Uint8Array) => { items: unknown[] },
+  input: Uint8Array,
+): { ok: boolean; items?: number; error?: unknown } {
   try {
-    return { ok: true, items: decodeServiceList(input).items.length };
+    return { ok: true, items: decode(input).items.length };
   } catch (e) {
     return { ok: false, error: e };
   }
 }
 
 /**
- * One iteration: a random valid page, then every kind of damage to it. Properties: the valid page
+ * One iteration: a random valid page (of services or nodes), then every kind of damage to it. Properties: the valid page
  * decodes to all its items; a page cut anywhere inside the envelope's raw field fails; random
  * byte changes, insertions and random bytes after the magic either decode or throw
  * ProtoDecodeError, nothing else.
@@ -244,15 +271,14 @@ function decodes(input: Uint8Array): { ok: boolean; items?: number; error?: unkn
 export function protobufFuzzIteration(rng: Rng): PropertyFailure[] {
   const failures: PropertyFailure[] = [];
   const n = rng.range(0, 6);
-  const valid = encodeServiceList(Array.from({ length: n }, (_, i) => randomService(rng, i)), {
-    continue: rng.int(2) ? "token" : "",
-  });
-  const whole = decodes(valid);
+  const kind = KINDS[rng.int(KINDS.length)];
+  const valid = kind.encode(rng, n, { continue: rng.int(2) ? "token" : "" });
+  const whole = decodes(kind.decode, valid);
   if (!whole.ok || whole.items !== n) {
     failures.push({ property: "valid page decodes", detail: String(whole.error), input: valid });
   }
   const check = (input: Uint8Array, what: string) => {
-    const r = decodes(input);
+    const r = decodes(kind.decode, input);
     if (!r.ok && !(r.error instanceof ProtoDecodeError)) {
       failures.push({ property: "only ProtoDecodeError", detail: `${what}: ${r.error}`, input });
     }
