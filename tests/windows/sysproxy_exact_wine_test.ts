@@ -28,7 +28,7 @@ import {
   typed,
   withChanges,
 } from "./sysproxy_helpers.ts";
-import { createPrefix, type WinePrefix } from "./wine.ts";
+import { assertExitedOk, createPrefix, type WinePrefix } from "./wine.ts";
 
 const LOCALES = ["en_US.UTF-8", "zh_CN.UTF-8"];
 
@@ -53,7 +53,7 @@ async function activeCodePage(wp: WinePrefix): Promise<number> {
   for (let attempt = 1;; attempt++) {
     const r = await wp.runWinDeno(["run", "--allow-ffi", script], { timeoutMs: 120_000 });
     if (r.code !== 0 && r.stdout.trim() === "" && attempt < 3) continue;
-    assert.equal(r.code, 0, r.stderr);
+    assertExitedOk(r, r.stderr);
     return Number(r.stdout.trim());
   }
 }
@@ -75,7 +75,7 @@ async function seedExotic(wp: WinePrefix, lang = "en_US.UTF-8"): Promise<void> {
     assert.deepEqual(await typed(wp, ENV, name), { type: "REG_SZ", value: EXOTIC[name] });
   }
   const query = await wp.reg(["query", INET, "/v", "ProxyOverride"]);
-  assert.equal(query.code, 0, query.stdout);
+  assertExitedOk(query, query.stdout);
   assert.ok(!query.stdout.includes(EXOTIC.ProxyOverride), query.stdout);
 }
 
@@ -134,7 +134,7 @@ for (const lang of LOCALES) {
           assert.match(c.output(), /DBG Console close handler registered/);
 
           const r = await interrupt(c);
-          assert.equal(r.code, 0, c.output());
+          assertExitedOk(r, c.output());
           assertNoErrors(c.output());
           assert.deepEqual(await snapshot(wp), before);
           assert.deepEqual(await filesIn(stateDir), []);
@@ -197,13 +197,13 @@ for (const lang of LOCALES) {
             assert.deepEqual(await snapshot(wp), during);
             const clean = await ktctl(wp, ["clean"]);
             const out = clean.stdout + clean.stderr;
-            assert.equal(clean.code, 0, out);
+            assertExitedOk(clean, out);
             assert.match(out, /Restored \S+Internet Settings\\AutoConfigURL to "http:\/\/wpad\./);
             assert.match(out, /Restored HKCU\\Environment\\https_proxy to "http:\/\/prøxy\./);
           } else {
             p.kill("SIGINT");
             const r = await p.wait(60_000);
-            assert.equal(r.code, 0, p.stdout() + p.stderr());
+            assertExitedOk(r, p.stdout() + p.stderr());
             assert.match(p.stdout(), /Stopped/);
           }
           assert.deepEqual(await snapshot(wp), before);
@@ -237,7 +237,7 @@ Deno.test("closing the console restores before the process is ended", opts, asyn
     const closed = await wp.wine(wp.manifest.ctrlcloseExe, [String(pid), "5000"], {
       timeoutMs: 60_000,
     });
-    assert.equal(closed.code, 0, `${closed.stdout}${closed.stderr}\n${c.output()}`);
+    assertExitedOk(closed, `${closed.stdout}${closed.stderr}\n${c.output()}`);
     assert.match(closed.stdout, /^returned in \d+ ms/);
     const ended = await c.p.wait(30_000);
     assert.equal(ended.timedOut, false);
@@ -302,7 +302,7 @@ Deno.test("a recycled pid: alive, but started after the state file was written",
     await writeState(`started:${BigInt(live.created) - 10_000_000n}`);
     const r = await ktctl(wp, ["clean"]);
     const out = r.stdout + r.stderr;
-    assert.equal(r.code, 0, out);
+    assertExitedOk(r, out);
     assert.match(
       out,
       new RegExp(`${owner} is gone \\(pid ${live.pid} now belongs to another program\\)`),

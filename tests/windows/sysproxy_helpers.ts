@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../scripts/cluster/mod.ts";
 import { curl } from "../helpers/socks_client.ts";
 import {
+  assertExitedOk,
   parseRegExport,
   type RegValue,
   REPO_ROOT,
@@ -102,7 +103,7 @@ export async function regSet(
   data: string | number,
 ): Promise<void> {
   const r = await reg(wp, ["add", key, "/v", name, "/t", type, "/d", String(data), "/f"]);
-  assert.equal(r.code, 0, `reg add ${key}\\${name}: ${r.stdout}${r.stderr}`);
+  assertExitedOk(r, `reg add ${key}\\${name}: ${r.stdout}${r.stderr}`);
 }
 
 /** One value with its type, or undefined when it does not exist. */
@@ -257,7 +258,7 @@ export async function newProcessProxyEnv(wp: WinePrefix): Promise<(string | null
   const r = await started(() =>
     wp.runWinDeno(["run", "--allow-env", script], { timeoutMs: 120_000 })
   );
-  assert.equal(r.code, 0, r.stderr);
+  assertExitedOk(r, r.stderr);
   return JSON.parse(r.stdout) as (string | null)[];
 }
 
@@ -281,7 +282,7 @@ export async function newProcessEnv(wp: WinePrefix, names: string[]): Promise<(s
   const r = await started(() =>
     wp.runWinDeno(["run", "--allow-env", script], { timeoutMs: 120_000 })
   );
-  assert.equal(r.code, 0, r.stderr);
+  assertExitedOk(r, r.stderr);
   return JSON.parse(r.stdout) as (string | null)[];
 }
 

@@ -35,7 +35,7 @@ import {
 } from "./sysproxy_helpers.ts";
 
 await cluster();
-import { createPrefix, type WinePrefix } from "./wine.ts";
+import { assertExitedOk, createPrefix, type WinePrefix } from "./wine.ts";
 
 /**
  * socks mode from start to Ctrl+C: what is set while connected, that it works, and that every
@@ -104,7 +104,7 @@ async function socksRoundTrip(
     await assertProxyWorks(c.proxyUrl);
 
     const r = await interrupt(c);
-    assert.equal(r.code, 0, c.output());
+    assertExitedOk(r, c.output());
     assert.match(c.output(), /INF Stopped/);
     assertNoErrors(c.output());
     assert.match(
@@ -203,7 +203,7 @@ Deno.test("socks5: only http_proxy changes; Internet Settings stay untouched", o
     await assertProxyWorks(c.proxyUrl);
 
     const r = await interrupt(c);
-    assert.equal(r.code, 0, c.output());
+    assertExitedOk(r, c.output());
     assertNoErrors(c.output());
     assert.match(c.output(), /Restored HKCU\\Environment\\http_proxy to "http:\/\/old:3128"/);
     assert.deepEqual(await snapshot(wp), before);
@@ -249,7 +249,7 @@ Deno.test(
 
       const dry = await ktctl(wp, ["clean", "--dryRun"]);
       const dryOut = dry.stdout + dry.stderr;
-      assert.equal(dry.code, 0, dryOut);
+      assertExitedOk(dry, dryOut);
       const owner = `connect pid ${state.pid} \\(127\\.0\\.0\\.1:${port}\\)`;
       assert.match(dryOut, new RegExp(`${owner} is gone \\(pid ${state.pid} is not running\\)`));
       assert.match(dryOut, /Would restore \S+Internet Settings\\ProxyEnable to 0 \(REG_DWORD\)/);
@@ -274,7 +274,7 @@ Deno.test(
 
       const clean = await ktctl(wp, ["clean"]);
       const cleanOut = clean.stdout + clean.stderr;
-      assert.equal(clean.code, 0, cleanOut);
+      assertExitedOk(clean, cleanOut);
       assertNoErrors(cleanOut);
       assert.match(cleanOut, new RegExp(`${owner} is gone`));
       assert.match(cleanOut, /Restored \S+Internet Settings\\ProxyEnable to 0 \(REG_DWORD\)/);
@@ -288,7 +288,7 @@ Deno.test(
       assert.deepEqual(await filesIn(stateDir), []);
 
       const again = await ktctl(wp, ["clean"]);
-      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assertExitedOk(again, again.stdout + again.stderr);
       assert.match(again.stdout + again.stderr, /Nothing to clean in C:\\users\\[^\\]+\\\.ktctl/);
       assert.deepEqual(await snapshot(wp), before);
     } finally {
@@ -319,7 +319,7 @@ Deno.test(
       for (const dryRun of [true, false]) {
         const r = await ktctl(wp, dryRun ? ["clean", "--dryRun"] : ["clean"]);
         const out = r.stdout + r.stderr;
-        assert.equal(r.code, 0, out);
+        assertExitedOk(r, out);
         assert.match(
           out,
           new RegExp(`${alive}; ${dryRun ? "would leave" : "left"} its state alone`),
@@ -345,7 +345,7 @@ Deno.test(
       // The first one still serves, and still cleans up after itself.
       await assertProxyWorks(c.proxyUrl);
       const r = await interrupt(c);
-      assert.equal(r.code, 0, c.output());
+      assertExitedOk(r, c.output());
       assertNoErrors(c.output());
       assert.deepEqual(await snapshot(wp), before);
       assert.deepEqual(await filesIn(stateDir), []);
@@ -374,7 +374,7 @@ Deno.test(
 
       const r = await interrupt(c);
       const out = c.output();
-      assert.equal(r.code, 0, out);
+      assertExitedOk(r, out);
       assert.match(
         out,
         new RegExp(

@@ -20,7 +20,13 @@ import {
   snapshot,
   started,
 } from "./sysproxy_helpers.ts";
-import { createPrefix, REPO_ROOT, type WinePrefix, type WinProcess } from "./wine.ts";
+import {
+  assertExitedOk,
+  createPrefix,
+  REPO_ROOT,
+  type WinePrefix,
+  type WinProcess,
+} from "./wine.ts";
 
 const WEB_URL = `http://${WEB.service}.${WEB.namespace}/`;
 
@@ -30,7 +36,7 @@ async function client(wp: WinePrefix, mode: "wininet" | "winhttp", url: string) 
     wp.wine(wp.manifest.sysproxyClientExe, [mode, url], { timeoutMs: 60_000 })
   );
   assert.equal(r.timedOut, false, `sysproxy_client ${mode} timed out`);
-  return { code: r.code, out: r.stdout.replaceAll("\r\n", "\n") };
+  return { ...r, out: r.stdout.replaceAll("\r\n", "\n") };
 }
 
 Deno.test(
@@ -65,7 +71,7 @@ Deno.test(
       await regSet(wp, INET, "ProxyServer", "REG_SZ", `127.0.0.1:${port}`);
       await regSet(wp, INET, "ProxyEnable", "REG_DWORD", 1);
       const manual = await client(wp, "wininet", WEB_URL);
-      assert.equal(manual.code, 0, manual.out);
+      assertExitedOk(manual, manual.out);
       assert.match(manual.out, new RegExp(`^proxy: type=3 server=127\\.0\\.0\\.1:${port} `, "m"));
       assert.match(manual.out, /^status: 200$/m);
       assert.match(manual.out, new RegExp(`^pod=${WEB.namespace}/web-\\d$`, "m"));

@@ -68,6 +68,13 @@ export interface RunResult {
   stderr: string;
   timedOut: boolean;
   durationMs: number;
+  /**
+   * SIGKILL that neither the test nor a time-out sent: wineserver kills a process's Linux side
+   * that is still there 1 s after the Windows program ended (server/process.c,
+   * start_sigkill_timer), which a busy machine makes happen. The program had finished; its exit
+   * code is lost.
+   */
+  killedAfterExit: boolean;
 }
 
 /** A long-running Windows process (e.g. `deno.exe run ... main.ts connect`). */
@@ -157,6 +164,27 @@ function cacheDir(): string {
 }
 
 /** Reads manifest.json written by setup.sh; throws with a hint when setup has not run. */
+/**
+ * Asserts that a Windows program ended with exit code 0, or was killed by wineserver after it
+ * had ended (`killedAfterExit`: its exit code is then unknown, and the caller's checks of what
+ * it printed or changed carry the test). Said on stderr when that happens, so that it shows.
+ */
+export function assertExitedOk(r: RunResult, detail: string): void {
+  if (r.killedAfterExit) {
+    console.error(
+      `[wine] killed by wineserver ${r.durationMs} ms after start, after the program ended; ` +
+        "exit code unknown",
+    );
+    return;
+  }
+  if (r.code !== 0) {
+    throw new Error(
+      `exit code ${r.code}${r.signal ? ` (${r.signal})` : ""}${r.timedOut ? ", timed out" : ""}` +
+        ` after ${r.durationMs} ms: ${detail}`,
+    );
+  }
+}
+
 export async function loadManifest(): Promise<WineManifest> {
   const file = `${cacheDir()}/manifest.json`;
   try {
@@ -335,6 +363,7 @@ async function run(
     stderr: out.stderr,
     timedOut,
     durationMs: Math.round(performance.now() - started),
+    killedAfterExit: status.signal === "SIGKILL" && !timedOut,
   };
 }
 
@@ -535,6 +564,8 @@ async function createPrefixOnce(options: CreatePrefixOptions): Promise<WinePrefi
       ]);
       let exited = false;
       let timedOut = false;
+      /** Whether the test sent SIGKILL (then a SIGKILL end is no surprise). */
+      let killed = false;
       const status = child.status.then((s) => {
         exited = true;
         spawned.delete(child);
@@ -548,6 +579,7 @@ async function createPrefixOnce(options: CreatePrefixOptions): Promise<WinePrefi
         stderr: () => out.stderr,
         kill(signal: Deno.Signal = "SIGINT") {
           if (exited) return;
+          if (signal === "SIGKILL") killed = true;
           try {
             child.kill(signal);
           } catch (e) {
@@ -612,6 +644,7 @@ async function createPrefixOnce(options: CreatePrefixOptions): Promise<WinePrefi
             stderr: out.stderr,
             timedOut,
             durationMs: Math.round(performance.now() - started),
+            killedAfterExit: s.signal === "SIGKILL" && !timedOut && !killed,
           };
         },
       };

@@ -1,7 +1,7 @@
 // End-to-end check of the Wine harness: the real Windows deno.exe, in a fresh Wine prefix.
 // Run by the Linux deno: `deno task test:windows` (= deno test --allow-all tests/windows/).
 import assert from "node:assert/strict";
-import { createPrefix, parseRegQuery, type WinePrefix } from "./wine.ts";
+import { assertExitedOk, createPrefix, parseRegQuery, type WinePrefix } from "./wine.ts";
 
 const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
 
@@ -27,7 +27,7 @@ Deno.test("Windows deno.exe under Wine", async (t) => {
     await t.step("Deno.build.os is windows", async () => {
       const s = await wp.writeScript("os.ts", "console.log(Deno.build.os, Deno.cwd());");
       const r = await wp.runWinDeno(["run", s]);
-      assert.equal(r.code, 0, r.stderr);
+      assertExitedOk(r, r.stderr);
       assert.equal(r.stdout.trim(), "windows C:\\work");
     });
 
@@ -49,7 +49,7 @@ const results = {
 console.log(JSON.stringify(results));`,
       );
       const r = await wp.runWinDeno(["run", "--allow-run", s]);
-      assert.equal(r.code, 0, r.stderr);
+      assertExitedOk(r, r.stderr);
       const res = JSON.parse(r.stdout);
       assert.equal(res.add.code, 0);
       assert.equal(res.addDword.code, 0);
@@ -63,7 +63,7 @@ console.log(JSON.stringify(results));`,
       // The Linux-side helpers see the same registry.
       assert.equal(await wp.regQuery(INET, "ProxyEnable"), 1);
       assert.equal(await wp.regQuery(INET, "ProxyServer"), undefined);
-      assert.equal((await wp.reg(["delete", INET, "/v", "ProxyEnable", "/f"])).code, 0);
+      assertExitedOk(await wp.reg(["delete", INET, "/v", "ProxyEnable", "/f"]), "");
       assert.equal(await wp.regQuery(INET, "ProxyEnable"), undefined);
     });
 
@@ -80,7 +80,7 @@ console.log(JSON.stringify({
 }));`,
       );
       const r = await wp.runWinDeno(["run", "--allow-run", "--allow-env", s]);
-      assert.equal(r.code, 0, r.stderr);
+      assertExitedOk(r, r.stderr);
       const res = JSON.parse(r.stdout);
       assert.equal(res.code, 0);
       assert.equal(res.out, "\r\nSUCCESS: Specified value was saved.\r\n");
@@ -97,7 +97,7 @@ console.log(JSON.stringify({
         `console.log(Deno.env.get("http_proxy"), Deno.env.get("HTTP_PROXY"));`,
       );
       const n = await wp.runWinDeno(["run", "--allow-env", env]);
-      assert.equal(n.code, 0, n.stderr);
+      assertExitedOk(n, n.stderr);
       assert.equal(n.stdout.trim(), "socks4a://127.0.0.1:2223 socks4a://127.0.0.1:2223");
       // HKCU\Environment wins over a variable of the same name from the Linux side.
       const o = await wp.runWinDeno(["run", "--allow-env", env], { env: { http_proxy: "linux" } });
@@ -132,7 +132,7 @@ l.close();`,
         conn.close();
         assert.equal(text, "hello from windows\n");
         const r = await p.wait(30_000);
-        assert.equal(r.code, 0, r.stderr);
+        assertExitedOk(r, r.stderr);
       } finally {
         p.kill("SIGKILL");
         await p.wait(10_000);
@@ -202,7 +202,7 @@ const opts = new Command("x").option("--proxy-port <n>").parse(["node", "x", "--
 console.log(JSON.stringify(opts));`,
       );
       const r = await wp.runWinDeno(["run", s], { timeoutMs: 300_000 });
-      assert.equal(r.code, 0, r.stderr);
+      assertExitedOk(r, r.stderr);
       assert.equal(r.stdout.trim(), '{"proxyPort":"2223"}');
       assert.match(wp.denoDir, /^Z:\\/);
       const npmDir = `${wp.toLinuxPath(wp.denoDir)}/npm/registry.npmjs.org`;
