@@ -20,7 +20,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { ApiError, type KubeApi } from "./api.ts";
-import { type Cidr, inRanges, parseCidr } from "../net/ip.ts";
+import { type Cidr, parseCidr, rangeIndex } from "../net/ip.ts";
 import { nodeDecoder } from "./protobuf.ts";
 import { listAll } from "./reflector.ts";
 
@@ -34,7 +34,9 @@ export interface NodeRangesOptions {
 }
 
 export class NodeRanges {
-  #nodes: { name: string; ranges: Cidr[] }[] = [];
+  /** Every pod range of every node, and the node each belongs to (same index). */
+  #ranges: Cidr[] = [];
+  #owners: string[] = [];
   #listedAt = -Infinity;
   #listing: Promise<void> | undefined;
   #off: string | undefined;
@@ -48,7 +50,8 @@ export class NodeRanges {
    */
   nodeOf(ip: string): string | undefined {
     if (this.#off) return undefined;
-    const found = this.#nodes.find((n) => inRanges(ip, n.ranges))?.name;
+    const i = rangeIndex(ip, this.#ranges);
+    const found = i >= 0 ? this.#owners[i] : undefined;
     if (!found && !this.#listing && Date.now() - this.#listedAt >= this.#refreshMs) {
       this.#listing = this.#list().finally(() => this.#listing = undefined);
     }
@@ -71,7 +74,8 @@ export class NodeRanges {
   distrust(why: string): void {
     if (this.#off) return;
     this.#off = why;
-    this.#nodes = [];
+    this.#ranges = [];
+    this.#owners = [];
     log.debug("Pod-IP lookups no longer go by node ranges: {why}", { why });
   }
 
@@ -87,19 +91,20 @@ export class NodeRanges {
         signal: this.#abort.signal,
       });
       if (this.#off) return;
-      this.#nodes = items.flatMap((n) => {
-        const ranges = n.podCIDRs.flatMap((c) => {
+      const ranges: Cidr[] = [], owners: string[] = [];
+      for (const n of items) {
+        for (const c of n.podCIDRs) {
           try {
-            return [parseCidr(c)];
-          } catch {
-            return [];
-          }
-        });
-        return ranges.length > 0 ? [{ name: n.name, ranges }] : [];
-      });
+            ranges.push(parseCidr(c));
+            owners.push(n.name);
+          } catch { /* not a range: skipped */ }
+        }
+      }
+      this.#ranges = ranges;
+      this.#owners = owners;
       log.debug("Listed {count} nodes, {ranged} with pod ranges, in {ms} ms", {
         count: items.length,
-        ranged: this.#nodes.length,
+        ranged: new Set(owners).size,
         ms: Math.round(performance.now() - t0),
       });
     } catch (e) {

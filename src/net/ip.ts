@@ -38,8 +38,13 @@ export function parseCidr(text: string): Cidr {
 
 /** Whether the canonical address `ip` lies in any of `ranges`. */
 export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
+  return rangeIndex(ip, ranges) >= 0;
+}
+
+/** The index of the first of `ranges` that holds the canonical address `ip`; -1 if none does. */
+export function rangeIndex(ip: string, ranges: readonly Cidr[]): number {
   const addr = ipaddr.parse(ip);
-  return ranges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
+  return ranges.findIndex(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
 }
 
 /** The /16 (IPv4) or /64 (IPv6) around an address: a guess at the range it was allocated from. */

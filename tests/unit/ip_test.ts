@@ -8,6 +8,7 @@ import {
   inRanges,
   isLoopback,
   parseCidr,
+  rangeIndex,
   surroundingRange,
 } from "../../src/net/ip.ts";
 
@@ -59,6 +60,14 @@ Deno.test("ip: inRanges matches by family and prefix", () => {
   // An IPv4 address never matches an IPv6 range, nor the reverse.
   assert.equal(inRanges("::", [parseCidr("0.0.0.0/0")]), false);
   assert.equal(inRanges("1.2.3.4", [parseCidr("::/0")]), false);
+});
+
+Deno.test("ip: rangeIndex gives the first range that holds the address", () => {
+  const ranges = ["10.244.1.0/24", "fd00:10:244:1::/64", "10.244.0.0/16"].map(parseCidr);
+  assert.equal(rangeIndex("10.244.1.9", ranges), 0);
+  assert.equal(rangeIndex("fd00:10:244:1::9", ranges), 1);
+  assert.equal(rangeIndex("10.244.2.9", ranges), 2);
+  assert.equal(rangeIndex("10.245.0.1", ranges), -1);
 });
 
 Deno.test("ip: surroundingRange is the /16 or /64 around an address", () => {
