@@ -4,7 +4,7 @@
  * prints curl commands to try, and on Ctrl+C stops ktctl and takes the cluster down.
  * @module
  */
-import { ensureCluster, teardownCluster, WEB } from "./cluster/mod.ts";
+import { ensureCluster, teardownCluster, WEB } from "../testenv/cluster/mod.ts";
 import { KTCTL_V8_ARG } from "./v8_flags.ts";
 
 const info = await ensureCluster();

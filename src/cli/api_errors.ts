@@ -4,7 +4,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, type KubeApi } from "../cluster/api.ts";
+import { ApiError, type KubeApi } from "../kube/api.ts";
 import { UserError } from "../errors.ts";
 
 const log = getLogger(["ktctl", "connect"]);

@@ -6,15 +6,15 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { KubeApi } from "../cluster/api.ts";
+import { KubeApi } from "../kube/api.ts";
 import { ClusterIndex } from "../cluster/index.ts";
-import { type KubeTarget, loadKubeconfig } from "../cluster/kubeconfig.ts";
+import { type KubeTarget, loadKubeconfig } from "../kube/kubeconfig.ts";
 import { ClusterView } from "../cluster/view.ts";
-import { ClusterConnector } from "../dial/connector.ts";
-import { describePolicy } from "../dial/direct.ts";
+import { ClusterConnector } from "../route/connector.ts";
+import { describePolicy } from "../route/direct.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError, ProxyListener } from "../front/listener.ts";
-import { peerOwnerCheck } from "../front/peer_owner.ts";
+import { peerOwnerCheck } from "../peer/owner.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
 import { isLoopback } from "../net/ip.ts";
 import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";

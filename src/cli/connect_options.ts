@@ -4,7 +4,7 @@
  * @module
  */
 import { canonicalIp, type Cidr, parseCidr } from "../net/ip.ts";
-import type { DirectPolicy } from "../dial/direct.ts";
+import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
 import type { Method } from "./banner.ts";

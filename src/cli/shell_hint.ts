@@ -4,7 +4,8 @@
  * process, whose image name `tasklist` gives, run and parsed as sysproxy does it.
  * @module
  */
-import { type CommandRunner, parseTasklist } from "../sysproxy/mod.ts";
+import type { CommandRunner } from "../os/command_runner.ts";
+import { parseTasklist } from "../os/tasklist.ts";
 
 export type Shell = "cmd" | "powershell" | "posix" | "unknown-windows";
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { canonicalIp, type Cidr, surroundingRange } from "../net/ip.ts";
-import type { PodInfo, ServiceInfo, SliceInfo } from "./objects.ts";
+import type { PodInfo, ServiceInfo, SliceInfo } from "../kube/objects.ts";
 
 export type Kind = "pods" | "services" | "slices";
 type ObjectOf<K extends Kind> = K extends "pods" ? PodInfo

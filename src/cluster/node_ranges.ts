@@ -19,10 +19,10 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, type KubeApi } from "./api.ts";
+import { ApiError, type KubeApi } from "../kube/api.ts";
 import { type Cidr, parseCidr, rangeIndex } from "../net/ip.ts";
-import { nodeDecoder } from "./protobuf.ts";
-import { listAll } from "./reflector.ts";
+import { nodeDecoder } from "../kube/protobuf.ts";
+import { listAll } from "../kube/reflector.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
 

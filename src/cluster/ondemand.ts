@@ -15,12 +15,12 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, type KubeApi } from "./api.ts";
+import { ApiError, type KubeApi } from "../kube/api.ts";
 import type { ClusterIndex, PodSource } from "./index.ts";
-import { decodePod, decodeSlice, type PodInfo, type SliceInfo } from "./objects.ts";
+import { decodePod, decodeSlice, type PodInfo, type SliceInfo } from "../kube/objects.ts";
 import { NodeRanges, type NodeRangesOptions } from "./node_ranges.ts";
-import { Reflector, type ReflectorOptions } from "./reflector.ts";
-import type { Scope } from "./view.ts";
+import { Reflector, type ReflectorOptions } from "../kube/reflector.ts";
+import type { Scope } from "./scope.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
 

@@ -11,17 +11,17 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { ApiError, type KubeApi } from "./api.ts";
+import { ApiError, type KubeApi } from "../kube/api.ts";
 import type { ClusterIndex, Kind } from "./index.ts";
-import { objectKey, type ServiceInfo } from "./objects.ts";
+import { objectKey, type ServiceInfo } from "../kube/objects.ts";
 import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
-import { serviceDecoder } from "./protobuf.ts";
-import { Reflector, type ReflectorOptions } from "./reflector.ts";
+import { serviceDecoder } from "../kube/protobuf.ts";
+import { Reflector, type ReflectorOptions } from "../kube/reflector.ts";
+import type { Scope } from "./scope.ts";
+
+export type { Scope } from "./scope.ts";
 
 const log = getLogger(["ktctl", "cluster"]);
-
-/** Which part of the cluster the view covers. */
-export type Scope = { kind: "cluster" } | { kind: "namespace"; namespace: string };
 
 export interface ViewOptions extends ReflectorOptions {
   namespace: string;

@@ -4,7 +4,7 @@
  * @module
  */
 import { DialError } from "../net/upstream.ts";
-import { statusMessage } from "../net/k8s_status.ts";
+import { statusMessage } from "../kube/status.ts";
 
 /** The failure for a stream that ended before the port was announced. */
 export function setupFailure(errorText: string): DialError {

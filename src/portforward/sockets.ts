@@ -6,8 +6,8 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { getLogger } from "@logtape/logtape";
-import { credentialsFor } from "../cluster/credentials.ts";
-import { credentialsRejected } from "../cluster/credential_source.ts";
+import { credentialsFor } from "../kube/credentials.ts";
+import { credentialsRejected } from "../kube/credential_source.ts";
 import { DialError } from "../net/upstream.ts";
 import { ConnectionPool, WsClient, WsHttpError } from "../net/ws_client.ts";
 import { serverDialer, type ServerTransport, tlsEngine } from "../net/server_dial.ts";

@@ -9,7 +9,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { ownerStatus } from "./liveness.ts";
-import { ProcessProbeError } from "./process_probe.ts";
+import { ProcessProbeError } from "../os/process_probe.ts";
 import { describeOwner, recoverDead } from "./recovery.ts";
 import {
   formatState,

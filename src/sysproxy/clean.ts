@@ -8,7 +8,7 @@
 import { ownerStatus } from "./liveness.ts";
 import { describeOwner, recoverDead } from "./recovery.ts";
 import { isStateFileName, joinPath, parseState, stateDir } from "./state_file.ts";
-import { ProcessProbeError } from "./process_probe.ts";
+import { ProcessProbeError } from "../os/process_probe.ts";
 import { parseTempName } from "./state_fs.ts";
 import type { SysProxyDeps } from "./types.ts";
 

@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { type CommandRunner, DenoCommandRunner } from "./command_runner.ts";
-import type { ProcessProbe } from "./process_probe.ts";
-import { DarwinProcessProbe, LinuxProcessProbe } from "./process_probe_unix.ts";
-import { WindowsProcessProbe } from "./process_probe_windows.ts";
+import { type CommandRunner, DenoCommandRunner } from "../os/command_runner.ts";
+import type { ProcessProbe } from "../os/process_probe.ts";
+import { DarwinProcessProbe, LinuxProcessProbe } from "../os/process_probe_unix.ts";
+import { WindowsProcessProbe } from "../os/process_probe_windows.ts";
 import { DenoStateFs } from "./state_fs.ts";
 import type { Platform, SysProxyDeps } from "./types.ts";
-import { ffiProcesses, win32System } from "./win32.ts";
-import { noWindows } from "./windows_system.ts";
+import { ffiProcesses, win32System } from "../os/win32.ts";
+import { noWindows } from "../os/windows_system.ts";
 
 /** Deno's OS name folded into the three sysproxy knows (other Unixes behave like Linux). */
 export function currentPlatform(): Platform {

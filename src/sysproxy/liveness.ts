@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type ProcessProbe, ProcessProbeError } from "./process_probe.ts";
+import { type ProcessProbe, ProcessProbeError } from "../os/process_probe.ts";
 import type { StateRecord } from "./state_file.ts";
 
 /** The verdict on a state file's owner; `unknown` when the probe could not tell. */

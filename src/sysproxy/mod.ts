@@ -72,9 +72,9 @@ export {
   type CommandRunner,
   DenoCommandRunner,
   ExecutableNotFoundError,
-} from "./command_runner.ts";
-export { type ProcessProbe, ProcessProbeError } from "./process_probe.ts";
-export { parseTasklist } from "./tasklist.ts";
+} from "../os/command_runner.ts";
+export { type ProcessProbe, ProcessProbeError } from "../os/process_probe.ts";
+export { parseTasklist } from "../os/tasklist.ts";
 export { DenoStateFs, type StateFs } from "./state_fs.ts";
 export type { GlobalProxyRequest, Platform, ProxyMethod, SysProxyDeps } from "./types.ts";
 export { defaultDeps } from "./default_deps.ts";

@@ -21,7 +21,7 @@ import {
   environmentProxyUrl,
   planWindowsValues,
 } from "./windows_plan.ts";
-import { describeValue, INTERNET_SETTINGS_KEY, valueLabel } from "./windows_registry.ts";
+import { describeValue, INTERNET_SETTINGS_KEY, valueLabel } from "../os/windows_registry.ts";
 
 /** A global proxy that is in place until `restore()`. */
 export interface AppliedProxy {

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Platform, ProxyMethod } from "./types.ts";
-import type { RegValue } from "./windows_registry.ts";
+import type { RegValue } from "../os/windows_registry.ts";
 
 /** Marks a file as ours, so a stray JSON file is never taken for state. */
 export const STATE_FORMAT = "ktctl-connect-state";

@@ -17,8 +17,8 @@ import {
   type RegValue,
   sameValue,
   valueLabel,
-} from "./windows_registry.ts";
-import type { WindowsSystem } from "./windows_system.ts";
+} from "../os/windows_registry.ts";
+import type { WindowsSystem } from "../os/windows_system.ts";
 
 /** A user environment variable (programs read those when they start). */
 export function isEnvironment(value: TouchedValue): boolean {

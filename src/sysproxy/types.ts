@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { CommandRunner } from "./command_runner.ts";
-import type { ProcessProbe } from "./process_probe.ts";
+import type { CommandRunner } from "../os/command_runner.ts";
+import type { ProcessProbe } from "../os/process_probe.ts";
 import type { StateFs } from "./state_fs.ts";
-import type { WindowsSystem } from "./windows_system.ts";
+import type { WindowsSystem } from "../os/windows_system.ts";
 
 /**
  * What connect tells programs to use: `socks` (SOCKS4/4a, the Windows default), `socks5`, or

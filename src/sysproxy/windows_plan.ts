@@ -13,7 +13,7 @@ import {
   INTERNET_SETTINGS_KEY,
   type Registry,
   type RegValue,
-} from "./windows_registry.ts";
+} from "../os/windows_registry.ts";
 
 /** WinINet's SOCKS-only proxy syntax; Windows speaks SOCKS4 only, hence `socks` mode only. */
 export function proxyServerValue(address: string, port: number): string {

@@ -16,10 +16,16 @@ import {
   REFUSER,
   restartApiServer,
   WEB,
-} from "../../scripts/cluster/mod.ts";
+} from "../../testenv/cluster/mod.ts";
 import { chromiumDom } from "../helpers/chromium.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
-import { curl, curlWithEnv, readAll, readExactly, socks5Connect } from "../helpers/socks_client.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
+import {
+  curl,
+  curlWithEnv,
+  readAll,
+  readExactly,
+  socks5Connect,
+} from "../../testenv/socks_client.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 await ensureCluster();

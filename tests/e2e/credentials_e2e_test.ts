@@ -1,6 +1,6 @@
 /**
  * Credentials that stop working while ktctl runs (issue 13.2), against a real kube-apiserver: an
- * extra one on its own loopback port (scripts/cluster/extra_apiserver.ts, the shared cluster's
+ * extra one on its own loopback port (testenv/cluster/extra_apiserver.ts, the shared cluster's
  * etcd and kwok) that authenticates bearer tokens through a webhook served here, which accepts
  * each exec-plugin token for 4 s only, and a token file only while it is the current one.
  *
@@ -16,11 +16,11 @@ import {
   POD_PORTS,
   service,
   WEB,
-} from "../../scripts/cluster/mod.ts";
-import { type ExtraApiServer, startExtraApiServer } from "../../scripts/cluster/extra_apiserver.ts";
-import { startTokenWebhook, webhookArgs } from "../../scripts/cluster/token_webhook.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
-import { curlWithEnv } from "../helpers/socks_client.ts";
+} from "../../testenv/cluster/mod.ts";
+import { type ExtraApiServer, startExtraApiServer } from "../../testenv/cluster/extra_apiserver.ts";
+import { startTokenWebhook, webhookArgs } from "../../testenv/cluster/token_webhook.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
+import { curlWithEnv } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

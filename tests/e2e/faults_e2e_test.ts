@@ -6,10 +6,10 @@
  * noticed and ended within about 30 s.
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, POD_PORTS, WEB } from "../../scripts/cluster/mod.ts";
-import type { KtctlProcess } from "../helpers/ktctl_process.ts";
+import { clusterInfo, ensureCluster, POD_PORTS, WEB } from "../../testenv/cluster/mod.ts";
+import type { KtctlProcess } from "../../testenv/ktctl_process.ts";
 import { deriveKubeconfig, startSocks5 } from "../helpers/e2e_kubeconfig.ts";
-import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
+import { curlWithEnv, readExactly, socks5Connect } from "../../testenv/socks_client.ts";
 import { FaultRelay } from "../helpers/fault_relay.ts";
 import { waitFor } from "../helpers/wait.ts";
 

@@ -13,9 +13,9 @@ import {
   kubectl,
   restartApiServer,
   WEB,
-} from "../../scripts/cluster/mod.ts";
+} from "../../testenv/cluster/mod.ts";
 import { deriveKubeconfig, startSocks5 } from "../helpers/e2e_kubeconfig.ts";
-import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
+import { curlWithEnv, readExactly, socks5Connect } from "../../testenv/socks_client.ts";
 import { connectProxy } from "../helpers/connect_proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 

@@ -12,9 +12,9 @@ import {
   POD_PORTS,
   restartKwok,
   WEB,
-} from "../../scripts/cluster/mod.ts";
+} from "../../testenv/cluster/mod.ts";
 import { startSocks5 } from "../helpers/e2e_kubeconfig.ts";
-import { curlWithEnv, readExactly, socks5Connect } from "../helpers/socks_client.ts";
+import { curlWithEnv, readExactly, socks5Connect } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -5,15 +5,15 @@
  * has listed the nodes, asks for `spec.nodeName=N,status.podIP=IP` and reaches the pod.
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, kubectl, POD_PORTS, WEB } from "../../scripts/cluster/mod.ts";
-import { KubeApi } from "../../src/cluster/api.ts";
-import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
-import { decodeNode } from "../../src/cluster/objects.ts";
-import { nodeDecoder } from "../../src/cluster/protobuf.ts";
-import { listAll } from "../../src/cluster/reflector.ts";
+import { clusterInfo, ensureCluster, kubectl, POD_PORTS, WEB } from "../../testenv/cluster/mod.ts";
+import { KubeApi } from "../../src/kube/api.ts";
+import { loadKubeconfig } from "../../src/kube/kubeconfig.ts";
+import { decodeNode } from "../../src/kube/objects.ts";
+import { nodeDecoder } from "../../src/kube/protobuf.ts";
+import { listAll } from "../../src/kube/reflector.ts";
 import { inRanges, parseCidr } from "../../src/net/ip.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
-import { curl } from "../helpers/socks_client.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
+import { curl } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 await ensureCluster();

@@ -4,8 +4,8 @@
  * line, this user's curl works, and with `--allowOtherUsers` both work. Needs root (runuser).
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, WEB } from "../../scripts/cluster/mod.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
+import { clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
 
 const asRoot = Deno.build.os === "linux" && Deno.uid() === 0;
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: !asRoot };

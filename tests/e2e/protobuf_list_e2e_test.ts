@@ -1,15 +1,15 @@
 /**
- * The real API server's protobuf encoding of Service lists, read by src/cluster/protobuf.ts, must
+ * The real API server's protobuf encoding of Service lists, read by src/kube/protobuf.ts, must
  * give exactly what its JSON encoding gives for the fixture's services (ClusterIP, headless, named
  * target ports), page by page. One namespace: other runs may hold thousands of services.
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, WEB } from "../../scripts/cluster/mod.ts";
-import { KubeApi } from "../../src/cluster/api.ts";
-import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
-import { decodeService } from "../../src/cluster/objects.ts";
-import { decodeServiceList, serviceDecoder } from "../../src/cluster/protobuf.ts";
-import { listAll } from "../../src/cluster/reflector.ts";
+import { clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
+import { KubeApi } from "../../src/kube/api.ts";
+import { loadKubeconfig } from "../../src/kube/kubeconfig.ts";
+import { decodeService } from "../../src/kube/objects.ts";
+import { decodeServiceList, serviceDecoder } from "../../src/kube/protobuf.ts";
+import { listAll } from "../../src/kube/reflector.ts";
 
 await ensureCluster();
 const info = await clusterInfo();

@@ -21,9 +21,9 @@ import {
   TLS,
   tlsCaFile,
   WEB,
-} from "../../scripts/cluster/mod.ts";
+} from "../../testenv/cluster/mod.ts";
 import { writeAll } from "../../src/net/io.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
 import {
   chromiumClient,
   type Client,

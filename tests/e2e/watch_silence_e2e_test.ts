@@ -5,10 +5,10 @@
  * created during the silence becomes known to ktctl without a restart.
  */
 import assert from "node:assert/strict";
-import { clusterInfo, ensureCluster, kubectl, WEB } from "../../scripts/cluster/mod.ts";
-import { startKtctl } from "../helpers/ktctl_process.ts";
-import { socks5Connect } from "../helpers/socks_client.ts";
-import { relay as relayTo } from "../../scripts/bench/relay.ts";
+import { clusterInfo, ensureCluster, kubectl, WEB } from "../../testenv/cluster/mod.ts";
+import { startKtctl } from "../../testenv/ktctl_process.ts";
+import { socks5Connect } from "../../testenv/socks_client.ts";
+import { relay as relayTo } from "../../bench/relay.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -3,8 +3,8 @@
  * ktctl started on one the way the tests start it (SOCKS5, direct dials to loopback only).
  * @module
  */
-import { kubectl, WEB } from "../../scripts/cluster/mod.ts";
-import { type KtctlProcess, startKtctl } from "./ktctl_process.ts";
+import { kubectl, WEB } from "../../testenv/cluster/mod.ts";
+import { type KtctlProcess, startKtctl } from "../../testenv/ktctl_process.ts";
 
 /** Writes `base` (any kubeconfig form) as JSON to `file`, its first cluster changed by `edit`. */
 export async function deriveKubeconfig(

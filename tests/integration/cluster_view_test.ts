@@ -5,17 +5,17 @@
  * (one list each, then served from the watch; invalidated by it; dropped when unused).
  */
 import assert from "node:assert/strict";
-import { build, FakeApiServer } from "../helpers/fake_apiserver.ts";
+import { build, FakeApiServer } from "../../testenv/fake_apiserver.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { ApiError, KubeApi } from "../../src/cluster/api.ts";
-import { serviceDecoder } from "../../src/cluster/protobuf.ts";
-import { loadKubeconfig } from "../../src/cluster/kubeconfig.ts";
+import { ApiError, KubeApi } from "../../src/kube/api.ts";
+import { serviceDecoder } from "../../src/kube/protobuf.ts";
+import { loadKubeconfig } from "../../src/kube/kubeconfig.ts";
 import { ClusterIndex } from "../../src/cluster/index.ts";
-import { decodeService, type ServiceInfo } from "../../src/cluster/objects.ts";
-import { listAll, Reflector } from "../../src/cluster/reflector.ts";
+import { decodeService, type ServiceInfo } from "../../src/kube/objects.ts";
+import { listAll, Reflector } from "../../src/kube/reflector.ts";
 import { ClusterView } from "../../src/cluster/view.ts";
 import type { OnDemandOptions } from "../../src/cluster/ondemand.ts";
-import { resolveDestination } from "../../src/cluster/resolve.ts";
+import { resolveDestination } from "../../src/route/resolve.ts";
 
 const OPTS = { namespace: "demo", clusterDomain: "cluster.local" };
 

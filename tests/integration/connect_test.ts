@@ -4,14 +4,14 @@
  * watches, and start-up errors. The end-to-end suite repeats the main paths on a real cluster.
  */
 import assert from "node:assert/strict";
-import { build } from "../helpers/fake_apiserver.ts";
-import { httpBackend, sourceBackend } from "../helpers/backends.ts";
+import { build } from "../../testenv/fake_apiserver.ts";
+import { httpBackend, sourceBackend } from "../../testenv/backends.ts";
 import { proxy, world } from "../helpers/fake_world.ts";
-import { curl, readAll, socks5Connect } from "../helpers/socks_client.ts";
+import { curl, readAll, socks5Connect } from "../../testenv/socks_client.ts";
 import type { ConnectOptions } from "../../src/cli/connect.ts";
 import { UserError } from "../../src/errors.ts";
 import { setupLogging } from "../../src/cli/logging.ts";
-import { selfSignedCert } from "../helpers/tls_cert.ts";
+import { selfSignedCert } from "../../testenv/tls_cert.ts";
 import { waitFor, waitSteady } from "../helpers/wait.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");

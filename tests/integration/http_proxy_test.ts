@@ -4,7 +4,7 @@
  * readable statuses, the PAC file, and the same port still speaking SOCKS.
  */
 import assert from "node:assert/strict";
-import { curl } from "../helpers/socks_client.ts";
+import { curl } from "../../testenv/socks_client.ts";
 import { proxy, world } from "../helpers/fake_world.ts";
 import { setupLogging } from "../../src/cli/logging.ts";
 

@@ -1,4 +1,4 @@
-// src/front/peer_owner_windows.ts under the real Windows deno.exe in Wine: GetExtendedTcpTable's
+// src/peer/owner_windows.ts under the real Windows deno.exe in Wine: GetExtendedTcpTable's
 // owning pids and the token user SIDs, for a connection from the same process, from a second
 // Windows process, and from a Linux process (what Wine does with a socket it does not own).
 // Wine has one user, so "another user's process" cannot be made here: the Linux test covers it.
@@ -8,7 +8,7 @@ import { createPrefix, REPO_ROOT } from "./wine.ts";
 Deno.test("peer owner check under Wine", async () => {
   const wp = await createPrefix();
   try {
-    const module = wp.toWinPath(`${REPO_ROOT}/src/front/peer_owner_windows.ts`).replaceAll(
+    const module = wp.toWinPath(`${REPO_ROOT}/src/peer/owner_windows.ts`).replaceAll(
       "\\",
       "/",
     );

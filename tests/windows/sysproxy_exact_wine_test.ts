@@ -2,12 +2,12 @@
  * Issue 11 under Wine, with the real Windows deno.exe: previous values with Chinese, accented
  * and other characters (some outside both code pages 1252 and 936) come back exactly with Wine
  * in an English and in a Chinese locale; the http method's values; a console close (delivered
- * as Windows delivers it: see scripts/wine/src/ctrlclose.c) restoring synchronously; the
+ * as Windows delivers it: see testenv/wine/src/ctrlclose.c) restoring synchronously; the
  * WM_SETTINGCHANGE and WinINet calls; and a recycled pid. Keys are compared as `reg export`
  * writes them (UTF-16LE), never through reg.exe's console output.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../helpers/ktctl_process.ts";
+import { freePort } from "../../testenv/ktctl_process.ts";
 import {
   assertNoErrors,
   ENV,

@@ -3,8 +3,8 @@
  * snapshots (`reg export`), the state folder, and what a new Windows process sees.
  */
 import assert from "node:assert/strict";
-import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../scripts/cluster/mod.ts";
-import { curl } from "../helpers/socks_client.ts";
+import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
+import { curl } from "../../testenv/socks_client.ts";
 import {
   assertExitedOk,
   parseRegExport,

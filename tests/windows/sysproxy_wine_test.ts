@@ -9,7 +9,7 @@
  * added. The same tests run with Wine in an English and in a Chinese locale.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../helpers/ktctl_process.ts";
+import { freePort } from "../../testenv/ktctl_process.ts";
 import {
   assertNoErrors,
   assertProxyWorks,

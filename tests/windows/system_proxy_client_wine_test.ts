@@ -1,14 +1,14 @@
 /**
  * Issue 10 under Wine: a Windows program that takes its proxy from the system settings
- * (scripts/wine/src/sysproxy_client.c, WinINet, and WinHTTP as Chromium uses it) against
+ * (testenv/wine/src/sysproxy_client.c, WinINet, and WinHTTP as Chromium uses it) against
  * `ktctl connect --method http` on the local control plane. The auto-config form that
  * `--setupGlobalProxy --method http` writes is shown not to work under Wine 8 (neither WinINet
  * nor WinHTTP reads `AutoConfigURL`), so reaching `http://web.demo/` is tested with the manual
  * form, `ProxyServer=127.0.0.1:<port>` (tests/windows/README.md).
  */
 import assert from "node:assert/strict";
-import { WEB } from "../../scripts/cluster/mod.ts";
-import { freePort } from "../helpers/ktctl_process.ts";
+import { WEB } from "../../testenv/cluster/mod.ts";
+import { freePort } from "../../testenv/ktctl_process.ts";
 import { pacUrl } from "../../src/sysproxy/windows_plan.ts";
 import {
   connectArgs,

@@ -1,6 +1,6 @@
 /**
  * Test harness: runs the real Windows build of Deno (deno.exe) under Wine, each test run in a
- * fresh Wine prefix. Prepared by `scripts/wine/setup.sh` (see tests/windows/README.md).
+ * fresh Wine prefix. Prepared by `testenv/wine/setup.sh` (see tests/windows/README.md).
  *
  *   const wp = await createPrefix();
  *   try {
@@ -21,9 +21,9 @@ const te = new TextEncoder();
 
 /** Linux path of the repository root (for `cwd` and `toWinPath`). */
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const SETUP_SCRIPT = `${REPO_ROOT}/scripts/wine/setup.sh`;
+const SETUP_SCRIPT = `${REPO_ROOT}/testenv/wine/setup.sh`;
 
-/** What scripts/wine/setup.sh recorded in `<cache>/wine/manifest.json`. */
+/** What testenv/wine/setup.sh recorded in `<cache>/wine/manifest.json`. */
 export interface WineManifest {
   key: string;
   wineVersion: string;
@@ -34,7 +34,7 @@ export interface WineManifest {
   bcryptprimitivesDll: string | null;
   /** Linux path of our setx.exe, or null when Wine's own setx.exe works. */
   setxExe: string | null;
-  /** Linux path of ctrlclose.exe (scripts/wine/src/ctrlclose.c: a console close, simulated). */
+  /** Linux path of ctrlclose.exe (testenv/wine/src/ctrlclose.c: a console close, simulated). */
   ctrlcloseExe: string;
   /** Linux path of sysproxy_client.exe (a WinINet client that uses the system proxy). */
   sysproxyClientExe: string;
@@ -146,7 +146,7 @@ export interface WinePrefix {
 }
 
 export interface CreatePrefixOptions {
-  /** Run scripts/wine/setup.sh first (idempotent, ~0.1 s when warm; once per process). Default true. */
+  /** Run testenv/wine/setup.sh first (idempotent, ~0.1 s when warm; once per process). Default true. */
   setup?: boolean;
   /** Timeout of `wineboot -i`. Default 180 000 ms. */
   bootTimeoutMs?: number;
@@ -196,13 +196,13 @@ export async function loadManifest(): Promise<WineManifest> {
 
 let setupDone: Promise<void> | undefined;
 
-/** Runs scripts/wine/setup.sh once per process (installs Wine etc. on a fresh machine). */
+/** Runs testenv/wine/setup.sh once per process (installs Wine etc. on a fresh machine). */
 export function ensureSetup(timeoutMs = 900_000): Promise<void> {
   setupDone ??= (async () => {
     const r = await run("bash", [SETUP_SCRIPT], { timeoutMs, cwd: REPO_ROOT, clearEnv: false });
     if (!r.success) {
       setupDone = undefined;
-      throw new Error(`scripts/wine/setup.sh failed (code ${r.code}):\n${r.stdout}\n${r.stderr}`);
+      throw new Error(`testenv/wine/setup.sh failed (code ${r.code}):\n${r.stdout}\n${r.stderr}`);
     }
   })();
   return setupDone;

@@ -1,12 +1,9 @@
 /** The real adapters, against this machine: Deno.Command, a temp folder, the environment. */
 import assert from "node:assert/strict";
-import {
-  DenoCommandRunner,
-  ExecutableNotFoundError,
-} from "../../../src/sysproxy/command_runner.ts";
+import { DenoCommandRunner, ExecutableNotFoundError } from "../../../src/os/command_runner.ts";
 import { homeDir, processProbeFor } from "../../../src/sysproxy/default_deps.ts";
-import { LinuxProcessProbe } from "../../../src/sysproxy/process_probe_unix.ts";
-import { WindowsProcessProbe } from "../../../src/sysproxy/process_probe_windows.ts";
+import { LinuxProcessProbe } from "../../../src/os/process_probe_unix.ts";
+import { WindowsProcessProbe } from "../../../src/os/process_probe_windows.ts";
 import { DenoStateFs, parseTempName, tempPath } from "../../../src/sysproxy/state_fs.ts";
 
 Deno.test("DenoCommandRunner passes argv verbatim and returns code, stdout and stderr", async () => {

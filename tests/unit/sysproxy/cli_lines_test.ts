@@ -4,7 +4,7 @@
  * values cannot be restored (off Windows there is no registry to restore them into).
  */
 import assert from "node:assert/strict";
-import { freePort } from "../../helpers/ktctl_process.ts";
+import { freePort } from "../../../testenv/ktctl_process.ts";
 
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
 

@@ -4,8 +4,8 @@
  * every call and can fail or "crash" at any of them, the Windows notifications and console
  * handler, an in-memory state folder, and a scripted process probe.
  */
-import { ExecutableNotFoundError } from "../../../src/sysproxy/command_runner.ts";
-import { type ProcessProbe, ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
+import { ExecutableNotFoundError } from "../../../src/os/command_runner.ts";
+import { type ProcessProbe, ProcessProbeError } from "../../../src/os/process_probe.ts";
 import type { StateRecord } from "../../../src/sysproxy/state_file.ts";
 import type { StateFs } from "../../../src/sysproxy/state_fs.ts";
 import { claimConnect, type ConnectClaim } from "../../../src/sysproxy/claim.ts";
@@ -15,8 +15,8 @@ import {
   encodeRegData,
   RegistryError,
   type RegValue,
-} from "../../../src/sysproxy/windows_registry.ts";
-import type { InternetRefresh, WindowsSystem } from "../../../src/sysproxy/windows_system.ts";
+} from "../../../src/os/windows_registry.ts";
+import type { InternetRefresh, WindowsSystem } from "../../../src/os/windows_system.ts";
 
 export const ENV = "HKCU\\Environment";
 export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import type { CommandResult, CommandRunner } from "../../../src/sysproxy/command_runner.ts";
-import { ProcessProbeError } from "../../../src/sysproxy/process_probe.ts";
+import type { CommandResult, CommandRunner } from "../../../src/os/command_runner.ts";
+import { ProcessProbeError } from "../../../src/os/process_probe.ts";
 import {
   DarwinProcessProbe,
   LinuxProcessProbe,
   parseProcStat,
-} from "../../../src/sysproxy/process_probe_unix.ts";
+} from "../../../src/os/process_probe_unix.ts";
 import {
   type WindowsProcesses,
   WindowsProcessProbe,
-} from "../../../src/sysproxy/process_probe_windows.ts";
-import { parseTasklist } from "../../../src/sysproxy/tasklist.ts";
+} from "../../../src/os/process_probe_windows.ts";
+import { parseTasklist } from "../../../src/os/tasklist.ts";
 
 /** Records argv and answers with `answer`. */
 class RecordingRunner implements CommandRunner {

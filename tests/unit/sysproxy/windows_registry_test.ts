@@ -5,8 +5,8 @@ import {
   RegistryError,
   type RegValue,
   sameValue,
-} from "../../../src/sysproxy/windows_registry.ts";
-import { wide } from "../../../src/sysproxy/win32.ts";
+} from "../../../src/os/windows_registry.ts";
+import { wide } from "../../../src/os/win32.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 

