@@ -23,6 +23,8 @@ export interface Admission {
   allowed: boolean;
   /** Who the peer is or why it was refused, for the log. */
   detail: string;
+  /** The client program, where the peer-owner lookup found it (for the live view and the log). */
+  program?: { name: string; pid: number };
 }
 
 /** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
