@@ -46,13 +46,20 @@ export function describeOutput(output: string): string {
   if (trimmed === "") return "nothing";
   const lines = trimmed.split(/\r?\n/);
   const first = lines[0].trim();
-  const kind = /^[[{]/.test(first)
-    ? "JSON"
-    : /[\u0000-\u0008\u000e-\u001f\u007f\ufffd]/.test(first)
-    ? "binary"
-    : "text";
+  const kind = /^[[{]/.test(first) ? "JSON" : isBinary(first) ? "binary" : "text";
   const count = lines.length === 1 ? "1 line" : `${lines.length} lines`;
   return `${count}; the first is ${first.length} characters of ${kind}`;
+}
+
+/** Control characters (other than tabs and line ends) or undecodable bytes. */
+function isBinary(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f || c === 0xfffd) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** How the user reads what the plugin printed, since ktctl will not show it. */

@@ -8,6 +8,7 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
   CredentialError,
   type CredentialMaterial,
+  describeOutput,
   execInfo,
   isInteractive,
   parseExecCredential,
@@ -365,4 +366,16 @@ Deno.test("credential_exec: a failing plugin's output (a token, say) is never in
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("credential_exec: describeOutput gives the shape only", () => {
+  assert.equal(describeOutput(""), "nothing");
+  assert.equal(describeOutput(" \n\n"), "nothing");
+  assert.equal(describeOutput("secret-token\n"), "1 line; the first is 12 characters of text");
+  assert.equal(
+    describeOutput('{"token":"x"}\r\nmore\n'),
+    "2 lines; the first is 13 characters of JSON",
+  );
+  assert.equal(describeOutput("\u0001\u0002key"), "1 line; the first is 5 characters of binary");
+  assert.equal(describeOutput("caf\ufffd"), "1 line; the first is 4 characters of binary");
 });
