@@ -54,7 +54,10 @@ export function lsofClientOwner(
 ): Promise<SocketOwner | undefined> {
   const [l, r] = [endpointOf(local), endpointOf(remote)];
   const host = r.ip.includes(":") ? `[${r.ip}]` : r.ip;
+  const queued = performance.now();
   return slots.run(async () => {
+    // The check has refused the connection by now: do not start an lsof nobody waits for.
+    if (performance.now() - queued >= timeoutMs) throw new Error("no lookup slot in time");
     const out = await new Deno.Command("lsof", {
       args: ["-nP", `-iTCP@${host}:${r.port}`, "-F", "pcun"],
       stdin: "null",
