@@ -24,6 +24,7 @@ import {
 } from "../../../src/peer/owner_macos.ts";
 import { peerOwnerCheck, uidCheck } from "../../../src/peer/owner.ts";
 import { diagRequest, parseDiagReply } from "../../../src/peer/owner_netlink.ts";
+import { Limiter, LimiterFull } from "../../../src/peer/limiter.ts";
 
 const HEADER =
   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
@@ -349,6 +350,33 @@ Deno.test({
       }, peerOwnerCheck({ linux }));
       assert.equal(verdict.allowed, true, linux);
       assert.deepEqual(verdict.program, { name: "bash", pid }, linux);
+    }
+  },
+});
+
+Deno.test({
+  name: "peer_owner: lsof lookups are bounded: past the running and waiting slots, refused at once",
+  ignore: !hasLsof,
+  async fn() {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })),
+    );
+    const conns = [await listener.accept(), await listener.accept(), await listener.accept()];
+    try {
+      const slots = new Limiter(1, 1);
+      const lookups = conns.map((c) =>
+        lsofClientOwner(c.localAddr as Deno.NetAddr, c.remoteAddr as Deno.NetAddr, 10_000, slots)
+      );
+      // One runs, one waits, the third never starts an lsof.
+      await assert.rejects(lookups[2], LimiterFull);
+      const [first, second] = await Promise.all(lookups.slice(0, 2));
+      assert.equal(first?.uid, Deno.uid());
+      assert.equal(second?.uid, Deno.uid());
+      assert.equal(first?.program?.pid, Deno.pid);
+      assert.equal(slots.running, 0);
+    } finally {
+      for (const c of [...clients, ...conns]) c.close();
     }
   },
 });
