@@ -69,12 +69,12 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       )
       .option(
         "--allowFrom <ranges>",
-        "address ranges besides this machine that may connect (192.168.1.0/24,10.0.0.5); " +
+        "the only addresses besides 127.0.0.1 and ::1 that may connect (192.168.1.0/24,10.0.0.5); " +
           "required when --proxyAddr is not a loopback address",
       )
       .option(
         "--maxConnections <count>",
-        "the most connections open at once; more are closed at once",
+        "the most connections open at once; more are closed as they come",
         String(DEFAULT_MAX_CONNECTIONS),
       ),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
