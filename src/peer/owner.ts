@@ -74,7 +74,10 @@ export function uidCheck(
       return { allowed: false, detail: `its program runs as uid ${owner.uid}, not as this user` };
     }
     const program = owner.program ??
-      (programOf && owner.inode ? await programOf(owner.inode, owner.uid) : undefined);
+      (programOf && owner.inode
+        // Naming the program is for the log and the live view: it never decides admission.
+        ? await programOf(owner.inode, owner.uid).catch(() => undefined)
+        : undefined);
     if (!program) return { allowed: true, detail: `uid ${owner.uid}` };
     return { allowed: true, detail: `uid ${owner.uid}, ${program.name} (${program.pid})`, program };
   };
