@@ -25,6 +25,8 @@ export interface PeerCheckOptions {
   timeoutMs?: number;
   /** Linux: sock_diag with /proc as the fallback (the default), or /proc alone. */
   linux?: "netlink" | "proc";
+  /** Linux: name the client program of an admitted connection (default: yes). */
+  nameProgram?: boolean;
 }
 
 /** The check for this platform. Throws when the platform's own facts cannot be read at all. */
@@ -36,9 +38,15 @@ export function peerOwnerCheck(opts: PeerCheckOptions = {}): AdmissionCheck {
   const lookup: { lookup: OwnerLookup; close?(): void } = opts.linux === "proc"
     ? { lookup: lookupClientOwner }
     : linuxLookup();
-  return Object.assign(guarded(uidCheck(lookup.lookup, undefined, programOfSocket), timeoutMs), {
-    close: () => lookup.close?.(),
-  });
+  return Object.assign(
+    guarded(
+      uidCheck(lookup.lookup, undefined, opts.nameProgram === false ? undefined : programOfSocket),
+      timeoutMs,
+    ),
+    {
+      close: () => lookup.close?.(),
+    },
+  );
 }
 
 /**
