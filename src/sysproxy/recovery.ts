@@ -38,8 +38,16 @@ export async function recoverDead(
         `that value, so the state file was changed by something else; check it`,
     );
   }
-  if (!restored.ok || refused.length > 0) {
+  if (!restored.ok) {
     lines.push(`  Kept ${path}; fix the problem above and run \`ktctl clean\` again`);
+    return { ok: false, lines };
+  }
+  if (refused.length > 0) {
+    // Running clean again would refuse the same entries: only the user can settle this.
+    lines.push(
+      `  ${dryRun ? "Would keep" : "Kept"} ${path}: ktctl's own values are as above; ` +
+        `look at the refused entries, then delete the file`,
+    );
     return { ok: false, lines };
   }
   if (!dryRun) await deps.fs.remove(path);
