@@ -15,8 +15,9 @@ import { describePolicy } from "../route/direct.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError, ProxyListener } from "../front/listener.ts";
 import { peerOwnerCheck } from "../peer/owner.ts";
+import { admissionCheck } from "../peer/policy.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
-import { isLoopback } from "../net/ip.ts";
+import { formatCidr, isLoopback } from "../net/ip.ts";
 import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
 import * as sysproxy from "../sysproxy/mod.ts";
 import { UserError } from "../errors.ts";
@@ -124,7 +125,10 @@ async function runConnect(
     });
     server.serve({
       dialer,
-      admit: opts.allowOtherUsers ? undefined : ownUserOnly(),
+      admit: admissionCheck({
+        allowFrom: opts.allowFrom,
+        owner: opts.allowOtherUsers ? undefined : ownUserOnly(),
+      }),
       pages: localPages(index, {
         method: opts.method,
         hostPort: where,
@@ -198,17 +202,10 @@ function logConnected(opts: CompletedConnect, view: ClusterView, index: ClusterI
     log.warn("Cannot read endpointslices: services are routed by their selectors instead");
   }
   if (!isLoopback(opts.address)) {
-    if (opts.allowOtherUsers) {
-      log.warn(
-        "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
-        { addr: opts.address, port: opts.port },
-      );
-    } else {
-      log.warn(
-        "Listening on {addr}, but only this user's programs on this machine are served: other machines need --allowOtherUsers",
-        { addr: opts.address },
-      );
-    }
+    log.warn(
+      "Listening on {addr}, not loopback: programs at {ranges} reach the cluster through it as you",
+      { addr: opts.address, ranges: (opts.allowFrom ?? []).map(formatCidr).join(", ") },
+    );
   }
 }
 
@@ -222,7 +219,11 @@ async function listenOrExplain(
   deps: sysproxy.SysProxyDeps,
 ): Promise<ProxyListener> {
   try {
-    return ProxyListener.listen({ hostname: opts.address, port: opts.port });
+    return ProxyListener.listen({
+      hostname: opts.address,
+      port: opts.port,
+      maxConnections: opts.maxConnections,
+    });
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;
     if (opts.port !== 0) {

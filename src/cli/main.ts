@@ -13,6 +13,7 @@ import { addGlobalFlags } from "./global_flags.ts";
 import { startConnect } from "./connect.ts";
 import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
+import { DEFAULT_MAX_CONNECTIONS } from "../front/listener.ts";
 import { AlreadyRunningError, ClaimError, SetupError } from "../sysproxy/mod.ts";
 
 const log = getLogger(["ktctl"]);
@@ -65,6 +66,16 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       .option(
         "--allowOtherUsers",
         "also serve programs of other users on this machine (default: only your own)",
+      )
+      .option(
+        "--allowFrom <ranges>",
+        "the only addresses besides 127.0.0.1 and ::1 that may connect (192.168.1.0/24,10.0.0.5); " +
+          "required when --proxyAddr is not a loopback address",
+      )
+      .option(
+        "--maxConnections <count>",
+        "the most connections open at once; more are closed as they come",
+        String(DEFAULT_MAX_CONNECTIONS),
       ),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
 

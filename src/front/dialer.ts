@@ -18,19 +18,8 @@ export interface Dialer {
   dial(host: string, port: number): Promise<Dialed>;
 }
 
-/** Whether a connection may be served: decided once per connection, at accept. */
-export interface Admission {
-  allowed: boolean;
-  /** Who the peer is or why it was refused, for the log. */
-  detail: string;
-  /** The client program, where the peer-owner lookup found it (for the live view and the log). */
-  program?: { name: string; pid: number };
-}
-
-/** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
-export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>) & {
-  close?(): void;
-};
+// The admission verdict is the peer layer's (one type); the fronts see it through this seam.
+export type { Admission, AdmissionCheck } from "../peer/verdict.ts";
 
 /** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
 export interface LocalPages {
