@@ -89,7 +89,10 @@ export class CountedUpstream implements Upstream {
   loggedSent = 0;
   loggedReceived = 0;
 
-  constructor(readonly inner: Upstream, readonly onBytes: (sent: number, received: number) => void) {}
+  constructor(
+    readonly inner: Upstream,
+    readonly onBytes: (sent: number, received: number) => void,
+  ) {}
 
   async read(): Promise<Uint8Array | null> {
     const chunk = await this.inner.read();
@@ -176,7 +179,10 @@ export class Activity {
     this.#minute().connections++;
     this.#total.connections++;
     if (this.#live.size < this.#opts.maxTracked) {
-      this.#live.set(counted, { record: { ...info, startedAt: this.#opts.now() }, upstream: counted });
+      this.#live.set(counted, {
+        record: { ...info, startedAt: this.#opts.now() },
+        upstream: counted,
+      });
       upstream.closed.finally(() => this.#live.delete(counted));
     } else {
       this.#untracked++;

@@ -32,8 +32,10 @@ export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Pro
   close?(): void;
 };
 
-/** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
+/** The pages ktctl serves itself on its port: the PAC file, the live page and its JSON. */
 export interface LocalPages {
   pac(): string;
   about(): string;
+  /** `/api/status`: the live view's data as JSON (docs/status-api.md). */
+  status?(): string;
 }
