@@ -68,8 +68,12 @@ export async function dialFor(
   const dialed = await s.dialer.dial(host, port);
   if (!s.activity) return dialed;
   const program = (await s.admission).program ?? null;
+  const description = dialed.upstream.description;
+  const via = dialed.via === description || dialed.via === "direct"
+    ? description
+    : `${dialed.via} → ${description}`;
   const upstream = s.activity.track(
-    { id: s.id, client: s.client, program, destination: dest, via: dialed.via },
+    { id: s.id, client: s.client, program, destination: dest, via },
     dialed.upstream,
   );
   return { ...dialed, upstream };

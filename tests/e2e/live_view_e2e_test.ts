@@ -367,19 +367,18 @@ Promise.all([
       assert.equal(out.fetchPac, "refused");
       assert.equal(out.fetchStatus, "refused");
       assert.ok(out.noCors === "refused" || out.noCors === "opaque:0", out.noCors);
-      // Rebinding: the attacker's name now resolves to 127.0.0.1; the page's own origin asks.
-      const rebound = await chromiumDom(`http://rebind.example:${ktctl.port}/proxy.pac`, [
-        "--host-resolver-rules=MAP rebind.example 127.0.0.1",
-      ]);
-      assert.doesNotMatch(rebound, /FindProxyForURL|NAMESPACES/);
-      const reboundPage = await chromiumDom(`http://rebind.example:${ktctl.port}/`, [
-        "--host-resolver-rules=MAP rebind.example 127.0.0.1",
-      ]);
-      assert.doesNotMatch(reboundPage, /ktctl|demo/);
-      // The user's own browser and a PAC fetch still get them.
-      const mine = await chromiumDom(`http://${own}/proxy.pac`, []);
-      assert.match(mine, /FindProxyForURL/);
-      assert.match(mine, new RegExp(`"${WEB.namespace}"`));
+      // Rebinding: the attacker's name now resolves to 127.0.0.1, and its page asks for ktctl's.
+      const rebind = ["--host-resolver-rules=MAP rebind.example 127.0.0.1"];
+      for (const path of ["/", "/api/status"]) {
+        const rebound = await chromiumDom(`http://rebind.example:${ktctl.port}${path}`, rebind);
+        assert.doesNotMatch(rebound, /ktctl|demo|kwok/, path);
+      }
+      // The user's own browser still gets them, and the live page still reads its data.
+      const mine = await chromiumDom(`http://${own}/`, ["--virtual-time-budget=5000"]);
+      assert.match(mine, /Namespaces seen/);
+      assert.match(mine, new RegExp(`\\b${WEB.namespace}\\b`));
+      const json = await chromiumDom(`http://${own}/api/status`, []);
+      assert.match(json, /"schema":"ktctl-status"/);
     } finally {
       await hostile.shutdown();
       assert.equal(await ktctl.stop(), 0);

@@ -107,6 +107,7 @@ function dur(s) {
   if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
   return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
 }
+function n(count, word) { return count + " " + word + (count === 1 ? "" : "s"); }
 function prog(p) { return p ? p.name + " (pid " + p.pid + ")" : "unknown"; }
 function row(cells, cls) {
   const tr = document.createElement("tr");
@@ -144,8 +145,8 @@ function render(d) {
     ["API round trip", api.roundTripMs === null ? "not measured yet" : api.roundTripMs + " ms"],
     ["Watches", api.watchesHealthy ? "all connected" : "reconnecting", api.watchesHealthy ? "ok" : "bad"],
     ...api.watches.map((w) => ["  " + w.path, (w.up ? "up" : "down") + ", opened " + w.opened + " time" + (w.opened === 1 ? "" : "s") + (w.lastEventAt ? ", last event " + new Date(w.lastEventAt).toLocaleTimeString() : "")]),
-    ["Last minute", t.lastMinute.connections + " connections, " + t.lastMinute.failures + " failures", t.lastMinute.failures ? "bad" : ""],
-    ["Since start", t.total.connections + " connections, " + t.total.failures + " failures, " + bytes(t.total.sentBytes) + " sent, " + bytes(t.total.receivedBytes) + " received"],
+    ["Last minute", n(t.lastMinute.connections, "connection") + ", " + n(t.lastMinute.failures, "failure"), t.lastMinute.failures ? "bad" : ""],
+    ["Since start", n(t.total.connections, "connection") + ", " + n(t.total.failures, "failure") + ", " + bytes(t.total.sentBytes) + " sent, " + bytes(t.total.receivedBytes) + " received"],
   ]);
   const items = d.connections.items.slice().sort((a, b) => {
     const x = sortKey === "program" ? prog(a.program) : a[sortKey];
@@ -174,7 +175,7 @@ function render(d) {
   fill($("tunnel-body"), tu.pods.map((p) => row([p.pod, String(p.sessions), String(p.connections)], ["", "n", "n"])),
     "No tunnel is open.", 3);
   $("forwards").textContent = d.forwards.length
-    ? d.forwards.map((f) => f.local + " → " + f.target + ": " + f.state + ", " + f.connections + " connections").join("; ")
+    ? d.forwards.map((f) => f.local + " → " + f.target + ": " + f.state + ", " + n(f.connections, "connection")).join("; ")
     : "None.";
 }
 async function tick() {
