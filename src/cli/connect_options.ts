@@ -97,7 +97,7 @@ function parseClusterCidrs(text: string): Cidr[] {
     throw new UserError("--clusterCIDR is empty: give ranges such as 10.96.0.0/12,10.244.0.0/16");
   }
   for (const p of parts) {
-    if (!p.includes("/")) {
+    if (!p.includes("/") && canonicalIp(p)) {
       throw new UserError(
         `--clusterCIDR: "${p}" has no prefix length: write the range, such as ${p}/16`,
       );
