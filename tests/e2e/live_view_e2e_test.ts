@@ -174,6 +174,36 @@ Deno.test(
       console.log(`screenshot: ${dir}/live-view.png (${png.length} bytes)`);
       assert.ok(png.length > 10_000);
 
+      // A narrow window: the page itself never scrolls sideways (wide tables scroll in place),
+      // and the sort buttons work from the keyboard.
+      const narrow = await openPage(`${proxy}/`, [], "380,800");
+      try {
+        await waitFor(
+          async () =>
+            (await narrow.evaluate<number>(
+              "document.querySelectorAll('#conn-body tr[data-id]').length",
+            )) >= 2,
+          30_000,
+          "the narrow page's rows",
+        );
+        assert.equal(
+          await narrow.evaluate<boolean>(
+            "document.documentElement.scrollWidth <= window.innerWidth",
+          ),
+          true,
+        );
+        const sorted = await narrow.evaluate<string>(`(() => {
+          const b = document.querySelector('th button[data-sort=receivedBytes]');
+          b.focus();
+          b.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+          b.click();
+          return document.activeElement === b ? b.getAttribute('aria-sort') : 'not focusable';
+        })()`);
+        assert.equal(sorted, "ascending");
+      } finally {
+        await narrow.close();
+      }
+
       // The same failure, at the default level: one WRN line with its reason, and only one.
       const warned = ktctl.output().split("\n").filter((l) => / WRN .*web\.demo:81/.test(l));
       assert.equal(warned.length, 1, ktctl.output());
