@@ -142,6 +142,8 @@ export function logRefusal(s: Session, dest: string, e: unknown, warn = false): 
   const asked = dest !== "?";
   void programOf(s).then((program) => {
     const fields = { id: s.id, who: who(s, program), dest, error: messageOf(e) };
+    // Dials cut short by ktctl stopping are not failures.
+    if (s.activity?.stopping) return log.debug("#{id} {who} → {dest}: {error}", fields);
     const kind = kindOf(e, warn ? "not-allowed" : asked ? "refused-request" : "handshake");
     recordFailure(s, program, dest, kind, messageOf(e));
     if ((asked || warn) && warnLine(s, "#{id} {who} → {dest}: {error}", fields)) return;

@@ -154,7 +154,7 @@ async function serveLocal(
   );
   let reply: Uint8Array;
   if (!verdict.serve) {
-    logRefusal(s, `${head.method} ${route}`, `ktctl's own page refused: ${verdict.reason}`);
+    logRefusal(s, `${head.method} ${route}`, `ktctl's own page refused: ${verdict.reason}`, true);
     await writeAll(
       s.conn,
       localResponse(verdict.status, "", { close: true, extra: OWN_PAGE_FIELDS }),
