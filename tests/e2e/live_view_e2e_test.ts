@@ -425,6 +425,11 @@ Deno.test(
       { env: { HOME: home, USERPROFILE: home } },
     );
     try {
+      await waitFor(
+        () => ktctl.output().includes("Live view:"),
+        10_000,
+        "the lines after the banner",
+      );
       const out = ktctl.output();
       assert.match(
         out,
@@ -439,6 +444,34 @@ Deno.test(
       const code = await ktctl.stop();
       assert.equal(code, 0);
       assert.doesNotMatch(ktctl.output(), /clean/, "nothing was changed: no word of ktctl clean");
+    }
+  },
+);
+
+Deno.test(
+  "newcomer: off Windows, --setupGlobalProxy keeps the banner's HTTP and PAC lines and says it changes nothing",
+  opts,
+  async () => {
+    const ktctl = await connect(["--setupGlobalProxy"]);
+    try {
+      await waitFor(
+        () => ktctl.output().includes("Live view:"),
+        10_000,
+        "the lines after the banner",
+      );
+      const out = ktctl.output();
+      assert.match(
+        out,
+        /INF Start HTTP Proxy: export http_proxy=http:\/\/127\.0\.0\.1:\d+ https_proxy=/,
+      );
+      assert.match(
+        out,
+        /INF Browsers: proxy auto-config URL http:\/\/127\.0\.0\.1:\d+\/proxy\.pac/,
+      );
+      assert.match(out, /INF --setupGlobalProxy changes settings on Windows only/);
+    } finally {
+      assert.equal(await ktctl.stop(), 0);
+      assert.doesNotMatch(ktctl.output(), /clean/);
     }
   },
 );
