@@ -475,3 +475,67 @@ Deno.test(
     }
   },
 );
+
+/** `ktctl status [--json]` as a user runs it, with `home` as HOME. */
+async function ktctlStatus(statusHome: string, json = false) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "main.ts", "status", ...(json ? ["--json"] : [])],
+    env: {
+      HOME: statusHome,
+      USERPROFILE: statusHome,
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+Deno.test(
+  "ktctl status: two real connects, then one killed with SIGKILL, then none",
+  opts,
+  async () => {
+    const statusHome = await Deno.makeTempDir({ prefix: "ktctl-status-e2e-" });
+    const start = (method: string) =>
+      startKtctl(
+        ["-c", info.kubeconfigs.admin, "-n", WEB.namespace, "--method", method, ...SAFE],
+        { env: { HOME: statusHome, USERPROFILE: statusHome } },
+      );
+    const a = await start("http");
+    const b = await start("socks5");
+    try {
+      const two = await ktctlStatus(statusHome);
+      assert.equal(two.code, 0, two.stdout);
+      for (const [k, mode] of [[a, "http"], [b, "socks5"]] as const) {
+        assert.match(
+          two.stdout,
+          new RegExp(
+            `ktctl connect on 127\\.0\\.0\\.1:${k.port} \\(pid ${k.child.pid}\\): ${mode} mode, ` +
+              `context kwok-ktctl at https://127\\.0\\.0\\.1:\\d+, up \\d+ s\\n` +
+              `  last minute: \\d+ connections?, 0 failures; 0 open now\\n` +
+              `  global settings: not applied; live view: http://127\\.0\\.0\\.1:${k.port}/`,
+          ),
+        );
+      }
+      assert.equal(await b.stop("SIGKILL"), 137);
+      const one = await ktctlStatus(statusHome, true);
+      assert.equal(one.code, 0);
+      const list = JSON.parse(one.stdout);
+      const byPort = (p: number) =>
+        list.processes.find((e: { address: string }) => e.address === `127.0.0.1:${p}`);
+      assert.equal(byPort(a.port).state, "running");
+      assert.equal(byPort(a.port).status.mode, "http");
+      assert.equal(byPort(b.port).state, "dead");
+      assert.equal(byPort(b.port).settingsApplied, false);
+      assert.match(byPort(b.port).hint, /it has stopped/);
+    } finally {
+      await b.stop("SIGKILL");
+      assert.equal(await a.stop(), 0);
+    }
+    const none = await ktctlStatus(statusHome);
+    assert.equal(none.code, 1, none.stdout);
+    // Only the killed one's state file is left: listed as not running.
+  assert.doesNotMatch(none.stdout, /ktctl connect on/);
+  assert.match(none.stdout, /\): not running\n/);
+  },
+);
