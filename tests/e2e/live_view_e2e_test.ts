@@ -535,7 +535,7 @@ Deno.test(
     const none = await ktctlStatus(statusHome);
     assert.equal(none.code, 1, none.stdout);
     // Only the killed one's state file is left: listed as not running.
-  assert.doesNotMatch(none.stdout, /ktctl connect on/);
-  assert.match(none.stdout, /\): not running\n/);
+    assert.doesNotMatch(none.stdout, /ktctl connect on/);
+    assert.match(none.stdout, /\): not running\n/);
   },
 );
