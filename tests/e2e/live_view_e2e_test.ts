@@ -409,6 +409,11 @@ Promise.all([
       assert.match(mine, new RegExp(`\\b${WEB.namespace}\\b`));
       const json = await chromiumDom(`http://${own}/api/status`, []);
       assert.match(json, /"schema":"ktctl-status"/);
+      // Chromium's own PAC fetch (no Origin, no Sec-Fetch-Site) is served: the PAC still works.
+      const viaPac = await chromiumDom(`http://${WEB.service}.${WEB.namespace}/`, [
+        `--proxy-pac-url=http://${own}/proxy.pac`,
+      ], 30_000);
+      assert.match(viaPac, new RegExp(`pod=${WEB.namespace}/web-\\d`));
     } finally {
       await hostile.shutdown();
       assert.equal(await ktctl.stop(), 0);
