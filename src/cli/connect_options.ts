@@ -76,7 +76,7 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     setupGlobalProxy: f.setupGlobalProxy === true,
     clusterDomain: domain,
     direct: parseDirectPolicy(f.dialDirect),
-    clusterRanges: f.clusterCIDR ? parseCidrList(f.clusterCIDR, "--clusterCIDR") : [],
+    clusterRanges: f.clusterCIDR !== undefined ? parseClusterCidrs(f.clusterCIDR) : [],
     portForward,
     allowOtherUsers: f.allowOtherUsers === true,
     kubeconfig: f.kubeconfig,
@@ -122,9 +122,30 @@ export function validateAdmissionFlags(
 /** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */
 export function parseDirectPolicy(text: string): DirectPolicy {
   const t = text.trim().toLowerCase();
+  if (t.split(",").every((s) => s.trim() === "")) {
+    throw new UserError(
+      "--dialDirect is empty: give all, none, or address ranges such as 127.0.0.0/8",
+    );
+  }
   if (t === "all") return { kind: "all" };
   if (t === "none" || t === "off") return { kind: "none" };
   return { kind: "ranges", ranges: parseCidrList(t, "--dialDirect") };
+}
+
+/** The cluster's ranges: each must say its prefix length (a bare address is likely a slip). */
+function parseClusterCidrs(text: string): Cidr[] {
+  const parts = text.split(",").map((s) => s.trim()).filter((s) => s);
+  if (parts.length === 0) {
+    throw new UserError("--clusterCIDR is empty: give ranges such as 10.96.0.0/12,10.244.0.0/16");
+  }
+  for (const p of parts) {
+    if (!p.includes("/") && canonicalIp(p)) {
+      throw new UserError(
+        `--clusterCIDR: "${p}" has no prefix length: write the range, such as ${p}/16`,
+      );
+    }
+  }
+  return parseCidrList(parts.join(","), "--clusterCIDR");
 }
 
 function parseCidrList(text: string, flag: string): Cidr[] {

@@ -21,8 +21,10 @@ export interface Dialer {
 // The admission verdict is the peer layer's (one type); the fronts see it through this seam.
 export type { Admission, AdmissionCheck } from "../peer/verdict.ts";
 
-/** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
+/** The pages ktctl serves itself on its port: the PAC file, the live page and its JSON. */
 export interface LocalPages {
   pac(): string;
   about(): string;
+  /** `/api/status`: the live view's data as JSON (docs/status-api.md). */
+  status?(): string;
 }

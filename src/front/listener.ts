@@ -18,6 +18,7 @@ import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
 import { formatAddr, type FrontTimeouts, type Session } from "./session.ts";
 import { sniff } from "./sniff.ts";
+import type { Activity } from "./activity.ts";
 import { serveSocks } from "./socks/session.ts";
 import { serveHttp } from "./http/session.ts";
 import { isSelfAddress } from "./self_address.ts";
@@ -44,6 +45,8 @@ export interface ServeOptions {
   pages: LocalPages;
   /** Who may use the proxy; everyone when absent. */
   admit?: AdmissionCheck;
+  /** Where connections and failures are recorded for the live view (activity.ts). */
+  activity?: Activity;
 }
 
 const DEFAULT_TIMEOUTS: FrontTimeouts = {
@@ -228,6 +231,7 @@ export class ProxyListener {
       dialer: opts.dialer,
       pages: opts.pages,
       timeouts: this.#timeouts,
+      activity: opts.activity,
       isSelf: (host, port) => isSelfAddress(host, port, this.addr),
       hold: (upstream) => {
         if (this.#closed) {

@@ -6,7 +6,7 @@
  */
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
 import { DialError, type Upstream } from "../../net/upstream.ts";
-import { logRefusal, messageOf, type Session } from "../session.ts";
+import { dialFor, logRefusal, messageOf, type Session } from "../session.ts";
 import type { RequestHead } from "./head.ts";
 import { localResponse } from "./messages.ts";
 
@@ -20,7 +20,7 @@ export async function dial(
   close: boolean,
 ): Promise<{ upstream: Upstream; via: string } | undefined> {
   try {
-    return await s.dialer.dial(host, port);
+    return await dialFor(s, host, port, dest);
   } catch (e) {
     const kind = await answerUnreachable(s, head, dest, e, close);
     logRefusal(s, dest, e, kind === "forbidden");

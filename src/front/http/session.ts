@@ -18,6 +18,7 @@ import { clientKeepsAlive, CONNECTED, localResponse, statusForProblem } from "./
 import { parseTarget, type Target } from "./target.ts";
 import { answer, dial } from "./answer.ts";
 import { forward, type Origin } from "./forward.ts";
+import { OWN_PAGE_FIELDS, ownPageVerdict, PAGE_CSP } from "./own_pages.ts";
 
 export async function serveHttp(s: Session): Promise<void> {
   let origin: Origin | undefined;
@@ -47,7 +48,8 @@ export async function serveHttp(s: Session): Promise<void> {
         target.form === "origin" ||
         (target.form === "absolute" && s.isSelf(target.host, target.port))
       ) {
-        if (!(await serveLocal(s, head, target.path))) return;
+        const authority = target.form === "absolute" ? target.authority : undefined;
+        if (!(await serveLocal(s, head, target.path, authority))) return;
         continue;
       }
       if (target.form === "authority") {
@@ -131,14 +133,34 @@ async function tunnel(
   logTunnel(s, { dest: `CONNECT ${dest}`, via, upstream, stats, started });
 }
 
-/** Requests to ktctl itself: the PAC file and the about page. False when the connection ends. */
-async function serveLocal(s: Session, head: RequestHead, path: string): Promise<boolean> {
+/**
+ * Requests to ktctl itself: the PAC file, the live page and its JSON, only for ktctl's own
+ * authority and never for another site's page (own_pages.ts). False when the connection ends.
+ */
+async function serveLocal(
+  s: Session,
+  head: RequestHead,
+  path: string,
+  absoluteAuthority?: string,
+): Promise<boolean> {
   const framing = requestFraming(head);
   const bodyless = framing.ok && framing.framing.kind === "length" && framing.framing.length === 0;
   const close = !bodyless || !clientKeepsAlive(head);
   const isHead = head.method === "HEAD";
   const route = path.split("?")[0];
+  const verdict = ownPageVerdict(
+    { fields: head.fields, absoluteAuthority },
+    s.conn.localAddr as Deno.NetAddr,
+  );
   let reply: Uint8Array;
+  if (!verdict.serve) {
+    logRefusal(s, `${head.method} ${route}`, `ktctl's own page refused: ${verdict.reason}`, true);
+    await writeAll(
+      s.conn,
+      localResponse(verdict.status, "", { close: true, extra: OWN_PAGE_FIELDS }),
+    );
+    return false;
+  }
   if (head.method !== "GET" && !isHead) {
     reply = localResponse(405, "ktctl's own pages take GET\n", {
       close,
@@ -149,12 +171,21 @@ async function serveLocal(s: Session, head: RequestHead, path: string): Promise<
       contentType: "application/x-ns-proxy-autoconfig",
       close,
       head: isHead,
+      extra: OWN_PAGE_FIELDS,
     });
   } else if (route === "/") {
     reply = localResponse(200, s.pages.about(), {
       contentType: "text/html; charset=utf-8",
       close,
       head: isHead,
+      extra: [...OWN_PAGE_FIELDS, PAGE_CSP],
+    });
+  } else if (route === "/api/status" && s.pages.status) {
+    reply = localResponse(200, s.pages.status(), {
+      contentType: "application/json; charset=utf-8",
+      close,
+      head: isHead,
+      extra: OWN_PAGE_FIELDS,
     });
   } else {
     reply = localResponse(404, "ktctl serves / and /proxy.pac; everything else goes through it\n", {

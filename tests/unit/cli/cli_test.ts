@@ -201,6 +201,26 @@ Deno.test("cli: a bad --dialDirect or --clusterCIDR range is a UserError naming 
   }
 });
 
+Deno.test("cli: a --clusterCIDR address without a prefix length and an empty --dialDirect are refused", () => {
+  assertFlagError(
+    { clusterCIDR: "10.0.0.0" },
+    '--clusterCIDR: "10.0.0.0" has no prefix length: write the range, such as 10.0.0.0/16',
+    "--clusterCIDR",
+  );
+  assertFlagError(
+    { clusterCIDR: "10.96.0.0/12, fd00::1" },
+    '--clusterCIDR: "fd00::1" has no prefix length: write the range, such as fd00::1/16',
+    "--clusterCIDR",
+  );
+  for (const dialDirect of ["", " ", ","]) {
+    assertFlagError(
+      { dialDirect },
+      "--dialDirect is empty: give all, none, or address ranges such as 127.0.0.0/8",
+      "--dialDirect",
+    );
+  }
+});
+
 Deno.test("cli: parseDirectPolicy", () => {
   assert.deepEqual(parseDirectPolicy("all"), { kind: "all" });
   assert.deepEqual(parseDirectPolicy(" ALL "), { kind: "all" });
