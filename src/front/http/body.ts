@@ -23,16 +23,20 @@ export type Framing =
 
 export type FramingResult = { ok: true; framing: Framing } | { ok: false; reason: string };
 
-/** How a request's body is delimited; a request without either field has none. */
+/**
+ * How a request's body is delimited; a request without either field has none. Only one exact
+ * answer is taken: `Transfer-Encoding: chunked` alone (any other coding is one a server behind
+ * may read differently), or one Content-Length; never both, never a list.
+ */
 export function requestFraming(head: RequestHead): FramingResult {
-  const te = fieldTokens(head.fields, "transfer-encoding");
-  if (te.length > 0) {
+  if (hasField(head.fields, "transfer-encoding")) {
+    const te = fieldTokens(head.fields, "transfer-encoding");
     if (head.minor === 0) return { ok: false, reason: "Transfer-Encoding in an HTTP/1.0 request" };
-    if (fieldValues(head.fields, "content-length").length > 0) {
+    if (hasField(head.fields, "content-length")) {
       return { ok: false, reason: "both Transfer-Encoding and Content-Length" };
     }
-    if (te[te.length - 1] !== "chunked") {
-      return { ok: false, reason: `Transfer-Encoding ${te.join(", ")} does not end in chunked` };
+    if (te.length !== 1 || te[0] !== "chunked") {
+      return { ok: false, reason: `Transfer-Encoding ${te.join(", ")} is not just chunked` };
     }
     return { ok: true, framing: { kind: "chunked" } };
   }
@@ -41,16 +45,27 @@ export function requestFraming(head: RequestHead): FramingResult {
   return { ok: true, framing: { kind: "length", length: length ?? 0 } };
 }
 
-/** How a response's body is delimited, given the request it answers. */
+/**
+ * How a response's body is delimited, given the request it answers. Both Transfer-Encoding and
+ * Content-Length, an empty Transfer-Encoding or chunked applied twice are refused (RFC 9112 §6.3
+ * lets a proxy refuse what it cannot relay unambiguously).
+ */
 export function responseFraming(head: ResponseHead, requestMethod: string): FramingResult {
+  const hasTe = hasField(head.fields, "transfer-encoding");
+  if (hasTe && hasField(head.fields, "content-length")) {
+    return { ok: false, reason: "both Transfer-Encoding and Content-Length" };
+  }
   if (
     requestMethod === "HEAD" || (head.status >= 100 && head.status < 200) || head.status === 204 ||
     head.status === 304
   ) {
     return { ok: true, framing: { kind: "length", length: 0 } };
   }
-  const te = fieldTokens(head.fields, "transfer-encoding");
-  if (te.length > 0) {
+  if (hasTe) {
+    const te = fieldTokens(head.fields, "transfer-encoding");
+    if (te.length === 0) return { ok: false, reason: "an empty Transfer-Encoding" };
+    const chunked = te.filter((t) => t === "chunked").length;
+    if (chunked > 1) return { ok: false, reason: "chunked applied more than once" };
     // Not chunked last: only the close can end it (RFC 9112 §6.3 item 4).
     return {
       ok: true,
@@ -65,14 +80,17 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Fram
   };
 }
 
-/** The one Content-Length (repeated identical values allowed), none, or invalid. */
+/** The one Content-Length: exactly one field of 1-15 digits, none, or invalid. */
 function contentLength(fields: readonly Field[]): number | undefined | "invalid" {
-  const values = fieldValues(fields, "content-length").flatMap((v) => v.split(",")).map((v) =>
-    v.trim()
-  );
+  const values = fieldValues(fields, "content-length");
   if (values.length === 0) return undefined;
-  if (!values.every((v) => v === values[0]) || !/^[0-9]{1,15}$/.test(values[0])) return "invalid";
+  // Repeated or listed values, even identical ones, are refused: servers differ on them.
+  if (values.length > 1 || !/^[0-9]{1,15}$/.test(values[0])) return "invalid";
   return Number(values[0]);
+}
+
+function hasField(fields: readonly Field[], name: string): boolean {
+  return fields.some(([k]) => k.toLowerCase() === name);
 }
 
 /** Longest chunk-size line (size, extensions) and trailer section ktctl takes. */
