@@ -227,7 +227,7 @@ export function generateChunked(rng: Rng): { bytes: Uint8Array; length: number }
   for (let i = rng.int(4); i > 0; i--) {
     const size = rng.range(1, 40);
     s += size.toString(rng.chance(0.5) ? 16 : 16).toUpperCase() +
-      rng.pick(["", ";a=b", " ;x", "\t"]) + "\r\n";
+      rng.pick(["", ";a=b", ";x", ';q="1 2"']) + "\r\n";
     s += "d".repeat(size) + "\r\n";
   }
   s += "0" + rng.pick(["", ";last"]) + "\r\n" + rng.pick(["", "T: v\r\n", "A: 1\r\nB: 2\r\n"]) +

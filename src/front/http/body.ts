@@ -98,8 +98,11 @@ export const MAX_CHUNK_LINE = 4096;
 export const MAX_TRAILERS = 32 * 1024;
 
 type ChunkState =
-  /** `after`: 0 in the digits, 1 in whitespace after them, 2 in an extension. */
-  | { at: "size"; line: number; digits: number; size: number; after: 0 | 1 | 2; cr: boolean }
+  /**
+   * `after`: 0 in the digits, 2 in an extension. No whitespace between the size and an extension
+   * (RFC 9112 would allow BWS before ";"; llhttp does not, and ktctl reads chunks as it does).
+   */
+  | { at: "size"; line: number; digits: number; size: number; after: 0 | 2; cr: boolean }
   | { at: "data"; left: number }
   | { at: "data-cr" }
   | { at: "data-lf" }
@@ -214,10 +217,6 @@ export class BodyFramer {
       if (s.digits === 13) throw new FramingError("chunk size too large");
       s.size = s.size * 16 + hex;
       s.digits++;
-      return i + 1;
-    }
-    if (s.digits > 0 && (c === 0x20 || c === 9)) {
-      s.after = 1;
       return i + 1;
     }
     if (s.digits > 0 && c === 0x3b) {

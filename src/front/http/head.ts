@@ -213,8 +213,13 @@ export class HeadParser<T extends { fields: Field[] }> {
       if (colon <= 0) return invalid("a header line without a field name and colon");
       const name = line.slice(0, colon);
       if (!isToken(name)) return invalid(`field name ${safe(name)} is not a token`);
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+      const raw = line.slice(colon + 1);
+      const value = raw.replace(/^[ \t]+|[ \t]+$/g, "");
       if (!isFieldValue(value)) return invalid(`field ${name} has control characters`);
+      // llhttp refuses a tab after a framing field's value: so does ktctl, to read it alike.
+      if (/\t[ \t]*$/.test(raw) && FRAMING_NAMES.has(name.toLowerCase())) {
+        return invalid(`a tab after the value of ${name}`);
+      }
       if (head.fields.length >= limits.maxFields) {
         return {
           status: "invalid",
@@ -254,6 +259,8 @@ export class HeadParser<T extends { fields: Field[] }> {
 }
 
 const MORE = { status: "more" } as const;
+
+const FRAMING_NAMES = new Set(["content-length", "transfer-encoding"]);
 
 function tooLarge<T>(limits: HeadLimits): HeadParse<T> {
   return {

@@ -282,7 +282,7 @@ function frame(
 }
 
 Deno.test("http body: a chunked body ends after its last chunk and trailers, however it is split", () => {
-  const body = '5\r\nhello\r\n1A;ext=1;q="x"\r\n' + "z".repeat(26) + "\r\n0 \r\nTrailer: t\r\n\r\n";
+  const body = '5\r\nhello\r\n1A;ext=1;q="x"\r\n' + "z".repeat(26) + "\r\n0\r\nTrailer: t\r\n\r\n";
   const bytes = enc(body + "NEXT");
   for (const piece of [1, 2, 3, 7, 64, 1000]) {
     assert.deepEqual(
@@ -308,6 +308,9 @@ Deno.test("http body: malformed chunked bodies are framing errors", () => {
       "5\nhello",
       "5\r\nhelloXX",
       "1 2\r\n",
+      "5 \r\nhello\r\n",
+      "5 ;x\r\nhello\r\n",
+      "5\t\r\nhello\r\n",
       "5;\x01\r\n",
       "fffffffffffffff\r\n",
       "0\r\nTrailer\n",
