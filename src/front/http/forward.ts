@@ -160,8 +160,19 @@ async function exchange(
       return await fail(502, `${dest} closed the connection without a response\n`);
     case "timeout":
       return await fail(504, `${dest} sent no response within ${s.timeouts.responseMs / 1000} s\n`);
-    case "refused":
-      return await fail(502, `the origin's response was refused: ${response.reason}\n`);
+    case "refused": {
+      // No final response reached the client: it gets a 502, and keeps its connection when
+      // every byte of its request was read (nothing of it can be taken for a next request).
+      up.close();
+      await sending;
+      const keep = body.done && clientKeepsAlive(head);
+      const text = `the origin's response was refused: ${response.reason}\n`;
+      await answer(s, 502, text, head, { close: !keep });
+      return keep ? { kind: "done", keepOrigin: false, keepClient: true, stats } : {
+        kind: "failed",
+        stats,
+      };
+    }
     case "broken":
       return await fail(undefined, "");
   }
