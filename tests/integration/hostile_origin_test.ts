@@ -350,6 +350,32 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "hostile origin: refused before the client's body came, the answer is a 502 and a close",
+  opts,
+  async () => {
+    await withProxy(async (proxyPort) => {
+      // The client waits for 100 Continue before its body; the origin answers at once, badly.
+      const evil = hostile(BAD_RESPONSES[3][1]);
+      const c = await Client.open(proxyPort);
+      try {
+        await c.send(
+          `POST http://127.0.0.1:${evil.port}/ HTTP/1.1\r\nContent-Length: 5\r\n` +
+            "Expect: 100-continue\r\n\r\n",
+        );
+        const r = await c.response();
+        assert.equal(r?.status, 502, r?.head ?? "closed");
+        assert.match(r?.head ?? "", /\r\nConnection: close/);
+        // The body that never came cannot be told from a next request: the connection ends.
+        assert.equal(await c.r.rest(), "");
+      } finally {
+        c.close();
+        evil.close();
+      }
+    });
+  },
+);
+
 /** Request bodies that look like a second request: what an origin would run if framing slipped. */
 const SMUGGLED = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
 

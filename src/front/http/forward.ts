@@ -163,15 +163,12 @@ async function exchange(
     case "refused": {
       // No final response reached the client: it gets a 502, and keeps its connection when
       // every byte of its request was read (nothing of it can be taken for a next request).
+      const text = `the origin's response was refused: ${response.reason}\n`;
+      if (!body.done || !clientKeepsAlive(head)) return await fail(502, text);
       up.close();
       await sending;
-      const keep = body.done && clientKeepsAlive(head);
-      const text = `the origin's response was refused: ${response.reason}\n`;
-      await answer(s, 502, text, head, { close: !keep });
-      return keep ? { kind: "done", keepOrigin: false, keepClient: true, stats } : {
-        kind: "failed",
-        stats,
-      };
+      await answer(s, 502, text, head, { close: false });
+      return { kind: "done", keepOrigin: false, keepClient: true, stats };
     }
     case "broken":
       return await fail(undefined, "");
