@@ -2,9 +2,11 @@
  * Where an HTTP/1.x message body ends (RFC 9112 §6). ktctl passes bodies on as they came, chunked
  * or not, and only needs to know where each one stops: that is what lets one client connection
  * carry request after request, to different hosts. The rules are strict where a proxy and a
- * server could disagree (both Content-Length and Transfer-Encoding, differing Content-Lengths, a
- * malformed chunk size): such a message is refused, never guessed at. Pure, fed bytes as they
- * arrive.
+ * server could disagree (both Content-Length and Transfer-Encoding, repeated or listed
+ * Content-Lengths, a request coding other than chunked, a malformed chunk size): such a message
+ * is refused, never guessed at; where RFC 9112 and Node's llhttp differ, ktctl refuses what
+ * either would refuse. The decision is the one description of the body that messages.ts writes
+ * the framing fields from. Pure, fed bytes as they arrive.
  * @module
  */
 import {

@@ -4,7 +4,9 @@
  * no obsolete line folding, no control characters. Anything a lenient parser would guess at is
  * refused instead, because a proxy that reads a head differently from the server behind it is how
  * requests get smuggled. Pure: it sees a byte array and returns what it found, so it can be tested
- * and fuzzed byte by byte.
+ * and fuzzed byte by byte. A `HeadParser` keeps where it stopped, so a head that arrives in
+ * pieces (a byte at a time, from a hostile peer) costs work linear in its length; the drivers
+ * (http/session.ts, http/forward.ts) only read and hand it the bytes.
  *
  * ```ts
  * const r = parseRequestHead(new TextEncoder().encode("GET http://web.demo/ HTTP/1.1\r\nHost: web.demo\r\n\r\n"));
