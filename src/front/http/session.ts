@@ -13,9 +13,9 @@ import { pipe } from "../../net/pipe.ts";
 import { logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
 import { requestFraming } from "./body.ts";
-import { parseRequestHead, type RequestHead } from "./head.ts";
+import { type RequestHead, requestHeadParser } from "./head.ts";
 import { clientKeepsAlive, CONNECTED, localResponse, statusForProblem } from "./messages.ts";
-import { parseTarget, type Target } from "./target.ts";
+import { loggableTarget, parseTarget, type Target } from "./target.ts";
 import { answer, dial } from "./answer.ts";
 import { forward, type Origin } from "./forward.ts";
 import { OWN_PAGE_FIELDS, ownPageVerdict, PAGE_CSP } from "./own_pages.ts";
@@ -34,13 +34,13 @@ export async function serveHttp(s: Session): Promise<void> {
           `ktctl serves only its own user's programs (${admission.detail}).\n`,
           head,
         );
-        logRefusal(s, head.target, `refused: ${admission.detail}`, true);
+        logRefusal(s, loggableTarget(head.target), `refused: ${admission.detail}`, true);
         return;
       }
       const parsed = parseTarget(head.method, head.target);
       if (!parsed.ok) {
         await answer(s, 400, `${parsed.reason}\n`, head);
-        logRefusal(s, head.target, parsed.reason);
+        logRefusal(s, loggableTarget(head.target), parsed.reason);
         return;
       }
       const target = parsed.target;
@@ -89,9 +89,11 @@ async function readRequestHead(s: Session, ms: number): Promise<RequestHead | un
       : Promise.resolve();
     bye.finally(() => closeQuietly(s.conn));
   }, ms);
+  // One parser for the whole head: each read adds to what it has seen, never parsed again.
+  const parser = requestHeadParser();
   try {
     while (true) {
-      const r = parseRequestHead(s.reader.bytes);
+      const r = parser.parse(s.reader.bytes);
       if (r.status === "done") {
         s.reader.consume(r.consumed);
         return r.head;
