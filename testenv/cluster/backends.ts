@@ -19,8 +19,8 @@
  * The bulk servers' bytes are the pseudo-random stream (testenv/bulk_stream.ts) seeded by the
  * request: the line `GET <n> <token>` (bulk) or `GET /<n>?<token>` (bulk-http, method and
  * target), so a client regenerates and checks every byte, and an upload is checked against the
- * stream its own request names. Without a token an upload is only counted (the benchmarks send
- * their own pattern and time it).
+ * stream its own request names. Without a token (older clients, and the benchmarks, which time
+ * rather than check) a download is the byte `x` repeated and an upload is only counted.
  */
 import { type Backend, backends } from "./fixture.ts";
 import { writeAll } from "../../src/net/io.ts";
@@ -164,16 +164,23 @@ async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
   const n = Number(m[2]);
   const seed = line.trimEnd();
   if (m[1] === "GET") {
-    await writeBulk(conn, seed, n);
+    await writeBulk(conn, m[3] === undefined ? undefined : seed, n);
   } else {
     const answer = await readUpload(r, seed, n, m[3] !== undefined);
     if (answer !== null) await writeAll(conn, enc.encode(answer));
   }
 }
 
-/** Writes the first n bytes of the stream of `seed` (the bulk source). */
-async function writeBulk(conn: Deno.Conn, seed: string, n: number): Promise<void> {
-  for await (const chunk of streamChunks(seed, n)) await writeAll(conn, chunk);
+/** Writes the first n bytes of the stream of `seed` (the bulk source); without one, "x"s. */
+async function writeBulk(conn: Deno.Conn, seed: string | undefined, n: number): Promise<void> {
+  if (seed !== undefined) {
+    for await (const chunk of streamChunks(seed, n)) await writeAll(conn, chunk);
+    return;
+  }
+  const chunk = new Uint8Array(64 * 1024).fill(0x78); // "x"
+  for (let left = n; left > 0; left -= chunk.length) {
+    await writeAll(conn, chunk.subarray(0, Math.min(left, chunk.length)));
+  }
 }
 
 /**
@@ -219,7 +226,7 @@ async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
     const seed = `${m[1]} ${m[2]}`;
     if (m[1] === "GET") {
       await writeAll(conn, enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n`));
-      await writeBulk(conn, seed, n);
+      await writeBulk(conn, m[4] === undefined ? undefined : seed, n);
     } else {
       const body = await readUpload(r, seed, n, m[4] !== undefined);
       if (body === null) return;
