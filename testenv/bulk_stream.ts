@@ -90,6 +90,11 @@ export class StreamCheck {
     this.#offset += piece.length;
   }
 
+  /** How many bytes arrived so far, and where the first difference is (if any). */
+  progress(): { bytes: number; firstDifference: number | undefined } {
+    return { bytes: this.#offset, firstDifference: this.#firstDifference };
+  }
+
   result(): { bytes: number; firstDifference: number | undefined; sha256: string } {
     return {
       bytes: this.#offset,

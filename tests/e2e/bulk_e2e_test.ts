@@ -36,67 +36,71 @@ function assertWhole(r: BulkResult, what: string): void {
 }
 
 for (const transport of ["multiplexed", "websocket"] as const) {
-  Deno.test(`bulk (${transport}): SOCKS5, CONNECT and absolute-form, both ways, byte for byte`, opts, async (t) => {
-    const ktctl = await startKtctl([
-      "-c",
-      info.kubeconfigs.admin,
-      "--method",
-      "socks5",
-      "--dialDirect",
-      "127.0.0.0/8,::1/128",
-      ...(transport === "websocket" ? ["--portForward", "websocket"] : []),
-    ], { env: { HOME: home, USERPROFILE: home } });
-    const bulk = `${BULK.service}.${BULK.namespace}`;
-    const bulkHttp = `${BULK_HTTP.service}.${BULK_HTTP.namespace}:${BULK_HTTP.servicePort}`;
-    try {
-      await t.step("SOCKS5 download", async () => {
-        const { conn, reply } = await socks5Connect(ktctl.port, bulk, BULK.port);
-        assert.equal(reply, 0);
-        try {
-          assertWhole(await rawDownload(conn, SIZE), "SOCKS5 GET");
-        } finally {
-          conn.close();
-        }
-      });
-      await t.step("SOCKS5 upload", async () => {
-        const { conn, reply } = await socks5Connect(ktctl.port, bulk, BULK.port);
-        assert.equal(reply, 0);
-        try {
-          const { answer, want } = await rawUpload(conn, SIZE);
-          assert.equal(answer, want);
-        } finally {
-          conn.close();
-        }
-      });
-      await t.step("CONNECT download", async () => {
-        const conn = await httpConnect(ktctl.port, `${bulk}:${BULK.port}`);
-        try {
-          assertWhole(await rawDownload(conn, SIZE), "CONNECT GET");
-        } finally {
-          conn.close();
-        }
-      });
-      await t.step("CONNECT upload", async () => {
-        const conn = await httpConnect(ktctl.port, `${bulk}:${BULK.port}`);
-        try {
-          const { answer, want } = await rawUpload(conn, SIZE);
-          assert.equal(answer, want);
-        } finally {
-          conn.close();
-        }
-      });
-      await t.step("absolute-form GET", async () => {
-        const r = await absoluteDownload(ktctl.port, bulkHttp, SIZE);
-        assert.match(r.status, /^HTTP\/1\.1 200 /);
-        assertWhole(r, "absolute-form GET");
-      });
-      await t.step("absolute-form PUT", async () => {
-        const r = await absoluteUpload(ktctl.port, bulkHttp, SIZE);
-        assert.match(r.status, /^HTTP\/1\.1 200 /);
-        assert.equal(r.answer, r.want);
-      });
-    } finally {
-      assert.equal(await ktctl.stop(), 0, ktctl.output());
-    }
-  });
+  Deno.test(
+    `bulk (${transport}): SOCKS5, CONNECT and absolute-form, both ways, byte for byte`,
+    opts,
+    async (t) => {
+      const ktctl = await startKtctl([
+        "-c",
+        info.kubeconfigs.admin,
+        "--method",
+        "socks5",
+        "--dialDirect",
+        "127.0.0.0/8,::1/128",
+        ...(transport === "websocket" ? ["--portForward", "websocket"] : []),
+      ], { env: { HOME: home, USERPROFILE: home } });
+      const bulk = `${BULK.service}.${BULK.namespace}`;
+      const bulkHttp = `${BULK_HTTP.service}.${BULK_HTTP.namespace}:${BULK_HTTP.servicePort}`;
+      try {
+        await t.step("SOCKS5 download", async () => {
+          const { conn, reply } = await socks5Connect(ktctl.port, bulk, BULK.port);
+          assert.equal(reply, 0);
+          try {
+            assertWhole(await rawDownload(conn, SIZE), "SOCKS5 GET");
+          } finally {
+            conn.close();
+          }
+        });
+        await t.step("SOCKS5 upload", async () => {
+          const { conn, reply } = await socks5Connect(ktctl.port, bulk, BULK.port);
+          assert.equal(reply, 0);
+          try {
+            const { answer, want } = await rawUpload(conn, SIZE);
+            assert.equal(answer, want);
+          } finally {
+            conn.close();
+          }
+        });
+        await t.step("CONNECT download", async () => {
+          const conn = await httpConnect(ktctl.port, `${bulk}:${BULK.port}`);
+          try {
+            assertWhole(await rawDownload(conn, SIZE), "CONNECT GET");
+          } finally {
+            conn.close();
+          }
+        });
+        await t.step("CONNECT upload", async () => {
+          const conn = await httpConnect(ktctl.port, `${bulk}:${BULK.port}`);
+          try {
+            const { answer, want } = await rawUpload(conn, SIZE);
+            assert.equal(answer, want);
+          } finally {
+            conn.close();
+          }
+        });
+        await t.step("absolute-form GET", async () => {
+          const r = await absoluteDownload(ktctl.port, bulkHttp, SIZE);
+          assert.match(r.status, /^HTTP\/1\.1 200 /);
+          assertWhole(r, "absolute-form GET");
+        });
+        await t.step("absolute-form PUT", async () => {
+          const r = await absoluteUpload(ktctl.port, bulkHttp, SIZE);
+          assert.match(r.status, /^HTTP\/1\.1 200 /);
+          assert.equal(r.answer, r.want);
+        });
+      } finally {
+        assert.equal(await ktctl.stop(), 0, ktctl.output());
+      }
+    },
+  );
 }

@@ -86,6 +86,35 @@ export async function rawDownload(conn: Deno.Conn, n: number): Promise<BulkResul
 }
 
 /**
+ * A checked download read in parts: `GET <n> <token>` is sent at once, and each `read(count)`
+ * takes the next bytes and checks them. For a client that stops reading for a while (memory
+ * tests): bytes must flow before the pause and arrive intact after it.
+ */
+export class PartedDownload {
+  #reader: ConnReader;
+  #check: StreamCheck;
+  private constructor(conn: Deno.Conn, line: string) {
+    this.#reader = new ConnReader(conn);
+    this.#check = new StreamCheck(line);
+  }
+
+  static async start(conn: Deno.Conn, n: number): Promise<PartedDownload> {
+    const line = `GET ${n} ${freshToken()}`;
+    await writeAll(conn, enc.encode(`${line}\n`));
+    return new PartedDownload(conn, line);
+  }
+
+  /** Reads the next `count` bytes; throws if they do not arrive or differ from the stream. */
+  async read(count: number): Promise<void> {
+    const before = this.#check.progress().bytes;
+    const got = await this.#reader.take(count, (piece) => this.#check.push(piece));
+    const { firstDifference } = this.#check.progress();
+    if (got !== count) throw new Error(`${got} of ${count} bytes after byte ${before}`);
+    if (firstDifference !== undefined) throw new Error(`differs from byte ${firstDifference}`);
+  }
+}
+
+/**
  * `PUT <n> <token>` and the stream it names; returns the server's answer and the line it must
  * be (`OK <n> sha256:<digest of what was sent>`).
  */
