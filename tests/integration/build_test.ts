@@ -153,8 +153,6 @@ async function servesConnect(
 
 Deno.test(
   "the bundle, run as the executables run it (no deno.json, embedded V8 flags), serves connect",
-  // The fake API server's watches end with the test but their streams close a tick later.
-  { sanitizeOps: false, sanitizeResources: false },
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "ktctl-bundle-" });
     try {
@@ -169,9 +167,6 @@ Deno.test(
 Deno.test({
   name: `the executable for ${HOST_TARGET} answers ktctl version and serves connect`,
   ignore: !denortHere,
-  // As above: the fake API server's watch streams close a tick after the test.
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const out = await Deno.makeTempDir();
     try {
