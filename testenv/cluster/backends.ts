@@ -152,7 +152,7 @@ async function serveEcho(b: Backend, conn: Deno.Conn): Promise<void> {
   }
 }
 
-async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
+export async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
   const r = new Reader(conn);
   const line = await r.readUntil("\n", 128);
   if (line === null) return;
@@ -204,7 +204,7 @@ async function readUpload(
 }
 
 /** Bulk over HTTP/1.1, for HTTP proxies' absolute-form requests (keep-alive honoured). */
-async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
+export async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
   const r = new Reader(conn);
   for (;;) {
     const head = await r.readUntil("\r\n\r\n", 64 * 1024);

@@ -6,11 +6,39 @@
  * was sent. Over a SOCKS connection, a CONNECT tunnel, or absolute-form HTTP requests.
  * @module
  */
-import { writeAll } from "../../src/net/io.ts";
+import { closeQuietly, writeAll } from "../../src/net/io.ts";
 import { freshToken, StreamCheck, streamChunks, streamDigest } from "../../testenv/bulk_stream.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** Every transfer's deadline: the slowest path on a loaded machine moves ~1 MB/s, not less. */
+const DEADLINE_MS = 120_000;
+
+/** What an older bulk server (before seeded streams) answers, and what to do about it. */
+const OLD_SERVER = "the bulk server does not know seeded transfers: the running backends " +
+  "process predates testenv/bulk_stream.ts (`deno task cluster up` restarts backends that lack " +
+  "ports, not older ones: stop it by its pid file and run `cluster up`). It said: ";
+
+/**
+ * Runs `body`, closing `conn` after the deadline (so a transfer that stalls fails instead of
+ * hanging) and saying so in the error.
+ */
+async function withDeadline<T>(conn: Deno.Conn, what: string, body: () => Promise<T>): Promise<T> {
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    closeQuietly(conn);
+  }, DEADLINE_MS);
+  try {
+    return await body();
+  } catch (e) {
+    if (expired) throw new Error(`${what}: not done within ${DEADLINE_MS} ms`, { cause: e });
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** What a transfer delivered: bytes, first byte that differed from the stream, digests. */
 export interface BulkResult {
@@ -53,6 +81,12 @@ export class ConnReader {
     }
   }
 
+  /** The next `n` bytes (fewer if the peer closes first), left to be read again. */
+  async peek(n: number): Promise<Uint8Array> {
+    while (this.#buf.length < n && await this.#fill()) { /* more */ }
+    return this.#buf.subarray(0, n);
+  }
+
   /** Hands `n` bytes (fewer if the peer closes first) to `sink` piece by piece; returns the count. */
   async take(n: number, sink: (piece: Uint8Array) => Promise<void>): Promise<number> {
     let got = 0;
@@ -67,7 +101,15 @@ export class ConnReader {
   }
 }
 
+/** Throws, saying why, when an older bulk server answered `ERR ...` instead of the stream. */
+async function refuseOldServer(r: ConnReader): Promise<void> {
+  if (dec.decode(await r.peek(4)) === "ERR ") {
+    throw new Error(OLD_SERVER + (await r.until("\n", 1024)).trim());
+  }
+}
+
 async function download(r: ConnReader, seed: string, n: number): Promise<BulkResult> {
+  await refuseOldServer(r);
   const check = new StreamCheck(seed);
   await r.take(n, (piece) => check.push(piece));
   const { bytes, firstDifference, sha256 } = check.result();
@@ -79,10 +121,12 @@ async function sendStream(conn: Deno.Conn, seed: string, n: number): Promise<voi
 }
 
 /** `GET <n> <token>` on a connection to the bulk server (through SOCKS or CONNECT). */
-export async function rawDownload(conn: Deno.Conn, n: number): Promise<BulkResult> {
-  const line = `GET ${n} ${freshToken()}`;
-  await writeAll(conn, enc.encode(`${line}\n`));
-  return await download(new ConnReader(conn), line, n);
+export function rawDownload(conn: Deno.Conn, n: number): Promise<BulkResult> {
+  return withDeadline(conn, `GET ${n}`, async () => {
+    const line = `GET ${n} ${freshToken()}`;
+    await writeAll(conn, enc.encode(`${line}\n`));
+    return await download(new ConnReader(conn), line, n);
+  });
 }
 
 /**
@@ -107,7 +151,14 @@ export class PartedDownload {
   /** Reads the next `count` bytes; throws if they do not arrive or differ from the stream. */
   async read(count: number): Promise<void> {
     const before = this.#check.progress().bytes;
-    const got = await this.#reader.take(count, (piece) => this.#check.push(piece));
+    const got = await withDeadline(
+      this.#reader.conn,
+      `${count} bytes after ${before}`,
+      async () => {
+        if (before === 0) await refuseOldServer(this.#reader);
+        return await this.#reader.take(count, (piece) => this.#check.push(piece));
+      },
+    );
     const { firstDifference } = this.#check.progress();
     if (got !== count) throw new Error(`${got} of ${count} bytes after byte ${before}`);
     if (firstDifference !== undefined) throw new Error(`differs from byte ${firstDifference}`);
@@ -118,18 +169,22 @@ export class PartedDownload {
  * `PUT <n> <token>` and the stream it names; returns the server's answer and the line it must
  * be (`OK <n> sha256:<digest of what was sent>`).
  */
-export async function rawUpload(
-  conn: Deno.Conn,
-  n: number,
-): Promise<{ answer: string; want: string }> {
-  const line = `PUT ${n} ${freshToken()}`;
-  await writeAll(conn, enc.encode(`${line}\n`));
-  const answering = new ConnReader(conn).until("\n", 1024);
-  await sendStream(conn, line, n);
-  return {
-    answer: (await answering).trim(),
-    want: `OK ${n} sha256:${await streamDigest(line, n)}`,
-  };
+export function rawUpload(conn: Deno.Conn, n: number): Promise<{ answer: string; want: string }> {
+  return withDeadline(conn, `PUT ${n}`, async () => {
+    const line = `PUT ${n} ${freshToken()}`;
+    await writeAll(conn, enc.encode(`${line}\n`));
+    const answering = new ConnReader(conn).until("\n", 1024);
+    // An older server answers at once and stops reading: its answer, not a stuck write.
+    const sending = sendStream(conn, line, n);
+    // Either may fail after the other has decided the outcome: never unhandled.
+    answering.catch(() => {});
+    sending.catch(() => {});
+    const early = await Promise.race([answering, sending.then(() => undefined)]);
+    if (early?.startsWith("ERR ")) throw new Error(OLD_SERVER + early.trim());
+    await sending;
+    const answer = (await answering).trim();
+    return { answer, want: `OK ${n} sha256:${await streamDigest(line, n)}` };
+  });
 }
 
 /** `CONNECT host:port` on a fresh connection to an HTTP proxy; throws unless it answers 200. */
@@ -137,17 +192,22 @@ export async function httpConnect(proxyPort: number, authority: string): Promise
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
   await writeAll(conn, enc.encode(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
   // Read the head byte by byte: what follows it belongs to the tunnelled protocol.
-  let head = "";
-  const one = new Uint8Array(1);
-  while (!head.endsWith("\r\n\r\n")) {
-    if ((await conn.read(one)) === null || head.length > 16 * 1024) {
-      conn.close();
-      throw new Error(`CONNECT ${authority}: no answer (${JSON.stringify(head)})`);
+  const head = await withDeadline(conn, `CONNECT ${authority}`, async () => {
+    let head = "";
+    const one = new Uint8Array(1);
+    while (!head.endsWith("\r\n\r\n")) {
+      if ((await conn.read(one)) === null || head.length > 16 * 1024) {
+        throw new Error(`CONNECT ${authority}: no answer (${JSON.stringify(head)})`);
+      }
+      head += String.fromCharCode(one[0]);
     }
-    head += String.fromCharCode(one[0]);
-  }
+    return head;
+  }).catch((e) => {
+    closeQuietly(conn);
+    throw e;
+  });
   if (!/^HTTP\/1\.1 200 /.test(head)) {
-    conn.close();
+    closeQuietly(conn);
     throw new Error(`CONNECT ${authority}: ${head.split("\r\n")[0]}`);
   }
   return conn;
@@ -161,16 +221,20 @@ export async function absoluteDownload(
 ): Promise<BulkResult & { status: string }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
   try {
-    const target = `/${n}?${freshToken()}`;
-    await writeAll(
-      conn,
-      enc.encode(`GET http://${authority}${target} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`),
-    );
-    const r = new ConnReader(conn);
-    const head = await r.until("\r\n\r\n");
-    return { status: head.split("\r\n")[0], ...await download(r, `GET ${target}`, n) };
+    return await withDeadline(conn, `GET /${n}`, async () => {
+      const target = `/${n}?${freshToken()}`;
+      await writeAll(
+        conn,
+        enc.encode(`GET http://${authority}${target} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`),
+      );
+      const r = new ConnReader(conn);
+      const head = await r.until("\r\n\r\n");
+      const status = head.split("\r\n")[0];
+      if (/^HTTP\/1\.1 400 /.test(status)) throw new Error(OLD_SERVER + status);
+      return { status, ...await download(r, `GET ${target}`, n) };
+    });
   } finally {
-    conn.close();
+    closeQuietly(conn);
   }
 }
 
@@ -182,28 +246,37 @@ export async function absoluteUpload(
 ): Promise<{ status: string; answer: string; want: string }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxyPort });
   try {
-    const target = `/${n}?${freshToken()}`;
-    await writeAll(
-      conn,
-      enc.encode(
-        `PUT http://${authority}${target} HTTP/1.1\r\nHost: ${authority}\r\n` +
-          `Content-Length: ${n}\r\n\r\n`,
-      ),
-    );
-    const r = new ConnReader(conn);
-    const answering = r.until("\r\n\r\n");
-    const seed = `PUT ${target}`;
-    await sendStream(conn, seed, n);
-    const head = await answering;
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? "0");
-    let body = "";
-    await r.take(length, (piece) => Promise.resolve(void (body += dec.decode(piece))));
-    return {
-      status: head.split("\r\n")[0],
-      answer: body.trim(),
-      want: `OK ${n} sha256:${await streamDigest(seed, n)}`,
-    };
+    return await withDeadline(conn, `PUT /${n}`, async () => {
+      const target = `/${n}?${freshToken()}`;
+      await writeAll(
+        conn,
+        enc.encode(
+          `PUT http://${authority}${target} HTTP/1.1\r\nHost: ${authority}\r\n` +
+            `Content-Length: ${n}\r\n\r\n`,
+        ),
+      );
+      const r = new ConnReader(conn);
+      const answering = r.until("\r\n\r\n");
+      const seed = `PUT ${target}`;
+      const sending = sendStream(conn, seed, n);
+      answering.catch(() => {});
+      sending.catch(() => {});
+      const early = await Promise.race([answering, sending.then(() => undefined)]);
+      if (early !== undefined && /^HTTP\/1\.1 400 /.test(early)) {
+        throw new Error(OLD_SERVER + early.split("\r\n")[0]);
+      }
+      await sending;
+      const head = await answering;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? "0");
+      let body = "";
+      await r.take(length, (piece) => Promise.resolve(void (body += dec.decode(piece))));
+      return {
+        status: head.split("\r\n")[0],
+        answer: body.trim(),
+        want: `OK ${n} sha256:${await streamDigest(seed, n)}`,
+      };
+    });
   } finally {
-    conn.close();
+    closeQuietly(conn);
   }
 }
