@@ -19,9 +19,7 @@ import {
   rawUpload,
 } from "../helpers/bulk.ts";
 
-// Child processes outlive nothing here, but ktctl's stdout/stderr pumps end a tick after its
-// exit (testenv/ktctl_process.ts), which the op sanitizer reports.
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 const home = await Deno.makeTempDir({ prefix: "ktctl-e2e-bulk-" });

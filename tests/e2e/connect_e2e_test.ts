@@ -29,7 +29,7 @@ import {
   socks5Connect,
 } from "../../testenv/socks_client.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 const home = await Deno.makeTempDir({ prefix: "ktctl-e2e-home-" });

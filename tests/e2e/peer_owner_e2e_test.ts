@@ -9,7 +9,7 @@ import { startKtctl } from "../../testenv/ktctl_process.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const asRoot = Deno.build.os === "linux" && Deno.uid() === 0;
-const opts = { sanitizeOps: false, sanitizeResources: false, ignore: !asRoot };
+const opts = { ignore: !asRoot };
 if (asRoot) await ensureCluster();
 const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128"];
 

@@ -47,7 +47,7 @@ import {
   WGET,
 } from "../helpers/reach_clients.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 const home = await Deno.makeTempDir({ prefix: "ktctl-reach-home-" });
