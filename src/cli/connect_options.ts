@@ -7,7 +7,7 @@ import { canonicalIp, type Cidr, parseCidr } from "../net/ip.ts";
 import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
-import type { Method } from "./banner.ts";
+import type { ProxyMethod } from "../sysproxy/types.ts";
 
 export interface ConnectFlags extends GlobalFlags {
   method: string;
@@ -22,7 +22,7 @@ export interface ConnectFlags extends GlobalFlags {
 }
 
 export interface ConnectOptions {
-  method: Method;
+  method: ProxyMethod;
   address: string;
   port: number;
   setupGlobalProxy: boolean;
@@ -37,7 +37,7 @@ export interface ConnectOptions {
   namespace?: string;
 }
 
-export const METHODS: readonly Method[] = ["socks", "socks5", "http"];
+export const METHODS: readonly ProxyMethod[] = ["socks", "socks5", "http"];
 
 /** Checks and converts the flags; every problem is a UserError naming the flag. */
 export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
@@ -62,7 +62,7 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     throw new UserError(`-n/--namespace "${f.namespace}" is not a valid namespace name`);
   }
   return {
-    method: f.method as Method,
+    method: f.method as ProxyMethod,
     address,
     port,
     setupGlobalProxy: f.setupGlobalProxy === true,
