@@ -16,8 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { bundleKtctl } from "./bundle.ts";
-import { KTCTL_V8_ARG } from "./v8_flags.ts";
+import { bundleKtctl, SHIPPED_RUN_FLAGS } from "./bundle.ts";
 
 export const TARGETS: Record<string, string> = {
   "x86_64-pc-windows-msvc": "ktctl.exe",
@@ -82,11 +81,9 @@ for (const target of targets) {
     // sources are checked by `deno task check`).
     args: [
       "compile",
-      "--allow-all",
-      "--no-config",
-      "--no-check",
       // Embedded in the executable: every launch runs with them.
-      KTCTL_V8_ARG,
+      ...SHIPPED_RUN_FLAGS,
+      "--no-check",
       "--target",
       target,
       "--output",

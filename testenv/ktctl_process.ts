@@ -4,6 +4,7 @@
  * @module
  */
 import { KTCTL_V8_ARG } from "../scripts/v8_flags.ts";
+import { SHIPPED_RUN_FLAGS } from "../scripts/bundle.ts";
 
 export interface KtctlProcess {
   child: Deno.ChildProcess;
@@ -55,9 +56,7 @@ export async function startKtctl(
   const launch = opts.executable ? [opts.executable, ...ktctlArgs] : [
     Deno.execPath(),
     "run",
-    "--allow-all",
-    ...(opts.asShipped ? ["--no-config"] : []),
-    KTCTL_V8_ARG,
+    ...(opts.asShipped ? SHIPPED_RUN_FLAGS : ["--allow-all", KTCTL_V8_ARG]),
     opts.entry ?? "main.ts",
     ...ktctlArgs,
   ];
