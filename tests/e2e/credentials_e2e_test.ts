@@ -23,11 +23,7 @@ import { startKtctl } from "../../testenv/ktctl_process.ts";
 import { curlWithEnv } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-// Sanitizers off, named reason: not yet run with them on. These tests restart parts of the
-// shared control plane (API server, kubelet) or its credentials, which could not be done on the
-// machine shared during the round that turned them on everywhere else; turn them on after one
-// run on a cluster of one's own (KTCTL_CACHE=...).
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 const dir = await Deno.makeTempDir({ prefix: "ktctl-cred-e2e-" });
