@@ -67,7 +67,7 @@ import {
   type Proc,
   stopAll,
 } from "./procs.ts";
-import { type Cell, fmt, fmtRatio, table } from "./report.ts";
+import { fmt } from "./table.ts";
 import { KTCTL_V8_FLAGS } from "../scripts/v8_flags.ts";
 import { bundleKtctl } from "../scripts/bundle.ts";
 import {
@@ -78,12 +78,9 @@ import {
   startKtctl,
   startPortForward,
 } from "./sides.ts";
-import { mbps, median, percentile, rotate, round } from "./stats.ts";
+import { mbps, percentile, rotate } from "./stats.ts";
 import {
-  emptyHttpResults,
   type HttpBenchEnv,
-  httpReport,
-  type HttpResults,
   HttpSideProcess,
   runHttpBulk,
   runHttpConcurrency,
@@ -91,43 +88,23 @@ import {
   warmUpHttp,
 } from "./http_rows.ts";
 
-const MiB = 1024 * 1024;
-const MEASUREMENTS = [
-  "bulk",
-  "latency",
-  "interactive",
-  "concurrency",
-  "idle",
-  "startup",
-] as const;
-type Measurement = typeof MEASUREMENTS[number];
-
-interface Config {
-  runs: number;
-  quick: boolean;
-  bulkBytes: number;
-  latencyCount: number;
-  exchanges: number;
-  concurrency: number;
-  concurrencyBytes: number;
-  idleMs: number;
-  only: Set<Measurement>;
-  ktctlDir: string;
-  /** V8 flags ktctl runs with (`deno run --v8-flags=...`), comma-separated; "" for none. */
-  ktctlV8Flags: string;
-  /** Run the bundle of the checkout's main.ts (what `deno task build` compiles). */
-  bundle: boolean;
-  timeoutMin: number;
-  /** Which kubeconfig both ktctl and kubectl use: client certificate (admin) or bearer token. */
-  auth: "cert" | "token";
-}
-
-const GOALS = {
-  bulkVsKubectl: 1.0,
-  bulkVsPlain: 0.5,
-  peakRssMB: 150,
-};
-
+import {
+  BULK_SIDES,
+  type BulkSide,
+  type Config,
+  emptyResults,
+  type Env,
+  GOALS,
+  LAT_SIDES,
+  type LatSide,
+  type Measurement,
+  MEASUREMENTS,
+  MiB,
+  type ProcSide,
+  type Results,
+  SPLIT_GAP_MS,
+} from "./results.ts";
+import { report } from "./report.ts";
 function usage(): never {
   console.error(
     "usage: deno task bench [--quick] [--runs N] [--ktctl-dir DIR] [--bulk-mib N]\n" +
@@ -217,109 +194,8 @@ function load(): string {
 // ---------------------------------------------------------------------------------------------
 // Results
 
-type BulkSide = "ktctl socks5" | "ktctl socks4a" | "kubectl" | "plain";
-const BULK_SIDES: BulkSide[] = ["ktctl socks5", "ktctl socks4a", "kubectl", "plain"];
-/**
- * "ktctl ws" is ktctl with --portForward websocket: one WebSocket per connection. "ktctl
- * insecure" is ktctl with the same kubeconfig changed to `insecure-skip-tls-verify` (no CA),
- * which takes the node:tls adapter (net/node_tls.ts) instead of Deno's TLS.
- */
-type LatSide = "ktctl" | "ktctl ws" | "ktctl insecure" | "kubectl" | "plain";
-const LAT_SIDES: LatSide[] = ["ktctl", "ktctl ws", "ktctl insecure", "kubectl", "plain"];
-type ProcSide = "ktctl" | "kubectl";
-
-interface ConcurrencyFigures {
-  ok: number[];
-  mbps: number[];
-  peakRss: number[];
-  cpuMsPerMiB: number[];
-}
-
-/** Per-run figures; the table shows their medians. */
-interface Results {
-  bulk: { get: Record<BulkSide, number[]>; put: Record<BulkSide, number[]> };
-  /** CPU time of the proxy process (ktctl, kubectl) per MiB moved, ms. */
-  bulkCpu: {
-    get: Record<Exclude<BulkSide, "plain">, number[]>;
-    put: Record<Exclude<BulkSide, "plain">, number[]>;
-  };
-  /**
-   * CPU time of the relays every port-forward byte crosses (kube-apiserver and kwok, the
-   * kubelet here) per MiB moved, ms: what bounds any port-forward client on this machine.
-   */
-  relayCpu: {
-    get: Record<Exclude<BulkSide, "plain">, number[]>;
-    put: Record<Exclude<BulkSide, "plain">, number[]>;
-  };
-  bulkPeakRss: Partial<Record<"ktctl socks5" | "ktctl socks4a", number>>;
-  latency: Record<LatSide, { p50: number[]; p95: number[]; p99: number[]; failed: number[] }>;
-  /** Round trips on one open tunnel, request in two writes. */
-  interactive: Record<LatSide, { p50: number[]; p95: number[] }>;
-  /** 200 downloads at once (`concurrency`), and 200 uploads at once. */
-  concurrency: Record<ProcSide, ConcurrencyFigures>;
-  concurrencyUpload: Record<ProcSide, ConcurrencyFigures>;
-  idle: Record<ProcSide, { rss: number[]; cpu: number[] }>;
-  startup: Record<ProcSide, number[]> & { ktctlBanner: number[] };
-  /** The HTTP proxy's rows (CONNECT and absolute-form), bench/http_rows.ts. */
-  http: HttpResults;
-  errors: string[];
-}
-
-function emptyResults(): Results {
-  const bySide = () =>
-    Object.fromEntries(BULK_SIDES.map((s) => [s, [] as number[]])) as Record<BulkSide, number[]>;
-  const byProxy = () => ({ "ktctl socks5": [], "ktctl socks4a": [], "kubectl": [] });
-  const lat = () => ({ p50: [], p95: [], p99: [], failed: [] });
-  const conc = (): ConcurrencyFigures => ({ ok: [], mbps: [], peakRss: [], cpuMsPerMiB: [] });
-  return {
-    bulk: { get: bySide(), put: bySide() },
-    bulkCpu: { get: byProxy(), put: byProxy() },
-    relayCpu: { get: byProxy(), put: byProxy() },
-    bulkPeakRss: {},
-    latency: {
-      ktctl: lat(),
-      "ktctl ws": lat(),
-      "ktctl insecure": lat(),
-      kubectl: lat(),
-      plain: lat(),
-    },
-    interactive: {
-      ktctl: { p50: [], p95: [] },
-      "ktctl ws": { p50: [], p95: [] },
-      "ktctl insecure": { p50: [], p95: [] },
-      kubectl: { p50: [], p95: [] },
-      plain: { p50: [], p95: [] },
-    },
-    concurrency: { ktctl: conc(), kubectl: conc() },
-    concurrencyUpload: { ktctl: conc(), kubectl: conc() },
-    idle: { ktctl: { rss: [], cpu: [] }, kubectl: { rss: [], cpu: [] } },
-    startup: { ktctl: [], kubectl: [], ktctlBanner: [] },
-    http: emptyHttpResults(),
-    errors: [],
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Environment shared by the measurements
-
-interface Env {
-  cfg: Config;
-  info: ClusterInfo;
-  kubectl: string;
-  home: string;
-  denoDir: string;
-  /** The bundle ktctl runs from with --bundle (else main.ts of the checkout). */
-  entry?: string;
-  ticksPerSecond: number;
-  /** git revision of the ktctl checkout measured. */
-  revision: string;
-  bulkHost: string;
-  webHost: string;
-  plainBulkPort: number;
-  plainWebPort: number;
-  /** The kubeconfig ktctl uses, changed to insecure-skip-tls-verify (the "ktctl insecure" side). */
-  insecureKubeconfig: string;
-}
 
 /** Whether the pods the bench uses exist (other test suites delete fixture pods). */
 async function fixturePresent(): Promise<boolean> {
@@ -606,8 +482,6 @@ async function runLatency(env: Env, ll: LongLived, run: number, res: Results): P
   note(`run ${run + 1} new connections (ms): ${figures.join("; ")}`);
 }
 
-const SPLIT_GAP_MS = 2;
-
 async function runInteractive(env: Env, ll: LongLived, run: number, res: Results): Promise<void> {
   const dialers = latencyDialers(env, ll);
   const figures: string[] = [];
@@ -782,332 +656,6 @@ async function runStartup(env: Env, run: number, res: Results): Promise<void> {
     }
   }
   note(`run ${run + 1} start-up to first reply: ${figures.join(", ")}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Report
-
-/** CPU ms per MiB of each proxy, each way: medians and every run, for the JSON line. */
-function msPerMiB(figures: Results["bulkCpu"]) {
-  const proxies = ["ktctl socks5", "ktctl socks4a", "kubectl"] as const;
-  return {
-    median: Object.fromEntries(
-      (["get", "put"] as const).map((d) => [
-        d,
-        Object.fromEntries(proxies.map((s) => [s, round(median(figures[d][s]), 2)])),
-      ]),
-    ),
-    runs: figures,
-  };
-}
-
-function report(env: Env, res: Results): { text: string; json: Record<string, unknown> } {
-  const m = median;
-  const rows: Cell[][] = [];
-  const met = (ok: boolean | undefined) => ok === undefined ? "" : ok ? "met" : "NOT MET";
-  const mb = (bytes: number) => `${round(bytes / MiB)} MiB`;
-  const json: Record<string, unknown> = {};
-  /** A row whose cells after the label are `cells`, padded to the table's width. */
-  const row = (label: string, ...cells: Cell[]) =>
-    rows.push([label, ...cells, ...new Array(7 - cells.length).fill("")]);
-  /** A row of times (ms): one ktctl figure against kubectl's and plain TCP's. */
-  const timeRow = (label: string, k: number, kc: number, pl: number, goal = "", ok = "") =>
-    row(label, fmt(k, 2), fmt(kc, 2), fmt(pl, 2), fmtRatio(k / kc), fmtRatio(k / pl), goal, ok);
-  /** ktctl against kubectl alone, with the ratio. */
-  const vsKubectl = (label: string, k: number, kc: number, digits = 1, goal = "", ok = "") =>
-    row(label, fmt(k, digits), fmt(kc, digits), "", fmtRatio(k / kc), "", goal, ok);
-
-  const ceilings: string[] = [];
-  for (const dir of ["get", "put"] as const) {
-    const kubectl = m(res.bulk[dir].kubectl);
-    const plain = m(res.bulk[dir].plain);
-    for (const side of ["ktctl socks5", "ktctl socks4a"] as const) {
-      const k = m(res.bulk[dir][side]);
-      const vsKubectl = k / kubectl;
-      const vsPlain = k / plain;
-      // Two goals, each with its own verdict: one says nothing about the other.
-      const verdict = (ratio: number, goal: number) =>
-        Number.isFinite(ratio) ? met(ratio >= goal) : "n/a";
-      rows.push([
-        `bulk ${dir === "get" ? "download" : "upload"} ${mb(env.cfg.bulkBytes)}, ${side} (MB/s)`,
-        fmt(k, 0),
-        fmt(kubectl, 0),
-        fmt(plain, 0),
-        fmtRatio(vsKubectl),
-        fmtRatio(vsPlain),
-        `>=${GOALS.bulkVsKubectl.toFixed(1)}x kubectl / >=${GOALS.bulkVsPlain.toFixed(1)}x plain`,
-        `${verdict(vsKubectl, GOALS.bulkVsKubectl)} / ${verdict(vsPlain, GOALS.bulkVsPlain)}`,
-      ]);
-    }
-    // What each proxy process spends per MiB: ktctl's own cost, steadier than MB/s on a busy
-    // machine where the API server and kwok share the CPUs.
-    const cpuK = m(res.bulkCpu[dir]["ktctl socks5"]);
-    const cpuC = m(res.bulkCpu[dir].kubectl);
-    vsKubectl(
-      `bulk ${dir === "get" ? "download" : "upload"}, CPU of the proxy process (ms per MiB)`,
-      cpuK,
-      cpuC,
-      2,
-    );
-    // And what the API server and kwok spend relaying the same bytes: with the proxy's own, it
-    // bounds what any port-forward client can reach on this machine's cores.
-    const relayK = m(res.relayCpu[dir]["ktctl socks5"]);
-    const relayC = m(res.relayCpu[dir].kubectl);
-    vsKubectl(
-      `bulk ${dir === "get" ? "download" : "upload"}, CPU of kube-apiserver + kwok (ms per MiB)`,
-      relayK,
-      relayC,
-      2,
-    );
-    const ceiling = navigator.hardwareConcurrency * 1000 / (relayK + cpuK) * MiB / 1e6;
-    if (Number.isFinite(ceiling)) {
-      ceilings.push(
-        `${dir === "get" ? "download" : "upload"} ${fmt(ceiling, 0)} MB/s ` +
-          `(${fmtRatio(ceiling / plain)} plain)`,
-      );
-    }
-  }
-  json.bulk = {
-    bytes: env.cfg.bulkBytes,
-    unit: "MB/s",
-    median: Object.fromEntries(
-      (["get", "put"] as const).map((d) => [
-        d,
-        Object.fromEntries(BULK_SIDES.map((s) => [s, round(m(res.bulk[d][s]))])),
-      ]),
-    ),
-    runs: res.bulk,
-    cpuMsPerMiB: msPerMiB(res.bulkCpu),
-    peakRssMB: res.bulkPeakRss,
-    relayCpuMsPerMiB: msPerMiB(res.relayCpu),
-  };
-
-  for (const p of ["p50", "p95", "p99"] as const) {
-    const k = m(res.latency.ktctl[p]);
-    const kc = m(res.latency.kubectl[p]);
-    timeRow(
-      `new connection + HTTP GET, ${p} of ${env.cfg.latencyCount} (ms)`,
-      k,
-      kc,
-      m(res.latency.plain[p]),
-      p === "p50" ? "<= kubectl" : "",
-      p === "p50" && Number.isFinite(k / kc) ? met(k <= kc) : "",
-    );
-  }
-  // The same through ktctl with one WebSocket per connection (--portForward websocket): what the
-  // multiplexed tunnel saves, measured in the same run.
-  for (const p of ["p50", "p95"] as const) {
-    timeRow(
-      `  the same, ktctl --portForward websocket, ${p} (ms)`,
-      m(res.latency["ktctl ws"][p]),
-      m(res.latency.kubectl[p]),
-      m(res.latency.plain[p]),
-    );
-  }
-  // The same with the kubeconfig changed to insecure-skip-tls-verify (node:tls adapter), against
-  // the CA-verified ktctl of the same run: issue 14 asks for p50 <= 1.3x.
-  for (const p of ["p50", "p95"] as const) {
-    const insecure = m(res.latency["ktctl insecure"][p]);
-    const verified = m(res.latency.ktctl[p]);
-    timeRow(
-      `  the same, insecure-skip-tls-verify kubeconfig, ${p} (ms)`,
-      insecure,
-      m(res.latency.kubectl[p]),
-      m(res.latency.plain[p]),
-      p === "p50" ? `<= 1.3x ktctl (${fmt(insecure / verified, 2)}x)` : "",
-      p === "p50" && Number.isFinite(insecure / verified) ? met(insecure <= 1.3 * verified) : "",
-    );
-  }
-  const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
-  if (failedLat.some((f) => f > 0)) {
-    row(
-      "new connections failed (all runs): " +
-        LAT_SIDES.map((side, i) => `${side} ${failedLat[i]}`).join(", "),
-    );
-  }
-  json.latency = {
-    count: env.cfg.latencyCount,
-    unit: "ms",
-    median: Object.fromEntries(
-      LAT_SIDES.map((s) => [s, {
-        p50: round(m(res.latency[s].p50), 2),
-        p95: round(m(res.latency[s].p95), 2),
-        p99: round(m(res.latency[s].p99), 2),
-      }]),
-    ),
-    runs: res.latency,
-  };
-
-  for (const p of ["p50", "p95"] as const) {
-    timeRow(
-      `open tunnel, request in 2 writes ${SPLIT_GAP_MS} ms apart, ${p} of ` +
-        `${env.cfg.exchanges} (ms)`,
-      m(res.interactive.ktctl[p]),
-      m(res.interactive.kubectl[p]),
-      m(res.interactive.plain[p]),
-    );
-  }
-  json.interactive = {
-    exchanges: env.cfg.exchanges,
-    gapMs: SPLIT_GAP_MS,
-    unit: "ms",
-    median: Object.fromEntries(
-      LAT_SIDES.map((s) => [s, {
-        p50: round(m(res.interactive[s].p50), 2),
-        p95: round(m(res.interactive[s].p95), 2),
-      }]),
-    ),
-    runs: res.interactive,
-  };
-
-  const conc = `${env.cfg.concurrency} x ${mb(env.cfg.concurrencyBytes)}`;
-  /** The rows of one concurrency measurement, and its medians for the JSON line. */
-  const concurrencyRows = (what: string, c: Record<ProcSide, ConcurrencyFigures>) => {
-    row(
-      `${conc} ${what} at once: succeeded (worst run)`,
-      c.ktctl.ok.length ? Math.min(...c.ktctl.ok) : "n/a",
-      c.kubectl.ok.length ? Math.min(...c.kubectl.ok) : "n/a",
-      "",
-      "",
-      "",
-      `${env.cfg.concurrency}/${env.cfg.concurrency}`,
-      c.ktctl.ok.length ? met(Math.min(...c.ktctl.ok) === env.cfg.concurrency) : "",
-    );
-    vsKubectl(`${conc} ${what} at once: aggregate (MB/s)`, m(c.ktctl.mbps), m(c.kubectl.mbps), 0);
-    vsKubectl(
-      `${conc} ${what} at once: CPU of the proxy process (ms per MiB)`,
-      m(c.ktctl.cpuMsPerMiB),
-      m(c.kubectl.cpuMsPerMiB),
-      2,
-    );
-    const peak = m(c.ktctl.peakRss);
-    vsKubectl(
-      `${conc} ${what} at once: peak RSS, VmHWM (MB)`,
-      peak,
-      m(c.kubectl.peakRss),
-      1,
-      `<= ${GOALS.peakRssMB} MB`,
-      Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
-    );
-    return {
-      connections: env.cfg.concurrency,
-      bytesEach: env.cfg.concurrencyBytes,
-      median: Object.fromEntries(
-        (["ktctl", "kubectl"] as const).map((side) => [side, {
-          ok: m(c[side].ok),
-          mbps: round(m(c[side].mbps)),
-          peakRssMB: round(m(c[side].peakRss)),
-          cpuMsPerMiB: round(m(c[side].cpuMsPerMiB), 2),
-        }]),
-      ),
-      runs: c,
-    };
-  };
-  json.concurrency = concurrencyRows("downloads", res.concurrency);
-  json.concurrencyUpload = concurrencyRows("uploads", res.concurrencyUpload);
-  json.http = httpRows(env, res, rows);
-
-  const i = res.idle;
-  vsKubectl(`idle ${env.cfg.idleMs / 1000} s: RSS (MB)`, m(i.ktctl.rss), m(i.kubectl.rss));
-  row(
-    `idle ${env.cfg.idleMs / 1000} s: CPU (% of one core)`,
-    fmt(m(i.ktctl.cpu), 2),
-    fmt(m(i.kubectl.cpu), 2),
-  );
-  json.idle = {
-    seconds: env.cfg.idleMs / 1000,
-    median: {
-      ktctl: { rssMB: round(m(i.ktctl.rss)), cpuPercent: round(m(i.ktctl.cpu), 2) },
-      kubectl: { rssMB: round(m(i.kubectl.rss)), cpuPercent: round(m(i.kubectl.cpu), 2) },
-    },
-    runs: i,
-  };
-
-  const s = res.startup;
-  vsKubectl("start-up: launch to first proxied reply (ms)", m(s.ktctl), m(s.kubectl), 0);
-  row("start-up: launch to banner (ms)", fmt(m(s.ktctlBanner), 0));
-  json.startup = {
-    unit: "ms",
-    median: {
-      ktctl: round(m(s.ktctl)),
-      ktctlBanner: round(m(s.ktctlBanner)),
-      kubectl: round(m(s.kubectl)),
-    },
-    runs: s,
-  };
-
-  const header = [
-    `measurement (median of ${env.cfg.runs} run${env.cfg.runs > 1 ? "s" : ""})`,
-    "ktctl",
-    "kubectl pf",
-    "plain TCP",
-    "ktctl/kubectl",
-    "ktctl/plain",
-    "goal",
-    "",
-  ];
-  const wanted = (r: Cell[]) => !r.slice(1, 4).every((x) => x === "n/a" || x === "");
-  const lines = [table(header, rows.filter(wanted))];
-  const bulkRss = Object.entries(res.bulkPeakRss).map(([k, v]) => `${k} ${fmt(v)} MB`);
-  if (bulkRss.length) {
-    // The long-lived ktctl processes serve every measurement but idle, concurrency and startup.
-    const served = (["bulk", "latency", "interactive"] as const).filter((m) => env.cfg.only.has(m));
-    lines.push(`ktctl peak RSS after ${served.join(" + ")}: ${bulkRss.join(", ")}`);
-  }
-  if (ceilings.length) {
-    lines.push(
-      `ceiling of one port-forward transfer if kube-apiserver, kwok and ktctl had all ` +
-        `${navigator.hardwareConcurrency} CPUs to themselves: ${ceilings.join(", ")}`,
-    );
-  }
-  lines.push(
-    "MB = 10^6 bytes. Ratios are of medians; for times a ratio below 1 favours ktctl. " +
-      `ktctl (${env.cfg.ktctlDir} at ${env.revision}) runs as \`deno run ${
-        env.cfg.ktctlV8Flags ? `--v8-flags=${env.cfg.ktctlV8Flags} ` : ""
-      }${env.entry ? "<bundle of main.ts>" : "main.ts"} connect\`; ` +
-      `ktctl and kubectl use the ${
-        env.cfg.auth === "cert" ? "client-certificate (admin)" : "bearer-token"
-      } kubeconfig.`,
-  );
-  if (disturbances.length) {
-    lines.push(
-      `WARNING: ${disturbances.length} disturbance(s) from outside while measuring (first: ` +
-        `${disturbances[0]}): something else restarted or deleted parts of the cluster; ` +
-        "rerun when nothing else uses it.",
-    );
-  }
-  json.disturbances = disturbances;
-  if (res.errors.length) {
-    lines.push(`errors (${res.errors.length}):`, ...res.errors.slice(0, 30).map((e) => `  ${e}`));
-  }
-  json.errors = res.errors;
-  return { text: lines.join("\n"), json };
-}
-
-/** The HTTP proxy's rows, against the SOCKS and kubectl figures of the same run. */
-function httpRows(env: Env, res: Results, rows: Cell[][]): Record<string, unknown> {
-  const m = median;
-  const side = (d: "get" | "put") => ({
-    socks: m(res.bulk[d]["ktctl socks5"]),
-    kubectl: m(res.bulk[d].kubectl),
-    plain: m(res.bulk[d].plain),
-  });
-  const lat = (p: "p50" | "p95") => ({
-    socks: m(res.latency.ktctl[p]),
-    kubectl: m(res.latency.kubectl[p]),
-    plain: m(res.latency.plain[p]),
-  });
-  const { rows: httpRows, json } = httpReport(env.cfg, res.http, {
-    bulk: { get: side("get"), put: side("put") },
-    latency: { p50: lat("p50"), p95: lat("p95") },
-    concurrency: {
-      socks: m(res.concurrency.ktctl.mbps),
-      kubectl: m(res.concurrency.kubectl.mbps),
-      kubectlPeakRss: m(res.concurrency.kubectl.peakRss),
-    },
-  });
-  rows.push(...httpRows);
-  return json;
 }
 
 /** What the HTTP rows need from this run (bench/http_rows.ts). */

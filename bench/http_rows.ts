@@ -23,7 +23,7 @@ import {
   type Transfer,
 } from "./clients.ts";
 import { cpuTicks, memStatus } from "./procs.ts";
-import { type Cell, fmt, fmtRatio } from "./report.ts";
+import { type Cell, fmt, fmtRatio } from "./table.ts";
 import { type Ktctl, type KtctlOptions, startKtctl } from "./sides.ts";
 import { mbps, median, percentile, rotate, round } from "./stats.ts";
 

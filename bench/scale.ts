@@ -36,7 +36,7 @@ import { denoCacheDir, spawnKtctl } from "./sides.ts";
 import { type Dialer, httpGet, messageOf, socks5 } from "./clients.ts";
 import { relay as relayTo } from "./relay.ts";
 import { median } from "./stats.ts";
-import { table } from "./report.ts";
+import { table } from "./table.ts";
 
 const PREFIX = "ktctl-scale";
 /**

@@ -12,7 +12,8 @@ import {
   SpdyFrameReader,
   SpdyProtocolError,
 } from "../src/net/spdy_frames.ts";
-import { type PropertyFailure, Rng } from "./socks.ts";
+import { Rng } from "./rng.ts";
+import type { PropertyFailure } from "./socks.ts";
 import { concat } from "../src/net/io.ts";
 
 const LIMIT = 4096;

@@ -7,11 +7,16 @@
  * `deno compile` downloads its `denort` runtime for each target. Without internet access, set
  * `DENORT_BIN` to a local denort of the one target you build (`--target`). When neither works
  * the build stops with a message saying exactly that.
+ *
+ * The build checks what it made. `deno compile` accepts any executable as `DENORT_BIN`, and
+ * given a full `deno` it writes a program that is Deno's CLI, not ktctl (`--help` prints Deno's
+ * help). So the executable for this machine's own target must answer `ktctl version` with
+ * ktctl's line, or the build fails and says the runtime was not a denort; executables for other
+ * targets, which cannot run here, must at least start with their platform's magic bytes.
  * @module
  */
 import { parseArgs } from "node:util";
-import { bundleKtctl } from "./bundle.ts";
-import { KTCTL_V8_ARG } from "./v8_flags.ts";
+import { bundleKtctl, SHIPPED_RUN_FLAGS } from "./bundle.ts";
 
 export const TARGETS: Record<string, string> = {
   "x86_64-pc-windows-msvc": "ktctl.exe",
@@ -19,6 +24,13 @@ export const TARGETS: Record<string, string> = {
   "aarch64-unknown-linux-gnu": "ktctl-linux-arm64",
   "x86_64-apple-darwin": "ktctl-macos-x64",
   "aarch64-apple-darwin": "ktctl-macos-arm64",
+};
+
+/** The first bytes of an executable for each platform: PE, ELF, Mach-O 64-bit (little-endian). */
+const MAGIC: Record<string, number[]> = {
+  windows: [0x4d, 0x5a],
+  linux: [0x7f, 0x45, 0x4c, 0x46],
+  darwin: [0xcf, 0xfa, 0xed, 0xfe],
 };
 
 /** The temporary folder of the bundle, removed on every way out. */
@@ -69,11 +81,9 @@ for (const target of targets) {
     // sources are checked by `deno task check`).
     args: [
       "compile",
-      "--allow-all",
-      "--no-config",
-      "--no-check",
       // Embedded in the executable: every launch runs with them.
-      KTCTL_V8_ARG,
+      ...SHIPPED_RUN_FLAGS,
+      "--no-check",
       "--target",
       target,
       "--output",
@@ -84,7 +94,10 @@ for (const target of targets) {
     stderr: "piped",
   }).output();
   const stderr = new TextDecoder().decode(result.stderr);
-  if (result.code === 0) continue;
+  if (result.code === 0) {
+    await checkExecutable(target, output);
+    continue;
+  }
   Deno.stderr.writeSync(result.stderr);
   if (/dl\.deno\.land|error sending request|dns error/i.test(stderr) && !denort) {
     fail(
@@ -97,3 +110,62 @@ for (const target of targets) {
 }
 Deno.removeSync(work, { recursive: true });
 console.log(`build: done (${targets.length} target${targets.length === 1 ? "" : "s"})`);
+
+/** Where the runtime came from, for the messages. */
+function runtimeName(): string {
+  return denort ? `DENORT_BIN=${denort}` : "the runtime deno compile downloaded";
+}
+
+/**
+ * Fails the build unless `output` is ktctl: run with `version` where it can run here (this
+ * machine's target), its magic bytes elsewhere.
+ */
+async function checkExecutable(target: string, output: string): Promise<void> {
+  const platform = target.includes("windows")
+    ? "windows"
+    : target.includes("linux")
+    ? "linux"
+    : "darwin";
+  const head = new Uint8Array(4);
+  const file = await Deno.open(output);
+  try {
+    await file.read(head);
+  } finally {
+    file.close();
+  }
+  if (!MAGIC[platform].every((b, i) => head[i] === b)) {
+    fail(
+      `${output} is not a ${platform} executable: ${runtimeName()} is not a denort for ${target}`,
+    );
+  }
+  if (target !== Deno.build.target) {
+    console.log(
+      `build: ${output}: not run (built for ${target}, this machine is ${Deno.build.target})`,
+    );
+    return;
+  }
+  let answer = "";
+  try {
+    const r = await new Deno.Command(output, {
+      args: ["version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(30_000),
+    }).output();
+    answer = (new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr)).trim();
+  } catch (e) {
+    answer = `could not run it: ${(e as Error).message}`;
+  }
+  if (!/^ktctl \S+ \(deno /.test(answer)) {
+    const said = answer.split("\n").filter((l) => l.trim()).slice(0, 2).join(" | ").slice(0, 300);
+    Deno.removeSync(output);
+    fail(
+      `${output} does not answer \`ktctl version\` (it said: ${said || "nothing"}): ` +
+        `${runtimeName()} is not a denort runtime (a full \`deno\` makes Deno's CLI, not ktctl). ` +
+        `Use denort-${target}.zip from Deno's release downloads, matching Deno ${Deno.version.deno}.`,
+    );
+  }
+  console.log(`build: ${output}: ${answer}`);
+}

@@ -11,6 +11,15 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { KTCTL_V8_ARG } from "./v8_flags.ts";
+
+/**
+ * How the executables run the bundle: the flags `deno compile` embeds (scripts/build.ts), and
+ * what `deno run` needs to run the bundle the same way (tests: testenv/ktctl_process.ts): all
+ * permissions, no deno.json (no import map, lockfile or tasks: the bundle imports only node:
+ * modules), and ktctl's V8 flags.
+ */
+export const SHIPPED_RUN_FLAGS: readonly string[] = ["--allow-all", "--no-config", KTCTL_V8_ARG];
 
 /** The repository's root (where main.ts is). */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));

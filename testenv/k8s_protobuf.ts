@@ -7,7 +7,8 @@
  */
 import pb from "protobufjs/minimal";
 import { decodeNodeList, decodeServiceList, ProtoDecodeError } from "../src/kube/protobuf.ts";
-import { type PropertyFailure, Rng } from "../fuzz/socks.ts";
+import { Rng } from "../fuzz/rng.ts";
+import type { PropertyFailure } from "../fuzz/socks.ts";
 
 export interface ServiceSpecJson {
   type?: string;

@@ -4,6 +4,7 @@
  * @module
  */
 import { KTCTL_V8_ARG } from "../scripts/v8_flags.ts";
+import { SHIPPED_RUN_FLAGS } from "../scripts/bundle.ts";
 
 export interface KtctlProcess {
   child: Deno.ChildProcess;
@@ -41,20 +42,26 @@ export async function startKtctl(
     port?: number;
     /** What `deno run` runs: main.ts, or a bundle of it (scripts/bundle.ts). */
     entry?: string;
+    /**
+     * Runs `entry` as the executables run the bundle: `--no-config` (no deno.json, no import
+     * map, no lockfile), with the V8 flags the build embeds.
+     */
+    asShipped?: boolean;
+    /** A compiled ktctl executable to run instead of `deno run`. */
+    executable?: string;
   } = {},
 ): Promise<KtctlProcess> {
   const port = opts.port ?? freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      KTCTL_V8_ARG,
-      opts.entry ?? "main.ts",
-      "connect",
-      "--proxyPort",
-      String(port),
-      ...args,
-    ],
+  const ktctlArgs = ["connect", "--proxyPort", String(port), ...args];
+  const launch = opts.executable ? [opts.executable, ...ktctlArgs] : [
+    Deno.execPath(),
+    "run",
+    ...(opts.asShipped ? SHIPPED_RUN_FLAGS : ["--allow-all", KTCTL_V8_ARG]),
+    opts.entry ?? "main.ts",
+    ...ktctlArgs,
+  ];
+  const child = new Deno.Command(launch[0], {
+    args: launch.slice(1),
     // Tests point HOME elsewhere (for ktctl's state files); Deno's module cache stays put.
     env: { DENO_DIR: denoDir(), ...opts.env },
     stdin: "null",

@@ -6,17 +6,16 @@
  */
 import { hostPort } from "../net/client_address.ts";
 import type { Shell } from "./shell_hint.ts";
-
-export type Method = "socks" | "socks5" | "http";
+import type { ProxyMethod } from "../sysproxy/types.ts";
 
 /** The proxy URL for `http_proxy` in each mode: schemes that let the proxy resolve names. */
-export function proxyUrlFor(method: Method, hostPort: string): string {
+export function proxyUrlFor(method: ProxyMethod, hostPort: string): string {
   const scheme = method === "socks" ? "socks4a" : method === "socks5" ? "socks5h" : "http";
   return `${scheme}://${hostPort}`;
 }
 
 /** The variables `--setupGlobalProxy` sets, and the banner tells the user to set. */
-export function proxyVariables(method: Method, hostPort: string): [string, string][] {
+export function proxyVariables(method: ProxyMethod, hostPort: string): [string, string][] {
   const url = proxyUrlFor(method, hostPort);
   return method === "http" ? [["http_proxy", url], ["https_proxy", url]] : [["http_proxy", url]];
 }
@@ -38,7 +37,12 @@ export function shellCommands(shell: Shell, vars: [string, string][]): string[] 
 }
 
 /** The banner between its dashed rules. */
-export function bannerLines(method: Method, shell: Shell, host: string, port: number): string[] {
+export function bannerLines(
+  method: ProxyMethod,
+  shell: Shell,
+  host: string,
+  port: number,
+): string[] {
   const hp = hostPort(host, port);
   const label = method === "socks" ? "SOCKS" : method === "socks5" ? "SOCKS5" : "HTTP";
   const lines = shellCommands(shell, proxyVariables(method, hp)).map((c) =>

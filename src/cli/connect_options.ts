@@ -7,7 +7,7 @@ import { canonicalIp, type Cidr, isLoopback, parseCidr } from "../net/ip.ts";
 import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
-import type { Method } from "./banner.ts";
+import type { ProxyMethod } from "../sysproxy/types.ts";
 
 export interface ConnectFlags extends GlobalFlags {
   method: string;
@@ -24,7 +24,7 @@ export interface ConnectFlags extends GlobalFlags {
 }
 
 export interface ConnectOptions {
-  method: Method;
+  method: ProxyMethod;
   address: string;
   port: number;
   setupGlobalProxy: boolean;
@@ -43,7 +43,7 @@ export interface ConnectOptions {
   namespace?: string;
 }
 
-export const METHODS: readonly Method[] = ["socks", "socks5", "http"];
+export const METHODS: readonly ProxyMethod[] = ["socks", "socks5", "http"];
 
 /** Checks and converts the flags; every problem is a UserError naming the flag. */
 export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
@@ -70,7 +70,7 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
   const admission = validateAdmissionFlags(f, address);
   return {
     ...admission,
-    method: f.method as Method,
+    method: f.method as ProxyMethod,
     address,
     port,
     setupGlobalProxy: f.setupGlobalProxy === true,

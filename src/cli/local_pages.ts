@@ -10,12 +10,12 @@ import { renderAbout } from "../front/http/about.ts";
 import { pacDirective, renderPac } from "../front/http/pac.ts";
 import { formatCidr } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
-import type { Method } from "./banner.ts";
+import type { ProxyMethod } from "../sysproxy/types.ts";
 
 export function localPages(
   index: Pick<ClusterIndex, "namespaces" | "clusterRanges">,
   opts: {
-    method: Method;
+    method: ProxyMethod;
     hostPort: string;
     clusterDomain: string;
     cluster: string;

@@ -2,17 +2,15 @@
  * What routing knows about the cluster. Services are held in full (they are few next to pods,
  * change rarely, and every name and ClusterIP resolves from them without a round trip); pods and
  * endpoint slices come from a {@link PodSource}: in ktctl the on-demand one (ondemand.ts), which
- * looks up only what connections ask for, so memory and API work do not grow with the cluster.
- * Without one, the index answers from pods and slices put into it (tests, tiny tools).
+ * looks up only what connections ask for, so memory and API work do not grow with the cluster;
+ * in tests a static one (tests/helpers/static_source.ts). The index always has a source: the
+ * empty one until the view hands it its lookups, so no query branches on whether there is one.
  * @module
  */
 import { canonicalIp, type Cidr, surroundingRange } from "../net/ip.ts";
 import type { PodInfo, ServiceInfo, SliceInfo } from "../kube/objects.ts";
 
 export type Kind = "pods" | "services" | "slices";
-type ObjectOf<K extends Kind> = K extends "pods" ? PodInfo
-  : K extends "services" ? ServiceInfo
-  : SliceInfo;
 
 /** Pods and endpoint slices, asked for one destination at a time. */
 export interface PodSource {
@@ -30,6 +28,15 @@ export interface PodSource {
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 
+/** The source before the view has started: no pods, no slices (nothing routes to pods yet). */
+const NO_PODS_YET: PodSource = {
+  podsByIp: () => Promise.resolve([]),
+  slicesOf: () => Promise.resolve([]),
+  podsMatching: () => Promise.resolve([]),
+  mayExist: () => false,
+  podCount: () => 0,
+};
+
 export class ClusterIndex {
   #services = new Map<string, ServiceInfo>();
   #servicesByIp = new Map<string, ServiceInfo>();
@@ -38,8 +45,7 @@ export class ClusterIndex {
   /** Namespaces as listed (when the user may list them); undefined when not known. */
   #listedNamespaces: Set<string> | undefined;
   #ranges = new Map<string, Cidr>();
-  #source: PodSource | undefined;
-  #local = { pods: new Map<string, PodInfo>(), slices: new Map<string, SliceInfo>() };
+  #source: PodSource = NO_PODS_YET;
   #podGone: ((namespace: string, name: string) => void)[] = [];
   #namespacesChanged: (() => void)[] = [];
   #namespaceKey = "";
@@ -55,44 +61,22 @@ export class ClusterIndex {
     this.#source = source;
   }
 
-  upsert<K extends Kind>(kind: K, value: ObjectOf<K>): void {
-    if (kind === "services") this.#putService(value as ServiceInfo);
-    else {
-      const map = this.#local[kind as "pods" | "slices"] as Map<string, ObjectOf<K>>;
-      map.set(key(value.namespace, value.name), value);
-      const pod = value as PodInfo;
-      if (kind === "pods" && !pod.hostNetwork) { for (const ip of pod.ips) this.observe(ip); }
-    }
+  /** Adds or replaces a service (from the services' watch). */
+  upsert(_kind: "services", value: ServiceInfo): void {
+    this.#putService(value);
     this.#namespacesMayHaveChanged();
   }
 
-  remove(kind: Kind, namespace: string, name: string): void {
-    if (kind === "services") this.#dropService(key(namespace, name));
-    else if (this.#local[kind].delete(key(namespace, name)) && kind === "pods") {
-      this.podGone(namespace, name);
-    }
+  remove(_kind: "services", namespace: string, name: string): void {
+    this.#dropService(key(namespace, name));
     this.#namespacesMayHaveChanged();
   }
 
-  /** Replaces every object of one kind (after a list). */
-  replaceAll<K extends Kind>(kind: K, values: ObjectOf<K>[]): void {
-    if (kind === "services") {
-      const fresh = new Set(values.map((v) => key(v.namespace, v.name)));
-      for (const k of [...this.#services.keys()]) if (!fresh.has(k)) this.#dropService(k);
-      for (const v of values) this.#putService(v as ServiceInfo);
-    } else {
-      const map = this.#local[kind as "pods" | "slices"] as Map<string, ObjectOf<K>>;
-      const before = [...map.keys()];
-      map.clear();
-      for (const v of values) this.upsert(kind, v);
-      if (kind === "pods") {
-        for (const k of before) {
-          if (map.has(k)) continue;
-          const [namespace, name] = k.split("/");
-          this.podGone(namespace, name);
-        }
-      }
-    }
+  /** Replaces every service (after a list). */
+  replaceAll(_kind: "services", values: ServiceInfo[]): void {
+    const fresh = new Set(values.map((v) => key(v.namespace, v.name)));
+    for (const k of [...this.#services.keys()]) if (!fresh.has(k)) this.#dropService(k);
+    for (const v of values) this.#putService(v);
     this.#namespacesMayHaveChanged();
   }
 
@@ -106,15 +90,9 @@ export class ClusterIndex {
     for (const listener of this.#podGone) listener(namespace, name);
   }
 
-  count(kind: Kind): number {
-    if (kind === "services") return this.#services.size;
-    if (kind === "pods" && this.#source) return this.#source.podCount();
-    return this.#local[kind].size;
-  }
-
-  /** A pod put into the index (not looked up: the on-demand source keeps its own). */
-  pod(namespace: string, name: string): PodInfo | undefined {
-    return this.#local.pods.get(key(namespace, name));
+  /** Services held; pods as the source last counted them. */
+  count(kind: "pods" | "services"): number {
+    return kind === "services" ? this.#services.size : this.#source.podCount();
   }
 
   service(namespace: string, name: string): ServiceInfo | undefined {
@@ -127,42 +105,29 @@ export class ClusterIndex {
 
   /** Pods that own `ip` (hostNetwork pods excluded: their IP is their node's). */
   async podsByIp(ip: string): Promise<PodInfo[]> {
-    const pods = this.#source
-      ? await this.#source.podsByIp(ip)
-      : [...this.#local.pods.values()].filter((p) => p.ips.some((a) => canonicalIp(a) === ip));
-    return pods.filter((p) => !p.hostNetwork);
+    return (await this.#source.podsByIp(ip)).filter((p) => !p.hostNetwork);
   }
 
-  async slicesOf(namespace: string, service: string): Promise<SliceInfo[]> {
-    if (this.#source) return await this.#source.slicesOf(namespace, service);
-    return [...this.#local.slices.values()].filter((s) =>
-      s.namespace === namespace && s.serviceName === service
-    );
+  slicesOf(namespace: string, service: string): Promise<SliceInfo[]> {
+    return this.#source.slicesOf(namespace, service);
   }
 
-  async podsMatching(namespace: string, selector: Record<string, string>): Promise<PodInfo[]> {
-    if (this.#source) return await this.#source.podsMatching(namespace, selector);
-    const wanted = Object.entries(selector);
-    return [...this.#local.pods.values()].filter((p) =>
-      p.namespace === namespace && wanted.every(([k, v]) => p.labels[k] === v)
-    );
+  podsMatching(namespace: string, selector: Record<string, string>): Promise<PodInfo[]> {
+    return this.#source.podsMatching(namespace, selector);
   }
 
   /**
-   * Whether the pod an endpoint names may be used. The on-demand source trusts the slice unless
-   * it saw the pod go; without one, the pod must be in the index.
+   * Whether the pod an endpoint names may be used (the on-demand source trusts the slice unless
+   * it saw the pod go).
    */
   mayExist(namespace: string, name: string, uid?: string): boolean {
-    return this.#source
-      ? this.#source.mayExist(namespace, name, uid)
-      : this.#local.pods.has(key(namespace, name));
+    return this.#source.mayExist(namespace, name, uid);
   }
 
   /** The namespaces ktctl can see: listed ones, and those of services. Sorted. */
   namespaces(): string[] {
     const all = new Set(this.#listedNamespaces ?? []);
     for (const ns of this.#serviceNamespaces.keys()) all.add(ns);
-    if (!this.#source) { for (const p of this.#local.pods.values()) all.add(p.namespace); }
     return [...all].sort();
   }
 

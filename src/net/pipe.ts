@@ -1,5 +1,6 @@
 /**
- * Copies bytes both ways between a SOCKS client and its upstream until both directions end,
+ * Copies bytes both ways between a client (SOCKS, or an HTTP CONNECT or upgraded tunnel) and its
+ * upstream until both directions end,
  * reading the next chunk only after the previous one was written, so neither side can make
  * ktctl buffer without bound. A client's half-close is passed on; the upstream's end reaches the
  * client as a half-close, then (when the upstream cannot take more) as a close.

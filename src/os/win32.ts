@@ -7,7 +7,7 @@
  *   so Explorer and running WinINet programs pick changes up;
  * - process identity from GetProcessTimes (kernel32), since wmic is gone from Windows 11;
  * - SetConsoleCtrlHandler with a thread-safe callback: Windows' handler thread waits while the
- *   callback runs on the main thread (../shared/notes/windows-platform-facts.md).
+ *   callback runs on the main thread (docs/windows.md, "Windows behaviour ktctl relies on").
  *
  * @module
  */

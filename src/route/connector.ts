@@ -1,6 +1,6 @@
 /**
- * Turns a SOCKS destination into a connected {@link Upstream}: resolves it against the cluster
- * picture, spreads connections to a service over its ready endpoints (round-robin), tries the
+ * Turns a destination (from SOCKS, or from HTTP: CONNECT and absolute-form requests come the same
+ * way) into a connected {@link Upstream}: resolves it against the cluster picture, spreads connections to a service over its ready endpoints (round-robin), tries the
  * next endpoint when one cannot be opened, and dials everything else directly within policy.
  * A name that the system resolver maps into the cluster (e.g. by a company DNS) is routed
  * through the cluster too; an address in the cluster's ranges is never dialled directly.

@@ -1,7 +1,8 @@
 /**
- * Decides where a SOCKS destination goes: to a pod port through the cluster, straight out from
- * this machine, or nowhere (with a reason). Pure: it reads a {@link ClusterIndex} and returns a
- * route, so every naming rule is testable without a cluster.
+ * Decides where a destination goes (a SOCKS request's, or an HTTP request's: CONNECT and
+ * absolute-form take the same path): to a pod port through the cluster, straight out from this
+ * machine, or nowhere (with a reason). Pure: it reads a {@link ClusterIndex} and returns a route,
+ * so every naming rule is testable without a cluster.
  *
  * Names follow the cluster DNS schema, resolved from the API instead of DNS:
  * `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<domain>`, `host.svc.ns.svc.<domain>` (headless),
@@ -14,6 +15,7 @@ import { canonicalIp, inRanges } from "../net/ip.ts";
 import type { ClusterIndex } from "../cluster/index.ts";
 import type { PodInfo, ServiceInfo, ServicePort } from "../kube/objects.ts";
 import type { PodTarget } from "../portforward/target.ts";
+import type { DialFailure } from "../net/upstream.ts";
 
 export type { PodTarget };
 
@@ -30,8 +32,11 @@ export type Route =
   | { kind: "direct"; host: string; port: number }
   | { kind: "reject"; reason: string; failure: RejectKind };
 
-/** Why a destination is refused; the SOCKS layer maps it to a reply code. */
-export type RejectKind = "unknown-host" | "no-endpoints" | "no-port";
+/**
+ * Why a destination is refused: the routing kinds of {@link DialFailure} (one list of kinds),
+ * which each front maps to its answer (a SOCKS reply code, an HTTP status).
+ */
+export type RejectKind = Extract<DialFailure, "unknown-host" | "no-endpoints" | "no-port">;
 
 export interface ResolveOptions {
   /** The namespace short names are relative to. */

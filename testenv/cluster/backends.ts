@@ -9,12 +9,22 @@
  *   http  any request -> 200, body `pod=<ns>/<pod>\n<request line>\nHost: <host>\n`
  *         (HTTP/1.x, keep-alive honoured, request bodies with Content-Length or chunked drained)
  *   echo  writes `pod=<ns>/<pod>\n`, echoes bytes until the client half-closes, then closes
- *   bulk  one line `GET <n>\n` -> n bytes then close; `PUT <n>\n` -> reads n bytes, `OK <n>\n`
- *   bulk-http  `GET /<n>` -> 200 with n bytes; `PUT /<n>` with an n-byte body -> 200 `OK <n>\n`
+ *   bulk  one line `GET <n>[ <token>]\n` -> n bytes then close; `PUT <n>\n` -> reads n bytes,
+ *         `OK <n>\n`; `PUT <n> <token>\n` -> reads n bytes and checks them, `OK <n> sha256:<hex>\n`
+ *         or `BAD <n> sha256:<hex> first difference at <offset>\n`
+ *   bulk-http  `GET /<n>[?<token>]` -> 200 with n bytes; `PUT /<n>[?<token>]` with an n-byte
+ *         body -> 200 `OK <n>\n` (with a token: checked, answered as `bulk` answers)
  *   https the `http` server over TLS, with DIR/server.crt and DIR/server.key (made by `up`)
+ *
+ * The bulk servers' bytes are the pseudo-random stream (testenv/bulk_stream.ts) seeded by the
+ * request: the line `GET <n> <token>` (bulk) or `GET /<n>?<token>` (bulk-http, method and
+ * target), so a client regenerates and checks every byte, and an upload is checked against the
+ * stream its own request names. Without a token (older clients, and the benchmarks, which time
+ * rather than check) a download is the byte `x` repeated and an upload is only counted.
  */
 import { type Backend, backends } from "./fixture.ts";
 import { writeAll } from "../../src/net/io.ts";
+import { StreamCheck, streamChunks, streamDigest } from "../bulk_stream.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -50,11 +60,12 @@ class Reader {
       if (this.buf.length > max || !(await this.fill())) return null;
     }
   }
-  /** Consumes exactly n bytes (discarding them); false on early EOF. */
-  async skip(n: number): Promise<boolean> {
+  /** Consumes exactly n bytes (each piece to `sink`, if given); false on early EOF. */
+  async skip(n: number, sink?: (piece: Uint8Array) => Promise<void>): Promise<boolean> {
     while (n > 0) {
       if (this.buf.length === 0 && !(await this.fill())) return false;
       const take = Math.min(n, this.buf.length);
+      await sink?.(this.buf.subarray(0, take));
       this.buf = this.buf.subarray(take);
       n -= take;
     }
@@ -141,41 +152,66 @@ async function serveEcho(b: Backend, conn: Deno.Conn): Promise<void> {
   }
 }
 
-async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
+export async function serveBulk(_b: Backend, conn: Deno.Conn): Promise<void> {
   const r = new Reader(conn);
   const line = await r.readUntil("\n", 128);
   if (line === null) return;
-  const m = /^(GET|PUT) (\d+)\r?\n$/.exec(line);
+  const m = /^(GET|PUT) (\d+)( [0-9A-Za-z_-]{1,64})?\r?\n$/.exec(line);
   if (!m) {
-    await writeAll(conn, enc.encode("ERR expected `GET <n>` or `PUT <n>`\n"));
+    await writeAll(conn, enc.encode("ERR expected `GET <n>[ <token>]` or `PUT <n>[ <token>]`\n"));
     return;
   }
   const n = Number(m[2]);
+  const seed = line.trimEnd();
   if (m[1] === "GET") {
-    await writeBulk(conn, n);
+    await writeBulk(conn, m[3] === undefined ? undefined : seed, n);
   } else {
-    if (!(await r.skip(n))) return;
-    await writeAll(conn, enc.encode(`OK ${n}\n`));
+    const answer = await readUpload(r, seed, n, m[3] !== undefined);
+    if (answer !== null) await writeAll(conn, enc.encode(answer));
   }
 }
 
-/** Writes n bytes of "x" (the bulk source). */
-async function writeBulk(conn: Deno.Conn, n: number): Promise<void> {
+/** Writes the first n bytes of the stream of `seed` (the bulk source); without one, "x"s. */
+async function writeBulk(conn: Deno.Conn, seed: string | undefined, n: number): Promise<void> {
+  if (seed !== undefined) {
+    for await (const chunk of streamChunks(seed, n)) await writeAll(conn, chunk);
+    return;
+  }
   const chunk = new Uint8Array(64 * 1024).fill(0x78); // "x"
   for (let left = n; left > 0; left -= chunk.length) {
     await writeAll(conn, chunk.subarray(0, Math.min(left, chunk.length)));
   }
 }
 
+/**
+ * Reads an n-byte upload; checked against the stream of `seed` when `checked`. The answer line,
+ * or null when the client went away first.
+ */
+async function readUpload(
+  r: Reader,
+  seed: string,
+  n: number,
+  checked: boolean,
+): Promise<string | null> {
+  if (!checked) return (await r.skip(n)) ? `OK ${n}\n` : null;
+  const check = new StreamCheck(seed);
+  if (!(await r.skip(n, (piece) => check.push(piece)))) return null;
+  const { firstDifference, sha256 } = check.result();
+  return firstDifference === undefined
+    ? `OK ${n} sha256:${sha256}\n`
+    : `BAD ${n} sha256:${sha256} want sha256:${await streamDigest(seed, n)} ` +
+      `first difference at ${firstDifference}\n`;
+}
+
 /** Bulk over HTTP/1.1, for HTTP proxies' absolute-form requests (keep-alive honoured). */
-async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
+export async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
   const r = new Reader(conn);
   for (;;) {
     const head = await r.readUntil("\r\n\r\n", 64 * 1024);
     if (head === null) return;
-    const m = /^(GET|PUT) \/(\d+) HTTP\/1\.[01]\r\n/.exec(head);
+    const m = /^(GET|PUT) (\/(\d+)(\?[0-9A-Za-z_-]{1,64})?) HTTP\/1\.[01]\r\n/.exec(head);
     const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? "0");
-    if (!m || (m[1] === "PUT" && length !== Number(m[2]))) {
+    if (!m || (m[1] === "PUT" && length !== Number(m[3]))) {
       const body = "expected `GET /<n>` or `PUT /<n>` with an n-byte body\n";
       await writeAll(
         conn,
@@ -186,13 +222,14 @@ async function serveBulkHttp(_b: Backend, conn: Deno.Conn): Promise<void> {
       );
       return;
     }
-    const n = Number(m[2]);
+    const n = Number(m[3]);
+    const seed = `${m[1]} ${m[2]}`;
     if (m[1] === "GET") {
       await writeAll(conn, enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n`));
-      await writeBulk(conn, n);
+      await writeBulk(conn, m[4] === undefined ? undefined : seed, n);
     } else {
-      if (!(await r.skip(n))) return;
-      const body = `OK ${n}\n`;
+      const body = await readUpload(r, seed, n, m[4] !== undefined);
+      if (body === null) return;
       await writeAll(
         conn,
         enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`),

@@ -23,7 +23,7 @@ import { startKtctl } from "../../testenv/ktctl_process.ts";
 import { curlWithEnv } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 const dir = await Deno.makeTempDir({ prefix: "ktctl-cred-e2e-" });

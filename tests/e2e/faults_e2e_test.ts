@@ -13,7 +13,7 @@ import { curlWithEnv, readExactly, socks5Connect } from "../../testenv/socks_cli
 import { FaultRelay } from "../helpers/fault_relay.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 

@@ -17,7 +17,7 @@ import { startSocks5 } from "../helpers/e2e_kubeconfig.ts";
 import { curlWithEnv, readExactly, socks5Connect } from "../../testenv/socks_client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 

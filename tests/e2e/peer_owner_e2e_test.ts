@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { startKtctl } from "../../testenv/ktctl_process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const asRoot = Deno.build.os === "linux" && Deno.uid() === 0;
-const opts = { sanitizeOps: false, sanitizeResources: false, ignore: !asRoot };
+const opts = { ignore: !asRoot };
 if (asRoot) await ensureCluster();
 const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128"];
 
@@ -63,10 +64,7 @@ for (const [method, { scheme, refusal }] of Object.entries(REFUSED)) {
         assert.notEqual(other.code, 0, `nobody got through: ${other.body}`);
         assert.match(other.stderr, refusal);
         // One WRN line for the refused connection (waiting for it: the log may trail the reply).
-        const deadline = Date.now() + 5_000;
-        while (warnings(ktctl.output()).length === before && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        await waitFor(() => warnings(ktctl.output()).length > before, 5000, "the WRN line", 50);
         const added = warnings(ktctl.output()).slice(before);
         assert.equal(added.length, 1, added.join("\n"));
         assert.match(added[0], /65534|nobody/);

@@ -11,7 +11,7 @@ import { socks5Connect } from "../../testenv/socks_client.ts";
 import { relay as relayTo } from "../../bench/relay.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 await ensureCluster();
 const info = await clusterInfo();
 

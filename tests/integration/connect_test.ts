@@ -16,7 +16,7 @@ import { waitFor, waitSteady } from "../helpers/wait.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 
 Deno.test(
   "the first request, sent while the server still dials the pod, is answered (issue 13.1)",

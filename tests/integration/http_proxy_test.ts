@@ -10,7 +10,7 @@ import { setupLogging } from "../../src/cli/logging.ts";
 
 await setupLogging(Deno.env.get("KTCTL_TEST_DEBUG") === "1");
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 
 Deno.test(
   "http proxy: curl reaches every name form, ClusterIPs and pod IPs, in each mode",

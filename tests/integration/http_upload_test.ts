@@ -11,7 +11,7 @@ import { concat, writeAll } from "../../src/net/io.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 
 /** A buffered reader over a connection, for the test's own client and origin. */
 class Lines {

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { ClusterIndex } from "../../../src/cluster/index.ts";
-import { decodeService } from "../../../src/kube/objects.ts";
+import { decodePod, decodeService } from "../../../src/kube/objects.ts";
+import { StaticPodSource } from "../../helpers/static_source.ts";
 import { formatCidr } from "../../../src/net/ip.ts";
 
 const svc = (namespace: string, name: string, ip: string) =>
@@ -40,4 +41,21 @@ Deno.test("index: replacing services drops the ones not listed again", () => {
   assert.equal(index.serviceByIp("10.96.0.2"), undefined);
   assert.equal(index.service("b", "two")?.clusterIPs[0], "10.96.0.3");
   assert.deepEqual(index.namespaces(), ["b"]);
+});
+
+Deno.test("index: pods and slices come from its source, the empty one until the view hands one over", async () => {
+  const index = new ClusterIndex();
+  assert.deepEqual(await index.podsByIp("10.244.0.5"), []);
+  assert.deepEqual(await index.slicesOf("demo", "web"), []);
+  assert.equal(index.mayExist("demo", "web-1"), false);
+  assert.equal(index.count("pods"), 0);
+  const source = new StaticPodSource(index);
+  source.putPod(decodePod({
+    metadata: { namespace: "demo", name: "web-1" },
+    status: { phase: "Running", podIP: "10.244.0.5", podIPs: [{ ip: "10.244.0.5" }] },
+  }));
+  assert.deepEqual((await index.podsByIp("10.244.0.5")).map((p) => p.name), ["web-1"]);
+  assert.equal(index.mayExist("demo", "web-1"), true);
+  assert.equal(index.count("pods"), 1);
+  assert.deepEqual(index.clusterRanges().map(formatCidr), ["10.244.0.0/16"]);
 });

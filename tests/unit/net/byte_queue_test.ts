@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { BlockPool, ByteQueue } from "../../../src/net/byte_queue.ts";
-import { Rng } from "../../../fuzz/socks.ts";
+import { Rng } from "../../../fuzz/rng.ts";
 import { bytes } from "../../../testenv/bytes.ts";
 
 Deno.test("byte queue: a shift returns what one block holds, in order, across blocks", () => {

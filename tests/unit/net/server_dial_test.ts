@@ -11,7 +11,7 @@ import { serverDialer, type ServerTransport, tlsEngine } from "../../../src/net/
 import { DialError } from "../../../src/net/upstream.ts";
 import { certChain } from "../../../testenv/tls_cert.ts";
 import { connectProxy } from "../../helpers/connect_proxy.ts";
-import { waitFor } from "../../helpers/wait.ts";
+import { waitSteady } from "../../helpers/wait.ts";
 
 const pki = await certChain();
 
@@ -187,14 +187,7 @@ Deno.test("node:tls adapter: a reader that stops reading stops the network reads
     let got = (await conn.read(buf))!;
     assert.ok(got > 0);
     // Wait until the server is stuck on TCP backpressure, then check how far it got.
-    let last = -1;
-    await waitFor(async () => {
-      const now = server.written();
-      const stuck = now === last;
-      last = now;
-      await new Promise((r) => setTimeout(r, 200));
-      return stuck;
-    }, 20_000);
+    await waitSteady(() => server.written(), 20_000, "the server's writes", 2, 200);
     // 1 MiB held by the adapter plus socket buffers; Deno's node:tls alone took in everything.
     assert.ok(server.written() < 32 * 1024 * 1024, `server wrote ${server.written()} bytes`);
     while (got < total) {

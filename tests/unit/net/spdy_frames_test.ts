@@ -18,7 +18,7 @@ import {
   SpdyProtocolError,
   StoredZlib,
 } from "../../../src/net/spdy_frames.ts";
-import { Rng } from "../../../fuzz/socks.ts";
+import { Rng } from "../../../fuzz/rng.ts";
 import { runSpdyFuzz } from "../../../fuzz/spdy.ts";
 import { bytes } from "../../../testenv/bytes.ts";
 

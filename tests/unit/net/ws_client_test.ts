@@ -9,6 +9,7 @@ import { WsClient } from "../../../src/net/ws_client.ts";
 import { FrameError, Opcode } from "../../../src/net/ws_frames.ts";
 import { concat, writeAll } from "../../../src/net/io.ts";
 import { readExactly } from "../../../testenv/bytes.ts";
+import { waitFor } from "../../helpers/wait.ts";
 
 /** An unmasked server frame. */
 function serverFrame(opcode: number, fin: boolean, payload: Uint8Array): Uint8Array {
@@ -21,20 +22,27 @@ function serverFrame(opcode: number, fin: boolean, payload: Uint8Array): Uint8Ar
   return concat([new Uint8Array([(fin ? 0x80 : 0) | opcode, ...head]), payload]);
 }
 
-/** Accepts one upgrade, then hands the raw connection to `serve`. */
+/**
+ * Accepts one upgrade, then hands the raw connection to `serve`, with a promise that settles
+ * when `client` has finished (so the server holds the connection open exactly as long as the
+ * client needs it). Both sides' failures fail the test: the server's assertions first.
+ */
 async function withServer(
-  serve: (conn: Deno.Conn) => Promise<void>,
+  serve: (conn: Deno.Conn, clientDone: Promise<void>) => Promise<void>,
   client: (url: string) => Promise<void>,
 ): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let clientSettled = () => {};
+  const clientDone = new Promise<void>((r) => clientSettled = r);
   const served = (async () => {
     const conn = await listener.accept();
+    listener.close();
     try {
       let head = "";
       const buf = new Uint8Array(4096);
       while (!head.includes("\r\n\r\n")) {
         const n = await conn.read(buf);
-        if (n === null) return;
+        if (n === null) throw new Error("the client closed before its upgrade request ended");
         head += new TextDecoder().decode(buf.subarray(0, n));
       }
       const key = /sec-websocket-key: *(\S+)/i.exec(head)![1];
@@ -50,17 +58,16 @@ async function withServer(
             `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: test\r\n\r\n`,
         ),
       );
-      await serve(conn);
+      await serve(conn, clientDone);
     } finally {
       conn.close();
     }
   })();
-  try {
-    await client(`ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`);
-  } finally {
-    listener.close();
-    await served.catch(() => {});
-  }
+  const ran = client(`ws://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`)
+    .finally(() => clientSettled());
+  const [server, ours] = await Promise.allSettled([served, ran]);
+  if (server.status === "rejected") throw server.reason;
+  if (ours.status === "rejected") throw ours.reason;
 }
 
 const connect = (url: string, maxPayload?: number) =>
@@ -72,7 +79,7 @@ Deno.test("ws client: fragments are joined into one message, with a ping between
   const whole = pattern(20_000, 1);
   let pong: Uint8Array | undefined;
   await withServer(
-    async (conn) => {
+    async (conn, clientDone) => {
       await writeAll(
         conn,
         concat([
@@ -88,7 +95,7 @@ Deno.test("ws client: fragments are joined into one message, with a ping between
       const mask = frame.subarray(2, 6);
       pong = frame.subarray(6).map((b, i) => b ^ mask[i & 3]);
       assert.equal(frame[0], 0x80 | Opcode.pong);
-      await new Promise((r) => setTimeout(r, 50));
+      await clientDone;
     },
     async (url) => {
       const ws = await connect(url);
@@ -156,7 +163,7 @@ Deno.test("ws client: sends queued back to back reach the server whole and in or
       await Promise.all(sent.slice(0, -1).map((m) => ws.send(m)));
       const last = sent.at(-1)!;
       await ws.send(last.subarray(0, 2), last.subarray(2));
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => received.length === sent.length, 5000, "the server reading every frame");
       ws.close();
     },
   );
@@ -165,7 +172,7 @@ Deno.test("ws client: sends queued back to back reach the server whole and in or
 
 Deno.test("ws client: a fragmented message over the limit is an error, and closes the client", async () => {
   await withServer(
-    async (conn) => {
+    async (conn, clientDone) => {
       await writeAll(
         conn,
         concat([
@@ -173,7 +180,7 @@ Deno.test("ws client: a fragmented message over the limit is an error, and close
           serverFrame(Opcode.continuation, true, pattern(600, 2)),
         ]),
       );
-      await new Promise((r) => setTimeout(r, 50));
+      await clientDone;
     },
     async (url) => {
       const ws = await connect(url, 1000);

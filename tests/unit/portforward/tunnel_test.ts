@@ -12,9 +12,16 @@ import {
 import type { PodTarget } from "../../../src/route/resolve.ts";
 import { DialError } from "../../../src/net/upstream.ts";
 import { FakeKubelet, MemoryTransport, type PodBehaviour } from "../../../testenv/spdy_peer.ts";
+import { waitFor, waitSteady } from "../../helpers/wait.ts";
 
 const target = (pod: string, port: number): PodTarget => ({ namespace: "demo", pod, port });
 const text = (s: string) => new TextEncoder().encode(s);
+/** One turn of the event loop: whatever a delivered message would set off has run by then. */
+const turn = () => new Promise((r) => setTimeout(r, 0));
+
+/** Whether the kubelet has seen both streams (error and data) of a connection to `port`. */
+const sawStreams = (kubelet: FakeKubelet, port: number) =>
+  kubelet.frames.filter((f) => f.kind === "syn" && f.headers.port === String(port)).length === 2;
 
 function setup(
   behaviour: (port: number) => PodBehaviour = () => "echo",
@@ -71,7 +78,11 @@ Deno.test("tunnel: a first connection waits for the replies and the probe; a por
   // (echo waits for data), so a held-back probe keeps open() pending.
   let made = false;
   const first = tunnels.open(target("web-0", 8080)).then((u) => (made = true, u));
-  await new Promise((r) => setTimeout(r, 50));
+  // The kubelet has replied to both streams and the session has read the replies: only the
+  // probe is missing now.
+  await waitFor(() => dials.length === 1 && sawStreams(dials[0].kubelet, 8080), 5000, "the SYNs");
+  await waitFor(() => dials[0].transport.pending === 0, 5000, "the replies read");
+  await turn();
   assert.equal(made, false);
   tunnels.close();
   await assert.rejects(first);
@@ -91,7 +102,8 @@ Deno.test("tunnel: a first connection waits for the replies and the probe; a por
   d2[0].kubelet.holdReplies = true;
   let other = false;
   const pending = t2.open(target("web-0", 9000)).then((u) => (other = true, u));
-  await new Promise((r) => setTimeout(r, 40));
+  await waitFor(() => sawStreams(d2[0].kubelet, 9000), 5000, "the SYNs to port 9000");
+  await turn();
   assert.equal(other, false);
   d2[0].kubelet.releaseReplies();
   (await pending).close();
@@ -132,7 +144,10 @@ Deno.test("tunnel: a session held back by a client that does not read gets no ne
     stalled.buffer(64 * 1024).fill(i);
     await stalled.write(64 * 1024);
   }
-  await new Promise((r) => setTimeout(r, 10));
+  // The session has stopped asking for messages while echoes wait for it.
+  const transport = dials[0].transport;
+  await waitSteady(() => transport.reads, 5000, "the session's reads", 3, 50);
+  assert.ok(transport.pending > 0, "echoes are left unread");
   const next = await tunnels.open(target("web-0", 8080));
   assert.equal(dials.length, 2, "a second session for the same pod");
   assert.equal(await roundTrip(next, "fresh"), "fresh");
@@ -173,12 +188,15 @@ Deno.test("tunnel: a failed dial is the open's failure", async () => {
 });
 
 Deno.test("tunnel: a quiet session that answers no ping is passed over for a fresh one", async () => {
-  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 20, livenessMs: 50 });
+  // checkAfterMs 0: every session counts as quiet, so each new connection asks for a ping first.
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 0, livenessMs: 50 });
   const a = await tunnels.open(target("web-0", 8080));
   assert.equal(await roundTrip(a, "before"), "before");
-  // The path goes silent (a NAT forgot it): nothing from the server any more.
+  // The path goes silent (a NAT forgot it): nothing from the server any more. A frame heard in
+  // the millisecond of the ask counts as its answer, so the clock moves past the echo first.
   dials[0].kubelet.holdReplies = true;
-  await new Promise((r) => setTimeout(r, 40));
+  const heard = Date.now();
+  await waitFor(() => Date.now() > heard, 1000, "the clock to move", 1);
   const b = await tunnels.open(target("web-0", 8080));
   assert.equal(dials.length, 2, "a fresh session");
   assert.equal(await roundTrip(b, "after"), "after");
@@ -188,11 +206,11 @@ Deno.test("tunnel: a quiet session that answers no ping is passed over for a fre
 });
 
 Deno.test("tunnel: a quiet session that answers its ping is used again", async () => {
-  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 20, livenessMs: 500 });
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 1, checkAfterMs: 0, livenessMs: 500 });
   const a = await tunnels.open(target("web-0", 8080));
-  await new Promise((r) => setTimeout(r, 40));
   const b = await tunnels.open(target("web-0", 8080));
   assert.equal(dials.length, 1);
+  assert.ok(dials[0].kubelet.frames.some((f) => f.kind === "ping"), "it was asked first");
   assert.equal(await roundTrip(b, "same"), "same");
   for (const u of [a, b]) u.close();
   tunnels.close();

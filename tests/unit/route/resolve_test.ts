@@ -3,7 +3,8 @@
  * JSON, decoded with the same decoders the watches use.
  */
 import assert from "node:assert/strict";
-import { ClusterIndex } from "../../../src/cluster/index.ts";
+import type { ClusterIndex } from "../../../src/cluster/index.ts";
+import { staticIndex, type StaticPodSource } from "../../helpers/static_source.ts";
 import { decodePod, decodeService, decodeSlice, type PodInfo } from "../../../src/kube/objects.ts";
 import {
   resolveDestination,
@@ -329,15 +330,19 @@ const SLICES = [
   }),
 ];
 
+/** The static source behind each index buildIndex made. */
+const sources = new WeakMap<ClusterIndex, StaticPodSource>();
+
 function buildIndex(
   declared: string[] = [],
   order: "forward" | "reverse" = "forward",
 ): ClusterIndex {
-  const index = new ClusterIndex(declared.map(parseCidr));
+  const { index, source } = staticIndex(declared.map(parseCidr));
   const arrange = <T>(items: T[]) => order === "forward" ? items : [...items].reverse();
-  index.replaceAll("pods", arrange(PODS).map(decodePod));
+  source.replacePods(arrange(PODS).map(decodePod));
   index.replaceAll("services", arrange(SERVICES).map(decodeService));
-  for (const s of arrange(SLICES)) index.upsert("slices", decodeSlice(s));
+  for (const s of arrange(SLICES)) source.putSlice(decodeSlice(s));
+  sources.set(index, source);
   return index;
 }
 
@@ -436,9 +441,8 @@ Deno.test("resolve: a service without ready endpoints is rejected as no-endpoint
 });
 
 Deno.test("resolve: not-ready and terminating endpoints are skipped, even when alone", async () => {
-  const index = new ClusterIndex();
-  index.replaceAll(
-    "pods",
+  const { index, source } = staticIndex();
+  source.replacePods(
     [
       rawPod({ name: "a", ips: ["10.244.0.1"], ready: false }),
       rawPod({ name: "b", ips: ["10.244.0.2"], deleting: true }),
@@ -450,8 +454,7 @@ Deno.test("resolve: not-ready and terminating endpoints are skipped, even when a
   );
   const slice = (endpoints: EndpointSpec[]) =>
     decodeSlice(rawSlice({ name: "s-1", service: "s", ports: [{ port: 80 }], endpoints }));
-  index.upsert(
-    "slices",
+  source.putSlice(
     slice([
       { addresses: ["10.244.0.1"], pod: "a", conditions: { ready: false } },
       { addresses: ["10.244.0.2"], pod: "b", conditions: { ready: true, terminating: true } },
@@ -464,7 +467,7 @@ Deno.test("resolve: not-ready and terminating endpoints are skipped, even when a
   };
   assert.deepEqual(await resolveDestination(index, "10.96.0.1", 80, OPTS), none);
   // Once an endpoint turns ready, it is used.
-  index.upsert("slices", slice([{ addresses: ["10.244.0.1"], pod: "a", conditions: {} }]));
+  source.putSlice(slice([{ addresses: ["10.244.0.1"], pod: "a", conditions: {} }]));
   assert.deepEqual(await resolveDestination(index, "10.96.0.1", 80, OPTS), {
     kind: "cluster",
     via: "service demo/s:80",
@@ -530,7 +533,7 @@ Deno.test("resolve: hostNetwork pods are not matched by IP", async () => {
   const index = buildIndex();
   assert.deepEqual(await index.podsByIp("192.168.49.2"), []);
   assert.equal(await resolveIp(index, "192.168.49.2", 9100), undefined);
-  assert.equal(index.pod("monitoring", "node-exporter-x1")?.hostNetwork, true);
+  assert.equal(sources.get(index)!.pod("monitoring", "node-exporter-x1")?.hostNetwork, true);
   assert.ok(index.hasNamespace("monitoring"));
 });
 
@@ -547,9 +550,8 @@ Deno.test("resolve: Succeeded and Failed pods are not matched", async () => {
 });
 
 Deno.test("resolve: of two live pods sharing an IP, the ready one wins", async () => {
-  const index = new ClusterIndex();
-  index.replaceAll(
-    "pods",
+  const { index, source } = staticIndex();
+  source.replacePods(
     [
       rawPod({ name: "old", ips: ["10.244.0.9"], deleting: true }),
       rawPod({ name: "new", ips: ["10.244.0.9"] }),
@@ -757,13 +759,13 @@ Deno.test("resolve: the index follows upserts and removals", async () => {
   const index = buildIndex();
   assert.equal(index.count("pods"), PODS.length);
   assert.equal(index.count("services"), SERVICES.length);
-  assert.equal(index.count("slices"), SLICES.length);
+  assert.equal(sources.get(index)!.sliceCount(), SLICES.length);
   assert.equal(index.namespaceCount(), 3);
   assert.deepEqual((await index.slicesOf("demo", "web")).map((s) => s.name).sort(), [
     "web-abc12",
     "web-v6xyz",
   ]);
-  index.remove("pods", "demo", "web-1");
+  sources.get(index)!.removePod("demo", "web-1");
   assert.deepEqual(await route("10.244.0.5", 80, OPTS, index), unknownIp("10.244.0.5"));
   // The slice still names web-1, but the pod is gone.
   assert.deepEqual(await route("web", 80, OPTS, index), {
@@ -772,7 +774,7 @@ Deno.test("resolve: the index follows upserts and removals", async () => {
     targets: [t("web-2", 8080)],
     spreadKey: "svc/demo/web:80",
   });
-  index.upsert("pods", decodePod(rawPod({ name: "web-1", ips: ["10.244.0.6"] })));
+  sources.get(index)!.putPod(decodePod(rawPod({ name: "web-1", ips: ["10.244.0.6"] })));
   assert.deepEqual(await route("10.244.0.6", 80, OPTS, index), podRoute("web-1", 80));
   index.remove("services", "demo", "web");
   assert.deepEqual(await route("web", 80, OPTS, index), { kind: "direct", host: "web", port: 80 });
