@@ -206,8 +206,8 @@ Deno.test("cli: parseDirectPolicy", () => {
   assert.throws(() => parseDirectPolicy("allow"), UserError);
 });
 
-Deno.test("cli: proxyUrlFor uses schemes that resolve names through the proxy", () => {
-  assert.equal(proxyUrlFor("socks", "127.0.0.1:2223"), "socks4a://127.0.0.1:2223");
+Deno.test("cli: proxyUrlFor is http:// (every tool reads it) except in socks5 mode, which keeps socks5h://", () => {
+  assert.equal(proxyUrlFor("socks", "127.0.0.1:2223"), "http://127.0.0.1:2223");
   assert.equal(proxyUrlFor("socks5", "127.0.0.1:1080"), "socks5h://127.0.0.1:1080");
   assert.equal(proxyUrlFor("http", "127.0.0.1:2223"), "http://127.0.0.1:2223");
   assert.equal(proxyUrlFor("socks5", hostPort("::1", 2223)), "socks5h://[::1]:2223");
@@ -223,25 +223,33 @@ Deno.test("cli: a 0.0.0.0 or :: listener is reached through loopback", () => {
 // ---------------------------------------------------------------------------------------------
 // Banner and shell
 
-Deno.test("cli: the socks banner sets http_proxy in each shell's syntax and names the HTTP and PAC URLs", () => {
-  const tail =
-    "HTTP-only tools can use http://127.0.0.1:2223; browsers can use the PAC URL http://127.0.0.1:2223/proxy.pac";
+Deno.test("cli: the socks banner sets http_proxy and https_proxy to http:// and says the port speaks SOCKS4/5 and HTTP", () => {
+  const tail = [
+    "127.0.0.1:2223 speaks SOCKS4/4a, SOCKS5 and HTTP: SOCKS clients can use socks4a://127.0.0.1:2223 or socks5h://127.0.0.1:2223",
+    "Java: -DsocksProxyHost=127.0.0.1 -DsocksProxyPort=2223; browsers can use the PAC URL http://127.0.0.1:2223/proxy.pac",
+  ];
   assert.deepEqual(bannerLines("socks", "cmd", "127.0.0.1", 2223), [
-    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223",
-    tail,
+    "Start SOCKS Proxy: set http_proxy=http://127.0.0.1:2223",
+    "Start SOCKS Proxy: set https_proxy=http://127.0.0.1:2223",
+    ...tail,
   ]);
   assert.deepEqual(bannerLines("socks", "powershell", "127.0.0.1", 2223), [
-    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"',
-    tail,
+    'Start SOCKS Proxy: $env:http_proxy="http://127.0.0.1:2223"; $env:https_proxy="http://127.0.0.1:2223"',
+    ...tail,
+  ]);
+  assert.deepEqual(bannerLines("socks", "posix", "127.0.0.1", 2223), [
+    "Start SOCKS Proxy: export http_proxy=http://127.0.0.1:2223 https_proxy=http://127.0.0.1:2223",
+    ...tail,
   ]);
   assert.deepEqual(bannerLines("socks5", "posix", "::1", 1080), [
     "Start SOCKS5 Proxy: export http_proxy=socks5h://[::1]:1080",
-    "HTTP-only tools can use http://[::1]:1080; browsers can use the PAC URL http://[::1]:1080/proxy.pac",
+    "[::1]:1080 speaks SOCKS4/4a, SOCKS5 and HTTP: HTTP-only tools can use http://[::1]:1080; browsers can use the PAC URL http://[::1]:1080/proxy.pac",
   ]);
   assert.deepEqual(bannerLines("socks", "unknown-windows", "127.0.0.1", 2223), [
-    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223  (CMD)",
-    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"  (PowerShell)',
-    tail,
+    "Start SOCKS Proxy: set http_proxy=http://127.0.0.1:2223  (CMD)",
+    "Start SOCKS Proxy: set https_proxy=http://127.0.0.1:2223  (CMD)",
+    'Start SOCKS Proxy: $env:http_proxy="http://127.0.0.1:2223"; $env:https_proxy="http://127.0.0.1:2223"  (PowerShell)',
+    ...tail,
   ]);
 });
 
