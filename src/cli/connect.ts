@@ -25,6 +25,8 @@ import { bannerLines, framedBanner, proxyUrlFor } from "./banner.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 import { localPages } from "./local_pages.ts";
 import { detectShell } from "./shell_hint.ts";
+import { type RunningForwards, startForwards } from "../forward/start.ts";
+import type { ForwardContext } from "../forward/plan.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -48,6 +50,8 @@ export interface ConnectSession {
   view: ClusterView;
   /** The `http_proxy` value for this mode. */
   proxyUrl: string;
+  /** The `--forward`s, served alongside the proxy (none unless asked for). */
+  forwards: RunningForwards["forwards"];
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
 }
@@ -62,7 +66,7 @@ export function startConnect(
 }
 
 /** Steps to undo, run in reverse; each failure is logged and the rest still run. */
-class UndoStack {
+export class UndoStack {
   #steps: (() => Promise<unknown>)[] = [];
   #running: Promise<void> | undefined;
 
@@ -133,6 +137,7 @@ async function runConnect(
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
+    const forwards = await startConnectForwards(opts, { api, index, connector: dialer }, undo);
 
     if (opts.setupGlobalProxy) {
       const applied = await sysproxy.setupGlobalProxy(
@@ -149,21 +154,46 @@ async function runConnect(
         }
       });
       for (const line of applied.summary) log.info(line);
+      for (const f of forwards) log.info(f.line);
+    } else if (opts.command) {
+      // The command gets its variables itself: only what it will reach is printed.
+      const lines = [`Proxy for ${opts.command[0]}: ${where}`, ...forwards.map((f) => f.line)];
+      for (const line of framedBanner(lines)) log.info(line);
     } else {
       const shell = await detectShell(deps.runner);
-      for (const line of framedBanner(bannerLines(opts.method, shell, opts.clientHost, port))) {
-        log.info(line);
-      }
+      const lines = [
+        ...bannerLines(opts.method, shell, opts.clientHost, port),
+        ...forwards.map((f) => `Forward: ${f.line}`),
+      ];
+      for (const line of framedBanner(lines)) log.info(line);
     }
-    return { server, view, proxyUrl, stop: () => undo.run() };
+    return { server, view, proxyUrl, forwards, stop: () => undo.run() };
   } catch (e) {
     await undo.run();
     throw e;
   }
 }
 
+/** `--forward`s on the proxy's address, through the proxy's cluster view and tunnels. */
+async function startConnectForwards(
+  opts: CompletedConnect,
+  parts: Pick<ForwardContext, "api" | "index" | "connector">,
+  undo: UndoStack,
+): Promise<RunningForwards["forwards"]> {
+  if (opts.forwards.length === 0) return [];
+  const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
+  if (admit) undo.push(() => admit.close?.());
+  const running = await startForwards(opts.forwards, {
+    ...parts,
+    namespace: opts.target.namespace,
+    clusterDomain: opts.clusterDomain,
+  }, { address: isLoopback(opts.clientHost) ? opts.clientHost : "127.0.0.1", admit });
+  undo.push(() => running.close());
+  return running.forwards;
+}
+
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */
-function ownUserOnly(): AdmissionCheck {
+export function ownUserOnly(): AdmissionCheck {
   try {
     return peerOwnerCheck();
   } catch (e) {

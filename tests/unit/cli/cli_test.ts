@@ -71,6 +71,8 @@ Deno.test("cli: the connect command's defaults validate to the documented option
     kubeconfig: undefined,
     context: undefined,
     namespace: undefined,
+    forwards: [],
+    command: undefined,
   });
 });
 
@@ -106,12 +108,15 @@ Deno.test("cli: every accepted flag is converted", () => {
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
+    forwards: [],
+    command: undefined,
   });
   assert.equal(validateConnectFlags(flags({ method: "http" })).method, "http");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "localhost" })).address, "127.0.0.1");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "0.0.0.0" })).address, "0.0.0.0");
   assert.equal(validateConnectFlags(flags({ proxyPort: "1" })).port, 1);
   assert.equal(validateConnectFlags(flags({ proxyPort: "65535" })).port, 65535);
+  assert.equal(validateConnectFlags(flags({ proxyPort: "0" })).port, 0, "0: any free port");
 });
 
 Deno.test("cli: a bad --method is a UserError naming the flag", () => {
@@ -125,10 +130,10 @@ Deno.test("cli: a bad --method is a UserError naming the flag", () => {
 });
 
 Deno.test("cli: a bad --proxyPort is a UserError naming the flag", () => {
-  for (const port of ["0", "65536", "abc", "", "-1", "80.5", " 80", "1e3", "99999999"]) {
+  for (const port of ["65536", "abc", "", "-1", "80.5", " 80", "1e3", "99999999"]) {
     assertFlagError(
       { proxyPort: port },
-      `--proxyPort must be a port number from 1 to 65535, not "${port}"`,
+      `--proxyPort must be a port number from 1 to 65535 (0: any free port), not "${port}"`,
       "--proxyPort",
     );
   }
