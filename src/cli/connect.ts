@@ -180,7 +180,7 @@ async function startConnectForwards(
   parts: Pick<ForwardContext, "api" | "index" | "connector">,
   undo: UndoStack,
 ): Promise<RunningForwards["forwards"]> {
-  if (opts.forwards.length === 0) return [];
+  if (!opts.forwards?.length) return [];
   const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
   if (admit) undo.push(() => admit.close?.());
   const running = await startForwards(opts.forwards, {

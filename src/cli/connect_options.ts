@@ -39,7 +39,7 @@ export interface ConnectOptions {
   context?: string;
   namespace?: string;
   /** Forwards served alongside the proxy (`--forward`), on the proxy's address. */
-  forwards: ForwardSpec[];
+  forwards?: ForwardSpec[];
   /** `-- COMMAND [ARGS...]`: run it through the proxy, then stop (undefined: serve until Ctrl+C). */
   command?: string[];
 }
