@@ -98,11 +98,18 @@ Deno.test({
     const k = connectRun([
       "sh",
       "-c",
-      'trap "echo got-sigint; exit 42" INT; echo ready; while :; do sleep 0.05; done',
+      'trap "echo got-sigint; exit 42" INT; echo "ready $$"; while :; do sleep 0.05; done',
     ]);
-    await k.waitFor(/^ready$/m);
-    assert.equal(await k.stop("SIGINT"), 42);
-    assert.equal(k.stdout(), "ready\ngot-sigint\n");
+    const [, pid] = await k.waitFor(/^ready (\d+)$/m);
+    try {
+      assert.equal(await k.stop("SIGINT", 15_000), 42);
+      assert.equal(k.stdout(), `ready ${pid}\ngot-sigint\n`);
+    } finally {
+      // Should ktctl not pass the signal on, its command must not outlive the test.
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch { /* it is gone, as it should be */ }
+    }
   },
 });
 

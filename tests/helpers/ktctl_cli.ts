@@ -14,8 +14,11 @@ export interface KtctlRun {
   waitFor(pattern: RegExp, deadlineMs?: number): Promise<RegExpMatchArray>;
   /** The exit code, once it has exited. */
   exited: Promise<number>;
-  /** Sends a signal (if still running) and waits for the exit code. */
-  stop(signal?: Deno.Signal): Promise<number>;
+  /**
+   * Sends a signal (if still running) and waits for the exit code; after `deadlineMs` (30 s)
+   * kills it (and what it started cannot outlive the test) and throws.
+   */
+  stop(signal?: Deno.Signal, deadlineMs?: number): Promise<number>;
 }
 
 /** Deno's cache directory as this process sees it, so a child with another HOME shares it. */
@@ -45,10 +48,14 @@ export function runKtctl(args: string[], env: Record<string, string> = {}): Ktct
     pump(child.stderr, (s) => err += s),
   ]);
   let done = false;
-  const exited = child.status.then(async (s) => {
+  const status = child.status.then((s) => {
     done = true;
-    await pumps;
     return s.code;
+  });
+  // Output is complete once every holder of the pipes is gone (the command ktctl ran too).
+  const exited = status.then(async (code) => {
+    await pumps;
+    return code;
   });
   return {
     child,
@@ -69,13 +76,22 @@ export function runKtctl(args: string[], env: Record<string, string> = {}): Ktct
       );
       return m!;
     },
-    async stop(signal: Deno.Signal = "SIGINT") {
+    async stop(signal: Deno.Signal = "SIGINT", deadlineMs = 30_000) {
       if (!done) {
         try {
           child.kill(signal);
         } catch { /* just exited */ }
       }
-      return await exited;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), deadlineMs));
+      const first = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (first !== "late") return first;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* just exited */ }
+      await status; // not the output: a command it started may still hold the pipes
+      throw new Error(`ktctl did not exit within ${deadlineMs} ms of ${signal}:\n${out}\n${err}`);
     },
   };
 }
