@@ -59,7 +59,8 @@ export function bannerLines(method: Method, shell: Shell, host: string, port: nu
   } else if (method === "socks") {
     lines.push(
       `${hp} speaks SOCKS4/4a, SOCKS5 and HTTP: SOCKS clients can use socks4a://${hp} or socks5h://${hp}`,
-      `Java: -DsocksProxyHost=${host} -DsocksProxyPort=${port}; browsers can use the PAC URL http://${hp}/proxy.pac`,
+      `Java: -DsocksProxyHost=${host} -DsocksProxyPort=${port} -Dhttp.proxyHost=${host} -Dhttp.proxyPort=${port} -Dhttps.proxyHost=${host} -Dhttps.proxyPort=${port}`,
+      `Browsers: proxy auto-config URL http://${hp}/proxy.pac`,
     );
   } else {
     lines.push(

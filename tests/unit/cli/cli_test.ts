@@ -231,7 +231,8 @@ Deno.test("cli: a 0.0.0.0 or :: listener is reached through loopback", () => {
 Deno.test("cli: the socks banner sets http_proxy and https_proxy to http:// and says the port speaks SOCKS4/5 and HTTP", () => {
   const tail = [
     "127.0.0.1:2223 speaks SOCKS4/4a, SOCKS5 and HTTP: SOCKS clients can use socks4a://127.0.0.1:2223 or socks5h://127.0.0.1:2223",
-    "Java: -DsocksProxyHost=127.0.0.1 -DsocksProxyPort=2223; browsers can use the PAC URL http://127.0.0.1:2223/proxy.pac",
+    "Java: -DsocksProxyHost=127.0.0.1 -DsocksProxyPort=2223 -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=2223 -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=2223",
+    "Browsers: proxy auto-config URL http://127.0.0.1:2223/proxy.pac",
   ];
   assert.deepEqual(bannerLines("socks", "cmd", "127.0.0.1", 2223), [
     "Start SOCKS Proxy: set http_proxy=http://127.0.0.1:2223",
