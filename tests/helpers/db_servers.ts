@@ -23,12 +23,28 @@ function spawnQuiet(cmd: string, args: string[]): Deno.ChildProcess {
   return new Deno.Command(cmd, { args, stdout: "null", stderr: "piped", stdin: "null" }).spawn();
 }
 
-async function stopChild(child: Deno.ChildProcess, dir: string): Promise<void> {
+/**
+ * Stops a server with `signal` (PostgreSQL: SIGINT, its fast shutdown, which does not wait for
+ * clients to leave), SIGKILL after 10 s, and removes its directory.
+ */
+async function stopChild(
+  child: Deno.ChildProcess,
+  dir: string,
+  signal: Deno.Signal = "SIGTERM",
+): Promise<void> {
   try {
-    child.kill("SIGTERM");
+    child.kill(signal);
   } catch { /* already gone */ }
   await child.stderr.cancel().catch(() => {});
-  await child.status;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 10_000));
+  if (await Promise.race([child.status, late]) === "late") {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* just ended */ }
+    await child.status;
+  }
+  clearTimeout(timer);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
@@ -53,7 +69,10 @@ export async function startRedis(): Promise<DbServer> {
     15_000,
     "redis-server to answer",
     100,
-  );
+  ).catch(async (e) => {
+    await stopChild(child, dir);
+    throw e;
+  });
   return { port, stop: () => stopChild(child, dir) };
 }
 
@@ -121,6 +140,9 @@ export async function startPostgres(): Promise<DbServer> {
     30_000,
     "postgres to accept connections",
     200,
-  );
-  return { port, stop: () => stopChild(child, dir) };
+  ).catch(async (e) => {
+    await stopChild(child, dir, "SIGINT");
+    throw e;
+  });
+  return { port, stop: () => stopChild(child, dir, "SIGINT") };
 }
