@@ -88,7 +88,8 @@ const redisPod = (name: string, redis: DbServer) => [
 ];
 
 Deno.test({
-  name: "forward: redis, psql, pod restarts, errors, connect --forward and -- java (JDBC)",
+  name:
+    "forward: redis, psql, pod restarts, a deployment, errors, connect --forward, -- java (JDBC)",
   ...opts,
   fn: async (t) => {
     const redis = await startRedis();
@@ -172,6 +173,44 @@ Deno.test({
         assert.deepEqual(await psql(Number(port), "select current_user"), {
           code: 0,
           out: "postgres",
+        });
+        assert.equal(await k.stop(), 0);
+      });
+
+      await t.step("deployment/NAME: its ready pod, by container port name", async () => {
+        const template = pod("unused", "cache", [{ name: "redis", containerPort: 6379 }]);
+        await apply([{
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { namespace: ns, name: "cache" },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: "cache" } },
+            template: { metadata: { labels: { app: "cache" } }, spec: template.spec },
+          },
+        }]);
+        // The ReplicaSet names the pod; its port is then pointed at the redis-server.
+        let name = "";
+        await waitFor(
+          async () => {
+            const list = JSON.parse(
+              (await kubectl(["-n", ns, "get", "pods", "-l", "app=cache", "-o", "json"])).stdout,
+            ) as { items: { metadata: { name: string } }[] };
+            name = list.items[0]?.metadata.name ?? "";
+            return name !== "";
+          },
+          30_000,
+          "the deployment's pod",
+        );
+        await apply([portForward(ns, name, [[6379, redis.port]])]);
+        await ready(name);
+        const k = runKtctl(["forward", ...admin, "-n", ns, "deployment/cache", ":redis"], env);
+        running.push(k);
+        const [line, port] = await k.waitFor(/127\.0\.0\.1:(\d+) → deployment \S+/);
+        assert.equal(line, `127.0.0.1:${port} → deployment ${ns}/cache:redis`);
+        assert.deepEqual(await redisCli(Number(port), "GET", "ktctl"), {
+          code: 0,
+          out: "forwarded",
         });
         assert.equal(await k.stop(), 0);
       });
