@@ -302,9 +302,16 @@ Deno.test({
       });
     } finally {
       await Promise.all(running.map((r) => r.stop()));
-      await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"], {
-        check: false,
-      });
+      // The namespace and everything in it go; tried again while the API server is busy.
+      await waitFor(
+        async () =>
+          (await kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"], {
+            check: false,
+          })).code === 0,
+        30_000,
+        `namespace ${ns} to be deleted`,
+        1_000,
+      ).catch((e) => console.error(String(e)));
       await redis.stop();
       await pg.stop();
     }
