@@ -13,7 +13,10 @@
  * Arguments go to the program as ktctl received them (after the user's shell parsed them). On
  * Windows, Deno.Command quotes each one as the C runtime's parser (CommandLineToArgvW) reads it
  * back, the rules java, curl, python, node and `powershell -Command` follow; `cmd /c` takes the
- * rest of its command line as one string, which that quoting also gives back as typed.
+ * rest of its command line as one string, which that quoting also gives back as typed
+ * (tests/windows/connect_command_wine_test.ts). A bare name is looked up through PATH and
+ * PATHEXT, and `.cmd`/`.bat` files (mvn, npm) run with their arguments escaped for cmd.exe
+ * (Deno 2.5.5+, denoland/deno#31118; not exercised under Wine here).
  * @module
  */
 import { hostPort } from "../net/client_address.ts";
