@@ -8,16 +8,23 @@ import { hostPort } from "../net/client_address.ts";
 import type { Shell } from "./shell_hint.ts";
 import type { ProxyMethod } from "../sysproxy/types.ts";
 
-/** The proxy URL for `http_proxy` in each mode: schemes that let the proxy resolve names. */
+/**
+ * The proxy URL for `http_proxy` in each mode. The port speaks HTTP in every mode, and
+ * `http://` is the one scheme every tool reads (wget, Python, Node and Deno refuse or ignore
+ * `socks4a://`), so `socks` mode prints it too; `socks5` keeps `socks5h://` (the name goes to
+ * ktctl), for the tools that speak SOCKS5 and the users who chose it.
+ */
 export function proxyUrlFor(method: ProxyMethod, hostPort: string): string {
-  const scheme = method === "socks" ? "socks4a" : method === "socks5" ? "socks5h" : "http";
-  return `${scheme}://${hostPort}`;
+  return method === "socks5" ? `socks5h://${hostPort}` : `http://${hostPort}`;
 }
 
-/** The variables `--setupGlobalProxy` sets, and the banner tells the user to set. */
+/**
+ * The variables the banner tells the user to set: `https_proxy` too wherever the value is
+ * `http://` (Go programs such as kubectl cannot use a SOCKS `https_proxy`).
+ */
 export function proxyVariables(method: ProxyMethod, hostPort: string): [string, string][] {
   const url = proxyUrlFor(method, hostPort);
-  return method === "http" ? [["http_proxy", url], ["https_proxy", url]] : [["http_proxy", url]];
+  return method === "socks5" ? [["http_proxy", url]] : [["http_proxy", url], ["https_proxy", url]];
 }
 
 /** The lines that set `vars` in `shell`; an unknown Windows shell gets both forms. */
@@ -53,9 +60,15 @@ export function bannerLines(
       `Java: -Dhttp.proxyHost=${host} -Dhttp.proxyPort=${port} -Dhttps.proxyHost=${host} -Dhttps.proxyPort=${port}`,
       `Browsers: proxy auto-config URL http://${hp}/proxy.pac`,
     );
+  } else if (method === "socks") {
+    lines.push(
+      `${hp} speaks SOCKS4/4a, SOCKS5 and HTTP: SOCKS clients can use socks4a://${hp} or socks5h://${hp}`,
+      `Java: -DsocksProxyHost=${host} -DsocksProxyPort=${port} -Dhttp.proxyHost=${host} -Dhttp.proxyPort=${port} -Dhttps.proxyHost=${host} -Dhttps.proxyPort=${port}`,
+      `Browsers: proxy auto-config URL http://${hp}/proxy.pac`,
+    );
   } else {
     lines.push(
-      `HTTP-only tools can use http://${hp}; browsers can use the PAC URL http://${hp}/proxy.pac`,
+      `${hp} speaks SOCKS4/4a, SOCKS5 and HTTP: HTTP-only tools can use http://${hp}; browsers can use the PAC URL http://${hp}/proxy.pac`,
     );
   }
   return lines;

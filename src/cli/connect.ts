@@ -29,6 +29,8 @@ import { detectShell } from "./shell_hint.ts";
 import { Activity } from "../front/activity.ts";
 import { buildStatus } from "./status_model.ts";
 import { VERSION } from "../version.ts";
+import { type RunningForwards, startForwards } from "../forward/start.ts";
+import type { ForwardContext } from "../forward/plan.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -54,6 +56,8 @@ export interface ConnectSession {
   proxyUrl: string;
   /** What the live view records: connections now, failures, counts per minute. */
   activity: Activity;
+  /** The `--forward`s, served alongside the proxy (none unless asked for). */
+  forwards: RunningForwards["forwards"];
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
 }
@@ -93,7 +97,7 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined):
 }
 
 /** Steps to undo, run in reverse; each failure is logged and the rest still run. */
-class UndoStack {
+export class UndoStack {
   #steps: (() => Promise<unknown>)[] = [];
   #running: Promise<void> | undefined;
 
@@ -214,6 +218,7 @@ async function runConnect(
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
+    const forwards = await startConnectForwards(opts, { api, index, connector: dialer }, undo);
 
     if (signal?.aborted) throw new StartAborted("stopped while starting");
     if (opts.setupGlobalProxy && deps.platform === "windows") {
@@ -232,11 +237,18 @@ async function runConnect(
         }
       });
       for (const line of applied.summary) log.info(line);
+      for (const f of forwards) log.info(f.line);
+    } else if (opts.command) {
+      // The command gets its variables itself: only what it will reach is printed.
+      const lines = [`Proxy for ${opts.command[0]}: ${where}`, ...forwards.map((f) => f.line)];
+      for (const line of framedBanner(lines)) log.info(line);
     } else {
       const shell = await detectShell(deps.runner);
-      for (const line of framedBanner(bannerLines(opts.method, shell, opts.clientHost, port))) {
-        log.info(line);
-      }
+      const lines = [
+        ...bannerLines(opts.method, shell, opts.clientHost, port),
+        ...forwards.map((f) => `Forward: ${f.line}`),
+      ];
+      for (const line of framedBanner(lines)) log.info(line);
       if (opts.setupGlobalProxy) {
         log.info(
           "--setupGlobalProxy changes settings on Windows only; here, set the variables above " +
@@ -250,6 +262,7 @@ async function runConnect(
       view,
       proxyUrl,
       activity,
+      forwards,
       stop: () => {
         // Connections cut from here on end normally: they are not failures.
         activity.stopping = true;
@@ -288,8 +301,26 @@ function apiRoundTrip(api: KubeApi): {
   };
 }
 
+/** `--forward`s on the proxy's address, through the proxy's cluster view and tunnels. */
+async function startConnectForwards(
+  opts: CompletedConnect,
+  parts: Pick<ForwardContext, "api" | "index" | "connector">,
+  undo: UndoStack,
+): Promise<RunningForwards["forwards"]> {
+  if (!opts.forwards?.length) return [];
+  const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
+  if (admit) undo.push(() => admit.close?.());
+  const running = await startForwards(opts.forwards, {
+    ...parts,
+    namespace: opts.target.namespace,
+    clusterDomain: opts.clusterDomain,
+  }, { address: isLoopback(opts.clientHost) ? opts.clientHost : "127.0.0.1", admit });
+  undo.push(() => running.close());
+  return running.forwards;
+}
+
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */
-function ownUserOnly(): AdmissionCheck {
+export function ownUserOnly(): AdmissionCheck {
   try {
     return peerOwnerCheck();
   } catch (e) {

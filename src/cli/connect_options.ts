@@ -8,6 +8,7 @@ import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
 import type { ProxyMethod } from "../sysproxy/types.ts";
+import { type ForwardSpec, parseForwardFlag, SpecError } from "../forward/target.ts";
 
 export interface ConnectFlags extends GlobalFlags {
   method: string;
@@ -21,6 +22,8 @@ export interface ConnectFlags extends GlobalFlags {
   allowOtherUsers?: boolean;
   allowFrom?: string;
   maxConnections?: string;
+  /** `--forward TARGET:[LOCAL:]REMOTE`, repeatable. */
+  forward?: string[];
 }
 
 export interface ConnectOptions {
@@ -41,12 +44,19 @@ export interface ConnectOptions {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  /** Forwards served alongside the proxy (`--forward`), on the proxy's address. */
+  forwards?: ForwardSpec[];
+  /** `-- COMMAND [ARGS...]`: run it through the proxy, then stop (undefined: serve until Ctrl+C). */
+  command?: string[];
 }
 
 export const METHODS: readonly ProxyMethod[] = ["socks", "socks5", "http"];
 
-/** Checks and converts the flags; every problem is a UserError naming the flag. */
-export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
+/**
+ * Checks and converts the flags; every problem is a UserError naming the flag. `command` is what
+ * followed `--`; `--proxyPort 0` picks a free port.
+ */
+export function validateConnectFlags(f: ConnectFlags, command: string[] = []): ConnectOptions {
   if (!(METHODS as readonly string[]).includes(f.method)) {
     throw new UserError(`--method must be socks, socks5 or http, not "${f.method}"`);
   }
@@ -55,8 +65,10 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     throw new UserError(`--portForward must be multiplexed or websocket, not "${portForward}"`);
   }
   const port = Number(f.proxyPort);
-  if (!/^\d+$/.test(f.proxyPort) || port < 1 || port > 65535) {
-    throw new UserError(`--proxyPort must be a port number from 1 to 65535, not "${f.proxyPort}"`);
+  if (!/^\d+$/.test(f.proxyPort) || port > 65535) {
+    throw new UserError(
+      `--proxyPort must be a port number from 1 to 65535 (0: any free port), not "${f.proxyPort}"`,
+    );
   }
   const address = f.proxyAddr === "localhost" ? "127.0.0.1" : canonicalIp(f.proxyAddr);
   if (!address) throw new UserError(`--proxyAddr must be an IP address, not "${f.proxyAddr}"`);
@@ -82,6 +94,8 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     kubeconfig: f.kubeconfig,
     context: f.context,
     namespace: f.namespace,
+    forwards: parseForwardFlags(f.forward ?? []),
+    command: validateCommand(command, f.setupGlobalProxy === true),
   };
 }
 
@@ -117,6 +131,28 @@ export function validateAdmissionFlags(
     }
   }
   return { allowFrom, maxConnections };
+}
+
+function parseForwardFlags(values: string[]): ForwardSpec[] {
+  return values.map((v) => {
+    try {
+      return parseForwardFlag(v);
+    } catch (e) {
+      if (e instanceof SpecError) throw new UserError(`--forward ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+function validateCommand(command: string[], setupGlobalProxy: boolean): string[] | undefined {
+  if (command.length === 0) return undefined;
+  if (command[0] === "") throw new UserError("the COMMAND after -- is empty");
+  if (setupGlobalProxy) {
+    throw new UserError(
+      "--setupGlobalProxy changes settings for every program: leave it out when running a COMMAND, which gets its own",
+    );
+  }
+  return command;
 }
 
 /** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */

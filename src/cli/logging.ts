@@ -40,13 +40,16 @@ function renderValue(value: unknown): string {
 
 const encoder = new TextEncoder();
 
-/** Sets up logging for the process; `debug` adds DBG lines. */
-export async function setupLogging(debug: boolean): Promise<void> {
+/**
+ * Sets up logging for the process; `debug` adds DBG lines. `allToStderr` keeps stdout for a
+ * command ktctl runs (`connect -- COMMAND`), whose output may be piped.
+ */
+export async function setupLogging(debug: boolean, allToStderr = false): Promise<void> {
   await reset();
   await configure({
     sinks: {
       console: (record: LogRecord) => {
-        const out = record.level === "warning" || record.level === "error" ||
+        const out = allToStderr || record.level === "warning" || record.level === "error" ||
             record.level === "fatal"
           ? Deno.stderr
           : Deno.stdout;

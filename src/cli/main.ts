@@ -1,5 +1,5 @@
 /**
- * The command line: `ktctl connect`, `ktctl clean`, `ktctl version`. Flags keep kt-connect's
+ * The command line: `ktctl connect`, `ktctl forward`, `ktctl clean`, `ktctl version`. Flags keep kt-connect's
  * camelCase spellings, which its users know. Errors meant for the user print one ERR line and
  * exit 1; anything else is a bug and shows its stack under --debug.
  * @module
@@ -16,6 +16,9 @@ import { runStatus } from "./status.ts";
 import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
 import { DEFAULT_MAX_CONNECTIONS } from "../front/listener.ts";
+import { type ForwardFlags, startForward, validateForward } from "./forward.ts";
+import { commandEnvironment, SignalRelay, spawnCommand } from "./run_command.ts";
+import { clientHost } from "../net/client_address.ts";
 import { AlreadyRunningError, ClaimError, SetupError } from "../sysproxy/mod.ts";
 
 const log = getLogger(["ktctl"]);
@@ -86,8 +89,64 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
         "the most connections open at once; more are closed as they come",
         String(DEFAULT_MAX_CONNECTIONS),
       )
-      .addHelpText("after", EXAMPLES.connect),
-  ).action((flags: ConnectFlags) => run(connectMain(flags)));
+      .addHelpText("after", EXAMPLES.connect)
+      // forward and `-- COMMAND` (issue 20)
+      .option(
+        "--forward <TARGET:[LOCAL:]REMOTE>",
+        "also forward a local port to a service, pod or deployment port (repeatable), " +
+          "e.g. svc/db.demo:5432 or deployment/redis:16379:6379",
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      )
+      .argument(
+        "[command...]",
+        "after --: run COMMAND [ARGS...] with its proxy variables pointed at ktctl, then stop " +
+          "and exit with its exit code",
+      )
+      .usage("[options] [-- COMMAND [ARGS...]]"),
+  ).action((command: string[], flags: ConnectFlags, cmd: Command) => {
+    // commander keeps the words it parsed (untyped): operands without `--` are a typo.
+    const raw = (cmd.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
+    if (command.length > 0 && !raw.includes("--")) {
+      cmd.error(
+        `error: unexpected argument "${command[0]}": put -- before a command to run ` +
+          `(ktctl connect [options] -- COMMAND [ARGS...])`,
+      );
+    }
+    run(command.length > 0 ? connectCommandMain(flags, command) : connectMain(flags));
+  });
+
+  addGlobalFlags(
+    program.command("forward")
+      .description(
+        "forward local ports to a service's, pod's or deployment's ports; each connection goes " +
+          "to a ready pod, so the forward survives pod restarts (Ctrl+C stops it)",
+      )
+      .argument("<target>", "svc, svc.ns, service/svc, pod/name or deployment/name")
+      .argument(
+        "<ports...>",
+        "[LOCAL:]REMOTE: REMOTE a port number or name; LOCAL defaults to the same number, " +
+          ":REMOTE picks a free one",
+      )
+      .option(
+        "--address <address>",
+        "local loopback address to listen on (any 127.x.y.z or ::1)",
+        "127.0.0.1",
+      )
+      .option("--clusterDomain <domain>", "the cluster's DNS domain", "cluster.local")
+      .addOption(
+        new Option(
+          "--portForward <mode>",
+          "multiplexed (one connection per pod, Kubernetes 1.30+; else as websocket) or " +
+            "websocket (one WebSocket per connection)",
+        ).choices(["multiplexed", "websocket"]).default("multiplexed"),
+      )
+      .option(
+        "--allowOtherUsers",
+        "also serve programs of other users on this machine (default: only your own)",
+      ),
+  ).action((target: string, ports: string[], flags: ForwardFlags) =>
+    run(forwardMain(target, ports, flags))
+  );
 
   program.command("clean")
     .description("put back the proxy settings a crashed connect left behind")
@@ -119,8 +178,9 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
 async function withLogging(
   debug: boolean | undefined,
   body: () => Promise<number>,
+  allToStderr = false,
 ): Promise<number> {
-  await setupLogging(debug === true);
+  await setupLogging(debug === true, allToStderr);
   try {
     return await body();
   } catch (e) {
@@ -158,6 +218,60 @@ function connectMain(flags: ConnectFlags): Promise<number> {
       log.info("Stopped before the proxy was ready");
       return 130;
     }
+    await stopRequested;
+    log.info("Stopping");
+    await session.stop();
+    log.info("Stopped");
+    return 0;
+  });
+}
+
+/**
+ * `connect -- COMMAND`: the proxy (and any --forward) up first, then the command; when it ends,
+ * every tunnel is closed and its exit code is ktctl's. ktctl's own lines go to stderr.
+ */
+function connectCommandMain(flags: ConnectFlags, command: string[]): Promise<number> {
+  return withLogging(flags.debug, async () => {
+    // Listening from the start: a Ctrl+C during start-up cancels the command.
+    const relay = new SignalRelay();
+    try {
+      const opts = validateConnectFlags(flags, command);
+      const session = await startConnect(opts);
+      try {
+        if (relay.stoppedEarly) {
+          log.info("Stopped before {command} started", { command: command[0] });
+          return 130;
+        }
+        const env = commandEnvironment(clientHost(opts.address), session.server.addr.port);
+        let child: Deno.ChildProcess;
+        try {
+          child = spawnCommand(command, env);
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) {
+            throw new UserError(`${command[0]}: command not found`, 127);
+          }
+          if (e instanceof Deno.errors.PermissionDenied) {
+            throw new UserError(`${command[0]}: permission denied`, 126);
+          }
+          throw e;
+        }
+        relay.attach(child);
+        const status = await child.status;
+        log.debug("{command} exited with {code}", { command: command[0], code: status.code });
+        return status.code;
+      } finally {
+        await session.stop();
+      }
+    } finally {
+      relay.close();
+    }
+  }, true);
+}
+
+function forwardMain(target: string, ports: string[], flags: ForwardFlags): Promise<number> {
+  return withLogging(flags.debug, async () => {
+    const stopRequested = waitForStopSignal({ value: false });
+    const session = await startForward(validateForward(target, ports, flags));
     await stopRequested;
     log.info("Stopping");
     await session.stop();

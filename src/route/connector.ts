@@ -79,6 +79,14 @@ export class ClusterConnector {
     return { upstream: await this.#openAny(route), via: route.via };
   }
 
+  /**
+   * Opens one of a cluster route's pods (round-robin, the next on failure), tracked like a
+   * dialled connection: for forwards (src/forward) whose targets are not a destination name.
+   */
+  open(route: Extract<Route, { kind: "cluster" }>): Promise<Upstream> {
+    return this.#openAny(route);
+  }
+
   /** A name resolved outside the cluster can still land in it. */
   async #reroute(host: string, addresses: string[], port: number): Promise<Route | undefined> {
     for (const a of addresses) {

@@ -74,6 +74,8 @@ Deno.test("cli: the connect command's defaults validate to the documented option
     kubeconfig: undefined,
     context: undefined,
     namespace: undefined,
+    forwards: [],
+    command: undefined,
   });
 });
 
@@ -114,6 +116,8 @@ Deno.test("cli: every accepted flag is converted", () => {
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
+    forwards: [],
+    command: undefined,
   });
   assert.equal(validateConnectFlags(flags({ method: "http" })).method, "http");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "localhost" })).address, "127.0.0.1");
@@ -123,6 +127,7 @@ Deno.test("cli: every accepted flag is converted", () => {
   );
   assert.equal(validateConnectFlags(flags({ proxyPort: "1" })).port, 1);
   assert.equal(validateConnectFlags(flags({ proxyPort: "65535" })).port, 65535);
+  assert.equal(validateConnectFlags(flags({ proxyPort: "0" })).port, 0, "0: any free port");
 });
 
 Deno.test("cli: a bad --method is a UserError naming the flag", () => {
@@ -136,10 +141,10 @@ Deno.test("cli: a bad --method is a UserError naming the flag", () => {
 });
 
 Deno.test("cli: a bad --proxyPort is a UserError naming the flag", () => {
-  for (const port of ["0", "65536", "abc", "", "-1", "80.5", " 80", "1e3", "99999999"]) {
+  for (const port of ["65536", "abc", "", "-1", "80.5", " 80", "1e3", "99999999"]) {
     assertFlagError(
       { proxyPort: port },
-      `--proxyPort must be a port number from 1 to 65535, not "${port}"`,
+      `--proxyPort must be a port number from 1 to 65535 (0: any free port), not "${port}"`,
       "--proxyPort",
     );
   }
@@ -237,8 +242,8 @@ Deno.test("cli: parseDirectPolicy", () => {
   assert.throws(() => parseDirectPolicy("allow"), UserError);
 });
 
-Deno.test("cli: proxyUrlFor uses schemes that resolve names through the proxy", () => {
-  assert.equal(proxyUrlFor("socks", "127.0.0.1:2223"), "socks4a://127.0.0.1:2223");
+Deno.test("cli: proxyUrlFor is http:// (every tool reads it) except in socks5 mode, which keeps socks5h://", () => {
+  assert.equal(proxyUrlFor("socks", "127.0.0.1:2223"), "http://127.0.0.1:2223");
   assert.equal(proxyUrlFor("socks5", "127.0.0.1:1080"), "socks5h://127.0.0.1:1080");
   assert.equal(proxyUrlFor("http", "127.0.0.1:2223"), "http://127.0.0.1:2223");
   assert.equal(proxyUrlFor("socks5", hostPort("::1", 2223)), "socks5h://[::1]:2223");
@@ -254,25 +259,34 @@ Deno.test("cli: a 0.0.0.0 or :: listener is reached through loopback", () => {
 // ---------------------------------------------------------------------------------------------
 // Banner and shell
 
-Deno.test("cli: the socks banner sets http_proxy in each shell's syntax and names the HTTP and PAC URLs", () => {
-  const tail =
-    "HTTP-only tools can use http://127.0.0.1:2223; browsers can use the PAC URL http://127.0.0.1:2223/proxy.pac";
+Deno.test("cli: the socks banner sets http_proxy and https_proxy to http:// and says the port speaks SOCKS4/5 and HTTP", () => {
+  const tail = [
+    "127.0.0.1:2223 speaks SOCKS4/4a, SOCKS5 and HTTP: SOCKS clients can use socks4a://127.0.0.1:2223 or socks5h://127.0.0.1:2223",
+    "Java: -DsocksProxyHost=127.0.0.1 -DsocksProxyPort=2223 -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=2223 -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=2223",
+    "Browsers: proxy auto-config URL http://127.0.0.1:2223/proxy.pac",
+  ];
   assert.deepEqual(bannerLines("socks", "cmd", "127.0.0.1", 2223), [
-    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223",
-    tail,
+    "Start SOCKS Proxy: set http_proxy=http://127.0.0.1:2223",
+    "Start SOCKS Proxy: set https_proxy=http://127.0.0.1:2223",
+    ...tail,
   ]);
   assert.deepEqual(bannerLines("socks", "powershell", "127.0.0.1", 2223), [
-    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"',
-    tail,
+    'Start SOCKS Proxy: $env:http_proxy="http://127.0.0.1:2223"; $env:https_proxy="http://127.0.0.1:2223"',
+    ...tail,
+  ]);
+  assert.deepEqual(bannerLines("socks", "posix", "127.0.0.1", 2223), [
+    "Start SOCKS Proxy: export http_proxy=http://127.0.0.1:2223 https_proxy=http://127.0.0.1:2223",
+    ...tail,
   ]);
   assert.deepEqual(bannerLines("socks5", "posix", "::1", 1080), [
     "Start SOCKS5 Proxy: export http_proxy=socks5h://[::1]:1080",
-    "HTTP-only tools can use http://[::1]:1080; browsers can use the PAC URL http://[::1]:1080/proxy.pac",
+    "[::1]:1080 speaks SOCKS4/4a, SOCKS5 and HTTP: HTTP-only tools can use http://[::1]:1080; browsers can use the PAC URL http://[::1]:1080/proxy.pac",
   ]);
   assert.deepEqual(bannerLines("socks", "unknown-windows", "127.0.0.1", 2223), [
-    "Start SOCKS Proxy: set http_proxy=socks4a://127.0.0.1:2223  (CMD)",
-    'Start SOCKS Proxy: $env:http_proxy="socks4a://127.0.0.1:2223"  (PowerShell)',
-    tail,
+    "Start SOCKS Proxy: set http_proxy=http://127.0.0.1:2223  (CMD)",
+    "Start SOCKS Proxy: set https_proxy=http://127.0.0.1:2223  (CMD)",
+    'Start SOCKS Proxy: $env:http_proxy="http://127.0.0.1:2223"; $env:https_proxy="http://127.0.0.1:2223"  (PowerShell)',
+    ...tail,
   ]);
 });
 

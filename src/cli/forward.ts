@@ -1,0 +1,171 @@
+/**
+ * `ktctl forward TARGET [LOCAL:]REMOTE...`, as kubectl's commands go: the flags become options
+ * (Validate: the grammar in src/forward/target.ts, the address), the kubeconfig completes them,
+ * then Run reads the cluster, checks the port-forward permission, binds every local port and
+ * prints one line per forward. Each connection then picks its pod afresh (src/forward/plan.ts),
+ * through the same tunnels, credentials, deadlines and peer-owner check as `connect`.
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { KubeApi } from "../kube/api.ts";
+import { ClusterIndex } from "../cluster/index.ts";
+import { type KubeTarget, loadKubeconfig } from "../kube/kubeconfig.ts";
+import { ClusterView } from "../cluster/view.ts";
+import { ClusterConnector } from "../route/connector.ts";
+import { canonicalIp, isLoopback } from "../net/ip.ts";
+import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
+import { UserError } from "../errors.ts";
+import { type ForwardSpec, parseForwardArgs, SpecError } from "../forward/target.ts";
+import { startForwards } from "../forward/start.ts";
+import type { ForwardContext } from "../forward/plan.ts";
+import { explainApiError } from "./api_errors.ts";
+import { ownUserOnly, UndoStack } from "./connect.ts";
+import type { GlobalFlags } from "./global_flags.ts";
+
+const log = getLogger(["ktctl", "forward"]);
+
+/** The flags as commander hands them over. */
+export interface ForwardFlags extends GlobalFlags {
+  address: string;
+  clusterDomain: string;
+  portForward?: string;
+  allowOtherUsers?: boolean;
+}
+
+/** Validated options. */
+export interface ForwardOptions {
+  spec: ForwardSpec;
+  address: string;
+  clusterDomain: string;
+  portForward: "multiplexed" | "websocket";
+  allowOtherUsers: boolean;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+/** Checks the operands and flags; every problem is a UserError naming what to fix. */
+export function validateForward(target: string, ports: string[], f: ForwardFlags): ForwardOptions {
+  let spec: ForwardSpec;
+  try {
+    spec = parseForwardArgs(target, ports);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UserError(e.message);
+    throw e;
+  }
+  const address = f.address === "localhost" ? "127.0.0.1" : canonicalIp(f.address);
+  if (!address || !isLoopback(address)) {
+    throw new UserError(
+      `--address must be a loopback address (127.0.0.1, any 127.x.y.z, ::1), not "${f.address}"`,
+    );
+  }
+  const portForward = f.portForward ?? "multiplexed";
+  if (portForward !== "multiplexed" && portForward !== "websocket") {
+    throw new UserError(`--portForward must be multiplexed or websocket, not "${portForward}"`);
+  }
+  if (f.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(f.namespace)) {
+    throw new UserError(`-n/--namespace "${f.namespace}" is not a valid namespace name`);
+  }
+  return {
+    spec,
+    address,
+    clusterDomain: f.clusterDomain.toLowerCase().replace(/^\.|\.$/g, ""),
+    portForward,
+    allowOtherUsers: f.allowOtherUsers === true,
+    kubeconfig: f.kubeconfig,
+    context: f.context,
+    namespace: f.namespace,
+  };
+}
+
+/** A running `ktctl forward`: its lines and ports, for tests, and how to stop it. */
+export interface ForwardSession {
+  lines: string[];
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/** Complete (the kubeconfig) and Run; throws a UserError, having undone its steps, on failure. */
+export async function startForward(opts: ForwardOptions): Promise<ForwardSession> {
+  const target: KubeTarget = loadKubeconfig(opts);
+  const undo = new UndoStack();
+  try {
+    const api = new KubeApi(target.config, target.server);
+    undo.push(() => api.close());
+    const index = new ClusterIndex();
+    const view = await ClusterView.start(api, index, { namespace: target.namespace }).catch((e) => {
+      throw explainApiError(e, target);
+    });
+    undo.push(() => view.stop());
+    const namespace = opts.spec.target.namespace ?? target.namespace;
+    await requirePortForward(api, namespace, target.context);
+    const forwarder = new PortForwarder(target.config, target.server, {
+      ...defaultPortForwardOptions,
+      mode: opts.portForward,
+    });
+    undo.push(() => forwarder.close());
+    const connector = new ClusterConnector(index, forwarder, {
+      namespace: target.namespace,
+      clusterDomain: opts.clusterDomain,
+      // A forward goes only to pods: nothing is ever dialled from this machine.
+      direct: { kind: "none" },
+      dialTimeoutMs: 10_000,
+    });
+    const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
+    if (admit) undo.push(() => admit.close?.());
+    const ctx: ForwardContext = {
+      api,
+      index,
+      connector,
+      namespace: target.namespace,
+      clusterDomain: opts.clusterDomain,
+    };
+    const running = await startForwards([opts.spec], ctx, { address: opts.address, admit });
+    undo.push(() => running.close());
+    const lines = running.forwards.map((f) => f.line);
+    for (const line of lines) log.info(line);
+    return {
+      lines,
+      ports: running.forwards.map((f) => f.listener.addr.port),
+      stop: () => undo.run(),
+    };
+  } catch (e) {
+    await undo.run();
+    throw e;
+  }
+}
+
+/**
+ * Refuses to start when the API server says this user may not port-forward in `namespace`:
+ * every connection would fail. An answer that cannot be had (an old server, no review API)
+ * lets the forward start; a connection then says why it failed.
+ */
+export async function requirePortForward(
+  api: Pick<KubeApi, "post">,
+  namespace: string,
+  context: string,
+): Promise<void> {
+  let allowed: boolean | undefined;
+  try {
+    const review = await api.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SelfSubjectAccessReview",
+      spec: {
+        resourceAttributes: {
+          namespace,
+          verb: "create",
+          resource: "pods",
+          subresource: "portforward",
+        },
+      },
+    }) as { status?: { allowed?: boolean } };
+    allowed = review.status?.allowed;
+  } catch (e) {
+    log.debug("Could not check the port-forward permission: {error}", { error: String(e) });
+  }
+  if (allowed === false) {
+    throw new UserError(
+      `context "${context}" may not port-forward to pods in namespace ${namespace}: ktctl forward needs create on pods/portforward`,
+    );
+  }
+}

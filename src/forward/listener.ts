@@ -1,0 +1,152 @@
+/**
+ * One forward's local port: accepts connections, admits them with the same check as `connect`
+ * (by default only this user's programs), opens an upstream for each through the forward's
+ * opener (plan.ts), and pipes bytes both ways. No protocol is spoken here: the client talks to
+ * the pod's port as if it were local. It tracks every connection and upstream, so closing it
+ * closes them all.
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { closeQuietly } from "../net/io.ts";
+import { pipe } from "../net/pipe.ts";
+import { DialError, type Upstream } from "../net/upstream.ts";
+import type { AdmissionCheck } from "../front/dialer.ts";
+import { ListenError } from "../front/listener.ts";
+
+const log = getLogger(["ktctl", "forward"]);
+
+export interface ForwardServeOptions {
+  /** Opens the upstream for one connection; rejects (a DialError) when none can be had. */
+  open(): Promise<Upstream>;
+  /** Who may use the forward; everyone when absent. */
+  admit?: AdmissionCheck;
+  /** For log lines: "127.0.0.1:5432 → service db/postgres:5432". */
+  label: string;
+}
+
+export class ForwardListener {
+  #listener: Deno.TcpListener;
+  #live = new Set<Deno.Conn>();
+  #upstreams = new Set<Upstream>();
+  #serving: Promise<void> | undefined;
+  #closed = false;
+  #nextId = 1;
+
+  private constructor(listener: Deno.TcpListener) {
+    this.#listener = listener;
+  }
+
+  /** Binds the port; throws ListenError when it is taken or cannot be used. */
+  static listen(hostname: string, port: number): ForwardListener {
+    const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+    try {
+      return new ForwardListener(Deno.listen({ hostname, port }));
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new ListenError("in-use", `${where} is already in use`, { cause: e });
+      }
+      if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
+        throw new ListenError(
+          "unavailable",
+          `cannot listen on ${where} (${(e as Error).message})`,
+          {
+            cause: e,
+          },
+        );
+      }
+      throw e;
+    }
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#live.size;
+  }
+
+  /** Accepts until closed. */
+  serve(opts: ForwardServeOptions): Promise<void> {
+    this.#serving ??= (async () => {
+      while (!this.#closed) {
+        let conn: Deno.Conn;
+        try {
+          conn = await this.#listener.accept();
+        } catch (e) {
+          if (this.#closed) return;
+          log.warn("Accept failed on {label}: {error}", { label: opts.label, error: String(e) });
+          continue;
+        }
+        this.#live.add(conn);
+        this.#handle(conn, this.#nextId++, opts).catch((e) =>
+          log.debug("Connection ended with an error: {error}", { error: String(e) })
+        ).finally(() => {
+          this.#live.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    })();
+    return this.#serving;
+  }
+
+  /** Stops accepting and closes every open connection and upstream. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    closeQuietly(this.#listener);
+    for (const conn of this.#live) closeQuietly(conn);
+    for (const upstream of this.#upstreams) upstream.close();
+    await this.#serving;
+  }
+
+  async #handle(conn: Deno.Conn, id: number, opts: ForwardServeOptions): Promise<void> {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const client = `${remote.hostname}:${remote.port}`;
+    if (opts.admit) {
+      const verdict = await opts.admit(conn.localAddr as Deno.NetAddr, remote).catch((e) => ({
+        allowed: false,
+        detail: `the peer's owner could not be checked: ${(e as Error).message}`,
+      }));
+      if (!verdict.allowed) {
+        log.warn("Refused {client} on {label}: {detail} (--allowOtherUsers serves every user)", {
+          client,
+          label: opts.label,
+          detail: verdict.detail,
+        });
+        return;
+      }
+    }
+    const started = Date.now();
+    let upstream: Upstream;
+    try {
+      upstream = await opts.open();
+    } catch (e) {
+      log.warn("{label}: {error}", {
+        label: opts.label,
+        error: e instanceof DialError ? e.message : String(e),
+      });
+      return;
+    }
+    if (this.#closed) {
+      upstream.close();
+      return;
+    }
+    this.#upstreams.add(upstream);
+    upstream.closed.then(() => this.#upstreams.delete(upstream));
+    log.debug("#{id} {client} on {label} via {upstream}", {
+      id,
+      client,
+      label: opts.label,
+      upstream: upstream.description,
+    });
+    const stats = await pipe(conn, upstream);
+    log.debug("#{id} done: {sent} bytes sent, {received} received, {ms} ms{error}", {
+      id,
+      sent: stats.sent,
+      received: stats.received,
+      ms: Date.now() - started,
+      error: stats.error ? ` (${stats.failedSide}: ${String(stats.error)})` : "",
+    });
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Starts a set of forwards: plans them all first (an unknown target or port fails before any
+ * port is bound), then binds every local port (a taken one fails the lot, closing those bound),
+ * then serves. Shared by `ktctl forward` and `ktctl connect --forward`.
+ * @module
+ */
+import { hostPort } from "../net/client_address.ts";
+import type { AdmissionCheck } from "../front/dialer.ts";
+import { ListenError } from "../front/listener.ts";
+import { UserError } from "../errors.ts";
+import { ForwardListener } from "./listener.ts";
+import { type ForwardContext, planForward, type PlannedForward } from "./plan.ts";
+import type { ForwardSpec } from "./target.ts";
+
+export interface RunningForward {
+  listener: ForwardListener;
+  /** "127.0.0.1:5432 → service db/postgres:5432", as printed. */
+  line: string;
+}
+
+export interface RunningForwards {
+  forwards: RunningForward[];
+  /** Stops accepting and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Plans, binds and serves; throws a UserError (with nothing left bound) on failure. */
+export async function startForwards(
+  specs: ForwardSpec[],
+  ctx: ForwardContext,
+  opts: { address: string; admit?: AdmissionCheck },
+): Promise<RunningForwards> {
+  const plans: PlannedForward[] = [];
+  for (const spec of specs) plans.push(...await planForward(spec, ctx));
+  const forwards: RunningForward[] = [];
+  const close = async () => {
+    await Promise.all(forwards.map((f) => f.listener.close()));
+  };
+  try {
+    for (const plan of plans) {
+      const listener = bind(opts.address, plan.localPort);
+      const line = `${hostPort(opts.address, listener.addr.port)} → ${plan.describe}`;
+      forwards.push({ listener, line });
+      listener.serve({ open: plan.open, admit: opts.admit, label: line });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { forwards, close };
+}
+
+function bind(address: string, port: number): ForwardListener {
+  try {
+    return ForwardListener.listen(address, port);
+  } catch (e) {
+    if (!(e instanceof ListenError)) throw e;
+    throw new UserError(
+      e.kind === "in-use"
+        ? `${e.message}: stop what listens there, or pick another local port (LOCAL:REMOTE, or :REMOTE for any free one)`
+        : `${e.message}: check --address`,
+    );
+  }
+}
