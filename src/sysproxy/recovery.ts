@@ -6,7 +6,7 @@
  * @module
  */
 import type { StateRecord } from "./state_file.ts";
-import { type RestoreReport, restoreValues } from "./touched_values.ts";
+import { restoreRecord, type RestoreReport } from "./touched_values.ts";
 import type { SysProxyDeps } from "./types.ts";
 
 /** `connect pid 42 (127.0.0.1:2223)`, as shown to users. */
@@ -26,7 +26,7 @@ export async function recoverDead(
   dryRun: boolean,
 ): Promise<RestoreReport> {
   const lines = [`${describeOwner(record)} is gone (${why}); its state file is ${path}`];
-  const restored = restoreValues(deps.windows, record.values, dryRun);
+  const restored = restoreRecord(deps.windows, record, dryRun);
   lines.push(...restored.lines.map((line) => `  ${line}`));
   if (!restored.ok) {
     lines.push(`  Kept ${path}; fix the problem above and run \`ktctl clean\` again`);
