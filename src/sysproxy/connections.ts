@@ -35,7 +35,6 @@ import {
 import {
   INTERNET_SETTINGS_KEY,
   type Registry,
-  type RegValue,
   sameValue,
 } from "../os/windows_registry.ts";
 import type { TouchedConnection } from "./state_file.ts";
