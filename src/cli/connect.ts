@@ -25,6 +25,10 @@ import { bannerLines, framedBanner, proxyUrlFor } from "./banner.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 import { localPages } from "./local_pages.ts";
 import { detectShell } from "./shell_hint.ts";
+import { PreviousPac } from "./previous_pac.ts";
+import type { UpstreamFound } from "../net/proxy_config.ts";
+import { describeUpstream, readPreviousSettings } from "../sysproxy/previous_settings.ts";
+import { pacUrl } from "../sysproxy/windows_plan.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -48,6 +52,8 @@ export interface ConnectSession {
   view: ClusterView;
   /** The `http_proxy` value for this mode. */
   proxyUrl: string;
+  /** The Windows proxy settings found before anything changed (Windows only). */
+  windowsUpstream?: UpstreamFound;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
 }
@@ -102,6 +108,15 @@ async function runConnect(
   try {
     for (const line of claim.repaired) log.info(line);
     const proxyUrl = proxyUrlFor(opts.method, where);
+    // The Windows settings as they were, read after the claim repaired a crashed predecessor
+    // and before anything changes: routing and the PAC keep sending the rest where it went.
+    const windowsUpstream = windowsPrevious(deps, opts.clientHost, port);
+    const previousPac = await PreviousPac.start(windowsUpstream?.config, {
+      detect: deps.platform === "windows"
+        ? async () => (await import("../os/winhttp.ts")).detectAutoProxyConfigUrl()
+        : undefined,
+    });
+    undo.push(() => previousPac.stop());
     const api = new KubeApi(target.config, target.server);
     undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
@@ -130,6 +145,7 @@ async function runConnect(
         hostPort: where,
         clusterDomain: opts.clusterDomain,
         cluster: `context ${target.context} at ${target.server}`,
+        previous: () => previousPac.current(),
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
@@ -139,7 +155,9 @@ async function runConnect(
         { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
         deps,
+        windowsUpstream?.config,
       );
+      for (const line of applied.warnings) log.warn(line);
       undo.push(async () => {
         const report = await applied.restore();
         for (const line of report.lines) {
@@ -155,10 +173,31 @@ async function runConnect(
         log.info(line);
       }
     }
-    return { server, view, proxyUrl, stop: () => undo.run() };
+    return { server, view, proxyUrl, windowsUpstream, stop: () => undo.run() };
   } catch (e) {
     await undo.run();
     throw e;
+  }
+}
+
+/** The Windows system proxy settings before ktctl (undefined elsewhere); logged once. */
+function windowsPrevious(
+  deps: sysproxy.SysProxyDeps,
+  host: string,
+  port: number,
+): UpstreamFound | undefined {
+  if (deps.platform !== "windows") return undefined;
+  try {
+    const found = readPreviousSettings(deps.windows, { host, port, pacUrl: pacUrl(host, port) });
+    if (found.note) log.debug(found.note);
+    log.info("Previous proxy settings ({source}): {upstream}", {
+      source: found.source,
+      upstream: describeUpstream(found.config),
+    });
+    return { config: found.config, source: found.source };
+  } catch (e) {
+    log.warn("Could not read the Windows proxy settings: {error}", { error: String(e) });
+    return undefined;
   }
 }
 

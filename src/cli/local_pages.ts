@@ -7,14 +7,21 @@
 import type { ClusterIndex } from "../cluster/index.ts";
 import type { LocalPages } from "../front/dialer.ts";
 import { renderAbout } from "../front/http/about.ts";
-import { pacDirective, renderPac } from "../front/http/pac.ts";
+import { pacDirective, type PacPrevious, renderPac } from "../front/http/pac.ts";
 import { formatCidr } from "../net/ip.ts";
 import { VERSION } from "../version.ts";
 import type { Method } from "./banner.ts";
 
 export function localPages(
   index: Pick<ClusterIndex, "namespaces" | "clusterRanges">,
-  opts: { method: Method; hostPort: string; clusterDomain: string; cluster: string },
+  opts: {
+    method: Method;
+    hostPort: string;
+    clusterDomain: string;
+    cluster: string;
+    /** What the PAC answers outside the cluster (the previous configuration); default DIRECT. */
+    previous?: () => PacPrevious;
+  },
 ): LocalPages {
   const proxy = pacDirective(opts.method === "http" ? "http" : "socks", opts.hostPort);
   let cached: { key: string; text: string } | undefined;
@@ -22,11 +29,18 @@ export function localPages(
     pac() {
       const namespaces = index.namespaces();
       const ranges = index.clusterRanges().map(formatCidr);
-      const key = `${namespaces.join(",")}|${ranges.join(",")}`;
+      const previous = opts.previous?.();
+      const key = `${namespaces.join(",")}|${ranges.join(",")}|${JSON.stringify(previous ?? null)}`;
       if (cached?.key !== key) {
         cached = {
           key,
-          text: renderPac({ proxy, clusterDomain: opts.clusterDomain, namespaces, ranges }),
+          text: renderPac({
+            proxy,
+            clusterDomain: opts.clusterDomain,
+            namespaces,
+            ranges,
+            previous,
+          }),
         };
       }
       return cached.text;

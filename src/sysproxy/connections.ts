@@ -32,11 +32,7 @@ import {
   PROXY_TYPE_PROXY,
   sameSettings,
 } from "../os/wininet.ts";
-import {
-  INTERNET_SETTINGS_KEY,
-  type Registry,
-  sameValue,
-} from "../os/windows_registry.ts";
+import { INTERNET_SETTINGS_KEY, type Registry, sameValue } from "../os/windows_registry.ts";
 import type { TouchedConnection } from "./state_file.ts";
 import type { ProxyMethod } from "./types.ts";
 import { mergeProxyOverride } from "./windows_plan.ts";
