@@ -94,7 +94,7 @@ for (const lang of LOCALES) {
           const before = await snapshot(wp);
           const port = freePort();
           c = await startConnect(wp, port, ["-d"]);
-          const url = `socks4a://127.0.0.1:${port}`;
+          const url = `http://127.0.0.1:${port}`;
           const during = await snapshot(wp);
           assert.deepEqual(
             during.inet,
@@ -106,7 +106,10 @@ for (const lang of LOCALES) {
           );
           assert.deepEqual(
             during.env,
-            withChanges(before.env, { http_proxy: { type: "REG_SZ", value: url } }),
+            withChanges(before.env, {
+              http_proxy: { type: "REG_SZ", value: url },
+              https_proxy: { type: "REG_SZ", value: url },
+            }),
           );
           const state = JSON.parse(
             await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
@@ -262,7 +265,7 @@ Deno.test("a recycled pid: alive, but started after the state file was written",
     const line = await sleeper.waitFor(/\{"pid":\d+,"created":"\d+"\}/, { timeoutMs: 120_000 });
     const live = JSON.parse(line) as { pid: number; created: string };
     const port = freePort();
-    const url = `socks4a://127.0.0.1:${port}`;
+    const url = `http://127.0.0.1:${port}`;
     await regSet(wp, ENV, "http_proxy", "REG_SZ", url);
     const stateFile = `${stateDir}/connect-127.0.0.1-${port}.json`;
     const writeState = async (processStart: string) => {
