@@ -308,3 +308,17 @@ Deno.test("ProxySettingsPerUser=0: one warning, only the variables are set, and 
   const s = await startConnect(other.world);
   assert.deepEqual((await setupGlobalProxy(SOCKS, s.claim, s.deps)).warnings, []);
 });
+
+Deno.test("a Windows that stores the settings otherwise than given: recognised by what it reported", async () => {
+  const { world, connections } = companyWorld();
+  // Say Windows drops PROXY_TYPE_DIRECT from a RAS entry's flags when a proxy is set.
+  connections.normalise = (s) =>
+    (s.flags & PROXY_TYPE_PROXY) !== 0 ? { ...s, flags: s.flags & ~PROXY_TYPE_DIRECT } : s;
+  const before = world.registry.snapshot();
+  const { deps, claim } = await startConnect(world);
+  const applied = await setupGlobalProxy(SOCKS, claim, deps);
+  assert.equal(connections.peek(VPN).flags, PROXY_TYPE_PROXY);
+  const report = await applied.restore();
+  assert.ok(!report.lines.some((l) => l.startsWith("Left")), report.lines.join("\n"));
+  assert.deepEqual(world.registry.snapshot(), before);
+});

@@ -359,6 +359,8 @@ const LAN_VALUE = "DefaultConnectionSettings";
  */
 export class FakeConnections implements ConnectionOptions {
   wineLike = false;
+  /** How this "Windows" stores what it is given (e.g. drops a flag); default as given. */
+  normalise: (settings: ConnectionSettings) => ConnectionSettings = (s) => s;
   /** Calls that fail: `get:NAME` or `set:NAME` (NAME "" for the LAN). */
   readonly failing = new Set<string>();
 
@@ -393,7 +395,7 @@ export class FakeConnections implements ConnectionOptions {
         throw new WinInetError("set failed: error 5");
       }
       if (connection === null || this.wineLike) this.#writeLan(settings);
-      else this.#store(connection, settings);
+      else this.#store(connection, this.normalise(settings));
     });
   }
 
