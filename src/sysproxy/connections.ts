@@ -81,7 +81,7 @@ export function planConnections(
   if (method === "socks5") return [];
   const names: ConnectionName[] = [null, ...connections.rasEntries()];
   return names.flatMap((connection) => {
-    const previous = connections.get(connection);
+    const previous = readConnection(connections, registry, connection);
     const set = plannedSettings(method, previous, ktctl);
     if (!set) return [];
     const touched: TouchedConnection = { connection, previous, set };
@@ -94,6 +94,29 @@ export function planConnections(
     return [touched];
   });
 }
+
+/**
+ * Reads one connection without changing anything: Wine's WinINet writes `ProxyEnable=0` when it
+ * reads LAN settings that have none, so the LAN's legacy values are put back as they were.
+ */
+export function readConnection(
+  connections: ConnectionOptions,
+  registry: Registry,
+  connection: ConnectionName,
+): ConnectionSettings {
+  if (connection !== null) return connections.get(connection);
+  const mirror = MIRROR_NAMES.map((name) => ({
+    name,
+    previous: registry.get(INTERNET_SETTINGS_KEY, name),
+  }));
+  try {
+    return connections.get(null);
+  } finally {
+    putMirrorBack(registry, { connection, previous: NONE, set: NONE, mirror });
+  }
+}
+
+const NONE: ConnectionSettings = { flags: 1, proxyServer: null, bypass: null, autoConfigUrl: null };
 
 /** Puts the LAN's legacy values back exactly as recorded; returns whether any was written. */
 function putMirrorBack(registry: Registry, touched: TouchedConnection): boolean {

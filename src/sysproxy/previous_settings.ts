@@ -25,6 +25,7 @@ import {
 } from "../os/wininet.ts";
 import { INTERNET_SETTINGS_KEY, type Registry } from "../os/windows_registry.ts";
 import type { WindowsSystem } from "../os/windows_system.ts";
+import { readConnection } from "./connections.ts";
 
 type Fixed = Extract<UpstreamConfig, { kind: "fixed" }>;
 
@@ -149,18 +150,17 @@ export function readPreviousSettings(
   let note: string | undefined;
   try {
     if (!windows.connections) throw new Error("no per-connection settings here");
-    settings = windows.connections.get(null);
-    // Wine's WinINet leaves the auto-config URL out of these; the registry value has it.
-    if (settings.autoConfigUrl === null) {
-      const registry = settingsFromRegistry(windows.registry);
-      if (registry.autoConfigUrl) {
-        settings = {
-          ...settings,
-          flags: settings.flags | PROXY_TYPE_AUTO_PROXY_URL,
-          autoConfigUrl: registry.autoConfigUrl,
-        };
-      }
-    }
+    settings = readConnection(windows.connections, windows.registry, null);
+    // The flags (auto-detect is only there) from WinINet; the strings from the legacy values
+    // where they exist, which Windows keeps equal to WinINet's and Wine keeps exact: Wine's
+    // WinINet reduces `http=a:1;https=b:2` to `a:1` and leaves the auto-config URL out.
+    const registry = settingsFromRegistry(windows.registry);
+    settings = {
+      flags: settings.flags | (registry.autoConfigUrl ? PROXY_TYPE_AUTO_PROXY_URL : 0),
+      proxyServer: registry.proxyServer ?? settings.proxyServer,
+      bypass: registry.bypass ?? settings.bypass,
+      autoConfigUrl: registry.autoConfigUrl ?? settings.autoConfigUrl,
+    };
   } catch (error) {
     note = `WinINet's settings could not be read (${(error as Error).message}); used the registry`;
     settings = settingsFromRegistry(windows.registry);

@@ -353,8 +353,8 @@ const LAN_VALUE = "DefaultConnectionSettings";
  * LAN rewrites its legacy registry values as Windows does: `ProxyEnable` (0 or 1, written even
  * when it was absent), `ProxyServer`, `ProxyOverride` and `AutoConfigURL` (deleted when unset).
  * `wineLike` makes it behave as Wine 8's: every connection name means the LAN, which is read
- * back from the legacy values with flags DIRECT or PROXY only, and bypass and auto-config URL
- * dropped. Calls are recorded in the registry's call log as `["conn-get", name]` and
+ * back from the legacy values with flags DIRECT or PROXY only (writing `ProxyEnable=0` when there
+ * is none), and bypass and auto-config URL dropped. Calls are recorded in the registry's call log as `["conn-get", name]` and
  * `["conn-set", name, JSON]`.
  */
 export class FakeConnections implements ConnectionOptions {
@@ -385,6 +385,10 @@ export class FakeConnections implements ConnectionOptions {
   get(connection: ConnectionName): ConnectionSettings {
     this.registry.calls.push(["conn-get", String(connection)]);
     if (this.failing.has(`get:${connection ?? ""}`)) throw new WinInetError("get failed: error 5");
+    // Wine 8's WinINet writes the ProxyEnable it assumes when there is none.
+    if (this.wineLike && this.registry.get(INET, "ProxyEnable") === null) {
+      this.registry.set(INET, "ProxyEnable", { type: "REG_DWORD", data: 0 });
+    }
     return this.peek(connection);
   }
 

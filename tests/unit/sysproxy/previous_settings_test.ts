@@ -144,10 +144,13 @@ Deno.test("read from WinINet where it answers, else from the registry values", (
   const wineConnections = new FakeConnections(wine.registry);
   wineConnections.wineLike = true;
   wine.registry.connections = wineConnections;
+  const untouched = wine.registry.snapshot();
   assert.deepEqual(readPreviousSettings(wine.registry, SELF).config, {
     kind: "pac",
     url: "http://w/p",
   });
+  // Reading changed nothing (Wine's WinINet writes ProxyEnable=0 when it reads).
+  assert.deepEqual(wine.registry.snapshot(), untouched);
   assert.equal(settingsFromRegistry(new World().registry.registry).flags, PROXY_TYPE_DIRECT);
 });
 
