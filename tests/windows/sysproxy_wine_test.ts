@@ -193,10 +193,7 @@ Deno.test("socks5: only http_proxy changes; Internet Settings stay untouched", o
     assert.deepEqual(during.inet, before.inet);
     assert.deepEqual(
       during.env,
-      withChanges(before.env, {
-        http_proxy: { type: "REG_SZ", value: url },
-        https_proxy: { type: "REG_SZ", value: url },
-      }),
+      withChanges(before.env, { http_proxy: { type: "REG_SZ", value: url } }),
     );
     assert.deepEqual(await newProcessProxyEnv(wp), [url, url]);
     const state = JSON.parse(await Deno.readTextFile(stateFile)) as StateJson;
