@@ -15,10 +15,12 @@
  *
  * WinINet rewrites the LAN's legacy values (`ProxyEnable`, `ProxyServer`, `ProxyOverride`,
  * `AutoConfigURL`) from the settings it is given, and not always as they were (an absent
- * `ProxyEnable` becomes 0): those are recorded before, and put back exactly after each write,
- * so the registry values ktctl does not set itself stay byte for byte as they were. Restoring
- * is safe to repeat: a connection still as ktctl left it goes back; one the user changed
- * meanwhile is left alone with a warning. Synchronous, like the rest of the restore.
+ * `ProxyEnable` becomes 0; Wine's WinINet even writes it when it only reads): those are recorded
+ * before, and put back exactly after each write and read, so the registry values ktctl does not
+ * set itself stay byte for byte as they were. Connections are restored before the legacy values
+ * ktctl set, and leave those as they found them for the registry restore to judge. Restoring is
+ * safe to repeat: a connection still as ktctl left it goes back; one the user changed meanwhile
+ * is left alone with a warning. Synchronous, like the rest of the restore.
  * @module
  */
 import {
@@ -132,19 +134,19 @@ function putMirrorBack(registry: Registry, touched: TouchedConnection): boolean 
 }
 
 /**
- * Writes ktctl's settings to one connection, keeps the LAN's legacy values as they were, and
- * returns what Windows reports now (to record as `applied`).
+ * Writes ktctl's settings to one connection and keeps the LAN's legacy values as they were
+ * (ktctl sets its own afterwards). Once everything is applied, the caller records what Windows
+ * reports ({@link readConnection}) as `applied`.
  */
 export function applyConnection(
   connections: ConnectionOptions,
   registry: Registry,
   touched: TouchedConnection,
-): ConnectionSettings {
+): void {
   if (!sameSettings(touched.previous, touched.set)) {
     connections.set(touched.connection, touched.set);
   }
   putMirrorBack(registry, touched);
-  return connections.get(touched.connection);
 }
 
 /** What restoring one connection did: a line for the user ("" for nothing), and whether it wrote. */
@@ -153,12 +155,18 @@ export interface ConnectionRestore {
   changed: boolean;
 }
 
-/** Restores one connection (see the module doc); with `dryRun` only reads and describes. */
+/**
+ * Restores one connection (see the module doc); with `dryRun` only reads and describes.
+ * `handled` names the legacy values that the registry restore judges next (those ktctl set
+ * itself): the connection write leaves them as they are now, so that restore still sees ktctl's
+ * value (and puts the previous one back) or the user's (and leaves it).
+ */
 export function restoreConnection(
   connections: ConnectionOptions,
   registry: Registry,
   touched: TouchedConnection,
   dryRun: boolean,
+  handled: ReadonlySet<string> = new Set(),
 ): ConnectionRestore {
   const label = connectionLabel(touched.connection);
   const current = connections.get(touched.connection);
@@ -184,7 +192,12 @@ export function restoreConnection(
       changed: false,
     };
   }
+  const mirror = touched.mirror?.map((m) =>
+    handled.has(m.name.toLowerCase())
+      ? { name: m.name, previous: registry.get(INTERNET_SETTINGS_KEY, m.name) }
+      : m
+  );
   connections.set(touched.connection, touched.previous);
-  putMirrorBack(registry, touched);
+  putMirrorBack(registry, { ...touched, mirror });
   return { line: `Restored ${label} to ${describeSettings(touched.previous)}`, changed: true };
 }

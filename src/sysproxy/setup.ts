@@ -23,7 +23,7 @@ import {
 } from "./windows_plan.ts";
 import { describeValue, INTERNET_SETTINGS_KEY, valueLabel } from "../os/windows_registry.ts";
 import type { TouchedConnection } from "./state_file.ts";
-import { applyConnection, planConnections } from "./connections.ts";
+import { applyConnection, planConnections, readConnection } from "./connections.ts";
 import { connectionLabel } from "../os/wininet.ts";
 import { clientHostPort } from "../net/client_address.ts";
 import { pacUrl, proxyServerValue } from "./windows_plan.ts";
@@ -145,7 +145,7 @@ export async function setupGlobalProxy(
     ]),
     ...connections.map((c): [string, () => void] => [
       connectionLabel(c.connection),
-      () => c.applied = applyConnection(deps.windows.connections!, registry, c),
+      () => applyConnection(deps.windows.connections!, registry, c),
     ]),
     ...internet.map((v): [string, () => void] => [
       valueLabel(v.key, v.name),
@@ -167,7 +167,18 @@ export async function setupGlobalProxy(
       );
     }
   }
-  if (connections.length > 0) await claim.save(req.method, values, extra);
+  if (connections.length > 0) {
+    // What Windows reports now that everything is applied (Wine's LAN settings are the legacy
+    // values ktctl wrote last), so restoring recognises ktctl's settings either way.
+    try {
+      for (const c of connections) {
+        c.applied = readConnection(deps.windows.connections!, registry, c.connection);
+      }
+      await claim.save(req.method, values, extra);
+    } catch (error) {
+      notes.push(`Could not read back the connection settings: ${(error as Error).message}`);
+    }
+  }
   const announced = announceChanges(deps.windows, values, connections.length > 0);
   return {
     summary: [

@@ -95,8 +95,8 @@ export interface RestoreReport {
 }
 
 /**
- * Restores `values` in reverse order of application, then the WinINet `connections` (applied
- * before the values), then announces what changed. A value that cannot be read or written is
+ * Restores the WinINet `connections` (each puts the legacy values WinINet rewrites back as they
+ * were), then `values` in reverse order of application, then announces what changed. A value that cannot be read or written is
  * reported and the others still restored. With `dryRun`, only reads and describes.
  */
 export function restoreValues(
@@ -107,6 +107,30 @@ export function restoreValues(
 ): RestoreReport {
   const report: RestoreReport = { ok: true, lines: [] };
   const changed: TouchedValue[] = [];
+  let connectionsChanged = false;
+  const handled = new Set(values.filter(isInternetSettings).map((v) => v.name.toLowerCase()));
+  for (const touched of [...connections].reverse()) {
+    try {
+      if (!windows.connections) {
+        throw new Error("WinINet's per-connection settings are unavailable");
+      }
+      const done = restoreConnection(
+        windows.connections,
+        windows.registry,
+        touched,
+        dryRun,
+        handled,
+      );
+      report.lines.push(done.line);
+      connectionsChanged ||= done.changed;
+    } catch (error) {
+      report.ok = false;
+      report.lines.push(
+        `Could not restore ${connectionLabel(touched.connection)}: ${(error as Error).message}`,
+      );
+    }
+  }
+
   for (const value of [...values].reverse()) {
     try {
       const step = restoreStep(value, windows.registry.get(value.key, value.name));
@@ -115,22 +139,6 @@ export function restoreValues(
     } catch (error) {
       report.ok = false;
       report.lines.push(`Could not restore ${label(value)}: ${(error as Error).message}`);
-    }
-  }
-  let connectionsChanged = false;
-  for (const touched of [...connections].reverse()) {
-    try {
-      if (!windows.connections) {
-        throw new Error("WinINet's per-connection settings are unavailable");
-      }
-      const done = restoreConnection(windows.connections, windows.registry, touched, dryRun);
-      report.lines.push(done.line);
-      connectionsChanged ||= done.changed;
-    } catch (error) {
-      report.ok = false;
-      report.lines.push(
-        `Could not restore ${connectionLabel(touched.connection)}: ${(error as Error).message}`,
-      );
     }
   }
   if (!dryRun && (changed.length > 0 || connectionsChanged)) {
