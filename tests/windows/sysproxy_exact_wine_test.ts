@@ -119,21 +119,24 @@ for (const lang of LOCALES) {
             seeded
               ? [
                 ["http_proxy", EXOTIC.http_proxy],
+                ["https_proxy", EXOTIC.https_proxy],
                 ["ProxyServer", EXOTIC.ProxyServer],
                 ["ProxyOverride", EXOTIC.ProxyOverride],
                 ["ProxyEnable", 0],
               ]
-              : [["http_proxy", null], ["ProxyServer", null], ["ProxyOverride", null], [
+              : [["http_proxy", null], ["https_proxy", null], ["ProxyServer", null], [
+                "ProxyOverride",
+                null,
+              ], [
                 "ProxyEnable",
                 null,
               ]],
           );
           // The announcements were made, and succeeded as far as Wine goes.
           assert.match(c.output(), /DBG WM_SETTINGCHANGE Environment broadcast: sent/);
-          assert.match(
-            c.output(),
-            /DBG InternetSetOption SETTINGS_CHANGED: ok, REFRESH: (ok|failed)/,
-          );
+          // REFRESH's answer is compared with a plain call's in company_proxy_client_wine_test.ts
+          // (Wine 8 answers FALSE to every caller); SETTINGS_CHANGED must succeed.
+          assert.match(c.output(), /DBG InternetSetOption SETTINGS_CHANGED: ok, REFRESH: /);
           assert.match(c.output(), /DBG Console close handler registered/);
 
           const r = await interrupt(c);
