@@ -83,9 +83,9 @@ export function planWindowsValues(registry: Registry, req: GlobalProxyRequest): 
   } else if (req.method === "http") {
     // Only the auto-config script: ProxyEnable and ProxyServer stay as the user had them. While
     // ktctl serves the script, WinINet and Chromium follow it (cluster destinations to ktctl,
-    // the rest DIRECT). Once ktctl is gone the script cannot be fetched, and Windows falls back
-    // to the manual proxy if the user had one enabled, else goes DIRECT: a crashed ktctl never
-    // leaves browsers pointing at a dead proxy, and the user's own settings apply unchanged.
+    // the rest as the previous settings said: src/front/http/pac.ts). Once ktctl is gone the
+    // script cannot be fetched, and Windows falls back to the manual proxy if the user had one
+    // enabled, else goes DIRECT: a crashed ktctl never leaves browsers pointing at a dead proxy.
     const script = sz(pacUrl(req.address, req.port));
     values.push(read(INTERNET_SETTINGS_KEY, "AutoConfigURL", () => script));
   }
