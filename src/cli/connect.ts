@@ -26,6 +26,7 @@ import type { ConnectOptions } from "./connect_options.ts";
 import { localPages } from "./local_pages.ts";
 import { detectShell } from "./shell_hint.ts";
 import { PreviousPac } from "./previous_pac.ts";
+import { detectAutoProxyConfigUrl } from "../os/winhttp.ts";
 import type { UpstreamFound } from "../net/proxy_config.ts";
 import { describeUpstream, readPreviousSettings } from "../sysproxy/previous_settings.ts";
 import { pacUrl } from "../sysproxy/windows_plan.ts";
@@ -112,9 +113,7 @@ async function runConnect(
     // and before anything changes: routing and the PAC keep sending the rest where it went.
     const windowsUpstream = windowsPrevious(deps, opts.clientHost, port);
     const previousPac = await PreviousPac.start(windowsUpstream?.config, {
-      detect: deps.platform === "windows"
-        ? async () => (await import("../os/winhttp.ts")).detectAutoProxyConfigUrl()
-        : undefined,
+      detect: deps.platform === "windows" ? detectAutoProxyConfigUrl : undefined,
     });
     undo.push(() => previousPac.stop());
     const api = new KubeApi(target.config, target.server);
