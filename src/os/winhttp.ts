@@ -6,7 +6,7 @@
  * per scheme and host for a minute, as px does. Windows only (`--allow-ffi`).
  * @module
  */
-import type { PacEvaluator } from "../net/proxy_config.ts";
+import type { PacEvaluator, UpstreamConfig } from "../net/proxy_config.ts";
 import { readWide } from "./wininet.ts";
 
 const WINHTTP_ACCESS_TYPE_NO_PROXY = 1;
@@ -155,4 +155,26 @@ export async function detectAutoProxyConfigUrl(): Promise<string | undefined> {
   const url = readWide(pointer);
   kernel32.symbols.GlobalFree(pointer);
   return url;
+}
+
+/**
+ * The evaluator for a previous configuration that needs one (a PAC file, automatic detection),
+ * for routing on Windows; undefined for fixed proxies and none, which need no script. With
+ * automatic detection and a manual proxy behind it, the manual proxy's catch-all answers when no
+ * script is found (as Windows does).
+ */
+export function winHttpEvaluatorFor(config: UpstreamConfig): PacEvaluator | undefined {
+  if (config.kind === "pac") return winHttpPacEvaluator({ pacUrl: config.url });
+  if (config.kind !== "auto-detect") return undefined;
+  const fixed = config.fallback?.kind === "fixed" ? config.fallback : undefined;
+  const fallbackProxy = fixed?.other ?? fixed?.http;
+  return winHttpPacEvaluator({
+    autoDetect: true,
+    pacUrl: config.pacUrl,
+    fallback: fallbackProxy
+      ? `PROXY ${
+        fallbackProxy.host.includes(":") ? `[${fallbackProxy.host}]` : fallbackProxy.host
+      }:${fallbackProxy.port}`
+      : undefined,
+  });
 }
