@@ -24,16 +24,18 @@ export function localPages(
   },
 ): LocalPages {
   const proxy = pacDirective(opts.method === "http" ? "http" : "socks", opts.hostPort);
-  let cached: { key: string; text: string } | undefined;
+  let cached: { key: string; previous: PacPrevious | undefined; text: string } | undefined;
   return {
     pac() {
       const namespaces = index.namespaces();
       const ranges = index.clusterRanges().map(formatCidr);
       const previous = opts.previous?.();
-      const key = `${namespaces.join(",")}|${ranges.join(",")}|${JSON.stringify(previous ?? null)}`;
-      if (cached?.key !== key) {
+      const key = `${namespaces.join(",")}|${ranges.join(",")}`;
+      // The previous configuration is a new object whenever it changes (a refreshed PAC file).
+      if (cached?.key !== key || cached.previous !== previous) {
         cached = {
           key,
+          previous,
           text: renderPac({
             proxy,
             clusterDomain: opts.clusterDomain,

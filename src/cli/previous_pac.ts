@@ -99,7 +99,11 @@ export class PreviousPac {
     try {
       const text = await this.deps.fetchText(url);
       if (this.#stopped) return;
-      this.#current = { kind: "script", url, text, fallback: staticPrevious(config) };
+      const now = this.#current;
+      // A new object only when something changed: the PAC is rendered again for a new one.
+      if (now.kind !== "script" || now.text !== text || now.url !== url) {
+        this.#current = { kind: "script", url, text, fallback: staticPrevious(config) };
+      }
       log.debug("Fetched the previous PAC file {url} ({bytes} characters)", {
         url,
         bytes: text.length,
