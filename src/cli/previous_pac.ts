@@ -1,9 +1,10 @@
 /**
  * What ktctl's PAC file answers outside the cluster, kept current: the previous configuration
  * (an {@link UpstreamConfig}) as a {@link PacPrevious}. A previous PAC file (its URL, or the one
- * automatic detection finds) is fetched at start and every 5 minutes, as text only: ktctl never
- * runs it, the browser does, inside ktctl's PAC (`src/front/http/pac.ts`). A failed refresh keeps
- * the last good text; a script never fetched leaves the fallback (the manual proxy, else DIRECT).
+ * automatic detection finds) is fetched at start (waited for up to 3 s) and every 5 minutes, as
+ * text only: ktctl never runs it, the browser does, inside ktctl's PAC (`src/front/http/pac.ts`).
+ * A failed refresh keeps the last good text; a script never fetched leaves the fallback (the
+ * manual proxy, else DIRECT).
  * @module
  */
 import { getLogger } from "@logtape/logtape";
@@ -16,6 +17,7 @@ const log = getLogger(["ktctl", "pac"]);
 export const MAX_PAC_BYTES = 1 << 20;
 const REFRESH_MS = 5 * 60_000;
 const FETCH_TIMEOUT_MS = 10_000;
+const FIRST_FETCH_MS = 3_000;
 
 /** The PAC answer for a fixed or no proxy; undefined for the script kinds. */
 export function staticPrevious(config: UpstreamConfig | undefined): PacPrevious {
@@ -74,7 +76,14 @@ export class PreviousPac {
   ): Promise<PreviousPac> {
     const pac = new PreviousPac(config, { ...deps, fetchText: deps.fetchText ?? fetchPacText });
     if (config?.kind === "pac" || config?.kind === "auto-detect") {
-      await pac.refresh();
+      // The first fetch delays the start by at most FIRST_FETCH_MS (a company PAC server that
+      // does not answer must not hold connect up); it goes on in the background after that.
+      let wait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        pac.refresh(),
+        new Promise((resolve) => wait = setTimeout(resolve, FIRST_FETCH_MS)),
+      ]);
+      clearTimeout(wait);
       const timer = setInterval(() => void pac.refresh(), REFRESH_MS);
       Deno.unrefTimer(timer);
       pac.#timer = timer;

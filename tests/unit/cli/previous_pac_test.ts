@@ -104,3 +104,19 @@ Deno.test("the real fetch: http only, a size limit, an HTTP error is an error", 
     await server.shutdown();
   }
 });
+
+Deno.test("a PAC server that does not answer holds the start up for 3 s at most", async () => {
+  let answer: (text: string) => void = () => {};
+  const began = Date.now();
+  const pac = await PreviousPac.start({ kind: "pac", url: "http://slow/p.pac" }, {
+    fetchText: () => new Promise((resolve) => answer = resolve),
+  });
+  const took = Date.now() - began;
+  assert.ok(took >= 2_900 && took < 6_000, `${took} ms`);
+  assert.deepEqual(pac.current(), { kind: "direct" });
+  // It arrives later: the next PAC served has it.
+  answer("var late;");
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal((pac.current() as { text: string }).text, "var late;");
+  pac.stop();
+});
