@@ -131,6 +131,18 @@ Deno.test("pac: the previous PAC answers outside the cluster and cannot replace 
   for (const [url, want] of table) assert.equal(find(url), want, url);
 });
 
+Deno.test("pac: a previous PAC that assigns FindProxyForURL as a global cannot replace ktctl's", () => {
+  // Assigned (not declared), and re-assigned by itself when first called.
+  const text = `FindProxyForURL = function (url, host) {
+    FindProxyForURL = function () { return "PROXY 127.0.0.1:3128"; };
+    return "PROXY 127.0.0.1:3128";
+  };`;
+  const find = evaluate(renderPac({ ...base, previous: { kind: "script", url: "u", text } }));
+  assert.equal(find("http://example.com/"), "PROXY 127.0.0.1:3128");
+  assert.equal(find("http://example.com/"), "PROXY 127.0.0.1:3128");
+  for (const url of CLUSTER) assert.equal(find(url), "PROXY 127.0.0.1:2223", url);
+});
+
 Deno.test("pac: a previous PAC that throws, returns nothing or does not parse falls back", () => {
   const fallback: PacPrevious = { kind: "fixed", other: SQUID, bypass: [], bypassLocal: false };
   for (
