@@ -101,6 +101,37 @@ Deno.test(
 );
 
 Deno.test(
+  "http mode keeps the manual proxy: WinINet reaches the outside site through squid while connected",
+  opts,
+  async () => {
+    const wp = await createPrefix();
+    await using squid = await startSquid({ hosts: { "outside.test": "127.0.0.2" } });
+    const site = outsideSite();
+    let c: Connect | undefined;
+    try {
+      await regSet(wp, INET, "ProxyEnable", "REG_DWORD", 1);
+      await regSet(wp, INET, "ProxyServer", "REG_SZ", `127.0.0.1:${squid.port}`);
+      const before = await snapshot(wp);
+      c = await startConnect(wp, freePort(), ["--method", "http"]);
+      // Wine's WinINet ignores the setup script ktctl sets (README.md) and uses the manual proxy
+      // ktctl leaves in place: what Windows does when it cannot fetch the script (ktctl gone).
+      const outside = `http://outside.test:${site.addr.port}/while-connected`;
+      const during = await wininet(wp, outside);
+      assertExitedOk(during, during.out);
+      assert.match(during.out, /^outside-site$/m);
+      await squid.waitForLog(new RegExp(`GET ${outside.replace(/\./g, "\\.")}`));
+      assertExitedOk(await interrupt(c), "connect");
+      c = undefined;
+      assert.deepEqual(await snapshot(wp), before);
+    } finally {
+      await killQuietly(c);
+      await site.shutdown();
+      await wp.destroy();
+    }
+  },
+);
+
+Deno.test(
   "WinHTTP (ktctl's PacEvaluator) runs ktctl's PAC: cluster to ktctl, the rest as the previous PAC said",
   opts,
   async () => {
