@@ -31,6 +31,11 @@ import { buildStatus } from "./status_model.ts";
 import { VERSION } from "../version.ts";
 import { type RunningForwards, startForwards } from "../forward/start.ts";
 import type { ForwardContext } from "../forward/plan.ts";
+import { PreviousPac } from "./previous_pac.ts";
+import { detectAutoProxyConfigUrl } from "../os/winhttp.ts";
+import type { UpstreamFound } from "../net/proxy_config.ts";
+import { describeUpstream, readPreviousSettings } from "../sysproxy/previous_settings.ts";
+import { pacUrl } from "../sysproxy/windows_plan.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -58,6 +63,8 @@ export interface ConnectSession {
   activity: Activity;
   /** The `--forward`s, served alongside the proxy (none unless asked for). */
   forwards: RunningForwards["forwards"];
+  /** The Windows proxy settings found before anything changed (Windows only). */
+  windowsUpstream?: UpstreamFound;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
 }
@@ -144,6 +151,13 @@ async function runConnect(
   try {
     for (const line of claim.repaired) log.info(line);
     const proxyUrl = proxyUrlFor(opts.method, where);
+    // The Windows settings as they were, read after the claim repaired a crashed predecessor
+    // and before anything changes: routing and the PAC keep sending the rest where it went.
+    const windowsUpstream = windowsPrevious(deps, opts.clientHost, port);
+    const previousPac = await PreviousPac.start(windowsUpstream?.config, {
+      detect: deps.platform === "windows" ? detectAutoProxyConfigUrl : undefined,
+    });
+    undo.push(() => previousPac.stop());
     const api = new KubeApi(target.config, target.server);
     undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
@@ -215,6 +229,7 @@ async function runConnect(
         clusterDomain: opts.clusterDomain,
         cluster: `context ${target.context} at ${target.server}`,
         status,
+        previous: () => previousPac.current(),
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
@@ -227,7 +242,9 @@ async function runConnect(
         { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
         deps,
+        windowsUpstream?.config,
       );
+      for (const line of applied.warnings) log.warn(line);
       undo.push(async () => {
         const report = await applied.restore();
         for (const line of report.lines) {
@@ -263,6 +280,7 @@ async function runConnect(
       proxyUrl,
       activity,
       forwards,
+      windowsUpstream,
       stop: () => {
         // Connections cut from here on end normally: they are not failures.
         activity.stopping = true;
@@ -317,6 +335,27 @@ async function startConnectForwards(
   }, { address: isLoopback(opts.clientHost) ? opts.clientHost : "127.0.0.1", admit });
   undo.push(() => running.close());
   return running.forwards;
+}
+
+/** The Windows system proxy settings before ktctl (undefined elsewhere); logged once. */
+function windowsPrevious(
+  deps: sysproxy.SysProxyDeps,
+  host: string,
+  port: number,
+): UpstreamFound | undefined {
+  if (deps.platform !== "windows") return undefined;
+  try {
+    const found = readPreviousSettings(deps.windows, { host, port, pacUrl: pacUrl(host, port) });
+    if (found.note) log.debug(found.note);
+    log.info("Previous proxy settings ({source}): {upstream}", {
+      source: found.source,
+      upstream: describeUpstream(found.config),
+    });
+    return { config: found.config, source: found.source };
+  } catch (e) {
+    log.warn("Could not read the Windows proxy settings: {error}", { error: String(e) });
+    return undefined;
+  }
 }
 
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */

@@ -16,10 +16,12 @@ import { decodeRegData, encodeRegData, RegistryError, type RegValue } from "./wi
 import type { WindowsProcesses } from "./process_probe_windows.ts";
 import type { InternetRefresh, WindowsSystem } from "./windows_system.ts";
 import { type Kernel32, openKernel32 } from "./kernel32.ts";
+import { ffiConnections } from "./wininet.ts";
 
 const logger = getLogger(["ktctl", "sysproxy"]);
 
 const HKEY_CURRENT_USER = 0x80000001n;
+const HKEY_LOCAL_MACHINE = 0x80000002n;
 const KEY_QUERY_VALUE = 0x1;
 const KEY_SET_VALUE = 0x2;
 const ERROR_SUCCESS = 0;
@@ -95,11 +97,18 @@ export function wide(text: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(units.buffer);
 }
 
-/** `HKCU\a\b` -> `a\b`; only the current user's hive is ever touched. */
+/** `HKCU\a\b` -> `a\b`; only the current user's hive is ever changed. */
 function subkeyOf(key: string): string {
   const match = /^(?:HKCU|HKEY_CURRENT_USER)\\(.+)$/i.exec(key);
   if (!match) throw new RegistryError(`${key} is not under HKCU`);
   return match[1];
+}
+
+/** The hive and subkey; HKLM only for reading (the proxy policy). */
+function rootOf(key: string, use: KeyUse): { root: bigint; sub: string } {
+  const machine = /^(?:HKLM|HKEY_LOCAL_MACHINE)\\(.+)$/i.exec(key);
+  if (machine && use === "read") return { root: HKEY_LOCAL_MACHINE, sub: machine[1] };
+  return { root: HKEY_CURRENT_USER, sub: subkeyOf(key) };
 }
 
 function regError(what: string, key: string, name: string, code: number): RegistryError {
@@ -114,8 +123,9 @@ function openKey(key: string, use: KeyUse): Deno.PointerValue | undefined {
   const { advapi32 } = libs();
   const handle = new BigUint64Array(1);
   const out = new Uint8Array(handle.buffer);
-  const sub = wide(subkeyOf(key));
-  const root = Deno.UnsafePointer.create(HKEY_CURRENT_USER);
+  const where = rootOf(key, use);
+  const sub = wide(where.sub);
+  const root = Deno.UnsafePointer.create(where.root);
   const access = use === "read" ? KEY_QUERY_VALUE : KEY_QUERY_VALUE | KEY_SET_VALUE;
   const code = use === "write"
     ? advapi32.symbols.RegCreateKeyExW(root, sub, 0, null, 0, access, null, out, null)
@@ -310,6 +320,7 @@ export const ffiProcesses: WindowsProcesses = {
 /** The real Windows, through FFI. */
 export const win32System: WindowsSystem = {
   registry: ffiRegistry,
+  connections: ffiConnections,
   broadcastEnvironment,
   refreshInternetSettings,
   onConsoleClose,

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Registry } from "./windows_registry.ts";
+import type { ConnectionOptions } from "./wininet.ts";
 
 /** Which of WinINet's two refresh calls succeeded. */
 export interface InternetRefresh {
@@ -15,6 +16,8 @@ export interface InternetRefresh {
 
 export interface WindowsSystem {
   registry: Registry;
+  /** WinINet's per-connection proxy settings (LAN and RAS entries); absent: registry only. */
+  connections?: ConnectionOptions;
   /**
    * Broadcasts WM_SETTINGCHANGE "Environment" (what setx does after writing), so Explorer, and
    * every program started from it afterwards, sees the user environment as it now is.

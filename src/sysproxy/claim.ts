@@ -21,7 +21,7 @@ import {
   stateFileName,
   type StateRecord,
 } from "./state_file.ts";
-import { type RestoreReport, restoreValues } from "./touched_values.ts";
+import { hasValues, restoreRecord, type RestoreReport } from "./touched_values.ts";
 import type { ProxyMethod, SysProxyDeps } from "./types.ts";
 
 const logger = getLogger(["ktctl", "sysproxy"]);
@@ -67,9 +67,16 @@ export class ConnectClaim {
   }
 
   /** Records the global-proxy values (before they are applied). */
-  async save(method: ProxyMethod | null, values: StateRecord["values"]): Promise<void> {
+  async save(
+    method: ProxyMethod | null,
+    values: StateRecord["values"],
+    extra: Pick<StateRecord, "connections" | "upstream"> = {},
+  ): Promise<void> {
     if (this.#released) throw new Error("the connect claim was already released");
-    const record = { ...this.#record, method, values };
+    const record: StateRecord = { ...this.#record, method, values };
+    delete record.connections;
+    if (extra.connections?.length) record.connections = extra.connections;
+    if (extra.upstream) record.upstream = extra.upstream;
     await this.deps.fs.writeAtomic(this.path, formatState(record));
     this.#record = record;
   }
@@ -79,8 +86,8 @@ export class ConnectClaim {
    * the file keeps them, so `ktctl clean` can finish the job after this process is gone.
    */
   async restoreValues(): Promise<RestoreReport> {
-    if (this.#record.values.length === 0) return { ok: true, lines: [] };
-    const report = restoreValues(this.deps.windows, this.#record.values, false);
+    if (!hasValues(this.#record)) return { ok: true, lines: [] };
+    const report = restoreRecord(this.deps.windows, this.#record, false);
     if (!report.ok) {
       report.lines.push(
         `The previous values stay recorded in ${this.path}; once the problem is fixed, ` +
@@ -88,7 +95,7 @@ export class ConnectClaim {
       );
       return report;
     }
-    await this.save(null, []);
+    await this.save(null, [], { upstream: this.#record.upstream });
     return report;
   }
 
@@ -107,12 +114,12 @@ export class ConnectClaim {
    * that `ktctl clean` still can). Nothing here awaits: the caller cannot.
    */
   restoreBeforeExit(): RestoreReport {
-    if (this.#released || this.#record.values.length === 0) return { ok: true, lines: [] };
-    const report = restoreValues(this.deps.windows, this.#record.values, false);
+    if (this.#released || !hasValues(this.#record)) return { ok: true, lines: [] };
+    const report = restoreRecord(this.deps.windows, this.#record, false);
     for (const line of report.lines) logger.info("Console closed: {line}", { line });
     if (report.ok) {
       this.deps.fs.removeSync(this.path);
-      this.#record = { ...this.#record, method: null, values: [] };
+      this.#record = { ...this.#record, method: null, values: [], connections: undefined };
       this.#released = true;
     }
     return report;

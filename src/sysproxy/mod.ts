@@ -19,18 +19,21 @@
  * liveness unknown, repair failed), {@link SetupError} (nothing left half-changed; `lines`).
  *
  * ## What is changed (Windows only)
- * Everything goes through the registry API (FFI, `win32.ts`): exact UTF-16 values in every
- * locale, no reg.exe or setx.
- * - `socks`: the user environment variable `http_proxy` = `proxyUrl`; under
- *   `HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings`: `ProxyServer` =
- *   `socks=<host>:<port>`, `ProxyOverride` = the user's list plus `<local>`, then
- *   `ProxyEnable` = 1. A set AutoConfigURL (PAC) gets a warning in the summary.
- * - `socks5`: only `http_proxy` (Windows' system proxy speaks SOCKS4 only).
- * - `http`: `http_proxy` and `https_proxy` = `proxyUrl`, and `AutoConfigURL` =
- *   `http://<host>:<port>/proxy.pac`; ProxyEnable/ProxyServer stay as they are, so a dead ktctl
- *   fails open (see `windows_plan.ts`).
- * - `https_proxy` is set in socks modes only with `httpsProxy: true`: a `socks4a://` https_proxy
- *   breaks every HTTPS request of Go programs such as kubectl.
+ * The user environment through the registry API (FFI, `win32.ts`: exact UTF-16 values in every
+ * locale, no reg.exe or setx); the system proxy the way Windows keeps it, through WinINet's
+ * per-connection settings for the LAN and every RAS/VPN entry (`connections.ts`,
+ * `src/os/wininet.ts`), plus the LAN's legacy registry values.
+ * - `socks`: `http_proxy` and `https_proxy` = `http://<host>:<port>` (the port speaks HTTP in
+ *   every mode; `http://` is the one proxy URL every common client accepts); every connection:
+ *   `socks=<host>:<port>`, its bypass list plus `<local>`, auto-detect and auto-config off; the
+ *   legacy `ProxyServer`, `ProxyOverride`, then `ProxyEnable` = 1 likewise.
+ * - `socks5`: only `http_proxy` = `socks5h://...` (Windows' system proxy speaks SOCKS4 only).
+ * - `http`: `http_proxy` and `https_proxy` = `http://...`; every connection: the auto-config URL
+ *   `http://<host>:<port>/proxy.pac` with auto-detect off, its manual proxy kept (Windows falls
+ *   back to it when the PAC cannot be fetched); the legacy `AutoConfigURL` likewise.
+ * - Group Policy `ProxySettingsPerUser=0` (HKLM): the system proxy is left alone, with one
+ *   warning (`AppliedProxy.warnings`); the variables are still set.
+ * - `https_proxy` in `socks5` mode only with `httpsProxy: true`.
  * - `<host>` is `clientHost(address)` (src/net/client_address.ts), also in `proxyUrl`.
  * - Names are case-insensitive: an existing `HTTP_PROXY` is the same value, and it is what gets
  *   recorded and restored.
@@ -39,6 +42,14 @@
  *   WinINet programs re-read the proxy). Running programs never see environment changes.
  * - While values are set, a console control handler restores them synchronously if the console
  *   window is closed (`ConnectClaim.restoreOnConsoleClose`).
+ * - Why the legacy registry values are still written beside the per-connection settings: some
+ *   programs read them directly (Python's `urllib`, scripts), older Windows builds and Wine keep
+ *   the LAN settings only there (Wine's WinINet ignores the bypass list, the auto-config URL and
+ *   connection names in per-connection writes), and a failed per-connection read leaves them as
+ *   the only way.
+ *
+ * The settings found before anything changes (`previous_settings.ts`) become an `UpstreamConfig`
+ * (src/net/proxy_config.ts) for routing and the PAC file, recorded in the state file.
  *
  * Off Windows nothing is changed; `setupGlobalProxy` returns the `export http_proxy=...` hint.
  * Claims and `clean` work everywhere (the state file also marks a live connect).
@@ -53,6 +64,10 @@
  *   "values": [{ "key": "HKCU\\Environment", "name": "http_proxy", "previous": null,
  *                "set": { "type": "REG_SZ", "data": "socks4a://127.0.0.1:2223" } }] }
  * ```
+ * Format 2 adds `connections` (WinINet settings per connection: `connection` null for the LAN or
+ * the RAS entry's name, `previous`, `set`, `applied` as Windows reported it, and for the LAN the
+ * previous legacy values in `mirror`) and `upstream` (the previous configuration); a file without
+ * connections is still written as format 1, and both are read.
  * `previous` is `null` when the value did not exist, else `{type, data}` with type REG_SZ,
  * REG_EXPAND_SZ (data a string) or REG_DWORD (data a number). `processStart` is the owner's
  * identity: Linux `/proc/<pid>/stat` starttime, macOS `ps -o lstart=`, Windows
@@ -60,7 +75,9 @@
  * identities, which are not compared: such an owner counts as alive while its pid runs).
  *
  * ## Restoring
- * Per value, in reverse order: still what ktctl set → previous value back (exact type) or
+ * Connections first: one still as ktctl left it (`set` or `applied`) gets its previous settings
+ * back, one the user changed is left alone with a warning. Then per value, in reverse order:
+ * still what ktctl set → previous value back (exact type) or
  * deleted if it did not exist; already the previous value → nothing; anything else → the user
  * changed it, left alone with a warning line. A failed write keeps the state file and says to
  * run `ktctl clean`. The restore is synchronous, so the console-close handler runs the same code.
@@ -82,4 +99,5 @@ export { AlreadyRunningError, claimConnect, ClaimError, ConnectClaim } from "./c
 export { type AppliedProxy, SetupError, setupGlobalProxy } from "./setup.ts";
 export type { RestoreReport } from "./touched_values.ts";
 export { clean, type CleanReport } from "./clean.ts";
-export type { StateRecord, TouchedValue } from "./state_file.ts";
+export type { StateRecord, TouchedConnection, TouchedValue } from "./state_file.ts";
+export { describeUpstream, readPreviousSettings } from "./previous_settings.ts";

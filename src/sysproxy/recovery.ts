@@ -7,7 +7,7 @@
  */
 import { isKtctlValue, type StateRecord } from "./state_file.ts";
 import { valueLabel } from "../os/windows_registry.ts";
-import { type RestoreReport, restoreValues } from "./touched_values.ts";
+import { restoreRecord, type RestoreReport } from "./touched_values.ts";
 import type { SysProxyDeps } from "./types.ts";
 
 /** `connect pid 42 (127.0.0.1:2223)`, as shown to users. */
@@ -28,9 +28,9 @@ export async function recoverDead(
   dryRun: boolean,
 ): Promise<RestoreReport> {
   const lines = [`${describeOwner(record)} is gone (${why}); its state file is ${path}`];
-  const ours = record.values.filter((v) => isKtctlValue(v.key, v.name));
   const refused = record.values.filter((v) => !isKtctlValue(v.key, v.name));
-  const restored = restoreValues(deps.windows, ours, dryRun);
+  const ours = { ...record, values: record.values.filter((v) => isKtctlValue(v.key, v.name)) };
+  const restored = restoreRecord(deps.windows, ours, dryRun);
   lines.push(...restored.lines.map((line) => `  ${line}`));
   for (const v of refused) {
     lines.push(

@@ -22,11 +22,34 @@ import {
   planWindowsValues,
 } from "./windows_plan.ts";
 import { describeValue, INTERNET_SETTINGS_KEY, valueLabel } from "../os/windows_registry.ts";
+import type { TouchedConnection } from "./state_file.ts";
+import { applyConnection, planConnections, readConnection } from "./connections.ts";
+import { connectionLabel } from "../os/wininet.ts";
+import { clientHostPort } from "../net/client_address.ts";
+import { pacUrl, proxyServerValue } from "./windows_plan.ts";
+import type { UpstreamConfig } from "../net/proxy_config.ts";
+import type { WindowsSystem } from "../os/windows_system.ts";
+
+/** Group Policy: `ProxySettingsPerUser` = 0 makes the machine's proxy settings apply to all. */
+export const PROXY_POLICY_KEY =
+  "HKLM\\Software\\Policies\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
+
+/** Whether a policy makes per-user proxy settings ineffective (read errors count as "no"). */
+export function perUserProxyDisabled(windows: WindowsSystem): boolean {
+  try {
+    const value = windows.registry.get(PROXY_POLICY_KEY, "ProxySettingsPerUser");
+    return value?.type === "REG_DWORD" && value.data === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** A global proxy that is in place until `restore()`. */
 export interface AppliedProxy {
   /** Lines for the user: what was set, and that only programs started from now on use it. */
   summary: string[];
+  /** Lines to log as warnings (the system proxy could not be set, and why). */
+  warnings: string[];
   /** Puts every value back (see the state file docs); safe to call more than once. */
   restore(): Promise<RestoreReport>;
 }
@@ -44,17 +67,36 @@ export async function setupGlobalProxy(
   req: GlobalProxyRequest,
   claim: ConnectClaim,
   deps: SysProxyDeps,
+  /** The settings found before (recorded in the state file for the user and `clean`). */
+  upstream?: UpstreamConfig,
 ): Promise<AppliedProxy> {
   if (deps.platform !== "windows") {
-    return { summary: hintOnly(req, deps.platform), restore: () => claim.restoreValues() };
+    return {
+      summary: hintOnly(req, deps.platform),
+      warnings: [],
+      restore: () => claim.restoreValues(),
+    };
   }
   if (claim.record.values.length > 0) {
     throw new SetupError("the global proxy is already set up for this connect");
   }
   const registry = deps.windows.registry;
+  const warnings: string[] = [];
+  const policy = perUserProxyDisabled(deps.windows);
+  if (policy) {
+    warnings.push(
+      "A Group Policy (ProxySettingsPerUser=0) makes the machine's proxy settings apply to every " +
+        "user: the system proxy cannot be changed without Administrator rights, so ktctl leaves " +
+        "it alone. What still works: the environment variables set below (programs started " +
+        `from now on), the proxy at ${clientHostPort(req.address, req.port)} and the PAC URL ` +
+        `${pacUrl(req.address, req.port)} given to a program by hand`,
+    );
+  }
   let values: TouchedValue[];
+  let connections: TouchedConnection[] = [];
+  const notes: string[] = [];
   try {
-    values = planWindowsValues(registry, req);
+    values = planWindowsValues(registry, req).filter((v) => !policy || isEnvironment(v));
   } catch (error) {
     throw new SetupError(
       `could not read the current proxy settings, so nothing was changed: ${
@@ -62,8 +104,26 @@ export async function setupGlobalProxy(
       }`,
     );
   }
-  const notes = req.method === "socks" ? autoConfigWarning(registry) : manualProxyNote(deps, req);
-  await claim.save(req.method, values);
+  if (!policy && deps.windows.connections && req.method !== "socks5") {
+    try {
+      connections = planConnections(deps.windows.connections, registry, req.method, {
+        proxyServer: proxyServerValue(req.address, req.port),
+        pacUrl: pacUrl(req.address, req.port),
+      });
+    } catch (error) {
+      // Only the registry values then, as before: enough for the LAN on every Windows.
+      notes.push(
+        `Could not read WinINet's per-connection settings (${(error as Error).message}); ` +
+          "set the registry values only, so a VPN connection keeps its own proxy settings",
+      );
+    }
+  }
+  if (connections.length === 0 && req.method === "socks") {
+    notes.push(...autoConfigWarning(registry));
+  }
+  if (req.method === "http" && connections.length === 0) notes.push(...manualProxyNote(deps, req));
+  const extra = { connections, ...(upstream ? { upstream } : {}) };
+  await claim.save(req.method, values, extra);
   let unguard = () => {};
   try {
     unguard = claim.restoreOnConsoleClose();
@@ -74,14 +134,32 @@ export async function setupGlobalProxy(
       }); stop ktctl with Ctrl+C, or run \`ktctl clean\` afterwards`,
     );
   }
-  for (const value of values) {
+  const environment = values.filter(isEnvironment);
+  const internet = values.filter((v) => !isEnvironment(v));
+  // Environment first, then the connections, then the legacy registry values (restored in
+  // the reverse order): see connections.ts.
+  const steps: [string, () => void][] = [
+    ...environment.map((v): [string, () => void] => [
+      valueLabel(v.key, v.name),
+      () => applyValue(registry, v),
+    ]),
+    ...connections.map((c): [string, () => void] => [
+      connectionLabel(c.connection),
+      () => applyConnection(deps.windows.connections!, registry, c),
+    ]),
+    ...internet.map((v): [string, () => void] => [
+      valueLabel(v.key, v.name),
+      () => applyValue(registry, v),
+    ]),
+  ];
+  for (const [what, step] of steps) {
     try {
-      applyValue(registry, value);
+      step();
     } catch (error) {
       const rollback = await claim.restoreValues();
       if (rollback.ok) unguard();
       throw new SetupError(
-        `could not set ${valueLabel(value.key, value.name)}: ${(error as Error).message}; ` +
+        `could not set ${what}: ${(error as Error).message}; ` +
           (rollback.ok
             ? "everything ktctl had changed was put back"
             : "some changes could not be put back"),
@@ -89,9 +167,26 @@ export async function setupGlobalProxy(
       );
     }
   }
-  const warnings = announceChanges(deps.windows, values);
+  if (connections.length > 0) {
+    // What Windows reports now that everything is applied (Wine's LAN settings are the legacy
+    // values ktctl wrote last), so restoring recognises ktctl's settings either way.
+    try {
+      for (const c of connections) {
+        c.applied = readConnection(deps.windows.connections!, registry, c.connection);
+      }
+      await claim.save(req.method, values, extra);
+    } catch (error) {
+      notes.push(`Could not read back the connection settings: ${(error as Error).message}`);
+    }
+  }
+  const announced = announceChanges(deps.windows, values, connections.length > 0);
   return {
-    summary: [...windowsSummary(req, values), ...notes, ...warnings],
+    summary: [
+      ...windowsSummary(req, values, connections, policy),
+      ...notes,
+      ...announced,
+    ],
+    warnings,
     restore: async () => {
       const report = await claim.restoreValues();
       if (report.ok) unguard();
@@ -116,7 +211,12 @@ function manualProxyNote(deps: SysProxyDeps, req: GlobalProxyRequest): string[] 
   }
 }
 
-function windowsSummary(req: GlobalProxyRequest, values: TouchedValue[]): string[] {
+function windowsSummary(
+  req: GlobalProxyRequest,
+  values: TouchedValue[],
+  connections: TouchedConnection[],
+  policy: boolean,
+): string[] {
   const lines = values.filter(isEnvironment).map((value) =>
     `Set the user environment variable ${value.name}=${value.set.data} (before: ${
       describeValue(value.previous)
@@ -127,6 +227,20 @@ function windowsSummary(req: GlobalProxyRequest, values: TouchedValue[]): string
   }
   const settings = new Map(values.map((value) => [value.name, value]));
   const pac = settings.get("AutoConfigURL");
+  if (policy) {
+    lines.push(
+      "Environment variables reach only programs started from now on, not those already " +
+        "running (this console included)",
+      "ktctl puts the previous settings back when connect exits; if it is killed, run `ktctl clean`",
+    );
+    return lines;
+  }
+  const vpn = connections.filter((c) => c.connection !== null).map((c) => c.connection);
+  if (vpn.length > 0) {
+    lines.push(
+      `Set the same on the dial-up/VPN connections ${vpn.map((n) => JSON.stringify(n)).join(", ")}`,
+    );
+  }
   lines.push(
     req.method === "socks"
       ? `Set the Windows system proxy to ${settings.get("ProxyServer")?.set.data} (bypass list: ${
@@ -135,8 +249,8 @@ function windowsSummary(req: GlobalProxyRequest, values: TouchedValue[]): string
       : pac
       ? `Set the Windows proxy auto-config script to ${pac.set.data} (before: ${
         describeValue(pac.previous)
-      }): cluster destinations go to ktctl, everything else direct, and direct again for ` +
-        "everything if ktctl is gone"
+      }): cluster destinations go to ktctl, everything else where your previous settings sent ` +
+        "it, and your previous settings apply again once ktctl is gone"
       : "Left the Windows system proxy alone: it cannot use SOCKS5 (Firefox and tools such as " +
         "Proxifier can)",
     "Environment variables reach only programs started from now on, not those already " +

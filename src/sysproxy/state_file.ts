@@ -9,11 +9,20 @@
  */
 import type { Platform, ProxyMethod } from "./types.ts";
 import { ENVIRONMENT_KEY, INTERNET_SETTINGS_KEY, type RegValue } from "../os/windows_registry.ts";
+import type { ConnectionName, ConnectionSettings } from "../os/wininet.ts";
+import type { UpstreamConfig } from "../net/proxy_config.ts";
 
 /** Marks a file as ours, so a stray JSON file is never taken for state. */
 export const STATE_FORMAT = "ktctl-connect-state";
-/** Bumped whenever a reader of the old format would misread the new one. */
+/**
+ * Bumped whenever a reader of the old format would misread the new one. Version 2 adds
+ * `connections` (WinINet per-connection settings): a version-1 reader would ignore them and
+ * delete the file with a VPN connection still pointing at ktctl, so a file that records
+ * connections is written as version 2 (and refused as foreign by older ktctl versions), and one
+ * without them as version 1. Both are read.
+ */
 export const STATE_VERSION = 1;
+export const STATE_VERSION_CONNECTIONS = 2;
 
 /**
  * Every registry value ktctl ever sets, by key: the only ones a state file may name. A state
@@ -41,10 +50,25 @@ export interface TouchedValue {
   set: RegValue;
 }
 
-/** The content of a state file (format version 1). */
+/**
+ * One WinINet connection's proxy settings as ktctl changed them (`connection` null: the LAN).
+ * `applied` is what Windows reported right after ktctl's write (Windows and Wine normalise some
+ * flags), so "still as ktctl left it" is recognised either way. For the LAN, `mirror` holds the
+ * previous legacy registry values (`ProxyEnable`, `ProxyServer`, `ProxyOverride`,
+ * `AutoConfigURL`), which WinINet rewrites from the settings: restoring puts them back exactly.
+ */
+export interface TouchedConnection {
+  connection: ConnectionName;
+  previous: ConnectionSettings;
+  set: ConnectionSettings;
+  applied?: ConnectionSettings;
+  mirror?: { name: string; previous: RegValue | null }[];
+}
+
+/** The content of a state file (format version 1, or 2 with `connections`). */
 export interface StateRecord {
   format: typeof STATE_FORMAT;
-  version: typeof STATE_VERSION;
+  version: typeof STATE_VERSION | typeof STATE_VERSION_CONNECTIONS;
   pid: number;
   /** The owner's identity from the process probe; `null` if it could not be read. */
   processStart: string | null;
@@ -55,6 +79,10 @@ export interface StateRecord {
   createdAt: string;
   /** In the order applied; restored in reverse. Empty for a connect without global proxy. */
   values: TouchedValue[];
+  /** Applied before `values` and restored after them (version 2). */
+  connections?: TouchedConnection[];
+  /** The proxy configuration found before anything changed (for the user and `clean`). */
+  upstream?: UpstreamConfig;
 }
 
 /** A state file read back: usable, or why not. */
@@ -86,7 +114,8 @@ export function isStateFileName(name: string): boolean {
 
 /** Serialises a record (pretty, so a user can read what will be restored). */
 export function formatState(record: StateRecord): string {
-  return `${JSON.stringify(record, null, 2)}\n`;
+  const version = record.connections?.length ? STATE_VERSION_CONNECTIONS : STATE_VERSION;
+  return `${JSON.stringify({ ...record, version }, null, 2)}\n`;
 }
 
 /** Reads and validates a state file, never throwing: bad files are reported, not trusted. */
@@ -100,7 +129,9 @@ export function parseState(text: string): ParsedState {
   if (!isObject(data) || data.format !== STATE_FORMAT) {
     return { kind: "corrupt", reason: "not a ktctl connect state file" };
   }
-  if (data.version !== STATE_VERSION) return { kind: "foreign", version: data.version };
+  if (data.version !== STATE_VERSION && data.version !== STATE_VERSION_CONNECTIONS) {
+    return { kind: "foreign", version: data.version };
+  }
   const problem = recordProblem(data);
   return problem ? { kind: "corrupt", reason: problem } : {
     kind: "ok",
@@ -130,7 +161,31 @@ function recordProblem(data: Record<string, unknown>): string | undefined {
       !(value.previous === null || isRegValue(value.previous)) || !isRegValue(value.set)
     ) return `bad value #${index + 1}`;
   }
+  if (data.connections !== undefined) {
+    if (!Array.isArray(data.connections)) return "bad connections";
+    for (const [index, value] of data.connections.entries()) {
+      if (!isConnection(value)) return `bad connection #${index + 1}`;
+    }
+  }
   return undefined;
+}
+
+function isSettings(value: unknown): value is ConnectionSettings {
+  const text = (v: unknown) => v === null || typeof v === "string";
+  return isObject(value) && Number.isInteger(value.flags) && (value.flags as number) >= 0 &&
+    text(value.proxyServer) && text(value.bypass) && text(value.autoConfigUrl);
+}
+
+function isConnection(value: unknown): value is TouchedConnection {
+  if (!isObject(value)) return false;
+  if (value.connection !== null && typeof value.connection !== "string") return false;
+  if (!isSettings(value.previous) || !isSettings(value.set)) return false;
+  if (value.applied !== undefined && !isSettings(value.applied)) return false;
+  if (value.mirror === undefined) return true;
+  return Array.isArray(value.mirror) &&
+    value.mirror.every((m) =>
+      isObject(m) && typeof m.name === "string" && (m.previous === null || isRegValue(m.previous))
+    );
 }
 
 function isRegValue(value: unknown): value is RegValue {

@@ -8,7 +8,9 @@
  *
  * @module
  */
-import type { TouchedValue } from "./state_file.ts";
+import type { StateRecord, TouchedConnection, TouchedValue } from "./state_file.ts";
+import { restoreConnection } from "./connections.ts";
+import { connectionLabel } from "../os/wininet.ts";
 import {
   describeValue,
   ENVIRONMENT_KEY,
@@ -47,6 +49,7 @@ export function applyValue(registry: Registry, value: TouchedValue): void {
 export function announceChanges(
   windows: WindowsSystem,
   changed: readonly TouchedValue[],
+  connectionsChanged = false,
 ): string[] {
   const lines: string[] = [];
   if (changed.some(isEnvironment) && !windows.broadcastEnvironment()) {
@@ -55,7 +58,7 @@ export function announceChanges(
         "started from Explorer may see the old values until you sign out and in again",
     );
   }
-  if (changed.some(isInternetSettings)) {
+  if (connectionsChanged || changed.some(isInternetSettings)) {
     const refreshed = windows.refreshInternetSettings();
     if (!refreshed.settingsChanged && !refreshed.refresh) {
       lines.push(
@@ -92,17 +95,42 @@ export interface RestoreReport {
 }
 
 /**
- * Restores `values` in reverse order of application, then announces what changed. A value that
- * cannot be read or written is reported and the others still restored. With `dryRun`, only
- * reads and describes.
+ * Restores the WinINet `connections` (each puts the legacy values WinINet rewrites back as they
+ * were), then `values` in reverse order of application, then announces what changed. A value that cannot be read or written is
+ * reported and the others still restored. With `dryRun`, only reads and describes.
  */
 export function restoreValues(
   windows: WindowsSystem,
   values: readonly TouchedValue[],
   dryRun: boolean,
+  connections: readonly TouchedConnection[] = [],
 ): RestoreReport {
   const report: RestoreReport = { ok: true, lines: [] };
   const changed: TouchedValue[] = [];
+  let connectionsChanged = false;
+  const handled = new Set(values.filter(isInternetSettings).map((v) => v.name.toLowerCase()));
+  for (const touched of [...connections].reverse()) {
+    try {
+      if (!windows.connections) {
+        throw new Error("WinINet's per-connection settings are unavailable");
+      }
+      const done = restoreConnection(
+        windows.connections,
+        windows.registry,
+        touched,
+        dryRun,
+        handled,
+      );
+      report.lines.push(done.line);
+      connectionsChanged ||= done.changed;
+    } catch (error) {
+      report.ok = false;
+      report.lines.push(
+        `Could not restore ${connectionLabel(touched.connection)}: ${(error as Error).message}`,
+      );
+    }
+  }
+
   for (const value of [...values].reverse()) {
     try {
       const step = restoreStep(value, windows.registry.get(value.key, value.name));
@@ -113,7 +141,9 @@ export function restoreValues(
       report.lines.push(`Could not restore ${label(value)}: ${(error as Error).message}`);
     }
   }
-  if (!dryRun && changed.length > 0) report.lines.push(...announceChanges(windows, changed));
+  if (!dryRun && (changed.length > 0 || connectionsChanged)) {
+    report.lines.push(...announceChanges(windows, changed, connectionsChanged));
+  }
   report.lines = report.lines.filter((line) => line !== "");
   return report;
 }
@@ -135,4 +165,18 @@ function runStep(registry: Registry, value: TouchedValue, step: RestoreStep, dry
         describeValue(step.current)
       } after ktctl set it to ${describeValue(value.set)}`;
   }
+}
+
+/** Whether a state record still has something to restore. */
+export function hasValues(record: Pick<StateRecord, "values" | "connections">): boolean {
+  return record.values.length > 0 || (record.connections?.length ?? 0) > 0;
+}
+
+/** Restores everything a state record holds (see {@link restoreValues}). */
+export function restoreRecord(
+  windows: WindowsSystem,
+  record: Pick<StateRecord, "values" | "connections">,
+  dryRun: boolean,
+): RestoreReport {
+  return restoreValues(windows, record.values, dryRun, record.connections ?? []);
 }

@@ -28,14 +28,15 @@ export interface GlobalProxyRequest {
   address: string;
   port: number;
   /**
-   * The `http_proxy` value, chosen by the caller, e.g. `socks4a://127.0.0.1:2223` or
-   * `http://127.0.0.1:2223`. A wildcard host in it is replaced by the client host above.
+   * The `http_proxy` value in `socks5` and `http` mode, chosen by the caller, e.g.
+   * `socks5h://127.0.0.1:2223` or `http://127.0.0.1:2223`; `socks` mode always uses
+   * `http://HOST:PORT` (see `environmentProxyUrl`). A wildcard host in it is replaced by the
+   * client host above.
    */
   proxyUrl: string;
   /**
-   * socks modes: also set `https_proxy` to `proxyUrl` (default: no), because a `socks4a://`
-   * https_proxy makes Go programs such as kubectl fail every HTTPS request. `http` mode always
-   * sets both.
+   * `socks5` mode: also set `https_proxy` to `proxyUrl` (default: no), because a `socks5h://`
+   * https_proxy is not understood by every program. `socks` and `http` mode always set both.
    */
   httpsProxy?: boolean;
 }

@@ -27,9 +27,13 @@ export function pacUrl(address: string, port: number): string {
 
 /**
  * The proxy URL for the environment, with a wildcard host (`socks4a://0.0.0.0:2223`) replaced
- * by the host clients use, so it always agrees with the system proxy and the banner.
+ * by the host clients use, so it always agrees with the system proxy and the banner. In `socks`
+ * mode it is `http://HOST:PORT` whatever the caller asked: the port speaks HTTP in every mode,
+ * and `http://` is the one proxy URL that curl, wget, Python, Go, Node and Deno all accept
+ * (`socks4a://` works in curl only). `socks5` mode keeps the caller's `socks5h://`.
  */
 export function environmentProxyUrl(req: GlobalProxyRequest): string {
+  if (req.method === "socks") return clientUrl("http", req.address, req.port);
   const match = /^([a-z][a-z0-9+.-]*):\/\/(\[[^\]]*\]|[^/:]*):(\d+)(\/.*)?$/i.exec(req.proxyUrl);
   if (!match) return req.proxyUrl;
   return `${clientUrl(match[1], match[2], Number(match[3]))}${match[4] ?? ""}`;
@@ -50,9 +54,14 @@ export function mergeProxyOverride(previous: RegValue | null): string {
 const sz = (data: string): RegValue => ({ type: "REG_SZ", data });
 const dword = (data: number): RegValue => ({ type: "REG_DWORD", data });
 
-/** The user environment variables set in each mode. */
+/**
+ * The user environment variables set in each mode: both in `socks` and `http` mode (an
+ * `http://` https_proxy is what Go, curl and Python use for HTTPS through CONNECT); `socks5`
+ * mode sets only `http_proxy` unless asked, since a `socks5h://` https_proxy is not understood
+ * by every program.
+ */
 export function environmentNames(req: GlobalProxyRequest): string[] {
-  return req.method === "http" || req.httpsProxy ? ["http_proxy", "https_proxy"] : ["http_proxy"];
+  return req.method !== "socks5" || req.httpsProxy ? ["http_proxy", "https_proxy"] : ["http_proxy"];
 }
 
 /** The values to touch, in application order, with their current (previous) values. */
@@ -74,9 +83,9 @@ export function planWindowsValues(registry: Registry, req: GlobalProxyRequest): 
   } else if (req.method === "http") {
     // Only the auto-config script: ProxyEnable and ProxyServer stay as the user had them. While
     // ktctl serves the script, WinINet and Chromium follow it (cluster destinations to ktctl,
-    // the rest DIRECT). Once ktctl is gone the script cannot be fetched, and Windows falls back
-    // to the manual proxy if the user had one enabled, else goes DIRECT: a crashed ktctl never
-    // leaves browsers pointing at a dead proxy, and the user's own settings apply unchanged.
+    // the rest as the previous settings said: src/front/http/pac.ts). Once ktctl is gone the
+    // script cannot be fetched, and Windows falls back to the manual proxy if the user had one
+    // enabled, else goes DIRECT: a crashed ktctl never leaves browsers pointing at a dead proxy.
     const script = sz(pacUrl(req.address, req.port));
     values.push(read(INTERNET_SETTINGS_KEY, "AutoConfigURL", () => script));
   }

@@ -2,6 +2,7 @@
  * Shared by the Wine sysproxy tests: `ktctl` runs by the Windows deno.exe, exact registry
  * snapshots (`reg export`), the state folder, and what a new Windows process sees.
  */
+import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
 import assert from "node:assert/strict";
 import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { curl } from "../../testenv/socks_client.ts";
@@ -154,7 +155,13 @@ export interface StateJson {
   }[];
 }
 
-export function ktctlArgs(wp: WinePrefix, args: string[]): string[] {
+/**
+ * deno.exe's arguments for `ktctl <args>`: main.ts, or with `bundle` (a Linux path from
+ * scripts/bundle.ts) the one-file bundle as `ktctl.exe` runs it: no deno.json, the embedded V8
+ * flags.
+ */
+export function ktctlArgs(wp: WinePrefix, args: string[], bundle?: string): string[] {
+  if (bundle) return ["run", "-A", "--no-config", KTCTL_V8_ARG, wp.toWinPath(bundle), ...args];
   return ["run", "-A", "--no-lock", wp.toWinPath(`${REPO_ROOT}/main.ts`), ...args];
 }
 
@@ -203,8 +210,13 @@ export async function startConnect(
   wp: WinePrefix,
   port: number,
   extra: string[],
+  bundle?: string,
 ): Promise<Connect> {
-  const args = ktctlArgs(wp, await connectArgs(wp, port, ["--setupGlobalProxy", ...extra]));
+  const args = ktctlArgs(
+    wp,
+    await connectArgs(wp, port, ["--setupGlobalProxy", ...extra]),
+    bundle,
+  );
   for (let attempt = 1;; attempt++) {
     const p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
     const output = () => p.stdout() + p.stderr();

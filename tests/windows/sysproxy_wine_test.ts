@@ -54,7 +54,7 @@ async function socksRoundTrip(
   let c: Connect | undefined;
   try {
     c = await startConnect(wp, port, []);
-    const url = `socks4a://127.0.0.1:${port}`;
+    const url = `http://127.0.0.1:${port}`;
     assert.equal(c.proxyUrl, url);
     assert.match(
       c.output(),
@@ -82,7 +82,10 @@ async function socksRoundTrip(
     );
     assert.deepEqual(
       during.env,
-      withChanges(before.env, { http_proxy: { type: "REG_SZ", value: url } }),
+      withChanges(before.env, {
+        http_proxy: { type: "REG_SZ", value: url },
+        https_proxy: { type: "REG_SZ", value: url },
+      }),
     );
     assert.deepEqual(await newProcessProxyEnv(wp), [url, url]);
 
@@ -91,6 +94,7 @@ async function socksRoundTrip(
     assert.equal(state.port, port);
     assert.deepEqual(state.values.map((v) => v.name), [
       "http_proxy",
+      "https_proxy",
       "ProxyServer",
       "ProxyOverride",
       "ProxyEnable",

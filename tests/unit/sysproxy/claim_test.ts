@@ -55,6 +55,7 @@ Deno.test("a dead owner's leftovers are restored before the new claim is made", 
     `  Restored ${INET}\\ProxyEnable to 0 (REG_DWORD)`,
     `  Removed ${INET}\\ProxyOverride (it did not exist before)`,
     `  Removed ${INET}\\ProxyServer (it did not exist before)`,
+    `  Removed ${ENV}\\https_proxy (it did not exist before)`,
     `  Restored ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`,
     `  Removed ${STATE_PATH}`,
   ]);
@@ -83,7 +84,7 @@ Deno.test("leftovers that cannot be restored stop the claim and stay on disk", a
   );
   assert.ok(error.lines.some((line: string) => line.includes("Windows error 5")));
   assert.equal(world.fs.json(STATE_PATH).pid, 100);
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
 });
 
 Deno.test("an unreadable or foreign state file stops the claim untouched", async () => {

@@ -58,6 +58,7 @@ Deno.test("--dryRun changes nothing and says exactly what it would do", async ()
       `  Would remove ${INET}\\ProxyOverride (it did not exist before)`,
       `  Would leave ${INET}\\ProxyServer as it is: it was changed to "user-choice:3128" ` +
       `(REG_SZ) after ktctl set it to "socks=127.0.0.1:2223" (REG_SZ)`,
+      `  Would remove ${ENV}\\https_proxy (it did not exist before)`,
       `  Would restore ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`,
       `  Would remove ${STATE_PATH}`,
     ],
@@ -117,7 +118,7 @@ Deno.test("a restore failure during clean keeps the file and flags the report", 
   assert.ok(report.lines.includes(
     `  Kept ${STATE_PATH}; fix the problem above and run \`ktctl clean\` again`,
   ));
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
 });
 
 Deno.test("clean handles several files and removes dead writers' temp files", async () => {

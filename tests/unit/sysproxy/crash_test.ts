@@ -24,7 +24,7 @@ const STARTS: Record<string, Seed> = {
 };
 /** Each method with the number of values it writes. */
 const METHODS: [GlobalProxyRequest, number][] = [
-  [SOCKS, 4], // http_proxy, ProxyServer, ProxyOverride, ProxyEnable
+  [SOCKS, 5], // http_proxy, https_proxy, ProxyServer, ProxyOverride, ProxyEnable
   [HTTP, 3], // http_proxy, https_proxy, AutoConfigURL
 ];
 

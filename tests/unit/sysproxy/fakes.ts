@@ -17,6 +17,15 @@ import {
   type RegValue,
 } from "../../../src/os/windows_registry.ts";
 import type { InternetRefresh, WindowsSystem } from "../../../src/os/windows_system.ts";
+import {
+  type ConnectionName,
+  type ConnectionOptions,
+  type ConnectionSettings,
+  PROXY_TYPE_AUTO_PROXY_URL,
+  PROXY_TYPE_DIRECT,
+  PROXY_TYPE_PROXY,
+  WinInetError,
+} from "../../../src/os/wininet.ts";
 
 export const ENV = "HKCU\\Environment";
 export const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
@@ -62,7 +71,7 @@ export const CORP_PROXY: Seed = [
 export type Call = string[];
 
 export function isMutation(call: Call): boolean {
-  return call[0] === "set" || call[0] === "delete";
+  return call[0] === "set" || call[0] === "delete" || call[0] === "conn-set";
 }
 
 /** What a matching call does instead: fail with Windows error 5, or "crash" before/after it. */
@@ -87,6 +96,8 @@ export class FakeRegistry implements WindowsSystem {
   observe: (call: Call) => void = () => {};
   onCrash: () => void = () => {};
   broadcastWorks = true;
+  /** WinINet's per-connection settings, when a test gives them (see FakeConnections). */
+  connections?: ConnectionOptions;
   refreshWorks: InternetRefresh = { settingsChanged: true, refresh: true };
   readonly registry = {
     get: (key: string, name: string) => this.#call(["get", key, name], () => this.get(key, name)),
@@ -173,6 +184,11 @@ export class FakeRegistry implements WindowsSystem {
   /** The console window is closed: every registered handler runs, synchronously. */
   closeConsole(): void {
     for (const handler of [...this.closeHandlers]) handler();
+  }
+
+  /** Records `call` and answers it with `body`, faults included (for FakeConnections). */
+  run<T>(call: Call, body: () => T): T {
+    return this.#call(call, body);
   }
 
   #call<T>(call: Call, body: () => T): T {
@@ -317,4 +333,135 @@ export async function startConnect(
 ): Promise<{ deps: SysProxyDeps; claim: ConnectClaim }> {
   const deps = world.process(pid);
   return { deps, claim: await claimConnect(HERE, deps) };
+}
+
+/** A connection with no proxy at all (what a fresh profile has). */
+export const NO_PROXY_SETTINGS: ConnectionSettings = {
+  flags: PROXY_TYPE_DIRECT,
+  proxyServer: null,
+  bypass: null,
+  autoConfigUrl: null,
+};
+
+/** Where the fake keeps each connection's settings (as Windows keeps its binary values). */
+export const CONNECTIONS = `${INET}\\Connections`;
+const LAN_VALUE = "DefaultConnectionSettings";
+
+/**
+ * WinINet's per-connection settings, kept as JSON values under {@link CONNECTIONS} in a
+ * {@link FakeRegistry} (so registry snapshots, crashes and rewinds cover them too). Setting the
+ * LAN rewrites its legacy registry values as Windows does: `ProxyEnable` (0 or 1, written even
+ * when it was absent), `ProxyServer`, `ProxyOverride` and `AutoConfigURL` (deleted when unset).
+ * `wineLike` makes it behave as Wine 8's: every connection name means the LAN, which is read
+ * back from the legacy values with flags DIRECT or PROXY only (writing `ProxyEnable=0` when there
+ * is none), and bypass and auto-config URL dropped. Calls are recorded in the registry's call log as `["conn-get", name]` and
+ * `["conn-set", name, JSON]`.
+ */
+export class FakeConnections implements ConnectionOptions {
+  wineLike = false;
+  /** How this "Windows" stores what it is given (e.g. drops a flag); default as given. */
+  normalise: (settings: ConnectionSettings) => ConnectionSettings = (s) => s;
+  /** Calls that fail: `get:NAME` or `set:NAME` (NAME "" for the LAN). */
+  readonly failing = new Set<string>();
+
+  constructor(
+    private readonly registry: FakeRegistry,
+    readonly entries: string[] = [],
+    initial: Array<[ConnectionName, ConnectionSettings]> = [],
+  ) {
+    for (const name of entries) this.#store(name, NO_PROXY_SETTINGS);
+    if (this.#load(null) === undefined) this.#store(null, this.#lanFromRegistry());
+    for (const [name, settings] of initial) {
+      if (name === null) this.#writeLan(settings);
+      else this.#store(name, settings);
+    }
+  }
+
+  rasEntries(): string[] {
+    this.registry.calls.push(["conn-ras"]);
+    return this.wineLike ? [] : [...this.entries];
+  }
+
+  get(connection: ConnectionName): ConnectionSettings {
+    this.registry.calls.push(["conn-get", String(connection)]);
+    if (this.failing.has(`get:${connection ?? ""}`)) throw new WinInetError("get failed: error 5");
+    // Wine 8's WinINet writes the ProxyEnable it assumes when there is none.
+    if (this.wineLike && this.registry.get(INET, "ProxyEnable") === null) {
+      this.registry.set(INET, "ProxyEnable", { type: "REG_DWORD", data: 0 });
+    }
+    return this.peek(connection);
+  }
+
+  set(connection: ConnectionName, settings: ConnectionSettings): void {
+    const call = ["conn-set", String(connection), JSON.stringify(settings)];
+    this.registry.run(call, () => {
+      if (this.failing.has(`set:${connection ?? ""}`)) {
+        throw new WinInetError("set failed: error 5");
+      }
+      if (connection === null || this.wineLike) this.#writeLan(settings);
+      else this.#store(connection, this.normalise(settings));
+    });
+  }
+
+  /** The settings of one connection as stored (no call recorded). */
+  peek(connection: ConnectionName): ConnectionSettings {
+    if (this.wineLike) return this.#lanFromRegistry();
+    const found = this.#load(connection);
+    if (!found) throw new WinInetError(`no connection ${connection}`);
+    return found;
+  }
+
+  #store(connection: ConnectionName, settings: ConnectionSettings): void {
+    this.registry.set(CONNECTIONS, connection ?? LAN_VALUE, {
+      type: "REG_SZ",
+      data: JSON.stringify(settings),
+    });
+  }
+
+  #load(connection: ConnectionName): ConnectionSettings | undefined {
+    const value = this.registry.get(CONNECTIONS, connection ?? LAN_VALUE);
+    return value && value.type === "REG_SZ" ? JSON.parse(value.data) : undefined;
+  }
+
+  #writeLan(settings: ConnectionSettings): void {
+    if (!this.wineLike) this.#store(null, settings);
+    const put = (name: string, text: string | null) => {
+      if (text === null) this.registry.delete(INET, name);
+      else this.registry.set(INET, name, { type: "REG_SZ", data: text });
+    };
+    this.registry.set(INET, "ProxyEnable", {
+      type: "REG_DWORD",
+      data: (settings.flags & PROXY_TYPE_PROXY) !== 0 ? 1 : 0,
+    });
+    put("ProxyServer", settings.proxyServer);
+    if (!this.wineLike) {
+      put("ProxyOverride", settings.bypass);
+      put("AutoConfigURL", settings.autoConfigUrl);
+    }
+  }
+
+  #lanFromRegistry(): ConnectionSettings {
+    const text = (name: string) => {
+      const v = this.registry.get(INET, name);
+      return v && v.type !== "REG_DWORD" ? v.data : null;
+    };
+    const enable = this.registry.get(INET, "ProxyEnable");
+    const on = enable?.type === "REG_DWORD" && enable.data !== 0;
+    if (this.wineLike) {
+      return {
+        flags: on ? PROXY_TYPE_PROXY : PROXY_TYPE_DIRECT,
+        proxyServer: text("ProxyServer"),
+        bypass: null,
+        autoConfigUrl: null,
+      };
+    }
+    const pac = text("AutoConfigURL");
+    return {
+      flags: PROXY_TYPE_DIRECT | (on ? PROXY_TYPE_PROXY : 0) |
+        (pac ? PROXY_TYPE_AUTO_PROXY_URL : 0),
+      proxyServer: text("ProxyServer"),
+      bypass: text("ProxyOverride"),
+      autoConfigUrl: pac,
+    };
+  }
 }

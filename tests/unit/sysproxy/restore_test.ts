@@ -29,6 +29,7 @@ Deno.test("restore puts back the exact previous values and types", async () => {
     " to 0 (REG_DWORD)",
     `Restored ${INET}\\ProxyOverride to "*.corp.example; 10.*" (REG_SZ)`,
     `Restored ${INET}\\ProxyServer to "proxy.corp.example:8080" (REG_SZ)`,
+    `Removed ${ENV}\\https_proxy (it did not exist before)`,
     `Restored ${ENV}\\http_proxy to "http://%PROXY_HOST%:8080" (REG_EXPAND_SZ)`,
   ]);
 });
@@ -44,6 +45,8 @@ Deno.test("restore deletes what did not exist, then broadcasts and refreshes onc
     ["delete", INET, "ProxyOverride"],
     ["get", INET, "ProxyServer"],
     ["delete", INET, "ProxyServer"],
+    ["get", ENV, "https_proxy"],
+    ["delete", ENV, "https_proxy"],
     ["get", ENV, "http_proxy"],
     ["delete", ENV, "http_proxy"],
     ["broadcast"],
@@ -89,7 +92,7 @@ Deno.test("restore is idempotent: the second call changes and reports nothing", 
 Deno.test("release before restore still restores, and only then removes the file", async () => {
   const { world, claim } = await connected(CORP_PROXY);
   const lines = await claim.release();
-  assert.equal(lines.length, 4);
+  assert.equal(lines.length, 5);
   assert.deepEqual(world.registry.snapshot(), new World(CORP_PROXY).registry.snapshot());
   assert.equal(world.fs.files.has(STATE_PATH), false);
   assert.deepEqual(await claim.release(), []);
@@ -109,12 +112,12 @@ Deno.test("access denied during restore keeps the state file and says run ktctl 
   );
   // The others were restored anyway; the file still has everything.
   assert.deepEqual(world.registry.get(INET, "ProxyEnable"), { type: "REG_DWORD", data: 0 });
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
   // The console-close handler stays: closing the window would try again.
   assert.equal(world.registry.closeHandlers.size, 1);
   // Releasing does not drop what is still to be restored.
   await claim.release();
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
 });
 
 Deno.test("the registry failing everywhere: every value reported, state file kept", async () => {
@@ -122,8 +125,8 @@ Deno.test("the registry failing everywhere: every value reported, state file kep
   world.registry.fail((call) => call[0] === "get", "denied");
   const report = await applied.restore();
   assert.equal(report.ok, false);
-  assert.equal(report.lines.filter((line) => line.endsWith("Windows error 5")).length, 4);
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(report.lines.filter((line) => line.endsWith("Windows error 5")).length, 5);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
 });
 
 Deno.test("a failed broadcast after restoring is only a note", async () => {
@@ -152,7 +155,7 @@ Deno.test("closing the console when a value cannot be restored keeps the state f
   const { world } = await connected(CORP_PROXY);
   world.registry.fail((call) => call[0] === "set" && call[2] === "ProxyServer", "denied");
   world.registry.closeConsole();
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
 });
 
 Deno.test("non-ASCII previous values come back exactly", async () => {

@@ -20,7 +20,10 @@ Deno.test("access denied midway: what was applied is rolled back, state is a pla
       "everything ktctl had changed was put back",
   );
   assert.deepEqual(world.registry.snapshot(), original);
-  assert.deepEqual(error.lines, [`Restored ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`]);
+  assert.deepEqual(error.lines, [
+    `Removed ${ENV}\\https_proxy (it did not exist before)`,
+    `Restored ${ENV}\\http_proxy to "http://corp:8080" (REG_SZ)`,
+  ]);
   const state = world.fs.json(STATE_PATH);
   assert.deepEqual([state.values, state.method], [[], null]);
   // ProxyEnable was never touched, and the console-close handler is gone again.
@@ -58,7 +61,7 @@ Deno.test("a failed rollback keeps every value in the state file for ktctl clean
   assert.ok(error instanceof SetupError);
   assert.match(error.message, /some changes could not be put back$/);
   assert.ok(error.lines.some((line) => line.startsWith(`Could not restore ${INET}\\ProxyServer`)));
-  assert.equal(world.fs.json(STATE_PATH).values.length, 4);
+  assert.equal(world.fs.json(STATE_PATH).values.length, 5);
   // The connect exits (release keeps the file), the problem gets fixed, clean finishes the job.
   await claim.release();
   world.kill(100);

@@ -13,19 +13,23 @@ import {
   STATE_PATH,
   World,
 } from "./fakes.ts";
+import { PROXY_POLICY_KEY as POLICY } from "../../../src/sysproxy/setup.ts";
 
 Deno.test("socks: every read first, then env, ProxyEnable last, then the announcements", async () => {
   const world = new World();
   const { deps, claim } = await startConnect(world);
   await setupGlobalProxy(SOCKS, claim, deps);
   assert.deepEqual(world.registry.calls, [
+    ["get", POLICY, "ProxySettingsPerUser"],
     ["get", ENV, "http_proxy"],
+    ["get", ENV, "https_proxy"],
     ["get", INET, "ProxyServer"],
     ["get", INET, "ProxyOverride"],
     ["get", INET, "ProxyEnable"],
     ["get", INET, "AutoConfigURL"],
     ["close-handler", "on"],
-    ["set", ENV, "http_proxy", "REG_SZ", "socks4a://127.0.0.1:2223"],
+    ["set", ENV, "http_proxy", "REG_SZ", "http://127.0.0.1:2223"],
+    ["set", ENV, "https_proxy", "REG_SZ", "http://127.0.0.1:2223"],
     ["set", INET, "ProxyServer", "REG_SZ", "socks=127.0.0.1:2223"],
     ["set", INET, "ProxyOverride", "REG_SZ", "<local>"],
     ["set", INET, "ProxyEnable", "REG_DWORD", "1"],
@@ -33,7 +37,8 @@ Deno.test("socks: every read first, then env, ProxyEnable last, then the announc
     ["refresh"],
   ]);
   assert.deepEqual(world.registry.snapshot(), {
-    "hkcu\\environment\\http_proxy": { type: "REG_SZ", data: "socks4a://127.0.0.1:2223" },
+    "hkcu\\environment\\http_proxy": { type: "REG_SZ", data: "http://127.0.0.1:2223" },
+    "hkcu\\environment\\https_proxy": { type: "REG_SZ", data: "http://127.0.0.1:2223" },
     [`${INET}\\ProxyServer`.toLowerCase()]: { type: "REG_SZ", data: "socks=127.0.0.1:2223" },
     [`${INET}\\ProxyOverride`.toLowerCase()]: { type: "REG_SZ", data: "<local>" },
     [`${INET}\\ProxyEnable`.toLowerCase()]: { type: "REG_DWORD", data: 1 },
@@ -45,6 +50,7 @@ Deno.test("socks5: only http_proxy; the system proxy is not touched or refreshed
   const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS5, claim, deps);
   assert.deepEqual(world.registry.calls, [
+    ["get", POLICY, "ProxySettingsPerUser"],
     ["get", ENV, "http_proxy"],
     ["close-handler", "on"],
     ["set", ENV, "http_proxy", "REG_SZ", "socks5://127.0.0.1:2223"],
@@ -78,7 +84,8 @@ Deno.test("http: http_proxy, https_proxy and the PAC URL; ProxyEnable/ProxyServe
     "Set the user environment variable https_proxy=http://127.0.0.1:2223 (before: not set)",
     "Set the Windows proxy auto-config script to http://127.0.0.1:2223/proxy.pac (before: " +
     '"http://wpad.corp/proxy.pac" (REG_SZ)): cluster destinations go to ktctl, everything else ' +
-    "direct, and direct again for everything if ktctl is gone",
+    "where your previous settings sent it, and your previous settings apply again once ktctl " +
+    "is gone",
     "Environment variables reach only programs started from now on, not those already running " +
     "(this console included)",
     "Browsers and other programs that follow the system proxy use the change at once",
@@ -105,7 +112,7 @@ Deno.test("a wildcard listen address: clients use loopback everywhere", async ()
     const claim = await claimConnect({ address, port: 2223 }, deps);
     const scheme = address === "::" ? "socks4a://[::]:2223" : "socks4a://0.0.0.0:2223";
     await setupGlobalProxy({ method: "socks", address, port: 2223, proxyUrl: scheme }, claim, deps);
-    assert.deepEqual(world.registry.get(ENV, "http_proxy")?.data, `socks4a://${host}`);
+    assert.deepEqual(world.registry.get(ENV, "http_proxy")?.data, `http://${host}`);
     assert.deepEqual(world.registry.get(INET, "ProxyServer")?.data, `socks=${host}`);
     const http = new World();
     const httpDeps = http.process(100);
@@ -125,7 +132,7 @@ Deno.test("a wildcard listen address: clients use loopback everywhere", async ()
   }
 });
 
-Deno.test("httpsProxy: true also sets https_proxy in socks modes; by default never", async () => {
+Deno.test("httpsProxy: true also sets https_proxy in socks5 mode; by default never", async () => {
   const world = new World();
   const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy({ ...SOCKS5, httpsProxy: true }, claim, deps);
@@ -136,7 +143,7 @@ Deno.test("httpsProxy: true also sets https_proxy in socks modes; by default nev
   assert.ok(!applied.summary.some((line) => line.includes("HTTPS requests bypass")));
   const plain = new World();
   const second = await startConnect(plain);
-  const summary = (await setupGlobalProxy(SOCKS, second.claim, second.deps)).summary;
+  const summary = (await setupGlobalProxy(SOCKS5, second.claim, second.deps)).summary;
   assert.ok(!plain.registry.calls.some((call) => call.includes("https_proxy")));
   assert.ok(summary.includes("https_proxy was not set, so HTTPS requests bypass the proxy"));
 });
@@ -158,7 +165,13 @@ Deno.test("the state file holds every value before the first change is made", as
       key: ENV,
       name: "http_proxy",
       previous: { type: "REG_SZ", data: "http://corp:8080" },
-      set: { type: "REG_SZ", data: "socks4a://127.0.0.1:2223" },
+      set: { type: "REG_SZ", data: "http://127.0.0.1:2223" },
+    },
+    {
+      key: ENV,
+      name: "https_proxy",
+      previous: null,
+      set: { type: "REG_SZ", data: "http://127.0.0.1:2223" },
     },
     {
       key: INET,
@@ -179,7 +192,7 @@ Deno.test("the state file holds every value before the first change is made", as
       set: { type: "REG_DWORD", data: 1 },
     },
   ];
-  assert.equal(seen.length, 4);
+  assert.equal(seen.length, 5);
   for (const values of seen) assert.deepEqual(values, expected);
   const state = world.fs.json(STATE_PATH);
   assert.equal(state.pid, 321);
@@ -193,8 +206,8 @@ Deno.test("summary says what was set and who sees it when", async () => {
   const { deps, claim } = await startConnect(world);
   const applied = await setupGlobalProxy(SOCKS, claim, deps);
   assert.deepEqual(applied.summary, [
-    "Set the user environment variable http_proxy=socks4a://127.0.0.1:2223 (before: not set)",
-    "https_proxy was not set, so HTTPS requests bypass the proxy",
+    "Set the user environment variable http_proxy=http://127.0.0.1:2223 (before: not set)",
+    "Set the user environment variable https_proxy=http://127.0.0.1:2223 (before: not set)",
     "Set the Windows system proxy to socks=127.0.0.1:2223 (bypass list: <local>)",
     "Environment variables reach only programs started from now on, not those already running " +
     "(this console included)",
@@ -221,7 +234,7 @@ Deno.test("failed announcements are warnings in the summary, not failures", asyn
   const wine = new World();
   wine.registry.refreshWorks = { settingsChanged: true, refresh: false };
   const second = await startConnect(wine);
-  const summary = (await setupGlobalProxy(SOCKS, second.claim, second.deps)).summary;
+  const summary = (await setupGlobalProxy(SOCKS5, second.claim, second.deps)).summary;
   assert.ok(!summary.some((line) => line.startsWith("Could not")));
 });
 

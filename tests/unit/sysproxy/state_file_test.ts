@@ -60,8 +60,8 @@ Deno.test("garbage and other JSON files are corrupt, with a reason", () => {
 });
 
 Deno.test("a state file of another format version is foreign", () => {
-  const text = JSON.stringify({ ...record, version: 2, values: "new shape" });
-  assert.deepEqual(parseState(text), { kind: "foreign", version: 2 });
+  const text = JSON.stringify({ ...record, version: 3, values: "new shape" });
+  assert.deepEqual(parseState(text), { kind: "foreign", version: 3 });
 });
 
 Deno.test("damaged fields make a state file corrupt instead of being trusted", () => {

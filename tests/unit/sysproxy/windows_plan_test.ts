@@ -18,10 +18,15 @@ Deno.test("the system proxy points at the listen address, wildcards at loopback"
 });
 
 Deno.test("the environment's proxy URL takes the client host for a wildcard", () => {
-  assert.equal(environmentProxyUrl(SOCKS), "socks4a://127.0.0.1:2223");
+  // socks mode: http:// whatever the caller passed (the port speaks HTTP in every mode).
+  assert.equal(environmentProxyUrl(SOCKS), "http://127.0.0.1:2223");
   assert.equal(
     environmentProxyUrl({ ...SOCKS, address: "0.0.0.0", proxyUrl: "socks4a://0.0.0.0:2223" }),
-    "socks4a://127.0.0.1:2223",
+    "http://127.0.0.1:2223",
+  );
+  assert.equal(
+    environmentProxyUrl({ ...SOCKS, method: "socks5", proxyUrl: "socks5h://0.0.0.0:2223" }),
+    "socks5h://127.0.0.1:2223",
   );
   assert.equal(
     environmentProxyUrl({ ...HTTP, address: "::", proxyUrl: "http://[::]:2223" }),
