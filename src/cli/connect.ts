@@ -25,6 +25,11 @@ import { bannerLines, framedBanner, proxyUrlFor } from "./banner.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 import { localPages } from "./local_pages.ts";
 import { detectShell } from "./shell_hint.ts";
+import type { PacEvaluatorFactory, UpstreamFound } from "../net/proxy_config.ts";
+import { selectUpstream, upstreamBannerLine } from "../net/upstream_source.ts";
+import { noProxyCoveringCluster } from "../net/no_proxy.ts";
+import { UpstreamChooser } from "../route/upstream_choice.ts";
+import { pacSandbox } from "../net/pac_sandbox.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -50,15 +55,50 @@ export interface ConnectSession {
   proxyUrl: string;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
+  /** The banner's line about the upstream proxy (net/upstream_source.ts). */
+  upstreamLine: string;
 }
 
+/**
+ * Where the upstream proxy may come from besides the flag and the environment. Windows: the
+ * system-proxy side's reader of the settings found before ktctl changed anything (`system`) and
+ * its WinHttpGetProxyForUrl-backed PAC evaluator (`pacFactory`) go here.
+ */
+export interface UpstreamSources {
+  system?: () => Promise<UpstreamFound | undefined>;
+  pacFactory?: PacEvaluatorFactory;
+}
+
+/** The portable PAC evaluator: a permission-less Worker (net/pac_sandbox.ts). */
+const portablePac: PacEvaluatorFactory = (source) => {
+  if (!source.url) {
+    throw new UserError("automatic proxy detection (WPAD) is only available on Windows");
+  }
+  return pacSandbox(source.url, {
+    onError: (message) => log.warn("Upstream PAC: {message}", { message }),
+  });
+};
+
 /** Completes and runs; throws UserError (having undone its steps) on failure. */
-export function startConnect(
+export async function startConnect(
   opts: ConnectOptions,
   deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
+  sources: UpstreamSources = {},
 ): Promise<ConnectSession> {
+  // Read before anything changes the settings (--setupGlobalProxy) or the environment.
+  const system = opts.upstream ? undefined : await sources.system?.();
+  const upstream = selectUpstream({
+    flag: opts.upstream,
+    system,
+    env: (name) => Deno.env.get(name),
+    self: { port: opts.port, address: opts.address },
+  });
+  for (const why of upstream.ignored) log.debug("Ignoring {why}", { why });
   dropSelfPointingProxyEnv(opts.port);
-  return runConnect(completeConnect(opts), deps);
+  return await runConnect(completeConnect(opts), deps, {
+    found: upstream.found,
+    pacFactory: sources.pacFactory ?? portablePac,
+  });
 }
 
 /** Steps to undo, run in reverse; each failure is logged and the rest still run. */
@@ -82,6 +122,7 @@ class UndoStack {
 async function runConnect(
   opts: CompletedConnect,
   deps: sysproxy.SysProxyDeps,
+  upstream: { found: UpstreamFound; pacFactory: PacEvaluatorFactory },
 ): Promise<ConnectSession> {
   const { target } = opts;
   const server = await listenOrExplain(opts, deps);
@@ -110,17 +151,25 @@ async function runConnect(
     });
     undo.push(() => view.stop());
     logConnected(opts, view, index);
+    const upstreamLine = upstreamBannerLine(upstream.found);
+    log.info(upstreamLine);
+    warnIfNoProxyCoversCluster(opts, index);
     await warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace);
     const forwarder = new PortForwarder(target.config, target.server, {
       ...defaultPortForwardOptions,
       mode: opts.portForward,
     });
     undo.push(() => forwarder.close());
+    const chooser = new UpstreamChooser(upstream.found.config, upstream.pacFactory);
+    undo.push(() => chooser.close());
     const dialer = new ClusterConnector(index, forwarder, {
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
       direct: opts.direct,
       dialTimeoutMs: 10_000,
+      upstream: chooser,
+      selfAddress: opts.address,
+      allowLocalTargets: opts.allowLocalTargets,
     });
     server.serve({
       dialer,
@@ -155,11 +204,32 @@ async function runConnect(
         log.info(line);
       }
     }
-    return { server, view, proxyUrl, stop: () => undo.run() };
+    return { server, view, proxyUrl, stop: () => undo.run(), upstreamLine };
   } catch (e) {
     await undo.run();
     throw e;
   }
+}
+
+/**
+ * One WRN line when the user's `no_proxy`/`NO_PROXY` would send cluster destinations around
+ * ktctl: curl and Go then bypass the proxy for them and fail on the system DNS.
+ */
+function warnIfNoProxyCoversCluster(opts: CompletedConnect, index: ClusterIndex): void {
+  const hits = noProxyCoveringCluster((name) => Deno.env.get(name), {
+    domain: opts.clusterDomain,
+    namespaces: index.namespaces(),
+    ranges: index.clusterRanges(),
+  });
+  if (hits.length === 0) return;
+  log.warn(
+    "{variable} has {entries}: curl, Go and most tools will not send {covers} to ktctl",
+    {
+      variable: hits[0].variable,
+      entries: hits.map((h) => `"${h.entry}"`).join(", "),
+      covers: hits.map((h) => h.covers).join(", "),
+    },
+  );
 }
 
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */

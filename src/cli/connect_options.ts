@@ -8,6 +8,8 @@ import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
 import type { Method } from "./banner.ts";
+import type { UpstreamConfig } from "../net/proxy_config.ts";
+import { parseUpstreamFlag, ProxyUrlError } from "../net/upstream_source.ts";
 
 export interface ConnectFlags extends GlobalFlags {
   method: string;
@@ -19,6 +21,8 @@ export interface ConnectFlags extends GlobalFlags {
   clusterCIDR?: string;
   portForward?: string;
   allowOtherUsers?: boolean;
+  upstreamProxy?: string;
+  allowLocalTargets?: boolean;
 }
 
 export interface ConnectOptions {
@@ -35,6 +39,10 @@ export interface ConnectOptions {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  /** `--upstreamProxy`: the proxy for destinations outside the cluster (else found). */
+  upstream?: UpstreamConfig;
+  /** `--allowLocalTargets`: ExternalName targets may be loopback, link-local or ktctl. */
+  allowLocalTargets?: boolean;
 }
 
 export const METHODS: readonly Method[] = ["socks", "socks5", "http"];
@@ -74,7 +82,19 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
     kubeconfig: f.kubeconfig,
     context: f.context,
     namespace: f.namespace,
+    // Only when given, so the options of a plain `connect` stay as they were.
+    ...(f.upstreamProxy !== undefined ? { upstream: parseUpstreamProxy(f.upstreamProxy) } : {}),
+    ...(f.allowLocalTargets ? { allowLocalTargets: true } : {}),
   };
+}
+
+function parseUpstreamProxy(text: string): UpstreamConfig {
+  try {
+    return parseUpstreamFlag(text);
+  } catch (e) {
+    if (e instanceof ProxyUrlError) throw new UserError(`--upstreamProxy: ${e.message}`);
+    throw e;
+  }
 }
 
 /** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */

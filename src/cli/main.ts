@@ -65,6 +65,16 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       .option(
         "--allowOtherUsers",
         "also serve programs of other users on this machine (default: only your own)",
+      )
+      .option(
+        "--upstreamProxy <url>",
+        "the proxy for destinations outside the cluster: http://[user:pass@]host:port, " +
+          "socks5://host:port, pac+http(s)://host/x.pac, or none (default: the system " +
+          "settings on Windows, else http_proxy/https_proxy/all_proxy/no_proxy)",
+      )
+      .option(
+        "--allowLocalTargets",
+        "let ExternalName services point at this machine (loopback, link-local, ktctl's address)",
       ),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
 

@@ -1,46 +1,51 @@
 /**
- * Turns a SOCKS destination into a connected {@link Upstream}: resolves it against the cluster
- * picture, spreads connections to a service over its ready endpoints (round-robin), tries the
- * next endpoint when one cannot be opened, and dials everything else directly within policy.
- * A name that the system resolver maps into the cluster (e.g. by a company DNS) is routed
- * through the cluster too; an address in the cluster's ranges is never dialled directly.
+ * Opens what routing decided (route.ts): a pod port through the cluster (spread round-robin over
+ * a service's ready endpoints, the next endpoint tried when one cannot be opened), a tunnel
+ * through the upstream proxy (the next hop on failure), or a direct dial to addresses already
+ * checked. It makes no decision of its own.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import type { ClusterIndex } from "../cluster/index.ts";
 import type { PortForwarder } from "../portforward/forwarder.ts";
-import {
-  type PodTarget,
-  resolveDestination,
-  resolveIp,
-  type ResolveOptions,
-  type Route,
-} from "./resolve.ts";
-import { inRanges } from "../net/ip.ts";
-import { dialDirect, type DirectPolicy, resolveHost } from "./direct.ts";
+import type { PodTarget, ResolveOptions, Route } from "./resolve.ts";
+import { dialAddresses, type DirectPolicy, resolveHost, TcpUpstream } from "./direct.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
+import { describeProxy, dialThroughProxy } from "../net/proxy_dial.ts";
+import { type FinalRoute, type Resolver, Router } from "./route.ts";
+import type { UpstreamChooser } from "./upstream_choice.ts";
 
 const log = getLogger(["ktctl", "connect"]);
 
 export interface ConnectorOptions extends ResolveOptions {
   direct: DirectPolicy;
   dialTimeoutMs: number;
+  /** ktctl's own listening address: ExternalName targets may not point at it. */
+  selfAddress?: string;
+  /** `--allowLocalTargets`: ExternalName targets may be loopback or link-local. */
+  allowLocalTargets?: boolean;
+  /** The upstream proxy for destinations outside the cluster (none: direct). */
+  upstream?: UpstreamChooser;
+  /** The system resolver (tests pass one that records what it was asked). */
+  resolver?: Resolver;
 }
 
 /**
  * The fronts' `Dialer` (src/front/dialer.ts, matched structurally so this layer never imports
- * the one above it): the cluster first, then direct dials within policy.
+ * the one above it).
  */
 export class ClusterConnector {
   #turn = new Map<string, number>();
   /** Open tunnels per pod ("ns/name"), closed when the pod goes away. */
   #tunnels = new Map<string, Set<Upstream>>();
+  readonly router: Router;
 
   constructor(
     readonly index: ClusterIndex,
     readonly forwarder: Pick<PortForwarder, "open"> & Partial<Pick<PortForwarder, "podGone">>,
     readonly opts: ConnectorOptions,
   ) {
+    this.router = new Router(index, opts, opts.resolver ?? resolveHost, opts.upstream);
     // A deleted pod's stream may outlive it (kwok keeps forwarding; a kubelet may be slow to
     // tear down): its clients get a clean close instead of a connection to nothing.
     index.onPodGone((namespace, name) => {
@@ -56,49 +61,72 @@ export class ClusterConnector {
   }
 
   async dial(host: string, port: number): Promise<{ upstream: Upstream; via: string }> {
-    let route = await resolveDestination(this.index, host, port, this.opts);
-    if (route.kind === "direct" && route.host !== host) {
-      // An ExternalName service: its target may itself be a cluster name (one hop, as DNS would).
-      route = await resolveDestination(this.index, route.host, route.port, this.opts);
-    }
-    if (route.kind === "direct") {
-      const addresses = await resolveHost(route.host);
-      route = (await this.#reroute(route.host, addresses, route.port)) ?? route;
-      if (route.kind === "direct") {
-        const upstream = await dialDirect(
+    const route = await this.router.route(host, port);
+    return { upstream: await this.openRoute(route), via: viaOf(route) };
+  }
+
+  /** Opens a route decided by the router. */
+  async openRoute(route: FinalRoute): Promise<Upstream> {
+    switch (route.kind) {
+      case "refused":
+        throw new DialError(route.failure, route.reason);
+      case "cluster":
+        return await this.#openAny(route);
+      case "direct":
+        return await dialAddresses(
           route.host,
-          addresses,
+          route.addresses,
           route.port,
-          this.opts.direct,
           this.opts.dialTimeoutMs,
         );
-        return { upstream, via: "direct" };
+      case "upstream":
+        return await this.#throughUpstream(route);
+    }
+  }
+
+  /**
+   * Opens one of a cluster route's pods (round-robin, the next on failure), tracked like a
+   * dialled connection: for forwards (src/forward) whose targets are not a destination name.
+   */
+  open(route: Extract<Route, { kind: "cluster" }>): Promise<Upstream> {
+    return this.#openAny(route);
+  }
+
+  /** Each hop in turn: a proxy, or DIRECT (resolved and checked like any direct route). */
+  async #throughUpstream(route: Extract<FinalRoute, { kind: "upstream" }>): Promise<Upstream> {
+    let last: unknown;
+    for (const hop of route.hops) {
+      try {
+        if (hop.kind === "direct") {
+          const direct = await this.router.directRoute(route.host, route.port, route.externalName);
+          return await this.openRoute(direct);
+        }
+        const tunnel = await dialThroughProxy(
+          hop.proxy,
+          route.host,
+          route.port,
+          this.opts.dialTimeoutMs,
+        );
+        return new TcpUpstream(
+          tunnel.conn,
+          `${route.host}:${route.port} via upstream ${describeProxy(hop.proxy)}`,
+          tunnel.early,
+        );
+      } catch (e) {
+        last = e;
+        log.debug("Upstream hop {hop} failed for {dest}: {error}", {
+          hop: hop.kind === "direct" ? "DIRECT" : describeProxy(hop.proxy),
+          dest: `${route.host}:${route.port}`,
+          error: String(e),
+        });
       }
     }
-    if (route.kind === "reject") throw new DialError(route.failure, route.reason);
-    return { upstream: await this.#openAny(route), via: route.via };
+    throw last;
   }
 
-  /** A name resolved outside the cluster can still land in it. */
-  async #reroute(host: string, addresses: string[], port: number): Promise<Route | undefined> {
-    for (const a of addresses) {
-      const inCluster = await resolveIp(this.index, a, port);
-      if (inCluster) return inCluster;
-    }
-    const ranges = this.index.clusterRanges();
-    const inside = addresses.find((a) => inRanges(a, ranges));
-    if (inside) {
-      return {
-        kind: "reject",
-        failure: "unknown-host",
-        reason:
-          `${host} resolves to ${inside}, in the cluster's range, but no pod or service has it`,
-      };
-    }
-    return undefined;
-  }
-
-  async #openAny(route: Extract<Route, { kind: "cluster" }>): Promise<Upstream> {
+  async #openAny(
+    route: Extract<Route, { kind: "cluster" }> | Extract<FinalRoute, { kind: "cluster" }>,
+  ): Promise<Upstream> {
     const targets = this.#rotate(route.spreadKey, route.targets);
     let last: unknown;
     for (const target of targets) {
@@ -140,4 +168,9 @@ export class ClusterConnector {
 
 function describe(t: PodTarget): string {
   return `${t.namespace}/${t.pod}:${t.port}`;
+}
+
+/** What the connection log says the destination went to. */
+function viaOf(route: FinalRoute): string {
+  return route.kind === "refused" ? "refused" : route.via;
 }
