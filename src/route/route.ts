@@ -131,7 +131,8 @@ export class Router {
     const prefix = externalName ? `${externalName}: ` : "";
     let addresses: string[];
     try {
-      addresses = await this.resolver(host);
+      const literal = canonicalIp(host);
+      addresses = literal ? [literal] : await this.resolver(host);
     } catch (e) {
       return {
         kind: "refused",
