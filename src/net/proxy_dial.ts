@@ -37,6 +37,19 @@ export function describeProxy(p: ProxyEndpoint): string {
   return `${p.protocol}://${authority(p.host, p.port)}`;
 }
 
+/** How messages name the proxy and where its credentials go. */
+export interface ProxyWording {
+  /** "the upstream proxy" (routing), "the proxy" (API traffic). */
+  label: string;
+  /** Where a user gives credentials, for a 407. */
+  credentialsHint: string;
+}
+
+export const UPSTREAM_WORDING: ProxyWording = {
+  label: "the upstream proxy",
+  credentialsHint: "--upstreamProxy http://user:pass@host:port",
+};
+
 /**
  * Connects to `proxy` and asks it for `host:port`. `timeoutMs` bounds each step (connecting, then
  * the handshake). `connect` is the TCP dial (tests pass their own).
@@ -46,12 +59,13 @@ export async function dialThroughProxy(
   host: string,
   port: number,
   timeoutMs: number,
+  wording: ProxyWording = UPSTREAM_WORDING,
   connect: (o: Deno.ConnectOptions & { signal?: AbortSignal }) => Promise<Deno.TcpConn> = (o) =>
     Deno.connect(o),
 ): Promise<Tunnel> {
-  const name = describeProxy(proxy);
+  const name = `${wording.label} ${describeProxy(proxy)}`;
   const conn = await withDeadline(
-    `connecting to the upstream proxy ${name}`,
+    `connecting to ${name}`,
     timeoutMs,
     (signal) => connect({ hostname: proxy.host, port: proxy.port, signal }),
     { dispose: closeQuietly },
@@ -59,21 +73,19 @@ export async function dialThroughProxy(
     if (e instanceof DialError) throw e;
     throw new DialError(
       "unreachable",
-      `cannot connect to the upstream proxy ${name}: ${(e as Error).message}`,
+      `cannot connect to ${name}: ${(e as Error).message}`,
       { cause: e },
     );
   });
   const step = proxy.protocol === "http"
-    ? `CONNECT ${authority(host, port)} through the upstream proxy ${name}`
-    : `${proxy.protocol.toUpperCase()} connect to ${
-      authority(host, port)
-    } through the upstream proxy ${name}`;
+    ? `CONNECT ${authority(host, port)} through ${name}`
+    : `${proxy.protocol.toUpperCase()} connect to ${authority(host, port)} through ${name}`;
   try {
     const reader = new HandshakeReader(conn);
     const early = await withDeadline(step, timeoutMs, async () => {
       switch (proxy.protocol) {
         case "http":
-          return await httpConnect(conn, reader, proxy, host, port, step);
+          return await httpConnect(conn, reader, proxy, host, port, step, wording);
         case "socks5":
           return await socks5(conn, reader, proxy, host, port, step);
         case "socks4":
@@ -124,6 +136,7 @@ async function httpConnect(
   host: string,
   port: number,
   step: string,
+  wording: ProxyWording,
 ): Promise<Uint8Array> {
   const credentials = proxy.username !== undefined
     ? { username: proxy.username, password: proxy.password ?? "" }
@@ -131,7 +144,10 @@ async function httpConnect(
   await writeAll(conn, encodeConnect(host, port, credentials));
   const head = await reader.until(parseConnectResponse, (v) => v.headLength);
   if (head.status >= 200 && head.status < 300) return reader.rest();
-  throw new DialError(connectFailure(head.status), connectMessage(step, head, credentials));
+  throw new DialError(
+    connectFailure(head.status),
+    connectMessage(step, head, credentials, wording.credentialsHint),
+  );
 }
 
 /** The DialError kind for a proxy's CONNECT status. */
@@ -146,6 +162,7 @@ export function connectMessage(
   step: string,
   head: { status: number; statusLine: string; authSchemes: string[] },
   credentials?: { username: string },
+  credentialsHint = UPSTREAM_WORDING.credentialsHint,
 ): string {
   if (head.status !== 407) return `${step}: the proxy answered ${head.statusLine}`;
   const offered = head.authSchemes;
@@ -153,14 +170,13 @@ export function connectMessage(
     return `${step}: the proxy asks for ${
       offered.map((s) => s === "ntlm" ? "NTLM" : s === "negotiate" ? "Negotiate" : s).join(" or ")
     } authentication (Windows sign-in), which ktctl does not do; ask for a proxy that accepts ` +
-      `Basic credentials (--upstreamProxy http://user:pass@host:port) or an exception for ` +
-      `these destinations`;
+      `Basic credentials (${credentialsHint}) or an exception for these destinations`;
   }
   return credentials
     ? `${step}: the proxy refused the credentials for user ${printable(credentials.username)} (407)`
     : `${step}: the proxy asks for credentials (407${
       offered.length ? `, ${offered.join(", ")}` : ""
-    }): give them as --upstreamProxy http://user:pass@host:port`;
+    }): give them as ${credentialsHint}`;
 }
 
 async function socks5(
