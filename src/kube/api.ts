@@ -83,7 +83,13 @@ export class KubeApi {
         // Deno's client would read the proxy variables by its own rules (loopback included).
         ...(this.proxy ? { proxy: denoProxy(this.proxy) } : {}),
       };
-      this.#client = { key, client: withoutEnvProxies(() => Deno.createHttpClient(options)) };
+      this.#client = {
+        key,
+        client: withoutEnvProxies(
+          new URL(this.server).hostname,
+          () => Deno.createHttpClient(options),
+        ),
+      };
     }
     return await fetch(url, { ...init, client: this.#client.client });
   }

@@ -54,15 +54,16 @@ function describe(url: string, source: string): ApiProxy {
 }
 
 /**
- * Runs `create` (a synchronous `Deno.createHttpClient`) with the proxy variables hidden: Deno's
- * own client reads them when it is created, and proxies loopback too, which Go never does.
- * Synchronous, so no other code of this process sees the change; Workers get no env access.
+ * Runs `create` (a synchronous `Deno.createHttpClient`) with NO_PROXY naming `host`: Deno's own
+ * client reads the proxy variables when it is created, and proxies loopback too, which Go never
+ * does (Deno 2.9.6 does not read `*` there, so the host is named). Synchronous, so no other code
+ * of this process sees the change; Workers get no env access.
  */
-export function withoutEnvProxies<T>(create: () => T): T {
+export function withoutEnvProxies<T>(host: string, create: () => T): T {
   const names = ["NO_PROXY", "no_proxy"];
   const saved = names.map((n) => [n, Deno.env.get(n)] as const);
   try {
-    for (const n of names) Deno.env.set(n, "*");
+    for (const n of names) Deno.env.set(n, host.replace(/^\[|\]$/g, ""));
     return create();
   } finally {
     for (const [n, v] of saved) v === undefined ? Deno.env.delete(n) : Deno.env.set(n, v);

@@ -206,11 +206,11 @@ export class Router {
     if (name === "localhost" || name.endsWith(".localhost")) return "this machine (localhost)";
     const ip = canonicalIp(name);
     if (!ip) return undefined;
-    if (ip === this.opts.selfAddress) return "ktctl's own address";
     const range = ipaddr.parse(ip).range();
     if (range === "loopback") return "this machine (loopback)";
     if (range === "linkLocal") return "a link-local address (such as a cloud metadata service)";
     if (range === "unspecified") return "the unspecified address (this machine)";
+    if (ip === this.opts.selfAddress) return "ktctl's own address";
     return undefined;
   }
 
