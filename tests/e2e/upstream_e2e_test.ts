@@ -13,6 +13,7 @@ import { freePort, type KtctlProcess, startKtctl } from "../../testenv/ktctl_pro
 import { curl, socks5Connect } from "../../testenv/socks_client.ts";
 import { hasSquid, type Squid, startSquid } from "../../testenv/squid.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { deriveKubeconfig } from "../helpers/e2e_kubeconfig.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false, ignore: !hasSquid() };
 await ensureCluster();
@@ -286,6 +287,107 @@ Deno.test("ExternalName services pointing at this machine are refused", opts, as
     await kubectl(["delete", "namespace", ns, "--wait=false"]);
   }
 });
+
+Deno.test(
+  "--upstreamProxy socks5://: a second ktctl as the SOCKS5 upstream, chained to squid",
+  opts,
+  async () => {
+    const squid = await startSquid();
+    const second = await connect(["--upstreamProxy", squid.url]);
+    const first = await connect(["--upstreamProxy", `socks5://127.0.0.1:${second.port}`]);
+    try {
+      await threeWays(first, "socks-chain");
+      await waitFor(
+        async () => (await squidSaw(squid, `127.0.0.1:${outside.addr.port}`)) >= 3,
+        5_000,
+        "three CONNECTs in squid's log, through the SOCKS5 upstream",
+      );
+      assert.match(first.output(), new RegExp(`via upstream 127\\.0\\.0\\.1:${second.port}`));
+      await second.stop();
+      const down = await viaKtctl(first, `${OUT}/socks-down`);
+      assert.match(down.body, /^HTTP\/1\.1 502/);
+      assert.match(
+        down.body,
+        new RegExp(`the upstream proxy socks5://127\\.0\\.0\\.1:${second.port}`),
+      );
+    } finally {
+      await first.stop();
+      await second.stop();
+      await squid.stop();
+    }
+  },
+);
+
+Deno.test(
+  "API traffic: kubeconfig proxy-url through squid; a dead one is named in the error",
+  opts,
+  async () => {
+    const squid = await startSquid();
+    const viaSquid = await deriveKubeconfig(
+      info.kubeconfigs.token,
+      `${home}/proxied.kubeconfig`,
+      (c) => {
+        c["proxy-url"] = squid.url;
+      },
+    );
+    const deadUrl = `http://127.0.0.1:${freePort()}`;
+    const dead = await deriveKubeconfig(info.kubeconfigs.token, `${home}/dead.kubeconfig`, (c) => {
+      c["proxy-url"] = deadUrl;
+    });
+    try {
+      const kt = await startKtctl(
+        ["-c", viaSquid, "-n", WEB.namespace, "--method", "http", ...SAFE],
+        { env: { HOME: home, USERPROFILE: home } },
+      );
+      try {
+        const web = await viaKtctl(kt, `http://${WEB.service}.${WEB.namespace}/`);
+        assert.match(web.body, /^HTTP\/1\.1 200/, web.body + web.stderr);
+      } finally {
+        await kt.stop();
+      }
+      // API calls and the port-forward went through squid (it logs a tunnel when it ends).
+      await waitFor(
+        async () => (await squidSaw(squid, `CONNECT 127.0.0.1:${apiPort}`)) >= 2,
+        10_000,
+        "ktctl's API tunnels in squid's log",
+      );
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "main.ts", "connect", "-c", dead, "--proxyPort", String(freePort())],
+        env: { HOME: home, USERPROFILE: home },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, text);
+      assert.match(
+        text,
+        new RegExp(
+          `cannot reach the API server at https://127\\.0\\.0\\.1:${apiPort} through the proxy ${
+            deadUrl.replaceAll(".", "\\.")
+          } \\(from kubeconfig proxy-url\\): connecting to the proxy failed`,
+        ),
+      );
+    } finally {
+      await squid.stop();
+    }
+  },
+);
+
+Deno.test(
+  "a no_proxy that covers the cluster gets one WRN line naming the entry",
+  opts,
+  async () => {
+    const kt = await connect([], { no_proxy: "localhost,.cluster.local,10.0.0.0/8" });
+    try {
+      const warnings = kt.output().split("\n").filter((l) => / WRN .*no_proxy/.test(l));
+      assert.equal(warnings.length, 1, kt.output());
+      assert.match(warnings[0], /"\.cluster\.local"/);
+      assert.match(warnings[0], /curl, Go and most tools will not send names under cluster\.local/);
+    } finally {
+      await kt.stop();
+    }
+  },
+);
 
 Deno.test({
   name: "upstream e2e: stop the sites",
