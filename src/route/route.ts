@@ -137,7 +137,7 @@ export class Router {
       return {
         kind: "refused",
         failure: "unknown-host",
-        reason: `${prefix}cannot resolve ${host}: ${(e as Error).message}`,
+        reason: `${prefix}cannot resolve ${host}: ${(e as Error).message}${this.#notCluster(host)}`,
       };
     }
     if (externalName && !this.opts.allowLocalTargets) {
@@ -176,6 +176,17 @@ export class Router {
       addresses: allowed,
       via: `${prefix}direct`,
     };
+  }
+
+  /** For `web.nosuchns`: the cluster has no such namespace, but `web` is somewhere. */
+  #notCluster(host: string): string {
+    const labels = host.split(".");
+    if (labels.length !== 2) return "";
+    const where = this.index.namespacesWithService(labels[0]);
+    if (where.length === 0) return "";
+    return ` (and no namespace ${labels[1]} in the cluster; a service ${labels[0]} is in: ${
+      where.slice(0, 10).join(", ")
+    })`;
   }
 
   /** A name resolved outside the cluster can still land in it. */
