@@ -23,6 +23,7 @@
 import { lookup } from "node:dns/promises";
 import type { PacEvaluator } from "./proxy_config.ts";
 import { canonicalIp } from "./ip.ts";
+import { withoutEnvProxies } from "./api_proxy.ts";
 
 /** The PAC helper functions (Netscape's list, as browsers implement them) and the runner. */
 const WORKER_SOURCE = `
@@ -253,25 +254,11 @@ function myIp(): string {
 const MAX_PAC_BYTES = 1024 * 1024;
 
 /**
- * A "proxy" that is the server itself: Deno's fetch then connects straight to it whatever
- * `http_proxy`/`https_proxy` say (Deno's own client reads them otherwise).
- */
-export function directTo(u: URL): Deno.Proxy {
-  const secure = u.protocol === "https:" || u.protocol === "wss:";
-  return {
-    transport: "tcp",
-    hostname: u.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(u.port || (secure ? 443 : 80)),
-  };
-}
-
-/**
  * GETs the PAC file directly (never through a proxy variable: the script is what says where the
  * proxies are), bounded in time and size.
  */
 export async function fetchPac(url: string): Promise<string> {
-  const u = new URL(url);
-  const client = Deno.createHttpClient({ proxy: directTo(u) });
+  const client = withoutEnvProxies(new URL(url).hostname, () => Deno.createHttpClient({}));
   try {
     const response = await fetch(url, { client, signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
