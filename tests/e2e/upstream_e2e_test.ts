@@ -182,38 +182,44 @@ Deno.test(
   },
 );
 
-Deno.test("--upstreamProxy pac+http://: squid for one host, DIRECT for another", opts, async () => {
-  const squid = await startSquid();
-  let fetched = 0;
-  const pac = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
-    fetched++;
-    return new Response(
-      `function FindProxyForURL(url, host) {
+Deno.test(
+  "--upstreamProxy pac+http://: squid for one host (after a dead proxy), DIRECT for another",
+  opts,
+  async () => {
+    const squid = await startSquid();
+    // The first proxy the PAC names is down: the next one (squid) is used.
+    const deadPort = freePort();
+    let fetched = 0;
+    const pac = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+      fetched++;
+      return new Response(
+        `function FindProxyForURL(url, host) {
         if (host === "127.0.0.1" && shExpMatch(url, "*:${outside.addr.port}/*")) {
-          return "PROXY 127.0.0.1:${squid.port}; DIRECT";
+          return "PROXY 127.0.0.1:${deadPort}; PROXY 127.0.0.1:${squid.port}; DIRECT";
         }
         return "DIRECT";
       }`,
-      { headers: { "content-type": "application/x-ns-proxy-autoconfig" } },
-    );
-  });
-  const kt = await connect(["--upstreamProxy", `pac+http://127.0.0.1:${pac.addr.port}/x.pac`]);
-  try {
-    await threeWays(kt, "pac");
-    await waitFor(
-      async () => (await squidSaw(squid, `127.0.0.1:${outside.addr.port}`)) >= 3,
-      5_000,
-      "three CONNECTs in squid's log",
-    );
-    assert.match((await viaKtctl(kt, `${BYPASSED}/pac-direct`)).body, /bypassed-site/);
-    assert.ok(!(await squid.accessLog()).includes("127.0.0.2"));
-    assert.equal(fetched, 1, "the PAC file was fetched once");
-  } finally {
-    await kt.stop();
-    await squid.stop();
-    await pac.shutdown();
-  }
-});
+        { headers: { "content-type": "application/x-ns-proxy-autoconfig" } },
+      );
+    });
+    const kt = await connect(["--upstreamProxy", `pac+http://127.0.0.1:${pac.addr.port}/x.pac`]);
+    try {
+      await threeWays(kt, "pac");
+      await waitFor(
+        async () => (await squidSaw(squid, `127.0.0.1:${outside.addr.port}`)) >= 3,
+        5_000,
+        "three CONNECTs in squid's log",
+      );
+      assert.match((await viaKtctl(kt, `${BYPASSED}/pac-direct`)).body, /bypassed-site/);
+      assert.ok(!(await squid.accessLog()).includes("127.0.0.2"));
+      assert.equal(fetched, 1, "the PAC file was fetched once");
+    } finally {
+      await kt.stop();
+      await squid.stop();
+      await pac.shutdown();
+    }
+  },
+);
 
 Deno.test(
   "API traffic: a dead https_proxy does not stop connect to an API server on loopback",
