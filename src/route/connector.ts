@@ -92,9 +92,12 @@ export class ClusterConnector {
     return this.#openAny(route);
   }
 
-  /** Each hop in turn: a proxy, or DIRECT (resolved and checked like any direct route). */
+  /**
+   * Each hop in turn: a proxy, or DIRECT (resolved and checked like any direct route). When all
+   * fail, the error tells what each one said, with the last one's kind.
+   */
   async #throughUpstream(route: Extract<FinalRoute, { kind: "upstream" }>): Promise<Upstream> {
-    let last: unknown;
+    const failures: DialError[] = [];
     for (const hop of route.hops) {
       try {
         if (hop.kind === "direct") {
@@ -113,15 +116,20 @@ export class ClusterConnector {
           tunnel.early,
         );
       } catch (e) {
-        last = e;
+        const failure = e instanceof DialError ? e : new DialError("failed", String(e));
+        failures.push(failure);
         log.debug("Upstream hop {hop} failed for {dest}: {error}", {
           hop: hop.kind === "direct" ? "DIRECT" : describeProxy(hop.proxy),
           dest: `${route.host}:${route.port}`,
-          error: String(e),
+          error: failure.message,
         });
       }
     }
-    throw last;
+    const last = failures.at(-1)!;
+    if (failures.length === 1) throw last;
+    throw new DialError(last.kind, failures.map((f) => f.message).join("; then "), {
+      cause: last,
+    });
   }
 
   async #openAny(

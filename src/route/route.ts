@@ -104,18 +104,27 @@ export class Router {
    */
   async #outside(host: string, port: number, externalName?: string): Promise<FinalRoute> {
     const prefix = externalName ? `${externalName}: ` : "";
-    const choice = await this.upstream?.choose(host, port);
-    const hops = choice?.hops ?? [{ kind: "direct" as const }];
-    if (hops.some((h) => h.kind === "proxy")) {
-      const first = hops.find((h) => h.kind === "proxy")!;
-      const p = first.kind === "proxy" ? first.proxy : undefined!;
+    let choice;
+    try {
+      choice = await this.upstream?.choose(host, port);
+    } catch (e) {
+      return {
+        kind: "refused",
+        failure: "failed",
+        reason: `${prefix}the upstream proxy settings could not be used for ${host}: ${
+          (e as Error).message
+        }`,
+      };
+    }
+    const proxies = (choice?.hops ?? []).flatMap((h) => h.kind === "proxy" ? [h.proxy] : []);
+    if (choice && proxies.length > 0) {
       return {
         kind: "upstream",
         host,
         port,
-        hops,
-        via: `${prefix}upstream ${authority(p.host, p.port)}`,
-        why: choice!.why,
+        hops: choice.hops,
+        via: `${prefix}upstream ${authority(proxies[0].host, proxies[0].port)}`,
+        why: choice.why,
         ...(externalName ? { externalName } : {}),
       };
     }
