@@ -93,7 +93,10 @@ export async function startConnect(
     env: (name) => Deno.env.get(name),
     self: { port: opts.port, address: opts.address },
   });
-  for (const why of upstream.ignored) log.debug("Ignoring {why}", { why });
+  for (const { variable, why, self } of upstream.ignored) {
+    if (self) log.debug("Ignoring {variable}: {why}", { variable, why });
+    else log.warn("Ignoring {variable}: {why}", { variable, why });
+  }
   dropSelfPointingProxyEnv(opts.port);
   return await runConnect(completeConnect(opts), deps, {
     found: upstream.found,
@@ -152,7 +155,7 @@ async function runConnect(
     undo.push(() => view.stop());
     logConnected(opts, view, index);
     const upstreamLine = upstreamBannerLine(upstream.found);
-    log.info(upstreamLine);
+    log.info("{line}", { line: upstreamLine });
     warnIfNoProxyCoversCluster(opts, index);
     await warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace);
     const forwarder = new PortForwarder(target.config, target.server, {

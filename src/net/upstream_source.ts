@@ -66,6 +66,14 @@ export function parseUpstreamFlag(text: string): UpstreamConfig {
   return { kind: "fixed", other: proxy, bypass: [], bypassLocal: false, bypassStyle: "no_proxy" };
 }
 
+/** A proxy variable that was not used, and why. */
+export interface Ignored {
+  variable: string;
+  why: string;
+  /** It pointed at ktctl itself (what `--setupGlobalProxy` sets): expected. */
+  self: boolean;
+}
+
 /** ktctl's own listener, whose address in a proxy variable means "ignore me". */
 export interface SelfAddress {
   port: number;
@@ -83,25 +91,25 @@ export function pointsAtSelf(p: ProxyEndpoint, self: SelfAddress): boolean {
 /**
  * The upstream from the proxy variables, as curl reads them (lower case first, then upper case:
  * Go reads both), or undefined when none is set. Unusable or self-pointing values are skipped and
- * reported in `ignored`.
+ * reported in `ignored` (`self` for those that point at ktctl: expected, not worth a warning).
  */
 export function upstreamFromEnv(
   env: (name: string) => string | undefined,
   self: SelfAddress,
-): { found?: UpstreamFound; ignored: string[] } {
-  const ignored: string[] = [];
+): { found?: UpstreamFound; ignored: Ignored[] } {
+  const ignored: Ignored[] = [];
   const read = (name: string) => {
     const variable = [name, name.toUpperCase()].find((n) => env(n)?.trim());
     if (!variable) return undefined;
     try {
       const p = parseProxyEndpoint(env(variable)!);
       if (pointsAtSelf(p, self)) {
-        ignored.push(`${variable}: it points at ktctl itself`);
+        ignored.push({ variable, why: "it points at ktctl itself", self: true });
         return undefined;
       }
       return { variable, endpoint: p };
     } catch (e) {
-      ignored.push(`${variable}: ${(e as Error).message}`);
+      ignored.push({ variable, why: (e as Error).message, self: false });
       return undefined;
     }
   };
@@ -174,7 +182,7 @@ export function selectUpstream(o: {
   system?: UpstreamFound;
   env: (name: string) => string | undefined;
   self: SelfAddress;
-}): { found: UpstreamFound; ignored: string[] } {
+}): { found: UpstreamFound; ignored: Ignored[] } {
   if (o.flag) return { found: { config: o.flag, source: "--upstreamProxy" }, ignored: [] };
   if (o.system) return { found: o.system, ignored: [] };
   const fromEnv = upstreamFromEnv(o.env, o.self);

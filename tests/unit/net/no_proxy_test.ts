@@ -122,7 +122,9 @@ Deno.test("environment: curl's names first, ktctl's own address ignored, no_prox
     }),
     self,
   );
-  assert.deepEqual(ignored, ["http_proxy: it points at ktctl itself"]);
+  assert.deepEqual(ignored, [
+    { variable: "http_proxy", why: "it points at ktctl itself", self: true },
+  ]);
   assert.deepEqual(found?.config, {
     kind: "fixed",
     http: undefined,
