@@ -69,22 +69,14 @@ export function parseConnectResponse(bytes: Uint8Array): ParseResult<ConnectResp
   if (!m) {
     return { kind: "invalid", reason: `not an HTTP response: ${printable(statusLine)}` };
   }
-  const authSchemes: string[] = [];
+  const challenges: string[] = [];
   for (const field of fields) {
     const colon = field.indexOf(":");
     if (colon <= 0) return { kind: "invalid", reason: "a malformed field in the proxy's answer" };
     if (field.slice(0, colon).trim().toLowerCase() !== "proxy-authenticate") continue;
-    // One field may list several challenges: `Negotiate, NTLM` or `Basic realm="x", NTLM`.
-    for (const part of field.slice(colon + 1).split(",")) {
-      // A challenge starts with its scheme followed by a space or nothing; an auth-param of the
-      // previous challenge (`realm="x"`) has `=` right after its name.
-      const scheme = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?:\s+|$)(?!=)/.exec(part)?.[1];
-      if (scheme && !/^\s*[^\s=]+\s*=/.test(part)) {
-        const s = scheme.toLowerCase();
-        if (!authSchemes.includes(s)) authSchemes.push(s);
-      }
-    }
+    challenges.push(field.slice(colon + 1));
   }
+  const authSchemes = authSchemesOf(challenges);
   return {
     kind: "done",
     value: {
@@ -94,6 +86,26 @@ export function parseConnectResponse(bytes: Uint8Array): ParseResult<ConnectResp
       headLength: end + 4,
     },
   };
+}
+
+/**
+ * The schemes `Proxy-Authenticate` values offer, lower case, in order. One value may list several
+ * challenges: `Negotiate, NTLM` or `Basic realm="x", NTLM`.
+ */
+export function authSchemesOf(values: readonly string[]): string[] {
+  const schemes: string[] = [];
+  for (const value of values) {
+    for (const part of value.split(",")) {
+      // A challenge starts with its scheme followed by a space or nothing; an auth-param of the
+      // previous challenge (`realm="x"`) has `=` right after its name.
+      const scheme = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?:\s+|$)(?!=)/.exec(part)?.[1];
+      if (scheme && !/^\s*[^\s=]+\s*=/.test(part)) {
+        const s = scheme.toLowerCase();
+        if (!schemes.includes(s)) schemes.push(s);
+      }
+    }
+  }
+  return schemes;
 }
 
 function indexOfHeadEnd(b: Uint8Array): number {
@@ -211,4 +223,39 @@ export function parseSocks4Reply(
   if (bytes.length < 8) return { kind: "more" };
   if (bytes[0] !== 0) return { kind: "invalid", reason: "not a SOCKS4 reply" };
   return { kind: "done", value: { granted: bytes[1] === 90, code: bytes[1] } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain HTTP through an HTTP proxy (RFC 9112 §3.2.2: absolute-form to a proxy)
+
+/**
+ * An origin-form request head (`GET /path HTTP/1.1` + fields + CRLFCRLF) rewritten for an HTTP
+ * proxy: the request line carries `absoluteUrl`, and Basic credentials are added when given. The
+ * fields are kept byte for byte.
+ */
+export function toProxyForm(
+  originHead: Uint8Array,
+  absoluteUrl: string,
+  credentials?: { username: string; password: string },
+): Uint8Array {
+  let eol = -1;
+  for (let i = 0; i + 1 < originHead.length; i++) {
+    if (originHead[i] === 13 && originHead[i + 1] === 10) {
+      eol = i;
+      break;
+    }
+  }
+  if (eol < 0) throw new Error("not a request head");
+  const line = new TextDecoder("latin1").decode(originHead.subarray(0, eol));
+  const m = /^(\S+) \S+ (HTTP\/1\.[01])$/.exec(line);
+  // deno-lint-ignore no-control-regex -- the URL must not smuggle a line break or NUL
+  if (!m || /[\s\x00-\x1f\x7f]/.test(absoluteUrl)) throw new Error("not a request line");
+  const auth = credentials
+    ? `Proxy-Authorization: Basic ${basic(credentials.username, credentials.password)}\r\n`
+    : "";
+  const first = enc.encode(`${m[1]} ${absoluteUrl} ${m[2]}\r\n${auth}`);
+  const out = new Uint8Array(first.length + originHead.length - eol - 2);
+  out.set(first);
+  out.set(originHead.subarray(eol + 2), first.length);
+  return out;
 }

@@ -12,6 +12,9 @@ import type { PodTarget, ResolveOptions, Route } from "./resolve.ts";
 import { dialAddresses, type DirectPolicy, resolveHost, TcpUpstream } from "./direct.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { describeProxy, dialThroughProxy } from "../net/proxy_dial.ts";
+import { authority } from "../net/proxy_handshake.ts";
+import { withDeadline } from "../net/deadline.ts";
+import { closeQuietly } from "../net/io.ts";
 import { type FinalRoute, type Resolver, Router } from "./route.ts";
 import type { UpstreamChooser } from "./upstream_choice.ts";
 
@@ -60,8 +63,22 @@ export class ClusterConnector {
     });
   }
 
-  async dial(host: string, port: number): Promise<{ upstream: Upstream; via: string }> {
+  /**
+   * Routes and opens `host:port`. With `httpRequest` (the HTTP front forwarding plain requests), an
+   * HTTP upstream proxy is handed back as a connection to the proxy itself, for requests in
+   * absolute form: proxies that refuse CONNECT to port 80 (squid's default) still serve them.
+   */
+  async dial(
+    host: string,
+    port: number,
+    hint?: { httpRequest?: boolean },
+  ): Promise<{
+    upstream: Upstream;
+    via: string;
+    proxyForm?: { proxy: string; credentials?: { username: string; password: string } };
+  }> {
     const route = await this.router.route(host, port);
+    if (route.kind === "upstream" && hint?.httpRequest) return await this.#viaHttpProxy(route);
     return { upstream: await this.openRoute(route), via: viaOf(route) };
   }
 
@@ -90,6 +107,44 @@ export class ClusterConnector {
    */
   open(route: Extract<Route, { kind: "cluster" }>): Promise<Upstream> {
     return this.#openAny(route);
+  }
+
+  /**
+   * Plain HTTP requests: the first hop that works, an HTTP proxy as a plain connection to it (the
+   * front then writes absolute-form requests), anything else as a tunnel.
+   */
+  async #viaHttpProxy(route: Extract<FinalRoute, { kind: "upstream" }>) {
+    const failures: DialError[] = [];
+    for (const hop of route.hops) {
+      if (hop.kind === "proxy" && hop.proxy.protocol === "http") {
+        const p = hop.proxy;
+        try {
+          const conn = await connectTo(p.host, p.port, this.opts.dialTimeoutMs, describeProxy(p));
+          const credentials = p.username !== undefined
+            ? { username: p.username, password: p.password ?? "" }
+            : undefined;
+          return {
+            upstream: new TcpUpstream(conn, `upstream ${describeProxy(p)} (HTTP requests)`),
+            via: `upstream ${authority(p.host, p.port)}`,
+            proxyForm: { proxy: describeProxy(p), ...(credentials ? { credentials } : {}) },
+          };
+        } catch (e) {
+          failures.push(e instanceof DialError ? e : new DialError("failed", String(e)));
+          continue;
+        }
+      }
+      try {
+        const rest = { ...route, hops: [hop] };
+        const prefix = route.externalName ? `${route.externalName}: ` : "";
+        const via = hop.kind === "direct"
+          ? `${prefix}direct`
+          : `${prefix}upstream ${authority(hop.proxy.host, hop.proxy.port)}`;
+        return { upstream: await this.#throughUpstream(rest), via };
+      } catch (e) {
+        failures.push(e instanceof DialError ? e : new DialError("failed", String(e)));
+      }
+    }
+    throw combined(failures);
   }
 
   /**
@@ -125,11 +180,7 @@ export class ClusterConnector {
         });
       }
     }
-    const last = failures.at(-1)!;
-    if (failures.length === 1) throw last;
-    throw new DialError(last.kind, failures.map((f) => f.message).join("; then "), {
-      cause: last,
-    });
+    throw combined(failures);
   }
 
   async #openAny(
@@ -176,6 +227,34 @@ export class ClusterConnector {
 
 function describe(t: PodTarget): string {
   return `${t.namespace}/${t.pod}:${t.port}`;
+}
+
+/** One error for several failed hops: each one's message, the last one's kind. */
+function combined(failures: DialError[]): DialError {
+  const last = failures.at(-1)!;
+  if (failures.length === 1) return last;
+  return new DialError(last.kind, failures.map((f) => f.message).join("; then "), {
+    cause: last,
+  });
+}
+
+/** A TCP connection to an HTTP proxy, within `ms`; failures name it. */
+async function connectTo(host: string, port: number, ms: number, name: string) {
+  try {
+    return await withDeadline(
+      `connecting to the upstream proxy ${name}`,
+      ms,
+      (signal) => Deno.connect({ hostname: host, port, signal }),
+      { dispose: closeQuietly },
+    );
+  } catch (e) {
+    if (e instanceof DialError) throw e;
+    throw new DialError(
+      "unreachable",
+      `cannot connect to the upstream proxy ${name}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
 }
 
 /** What the connection log says the destination went to. */

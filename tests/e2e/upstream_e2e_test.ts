@@ -90,7 +90,16 @@ Deno.test(
       await waitFor(
         async () => (await squidSaw(squid, `127.0.0.1:${outside.addr.port}`)) >= 3,
         5_000,
-        "three CONNECTs in squid's log",
+        "three requests in squid's log",
+      );
+      // Plain HTTP went to squid in absolute form (so a proxy that refuses CONNECT to port 80
+      // still serves it); the CONNECT and SOCKS5 clients' tunnels as CONNECT.
+      const seen = await squid.accessLog();
+      assert.match(seen, new RegExp(`GET ${OUT}/env-absolute `));
+      assert.equal(
+        seen.split("\n").filter((l) => l.includes(`CONNECT 127.0.0.1:${outside.addr.port}`)).length,
+        2,
+        seen,
       );
       // -d names the upstream per connection.
       await waitFor(
@@ -146,8 +155,9 @@ Deno.test(
             l.includes(`127.0.0.1:${outside.addr.port}`) && l.includes(" bob ")
           ).length >= 3,
         5_000,
-        "bob's three CONNECTs in squid's log",
+        "bob's three requests in squid's log",
       );
+      assert.match(await squid.accessLog(), new RegExp(`GET ${OUT}/basic-absolute bob `));
       const refused = await viaKtctl(without, `${OUT}/no-creds`);
       assert.match(refused.body, /^HTTP\/1\.1 502/);
       assert.match(

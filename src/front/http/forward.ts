@@ -12,7 +12,7 @@ import { DialError, type Upstream } from "../../net/upstream.ts";
 import { logTunnel, messageOf, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
 import { BodyFramer, type Framing, FramingError, requestFraming, responseFraming } from "./body.ts";
-import { parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
+import { fieldValues, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
 import {
   clientKeepsAlive,
   clientResponse,
@@ -22,6 +22,9 @@ import {
 } from "./messages.ts";
 import type { Target } from "./target.ts";
 import { answer, answerUnreachable, dial } from "./answer.ts";
+import type { Dialed } from "../dialer.ts";
+import { authSchemesOf, toProxyForm } from "../../net/proxy_handshake.ts";
+import { connectMessage } from "../../net/proxy_dial.ts";
 
 /** The longest response head ktctl relays. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -32,6 +35,8 @@ export interface Origin {
   via: string;
   upstream: Upstream;
   reader: UpstreamReader;
+  /** The connection is to the user's HTTP proxy: requests go in absolute form (dialer.ts). */
+  proxyForm?: Dialed["proxyForm"];
 }
 
 export interface Forwarded {
@@ -68,7 +73,9 @@ export async function forward(
     kept = undefined;
     if (!origin) {
       // Without a body the client connection can stay open after a failure.
-      const dialed = await dial(s, head, target.host, target.port, dest, hasBody);
+      const dialed = await dial(s, head, target.host, target.port, dest, hasBody, {
+        httpRequest: true,
+      });
       if (!dialed) return { origin: undefined, keepClient: !hasBody && clientKeepsAlive(head) };
       if (!s.hold(dialed.upstream)) return { origin: undefined, keepClient: false };
       origin = { key, ...dialed, reader: new UpstreamReader(dialed.upstream) };
@@ -76,7 +83,14 @@ export async function forward(
     // A kept connection the origin closed while idle fails before any byte of the response:
     // a request without a body can safely go again on a fresh one.
     const mayRetry = reused && !hasBody && attempt === 0;
-    const result = await exchange(s, head, outgoing, framing.framing, origin, mayRetry);
+    const request = origin.proxyForm
+      ? toProxyForm(
+        outgoing,
+        `${target.scheme}://${target.authority}${target.path}`,
+        origin.proxyForm.credentials,
+      )
+      : outgoing;
+    const result = await exchange(s, head, request, framing.framing, origin, mayRetry);
     if (result.kind === "retry") continue;
     logTunnel(s, {
       dest: `${head.method} ${target.scheme}://${target.authority}${target.path}`,
@@ -265,6 +279,18 @@ async function relayResponse(
       // 100 Continue, 103 Early Hints: passed on, then the real response follows.
       await writeAll(s.conn, clientResponse(head, { close: false, minor: request.minor }));
       continue;
+    }
+    if (origin.proxyForm && head.status === 407) {
+      // The user's proxy wants credentials ktctl does not have: say so, as for CONNECT.
+      const step = `${request.method} through the upstream proxy ${origin.proxyForm.proxy}`;
+      const schemes = authSchemesOf(fieldValues(head.fields, "proxy-authenticate"));
+      const text = connectMessage(
+        step,
+        { ...head, statusLine: "407", authSchemes: schemes },
+        origin.proxyForm.credentials,
+      );
+      await answer(s, 502, `${text}\n`, request, { close: true, reason: "forbidden" });
+      return { kind: "broken" };
     }
     const framing = responseFraming(head, request.method);
     if (!framing.ok) {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { bytes } from "../../../testenv/bytes.ts";
 import {
+  authSchemesOf,
   encodeConnect,
   parseConnectResponse,
   parseSocks4Reply,
@@ -15,6 +16,7 @@ import {
   socks5Connect,
   socks5Credentials,
   socks5Greeting,
+  toProxyForm,
 } from "../../../src/net/proxy_handshake.ts";
 import { connectMessage } from "../../../src/net/proxy_dial.ts";
 
@@ -176,4 +178,29 @@ Deno.test("SOCKS4a: IPv4 as SOCKS4, names as 4a, the 8-byte reply", () => {
     value: { granted: false, code: 91 },
   });
   assert.equal(parseSocks4Reply(bytes(5, 90, 0, 0, 0, 0, 0, 0)).kind, "invalid");
+});
+
+Deno.test("plain HTTP to an HTTP proxy: the request line in absolute form, credentials added", () => {
+  const origin = bytes("GET /a?b=1 HTTP/1.1\r\nHost: web:8080\r\nX-A: 1\r\n\r\n");
+  assert.equal(
+    text(toProxyForm(origin, "http://web:8080/a?b=1")),
+    "GET http://web:8080/a?b=1 HTTP/1.1\r\nHost: web:8080\r\nX-A: 1\r\n\r\n",
+  );
+  assert.equal(
+    text(
+      toProxyForm(origin, "http://web:8080/a?b=1", {
+        username: "Aladdin",
+        password: "open sesame",
+      }),
+    ),
+    "GET http://web:8080/a?b=1 HTTP/1.1\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n" +
+      "Host: web:8080\r\nX-A: 1\r\n\r\n",
+  );
+  assert.throws(() => toProxyForm(origin, "http://x/\r\nEvil: 1"), /not a request line/);
+  assert.throws(() => toProxyForm(bytes("GET / HTTP/1.1"), "http://x/"), /not a request head/);
+  assert.deepEqual(authSchemesOf(['Basic realm="a, b"', "NTLM, Negotiate abc=="]), [
+    "basic",
+    "ntlm",
+    "negotiate",
+  ]);
 });
