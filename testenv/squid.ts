@@ -22,6 +22,8 @@ export interface SquidOptions {
   basic?: { user: string; password: string };
   /** Offer only NTLM (Windows sign-in) authentication. */
   ntlmOnly?: boolean;
+  /** CONNECT only to port 443, as squid's default configuration (`deny CONNECT !SSL_ports`). */
+  connectOnly443?: boolean;
 }
 
 /** Whether squid is installed here. */
@@ -76,6 +78,8 @@ export async function startSquid(o: SquidOptions = {}): Promise<Squid> {
     "visible_hostname ktctl-test-squid",
     "acl local src 127.0.0.0/8",
     "acl CONNECT method CONNECT",
+    "acl SSL_ports port 443",
+    ...(o.connectOnly443 ? ["http_access deny CONNECT !SSL_ports"] : []),
     ...auth,
     "http_access allow local",
     "http_access deny all",

@@ -173,6 +173,31 @@ Deno.test(
 );
 
 Deno.test(
+  "a squid that allows CONNECT only to 443 (its default) still serves plain HTTP",
+  opts,
+  async () => {
+    const squid = await startSquid({ connectOnly443: true });
+    const kt = await connect(["--upstreamProxy", squid.url]);
+    try {
+      const abs = await viaKtctl(kt, `${OUT}/only443-absolute`);
+      assert.match(abs.body, /outside-site \/only443-absolute/, abs.body);
+      const tunnel = await viaKtctl(kt, `${OUT}/only443-connect`, ["-p"]);
+      assert.match(tunnel.body, /^HTTP\/1\.1 502/);
+      assert.match(tunnel.body, /X-Ktctl-Error: forbidden/);
+      // curl shows no body for a failed CONNECT: the reason is in ktctl's log.
+      await waitFor(
+        () => /the proxy answered HTTP\/1\.1 403 Forbidden/.test(kt.output()),
+        5_000,
+        "the proxy's 403 in ktctl's log",
+      );
+    } finally {
+      await kt.stop();
+      await squid.stop();
+    }
+  },
+);
+
+Deno.test(
   "--upstreamProxy: a squid that offers only NTLM gives an error that says so",
   opts,
   async () => {
