@@ -72,6 +72,8 @@ for (const target of targets) {
       "--allow-all",
       "--no-config",
       "--no-check",
+      // The upstream PAC file runs in a Worker without permissions (src/net/pac_sandbox.ts).
+      "--unstable-worker-options",
       // Embedded in the executable: every launch runs with them.
       KTCTL_V8_ARG,
       "--target",
