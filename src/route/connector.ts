@@ -77,7 +77,7 @@ export class ClusterConnector {
     via: string;
     proxyForm?: { proxy: string; credentials?: { username: string; password: string } };
   }> {
-    const route = await this.router.route(host, port);
+    const route = await this.router.route(host, port, hint?.httpRequest === true);
     if (route.kind === "upstream" && hint?.httpRequest) return await this.#viaHttpProxy(route);
     return { upstream: await this.openRoute(route), via: viaOf(route) };
   }

@@ -58,8 +58,11 @@ export class Router {
     readonly upstream?: UpstreamChooser,
   ) {}
 
-  /** The final route for `host:port` (a name as received, or a canonical IP). */
-  async route(host: string, port: number): Promise<FinalRoute> {
+  /**
+   * The final route for `host:port` (a name as received, or a canonical IP). `http`: the
+   * connection carries plain HTTP requests (the upstream may pick another proxy for them).
+   */
+  async route(host: string, port: number, http = false): Promise<FinalRoute> {
     const first = await resolveDestination(this.index, host, port, this.opts);
     switch (first.kind) {
       case "cluster":
@@ -67,9 +70,9 @@ export class Router {
       case "reject":
         return { kind: "refused", failure: first.failure, reason: first.reason };
       case "external-name":
-        return await this.#externalName(first.service, first.target, port);
+        return await this.#externalName(first.service, first.target, port, http);
       case "direct":
-        return await this.#outside(first.host, port);
+        return await this.#outside(first.host, port, undefined, http);
     }
   }
 
@@ -77,7 +80,12 @@ export class Router {
    * An ExternalName service's target: a cluster name again (one hop, as cluster DNS answers a
    * CNAME), else outside, with its addresses checked before anything is dialled.
    */
-  async #externalName(service: string, target: string, port: number): Promise<FinalRoute> {
+  async #externalName(
+    service: string,
+    target: string,
+    port: number,
+    http: boolean,
+  ): Promise<FinalRoute> {
     const label = `ExternalName ${service} → ${target}`;
     const local = this.#localTarget(target);
     if (local) return this.#refuseLocal(label, local);
@@ -94,7 +102,7 @@ export class Router {
           reason: `${label}: ${second.service} is an ExternalName too (only one hop is followed)`,
         };
       case "direct":
-        return await this.#outside(second.host, port, label);
+        return await this.#outside(second.host, port, label, http);
     }
   }
 
@@ -102,11 +110,16 @@ export class Router {
    * Not the cluster's: the upstream's answer decides; DIRECT dials from here, after the system
    * resolver (whose answer may still land in the cluster) and `--dialDirect`.
    */
-  async #outside(host: string, port: number, externalName?: string): Promise<FinalRoute> {
+  async #outside(
+    host: string,
+    port: number,
+    externalName: string | undefined,
+    http: boolean,
+  ): Promise<FinalRoute> {
     const prefix = externalName ? `${externalName}: ` : "";
     let choice;
     try {
-      choice = await this.upstream?.choose(host, port);
+      choice = await this.upstream?.choose(host, port, http);
     } catch (e) {
       return {
         kind: "refused",

@@ -59,10 +59,13 @@ export function parsePacAnswer(text: string): Hop[] {
   return hops.length > 0 ? hops : [DIRECT];
 }
 
-/** The URL a browser would hand a PAC for a connection to `host:port`. */
-export function pacUrlFor(host: string, port: number): string {
+/**
+ * The URL a browser would hand a PAC for a connection to `host:port` (`http` when the request is
+ * known to be plain HTTP, whatever the port).
+ */
+export function pacUrlFor(host: string, port: number, http = false): string {
   const h = host.includes(":") ? `[${host}]` : host;
-  if (port === 443) return `https://${h}/`;
+  if (port === 443 && !http) return `https://${h}/`;
   if (port === 80) return `http://${h}/`;
   return `http://${h}:${port}/`;
 }
@@ -87,21 +90,22 @@ export class UpstreamChooser {
     return this.config.kind !== "none";
   }
 
-  async choose(host: string, port: number): Promise<Choice> {
+  /** `http`: the connection carries plain HTTP requests (an `http://` URL), whatever the port. */
+  async choose(host: string, port: number, http = false): Promise<Choice> {
     const c = this.config;
     switch (c.kind) {
       case "none":
         return { hops: [DIRECT], why: "no upstream proxy" };
       case "fixed":
-        return fixedChoice(c, this.#noProxy, host, port);
+        return fixedChoice(c, this.#noProxy, host, port, http);
       case "pac":
-        return await this.#askPac({ url: c.url }, host, port);
+        return await this.#askPac({ url: c.url }, host, port, http);
       case "auto-detect":
         if (this.pacFactory) {
-          return await this.#askPac({ url: c.pacUrl, autoDetect: true }, host, port);
+          return await this.#askPac({ url: c.pacUrl, autoDetect: true }, host, port, http);
         }
         return c.fallback
-          ? await new UpstreamChooser(c.fallback).choose(host, port)
+          ? await new UpstreamChooser(c.fallback).choose(host, port, http)
           : { hops: [DIRECT], why: "auto-detect is not available here" };
     }
   }
@@ -110,13 +114,14 @@ export class UpstreamChooser {
     source: { url?: string; autoDetect?: boolean },
     host: string,
     port: number,
+    http: boolean,
   ): Promise<Choice> {
-    const key = `${host}:${port}`;
+    const key = `${http ? "http " : ""}${host}:${port}`;
     const hit = this.#cache.get(key);
     if (hit && this.now() - hit.at < CACHE_MS) return hit.choice;
     if (!this.pacFactory) return { hops: [DIRECT], why: "no PAC evaluator" };
     this.#pac ??= this.pacFactory(source);
-    const answer = await this.#pac.find(pacUrlFor(host, port), host);
+    const answer = await this.#pac.find(pacUrlFor(host, port, http), host);
     const choice = { hops: parsePacAnswer(answer), why: `PAC: ${answer.slice(0, 200)}` };
     if (this.#cache.size >= CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(key, { at: this.now(), choice });
@@ -133,6 +138,7 @@ function fixedChoice(
   noProxy: ReturnType<typeof parseNoProxy>,
   host: string,
   port: number,
+  http: boolean,
 ): Choice {
   if (c.bypassStyle === "no_proxy") {
     const hit = noProxyMatch(noProxy, host, port);
@@ -141,11 +147,12 @@ function fixedChoice(
     const hit = windowsBypassMatch(c.bypass, c.bypassLocal, host, port);
     if (hit) return { hops: [DIRECT], why: `bypass entry ${hit}` };
   }
-  // CONNECT tunnels are what https_proxy serves; port 80 is plain HTTP; the rest is all_proxy's.
-  const proxy = port === 443
-    ? c.https ?? c.other ?? c.http
-    : port === 80
+  // Plain HTTP (an http:// URL, or port 80) is http_proxy's, as curl reads it; port 443 is
+  // https_proxy's; other tunnels, whose scheme ktctl cannot know, all_proxy's.
+  const proxy = http || port === 80
     ? c.http ?? c.other ?? c.https
+    : port === 443
+    ? c.https ?? c.other ?? c.http
     : c.other ?? c.https ?? c.http;
   if (!proxy) return { hops: [DIRECT], why: "no proxy for this port" };
   return {

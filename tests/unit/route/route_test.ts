@@ -245,6 +245,9 @@ Deno.test("route: a fixed upstream (environment): proxies by port, no_proxy goes
   const http = await r.route("example.com", 8080);
   assert.equal(http.kind === "upstream" && http.via, "upstream 127.0.0.1:3129");
   assert.equal((await r.route("example.com", 80)).kind === "upstream", true);
+  // A plain HTTP request (an http:// URL) is http_proxy's on any port, as curl reads it.
+  const plain = await r.route("example.com", 8080, true);
+  assert.equal(plain.kind === "upstream" && plain.via, "upstream 127.0.0.1:3128");
   // The proxy resolves names: the system resolver is not asked.
   assert.ok(!asked.includes("example.com"));
   // no_proxy: direct.
