@@ -62,7 +62,7 @@ export async function forward(
   }
   const hasBody = framing.framing.kind !== "length" || framing.framing.length > 0;
   const key = `${target.host}:${target.port}`;
-  if (kept && kept.key !== key) {
+  if (kept && (kept.key !== key || (kept.proxyForm && upgradeRequested(head) !== undefined))) {
     kept.upstream.close();
     kept = undefined;
   }
@@ -73,8 +73,10 @@ export async function forward(
     kept = undefined;
     if (!origin) {
       // Without a body the client connection can stay open after a failure.
+      // Plain requests may go to an HTTP upstream proxy as they are; an Upgrade (WebSocket)
+      // needs a tunnel, which many proxies (squid) give only through CONNECT.
       const dialed = await dial(s, head, target.host, target.port, dest, hasBody, {
-        httpRequest: true,
+        httpRequest: upgradeRequested(head) === undefined,
       });
       if (!dialed) return { origin: undefined, keepClient: !hasBody && clientKeepsAlive(head) };
       if (!s.hold(dialed.upstream)) return { origin: undefined, keepClient: false };
