@@ -15,8 +15,9 @@ import { describePolicy } from "../route/direct.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError, ProxyListener } from "../front/listener.ts";
 import { peerOwnerCheck } from "../peer/owner.ts";
+import { admissionCheck } from "../peer/policy.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
-import { isLoopback } from "../net/ip.ts";
+import { formatCidr, isLoopback } from "../net/ip.ts";
 import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
 import * as sysproxy from "../sysproxy/mod.ts";
 import { UserError } from "../errors.ts";
@@ -30,6 +31,9 @@ import { selectUpstream, upstreamBannerLine } from "../net/upstream_source.ts";
 import { noProxyCoveringCluster } from "../net/no_proxy.ts";
 import { UpstreamChooser } from "../route/upstream_choice.ts";
 import { pacSandbox } from "../net/pac_sandbox.ts";
+import { Activity } from "../front/activity.ts";
+import { buildStatus } from "./status_model.ts";
+import { VERSION } from "../version.ts";
 
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
@@ -53,6 +57,8 @@ export interface ConnectSession {
   view: ClusterView;
   /** The `http_proxy` value for this mode. */
   proxyUrl: string;
+  /** What the live view records: connections now, failures, counts per minute. */
+  activity: Activity;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
   /** The banner's line about the upstream proxy (net/upstream_source.ts). */
@@ -79,10 +85,24 @@ const portablePac: PacEvaluatorFactory = (source) => {
   });
 };
 
+/** How the command line follows and steers a start-up that is under way. */
+export interface StartControl {
+  /** Aborting it (the first Ctrl+C) stops the start-up at once, undoing what was done. */
+  signal?: AbortSignal;
+  /** Set once ktctl has changed a setting outside itself (the global proxy). */
+  changed?: { value: boolean };
+}
+
+/** Thrown when the start-up was stopped by {@link StartControl.signal}. */
+export class StartAborted extends Error {
+  override name = "StartAborted";
+}
+
 /** Completes and runs; throws UserError (having undone its steps) on failure. */
 export async function startConnect(
   opts: ConnectOptions,
   deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
+  control: StartControl = {},
   sources: UpstreamSources = {},
 ): Promise<ConnectSession> {
   // Read before anything changes the settings (--setupGlobalProxy) or the environment.
@@ -98,9 +118,20 @@ export async function startConnect(
     else log.warn("Ignoring {variable}: {why}", { variable, why });
   }
   dropSelfPointingProxyEnv(opts.port);
-  return await runConnect(completeConnect(opts), deps, {
+  return await runConnect(completeConnect(opts), deps, control, {
     found: upstream.found,
     pacFactory: sources.pacFactory ?? portablePac,
+  });
+}
+
+/** `promise`, or StartAborted as soon as `signal` aborts (the promise is left to settle). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new StartAborted("stopped while starting"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StartAborted("stopped while starting"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
 
@@ -125,9 +156,16 @@ class UndoStack {
 async function runConnect(
   opts: CompletedConnect,
   deps: sysproxy.SysProxyDeps,
+  control: StartControl,
   upstream: { found: UpstreamFound; pacFactory: PacEvaluatorFactory },
 ): Promise<ConnectSession> {
   const { target } = opts;
+  const { signal } = control;
+  const startedAt = Date.now();
+  log.info("Connecting to {context} at {server}...", {
+    context: target.context,
+    server: target.server,
+  });
   const server = await listenOrExplain(opts, deps);
   const port = server.addr.port; // the port bound: 0 (tests) becomes a real one
   const where = hostPort(opts.clientHost, port);
@@ -149,15 +187,23 @@ async function runConnect(
     const api = new KubeApi(target.config, target.server);
     undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
-    const view = await ClusterView.start(api, index, { namespace: target.namespace }).catch((e) => {
-      throw explainApiError(e, target);
+    const started = ClusterView.start(api, index, { namespace: target.namespace });
+    // A view that finishes starting after a Ctrl+C is stopped as soon as it exists.
+    started.then((v) => {
+      if (signal?.aborted) v.stop();
+    }, () => {});
+    const view = await unlessAborted(started, signal).catch((e) => {
+      throw e instanceof StartAborted ? e : explainApiError(e, target);
     });
     undo.push(() => view.stop());
     logConnected(opts, view, index);
     const upstreamLine = upstreamBannerLine(upstream.found);
     log.info("{line}", { line: upstreamLine });
     warnIfNoProxyCoversCluster(opts, index);
-    await warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace);
+    await unlessAborted(
+      warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace),
+      signal,
+    );
     const forwarder = new PortForwarder(target.config, target.server, {
       ...defaultPortForwardOptions,
       mode: opts.portForward,
@@ -174,19 +220,56 @@ async function runConnect(
       selfAddress: opts.address,
       allowLocalTargets: opts.allowLocalTargets,
     });
+    const activity = new Activity();
+    const roundTrip = apiRoundTrip(api);
+    const status = () =>
+      JSON.stringify(buildStatus({
+        now: Date.now(),
+        version: VERSION,
+        pid: Deno.pid,
+        command: "connect",
+        session: {
+          context: target.context,
+          server: target.server,
+          namespace: target.namespace,
+          mode: opts.method,
+          address: where,
+          proxyUrl,
+          pacUrl: `http://${where}/proxy.pac`,
+          startedAt,
+          globalSettings: {
+            applied: claim.record.values.length > 0,
+            values: claim.record.values.map((v) => ({ name: v.name, value: String(v.set.data) })),
+          },
+          upstreamProxy: upstream.found.config.kind === "none" ? null : upstreamLine,
+          scope: view.scope.kind,
+          namespaces: index.namespaces(),
+          api: { ...roundTrip.latest(), watches: view.watches() },
+        },
+        activity: activity.snapshot(),
+        tunnels: forwarder.tunnels(),
+        forwards: [],
+      }));
     server.serve({
       dialer,
-      admit: opts.allowOtherUsers ? undefined : ownUserOnly(),
+      admit: admissionCheck({
+        allowFrom: opts.allowFrom,
+        owner: opts.allowOtherUsers ? undefined : ownUserOnly(),
+      }),
+      activity,
       pages: localPages(index, {
         method: opts.method,
         hostPort: where,
         clusterDomain: opts.clusterDomain,
         cluster: `context ${target.context} at ${target.server}`,
+        status,
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
 
-    if (opts.setupGlobalProxy) {
+    if (signal?.aborted) throw new StartAborted("stopped while starting");
+    if (opts.setupGlobalProxy && deps.platform === "windows") {
+      if (control.changed) control.changed.value = true;
       const applied = await sysproxy.setupGlobalProxy(
         { method: opts.method, address: opts.clientHost, port, proxyUrl },
         claim,
@@ -206,12 +289,56 @@ async function runConnect(
       for (const line of framedBanner(bannerLines(opts.method, shell, opts.clientHost, port))) {
         log.info(line);
       }
+      if (opts.setupGlobalProxy) {
+        log.info(
+          "--setupGlobalProxy changes settings on Windows only; here, set the variables above " +
+            "in each shell",
+        );
+      }
     }
-    return { server, view, proxyUrl, stop: () => undo.run(), upstreamLine };
+    log.info("Live view: http://{where}/ (or run `ktctl status`)", { where });
+    return {
+      server,
+      view,
+      proxyUrl,
+      activity,
+      upstreamLine,
+      stop: () => {
+        // Connections cut from here on end normally: they are not failures.
+        activity.stopping = true;
+        return undo.run();
+      },
+    };
   } catch (e) {
     await undo.run();
     throw e;
   }
+}
+
+/**
+ * The API server's round trip for the live view: a `GET /version`, measured when the figure is
+ * asked for and older than 10 s, so nothing is sent while nobody looks.
+ */
+function apiRoundTrip(api: KubeApi): {
+  latest(): { roundTripMs: number | null; checkedAt: number | null };
+} {
+  let roundTripMs: number | null = null, checkedAt: number | null = null, asking = false;
+  return {
+    latest() {
+      if (!asking && (checkedAt === null || Date.now() - checkedAt > 10_000)) {
+        asking = true;
+        const t0 = performance.now();
+        api.get("/version").then(
+          () => roundTripMs = Math.round(performance.now() - t0),
+          () => roundTripMs = null,
+        ).finally(() => {
+          checkedAt = Date.now();
+          asking = false;
+        });
+      }
+      return { roundTripMs, checkedAt };
+    },
+  };
 }
 
 /**
@@ -267,22 +394,32 @@ function logConnected(opts: CompletedConnect, view: ClusterView, index: ClusterI
       ns: target.namespace,
     });
   }
+  const namespaces = index.namespaces();
+  if (
+    view.scope.kind === "cluster" && namespaces.length > 0 &&
+    !namespaces.includes(target.namespace)
+  ) {
+    log.warn(
+      "Namespace {ns} does not exist: short names will not resolve (namespaces: {seen})",
+      { ns: target.namespace, seen: listSome(namespaces) },
+    );
+  }
   if (view.missing.includes("slices")) {
     log.warn("Cannot read endpointslices: services are routed by their selectors instead");
   }
   if (!isLoopback(opts.address)) {
-    if (opts.allowOtherUsers) {
-      log.warn(
-        "Listening on {addr}, not loopback: anyone who can reach {addr}:{port} can reach the cluster through it",
-        { addr: opts.address, port: opts.port },
-      );
-    } else {
-      log.warn(
-        "Listening on {addr}, but only this user's programs on this machine are served: other machines need --allowOtherUsers",
-        { addr: opts.address },
-      );
-    }
+    log.warn(
+      "Listening on {addr}, not loopback: programs at {ranges} reach the cluster through it as you",
+      { addr: opts.address, ranges: (opts.allowFrom ?? []).map(formatCidr).join(", ") },
+    );
   }
+}
+
+/** `a, b, c` or `a, b, … (40 in all)`. */
+function listSome(names: string[], max = 12): string {
+  return names.length <= max
+    ? names.join(", ")
+    : `${names.slice(0, max).join(", ")}, … (${names.length} in all)`;
 }
 
 /**
@@ -295,7 +432,11 @@ async function listenOrExplain(
   deps: sysproxy.SysProxyDeps,
 ): Promise<ProxyListener> {
   try {
-    return ProxyListener.listen({ hostname: opts.address, port: opts.port });
+    return ProxyListener.listen({
+      hostname: opts.address,
+      port: opts.port,
+      maxConnections: opts.maxConnections,
+    });
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;
     if (opts.port !== 0) {

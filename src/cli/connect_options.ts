@@ -3,7 +3,7 @@
  * problem is a UserError that names the flag, before anything is started.
  * @module
  */
-import { canonicalIp, type Cidr, parseCidr } from "../net/ip.ts";
+import { canonicalIp, type Cidr, isLoopback, parseCidr } from "../net/ip.ts";
 import type { DirectPolicy } from "../route/direct.ts";
 import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
@@ -21,6 +21,8 @@ export interface ConnectFlags extends GlobalFlags {
   clusterCIDR?: string;
   portForward?: string;
   allowOtherUsers?: boolean;
+  allowFrom?: string;
+  maxConnections?: string;
   upstreamProxy?: string;
   allowLocalTargets?: boolean;
 }
@@ -36,6 +38,10 @@ export interface ConnectOptions {
   portForward: "multiplexed" | "websocket";
   /** Serve connections from other local users' programs too (off: only this user's). */
   allowOtherUsers?: boolean;
+  /** `--allowFrom`: the only addresses (besides 127.0.0.1 and ::1) that may connect. */
+  allowFrom?: Cidr[];
+  /** `--maxConnections`: the most connections open at once. */
+  maxConnections?: number;
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -69,14 +75,16 @@ export function validateConnectFlags(f: ConnectFlags): ConnectOptions {
   if (f.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(f.namespace)) {
     throw new UserError(`-n/--namespace "${f.namespace}" is not a valid namespace name`);
   }
+  const admission = validateAdmissionFlags(f, address);
   return {
+    ...admission,
     method: f.method as Method,
     address,
     port,
     setupGlobalProxy: f.setupGlobalProxy === true,
     clusterDomain: domain,
     direct: parseDirectPolicy(f.dialDirect),
-    clusterRanges: f.clusterCIDR ? parseCidrList(f.clusterCIDR, "--clusterCIDR") : [],
+    clusterRanges: f.clusterCIDR !== undefined ? parseClusterCidrs(f.clusterCIDR) : [],
     portForward,
     allowOtherUsers: f.allowOtherUsers === true,
     kubeconfig: f.kubeconfig,
@@ -97,12 +105,67 @@ function parseUpstreamProxy(text: string): UpstreamConfig {
   }
 }
 
+/**
+ * `--allowFrom` and `--maxConnections`. A listener beyond loopback is reachable from other
+ * machines, whose sockets no owner check can see: without `--allowFrom` it would be an open
+ * proxy into the cluster (and, with `--dialDirect all`, into this machine), so it is refused.
+ */
+export function validateAdmissionFlags(
+  f: Pick<ConnectFlags, "allowFrom" | "maxConnections">,
+  address: string,
+): Pick<ConnectOptions, "allowFrom" | "maxConnections"> {
+  const allowFrom = f.allowFrom !== undefined
+    ? parseCidrList(f.allowFrom, "--allowFrom")
+    : undefined;
+  if (allowFrom?.length === 0) {
+    throw new UserError(`--allowFrom needs at least one address range, such as 192.168.1.0/24`);
+  }
+  if (!isLoopback(address) && !allowFrom) {
+    throw new UserError(
+      `--proxyAddr ${address} is reachable from other machines, and anyone who reaches it ` +
+        `reaches the cluster as you: pass --allowFrom with the address ranges that may connect ` +
+        `(for example --allowFrom 192.168.1.0/24), or listen on 127.0.0.1`,
+    );
+  }
+  let maxConnections: number | undefined;
+  if (f.maxConnections !== undefined) {
+    maxConnections = Number(f.maxConnections);
+    if (!/^\d+$/.test(f.maxConnections) || maxConnections < 1 || maxConnections > 1_000_000) {
+      throw new UserError(
+        `--maxConnections must be a number from 1 to 1000000, not "${f.maxConnections}"`,
+      );
+    }
+  }
+  return { allowFrom, maxConnections };
+}
+
 /** `all`, `none`, or a comma-separated list of CIDRs (`127.0.0.0/8,::1/128`). */
 export function parseDirectPolicy(text: string): DirectPolicy {
   const t = text.trim().toLowerCase();
+  if (t.split(",").every((s) => s.trim() === "")) {
+    throw new UserError(
+      "--dialDirect is empty: give all, none, or address ranges such as 127.0.0.0/8",
+    );
+  }
   if (t === "all") return { kind: "all" };
   if (t === "none" || t === "off") return { kind: "none" };
   return { kind: "ranges", ranges: parseCidrList(t, "--dialDirect") };
+}
+
+/** The cluster's ranges: each must say its prefix length (a bare address is likely a slip). */
+function parseClusterCidrs(text: string): Cidr[] {
+  const parts = text.split(",").map((s) => s.trim()).filter((s) => s);
+  if (parts.length === 0) {
+    throw new UserError("--clusterCIDR is empty: give ranges such as 10.96.0.0/12,10.244.0.0/16");
+  }
+  for (const p of parts) {
+    if (!p.includes("/") && canonicalIp(p)) {
+      throw new UserError(
+        `--clusterCIDR: "${p}" has no prefix length: write the range, such as ${p}/16`,
+      );
+    }
+  }
+  return parseCidrList(parts.join(","), "--clusterCIDR");
 }
 
 function parseCidrList(text: string, flag: string): Cidr[] {

@@ -1,7 +1,7 @@
 /**
  * The pages ktctl serves on its own port, fed from the live cluster picture: the PAC file lists
- * the namespaces and ranges seen now (rendered again only when they change), the about page says
- * where ktctl is connected.
+ * the namespaces and ranges seen now (rendered again only when they change), the live page says
+ * where ktctl is connected and polls `/api/status` for the rest.
  * @module
  */
 import type { ClusterIndex } from "../cluster/index.ts";
@@ -14,7 +14,14 @@ import type { Method } from "./banner.ts";
 
 export function localPages(
   index: Pick<ClusterIndex, "namespaces" | "clusterRanges">,
-  opts: { method: Method; hostPort: string; clusterDomain: string; cluster: string },
+  opts: {
+    method: Method;
+    hostPort: string;
+    clusterDomain: string;
+    cluster: string;
+    /** `/api/status`'s JSON (status_model.ts), when this ktctl has a live view. */
+    status?: () => string;
+  },
 ): LocalPages {
   const proxy = pacDirective(opts.method === "http" ? "http" : "socks", opts.hostPort);
   let cached: { key: string; text: string } | undefined;
@@ -32,5 +39,6 @@ export function localPages(
       return cached.text;
     },
     about: () => renderAbout({ version: VERSION, cluster: opts.cluster, hostPort: opts.hostPort }),
+    status: opts.status,
   };
 }

@@ -8,11 +8,14 @@ import { Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { UserError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { setupLogging } from "./logging.ts";
+import { formatRecord, setupLogging } from "./logging.ts";
+import type { LogRecord } from "@logtape/logtape";
 import { addGlobalFlags } from "./global_flags.ts";
-import { startConnect } from "./connect.ts";
+import { StartAborted, startConnect } from "./connect.ts";
+import { runStatus } from "./status.ts";
 import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
+import { DEFAULT_MAX_CONNECTIONS } from "../front/listener.ts";
 import { AlreadyRunningError, ClaimError, SetupError } from "../sysproxy/mod.ts";
 
 const log = getLogger(["ktctl"]);
@@ -23,8 +26,13 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       "Reach a Kubernetes cluster's pods and services from this machine through a local proxy",
     )
     .version(VERSION, "-v, --version", "print the version")
-    .showHelpAfterError("(run with --help for usage)")
-    .allowExcessArguments(false);
+    .configureOutput({
+      // One style for every error, flags included: one ERR line, as the rest of ktctl logs.
+      outputError: (text, write) =>
+        write(errorLine(`${text.replace(/^error: /, "").trim()} (see --help)`)),
+    })
+    .allowExcessArguments(false)
+    .addHelpText("after", EXAMPLES.main);
 
   addGlobalFlags(
     program.command("connect")
@@ -43,7 +51,9 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       .option("--proxyAddr <address>", "local address to listen on", "127.0.0.1")
       .option(
         "--setupGlobalProxy",
-        "set http_proxy for the user (and, in socks mode on Windows, the system proxy) while connected",
+        "on Windows, while connected: set the user's http_proxy (and https_proxy in http mode) " +
+          "and the system proxy (socks mode: socks=; http mode: the PAC URL); restored on exit " +
+          "or by `ktctl clean`. Elsewhere it changes nothing: set the variables the banner prints",
       )
       .option("--clusterDomain <domain>", "the cluster's DNS domain", "cluster.local")
       .option(
@@ -67,6 +77,16 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
         "also serve programs of other users on this machine (default: only your own)",
       )
       .option(
+        "--allowFrom <ranges>",
+        "the only addresses besides 127.0.0.1 and ::1 that may connect (192.168.1.0/24,10.0.0.5); " +
+          "required when --proxyAddr is not a loopback address",
+      )
+      .option(
+        "--maxConnections <count>",
+        "the most connections open at once; more are closed as they come",
+        String(DEFAULT_MAX_CONNECTIONS),
+      )
+      .option(
         "--upstreamProxy <url>",
         "the proxy for destinations outside the cluster: http://[user:pass@]host:port, " +
           "socks5://host:port, pac+http(s)://host/x.pac, or none (default: the system " +
@@ -75,16 +95,29 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
       .option(
         "--allowLocalTargets",
         "let ExternalName services point at this machine (loopback, link-local, ktctl's address)",
-      ),
+      )
+      .addHelpText("after", EXAMPLES.connect),
   ).action((flags: ConnectFlags) => run(connectMain(flags)));
 
-  addGlobalFlags(
-    program.command("clean")
-      .description("put back the proxy settings a crashed connect left behind")
-      .option("--dryRun", "only print what would be done"),
-  ).action((flags: { dryRun?: boolean; debug?: boolean }) =>
-    run(withLogging(flags.debug, () => runClean(flags)))
-  );
+  program.command("clean")
+    .description("put back the proxy settings a crashed connect left behind")
+    .option("--dryRun", "only print what would be done")
+    .option("-d, --debug", "log more detail")
+    .addHelpText("after", EXAMPLES.clean)
+    .action((flags: { dryRun?: boolean; debug?: boolean }) =>
+      run(withLogging(flags.debug, () => runClean(flags)))
+    );
+
+  program.command("status")
+    .description(
+      "list the ktctl processes running for this user: address, mode, context, uptime, " +
+        "connections and failures in the last minute (exit 1 when none runs)",
+    )
+    .option("--json", "print the list as JSON (docs/status-api.md)")
+    .addHelpText("after", EXAMPLES.status)
+    .action((flags: { json?: boolean }) =>
+      run(withLogging(false, () => runStatus({ json: flags.json === true })))
+    );
 
   program.command("version").description("print the version").action(() => {
     console.log(`ktctl ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`);
@@ -105,7 +138,8 @@ async function withLogging(
       e instanceof UserError || e instanceof AlreadyRunningError || e instanceof ClaimError ||
       e instanceof SetupError
     ) {
-      log.error(e.message);
+      // One line: a message that spans lines (a YAML parser's code excerpt) keeps its first.
+      log.error(firstLine(e.message));
       // What was rolled back, or that the state file was kept for `ktctl clean`.
       if (e instanceof ClaimError || e instanceof SetupError) {
         for (const line of e.lines) log.warn(line);
@@ -121,9 +155,19 @@ async function withLogging(
 
 function connectMain(flags: ConnectFlags): Promise<number> {
   return withLogging(flags.debug, async () => {
-    // Listen for Ctrl+C before starting, so that one pressed during start-up still stops cleanly.
-    const stopRequested = waitForStopSignal();
-    const session = await startConnect(validateConnectFlags(flags));
+    const options = validateConnectFlags(flags);
+    // Listen for Ctrl+C before starting: the first one stops the start-up at any moment.
+    const changed = { value: false };
+    const stop = new AbortController();
+    const stopRequested = waitForStopSignal(changed).then(() => stop.abort());
+    let session;
+    try {
+      session = await startConnect(options, undefined, { signal: stop.signal, changed });
+    } catch (e) {
+      if (!(e instanceof StartAborted)) throw e;
+      log.info("Stopped before the proxy was ready");
+      return 130;
+    }
     await stopRequested;
     log.info("Stopping");
     await session.stop();
@@ -132,8 +176,11 @@ function connectMain(flags: ConnectFlags): Promise<number> {
   });
 }
 
-/** Resolves on the first Ctrl+C (or Ctrl+Break, SIGTERM, SIGHUP); a second one exits at once. */
-function waitForStopSignal(): Promise<void> {
+/**
+ * Resolves on the first Ctrl+C (or Ctrl+Break, SIGTERM, SIGHUP); a second one exits at once,
+ * naming `ktctl clean` only when a setting outside ktctl was changed.
+ */
+function waitForStopSignal(changed: { value: boolean }): Promise<void> {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -141,7 +188,9 @@ function waitForStopSignal(): Promise<void> {
     let count = 0;
     const handler = () => {
       if (++count > 1) {
-        log.warn("Stopping at once: proxy settings may need `ktctl clean`");
+        if (changed.value) {
+          log.warn("Stopping at once: the proxy settings ktctl set may need `ktctl clean`");
+        } else log.warn("Stopping at once");
         Deno.exit(130);
       }
       resolve();
@@ -149,6 +198,50 @@ function waitForStopSignal(): Promise<void> {
     for (const s of signals) Deno.addSignalListener(s, handler);
   });
 }
+
+function firstLine(text: string): string {
+  return text.split("\n")[0].trim();
+}
+
+/** An error in ktctl's log style, for the lines commander writes itself. */
+function errorLine(message: string): string {
+  return formatRecord({
+    category: ["ktctl"],
+    level: "error",
+    message: [firstLine(message)],
+    rawMessage: firstLine(message),
+    timestamp: Date.now(),
+    properties: {},
+  } as unknown as LogRecord);
+}
+
+const EXAMPLES = {
+  main: `
+Examples:
+  ktctl connect                          # SOCKS on 127.0.0.1:2223; prints the http_proxy to set
+  ktctl connect --method http            # an HTTP proxy and a PAC file for browsers
+  ktctl status                           # what runs, and its connections in the last minute
+  ktctl clean                            # put back settings a killed connect left
+`,
+  connect: `
+Examples:
+  ktctl connect --context prod -n shop   # short names (web) mean web.shop
+  ktctl connect --method http --proxyPort 3128
+  ktctl connect --dialDirect none        # only the cluster; nothing else through ktctl
+  ktctl connect --clusterCIDR 10.96.0.0/12,10.244.0.0/16
+Then, in another console: curl http://web.shop/ with the http_proxy it prints.
+Open the printed address in a browser for the live view.
+`,
+  clean: `
+Examples:
+  ktctl clean --dryRun                   # only say what would be put back
+`,
+  status: `
+Examples:
+  ktctl status
+  ktctl status --json | jq '.processes[].status.traffic.lastMinute'
+`,
+};
 
 /** Runs the CLI and exits with its status. */
 export async function main(args: string[]): Promise<never> {

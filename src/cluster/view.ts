@@ -103,6 +103,16 @@ export class ClusterView {
     return this.#down.size === 0;
   }
 
+  /** Each watch: its path, whether it is up, its last event and how often it was opened. */
+  watches(): { path: string; up: boolean; lastEventAt: number | null; opened: number }[] {
+    return this.#reflectors.map((r) => ({
+      path: r.path,
+      up: r.up,
+      lastEventAt: r.lastEventAt ?? null,
+      opened: r.stats.watches,
+    }));
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.#reflectors.map((r) => r.stop()), this.lookups.stop()]);
   }

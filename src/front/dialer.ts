@@ -33,22 +33,13 @@ export interface Dialer {
   dial(host: string, port: number, hint?: DialHint): Promise<Dialed>;
 }
 
-/** Whether a connection may be served: decided once per connection, at accept. */
-export interface Admission {
-  allowed: boolean;
-  /** Who the peer is or why it was refused, for the log. */
-  detail: string;
-  /** The client program, where the peer-owner lookup found it (for the live view and the log). */
-  program?: { name: string; pid: number };
-}
+// The admission verdict is the peer layer's (one type); the fronts see it through this seam.
+export type { Admission, AdmissionCheck } from "../peer/verdict.ts";
 
-/** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
-export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>) & {
-  close?(): void;
-};
-
-/** The pages ktctl serves itself on its port: the PAC file and a short "what is this" page. */
+/** The pages ktctl serves itself on its port: the PAC file, the live page and its JSON. */
 export interface LocalPages {
   pac(): string;
   about(): string;
+  /** `/api/status`: the live view's data as JSON (docs/status-api.md). */
+  status?(): string;
 }

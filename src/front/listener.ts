@@ -1,7 +1,14 @@
 /**
- * The one listener: accepts connections, starts the admission check, reads the first byte under
- * the handshake deadline, and hands the connection to the SOCKS or HTTP session that speaks it.
- * It tracks every live connection and upstream, so that closing it closes them all.
+ * The one listener: accepts connections, decides their admission before reading a byte, reads
+ * the first byte under the handshake deadline, and hands the connection to the SOCKS or HTTP
+ * session that speaks it. It tracks every live connection and upstream, so that closing it
+ * closes them all.
+ *
+ * What a hostile or broken peer can cost it is bounded here: a refused peer (another user's
+ * program, an address outside `--allowFrom`) is closed before any byte is read or parsed; past
+ * `maxConnections` open connections, new ones are closed at accept; accept errors (EMFILE when
+ * descriptors run out) back off exponentially up to a second instead of spinning; and each of
+ * these writes one WRN line per burst, not one per event.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
@@ -11,9 +18,11 @@ import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
 import { formatAddr, type FrontTimeouts, type Session } from "./session.ts";
 import { sniff } from "./sniff.ts";
+import type { Activity } from "./activity.ts";
 import { serveSocks } from "./socks/session.ts";
 import { serveHttp } from "./http/session.ts";
 import { isSelfAddress } from "./self_address.ts";
+import { LogLimit, moreSince } from "./log_limit.ts";
 
 const log = getLogger(["ktctl", "proxy"]);
 
@@ -21,13 +30,23 @@ export interface ListenerOptions {
   hostname: string;
   port: number;
   timeouts?: Partial<FrontTimeouts>;
+  /** The most connections open at once; more are closed at accept. */
+  maxConnections?: number;
 }
+
+/** `--maxConnections`' default: far above what a desktop's programs open, far below fd limits. */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/** Accept errors back off from the first delay, doubling up to the last. */
+const ACCEPT_BACKOFF_MS = { first: 5, max: 1_000 };
 
 export interface ServeOptions {
   dialer: Dialer;
   pages: LocalPages;
   /** Who may use the proxy; everyone when absent. */
   admit?: AdmissionCheck;
+  /** Where connections and failures are recorded for the live view (activity.ts). */
+  activity?: Activity;
 }
 
 const DEFAULT_TIMEOUTS: FrontTimeouts = {
@@ -37,6 +56,9 @@ const DEFAULT_TIMEOUTS: FrontTimeouts = {
 };
 
 const ALLOW_ALL: Admission = { allowed: true, detail: "" };
+
+/** At most one WRN line per kind of event in this long (the rest are counted into the next). */
+const LOG_INTERVAL_MS = 30_000;
 
 /** Thrown by {@link ProxyListener.listen}; the CLI words it with the flags that set the address. */
 export class ListenError extends Error {
@@ -55,10 +77,18 @@ export class ProxyListener {
   #nextId = 1;
   #admit: AdmissionCheck | undefined;
   readonly #timeouts: FrontTimeouts;
+  readonly #maxConnections: number;
+  #wake: (() => void) | undefined;
+  readonly #logs = {
+    accept: new LogLimit(LOG_INTERVAL_MS),
+    full: new LogLimit(LOG_INTERVAL_MS),
+    refused: new LogLimit(LOG_INTERVAL_MS),
+  };
 
   private constructor(listener: Deno.TcpListener, opts: ListenerOptions) {
     this.#listener = listener;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
 
   /** Binds the port; throws ListenError when the address is taken or cannot be used. */
@@ -96,13 +126,38 @@ export class ProxyListener {
   serve(opts: ServeOptions): Promise<void> {
     this.#admit = opts.admit;
     this.#serving ??= (async () => {
+      let backoff = 0;
       while (!this.#closed) {
         let conn: Deno.Conn;
         try {
           conn = await this.#listener.accept();
+          backoff = 0;
         } catch (e) {
           if (this.#closed) return;
-          log.warn("Accept failed: {error}", { error: String(e) });
+          // EMFILE and its kin leave the connection queued: retrying at once would spin.
+          backoff = Math.min(
+            backoff ? backoff * 2 : ACCEPT_BACKOFF_MS.first,
+            ACCEPT_BACKOFF_MS.max,
+          );
+          const earlier = this.#logs.accept.hit();
+          if (earlier !== undefined) {
+            log.warn("Accept failed: {error}; retrying with a delay of up to 1 s{more}", {
+              error: String(e),
+              more: moreSince(earlier),
+            });
+          }
+          await this.#pause(backoff);
+          continue;
+        }
+        if (this.#live.size >= this.#maxConnections) {
+          closeQuietly(conn);
+          const earlier = this.#logs.full.hit();
+          if (earlier !== undefined) {
+            log.warn(
+              "{max} connections are open: new ones are closed until some end (raise --maxConnections if this is expected){more}",
+              { max: this.#maxConnections, more: moreSince(earlier) },
+            );
+          }
           continue;
         }
         this.#live.add(conn);
@@ -120,6 +175,7 @@ export class ProxyListener {
   /** Stops accepting and closes every open connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#wake?.();
     closeQuietly(this.#listener);
     for (const conn of this.#live) closeQuietly(conn);
     for (const upstream of this.#upstreams) upstream.close();
@@ -127,16 +183,41 @@ export class ProxyListener {
     this.#admit?.close?.();
   }
 
+  /** Sleeps `ms`, or less when the listener closes meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   async #handle(conn: Deno.Conn, id: number, opts: ServeOptions): Promise<void> {
     const local = conn.localAddr as Deno.NetAddr;
     const remote = conn.remoteAddr as Deno.NetAddr;
-    // Started now, awaited only once the request is known: the check overlaps the handshake.
-    const admission = opts.admit
-      ? opts.admit(local, remote).catch((e): Admission => ({
+    // Decided before any byte is read: a refused peer costs one lookup and a close, never a
+    // parse, whatever it sends or however slowly.
+    const verdict = opts.admit
+      ? await opts.admit(local, remote).catch((e): Admission => ({
         allowed: false,
         detail: `the peer's owner could not be checked: ${(e as Error).message}`,
       }))
-      : Promise.resolve(ALLOW_ALL);
+      : ALLOW_ALL;
+    if (!verdict.allowed) {
+      this.#refused(id, formatAddr(remote), verdict.detail);
+      return;
+    }
+    if (verdict.program) {
+      log.debug("#{id} {client}: {program} ({pid})", {
+        id,
+        client: formatAddr(remote),
+        program: verdict.program.name,
+        pid: verdict.program.pid,
+      });
+    }
+    const admission = Promise.resolve(verdict);
     const reader = new BufferedReader(conn, 1024);
     const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
     if (first !== true) return;
@@ -150,6 +231,7 @@ export class ProxyListener {
       dialer: opts.dialer,
       pages: opts.pages,
       timeouts: this.#timeouts,
+      activity: opts.activity,
       isSelf: (host, port) => isSelfAddress(host, port, this.addr),
       hold: (upstream) => {
         if (this.#closed) {
@@ -174,6 +256,18 @@ export class ProxyListener {
           byte: reader.bytes[0].toString(16),
         });
     }
+  }
+
+  /** One WRN line per burst of refusals (the first names its peer), a DBG line for each. */
+  #refused(id: number, client: string, detail: string): void {
+    log.debug("#{id} {client}: refused at accept: {detail}", { id, client, detail });
+    const earlier = this.#logs.refused.hit();
+    if (earlier === undefined) return;
+    log.warn("Refused a connection from {client} at accept: {detail}{more}", {
+      client,
+      detail,
+      more: moreSince(earlier),
+    });
   }
 }
 

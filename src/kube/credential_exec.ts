@@ -4,6 +4,11 @@
  * `KUBERNETES_EXEC_INFO` tells the plugin whether it may prompt, stdin and stderr are the user's
  * terminal only then, and the run has a deadline. The parser is pure. Caching and refreshing
  * are credential_source.ts's.
+ *
+ * A plugin's output is a secret: a failing plugin may print the token it half-fetched, a
+ * refresh token, or a password prompt's echo to stdout or stderr. Errors (which are logged)
+ * describe such output only by its shape ({@link describeOutput}: line count, the first line's
+ * length and kind), never its text; the user runs the plugin by hand to read it.
  * @module
  */
 
@@ -32,6 +37,36 @@ export class CredentialError extends Error {
   override name = "CredentialError";
 }
 
+/**
+ * The shape of a plugin's output, for an error message: "nothing", or "2 lines; the first is 41
+ * characters of text" (kinds: JSON, text, binary). Never a character of the output itself.
+ */
+export function describeOutput(output: string): string {
+  const trimmed = output.trim();
+  if (trimmed === "") return "nothing";
+  const lines = trimmed.split(/\r?\n/);
+  const first = lines[0].trim();
+  const kind = /^[[{]/.test(first) ? "JSON" : isBinary(first) ? "binary" : "text";
+  const count = lines.length === 1 ? "1 line" : `${lines.length} lines`;
+  return `${count}; the first is ${first.length} characters of ${kind}`;
+}
+
+/** Control characters (other than tabs and line ends) or undecodable bytes. */
+function isBinary(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f || c === 0xfffd) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** How the user reads what the plugin printed, since ktctl will not show it. */
+function readItYourself(command: string): string {
+  return `not shown, as it may hold a secret: run ${command} yourself to read it`;
+}
+
 /** Reads a plugin's stdout: an ExecCredential with a token or a certificate and key. */
 export function parseExecCredential(stdout: string, command: string): CredentialMaterial {
   let doc: unknown;
@@ -39,9 +74,9 @@ export function parseExecCredential(stdout: string, command: string): Credential
     doc = JSON.parse(stdout);
   } catch {
     throw new CredentialError(
-      `credential plugin ${command} printed no ExecCredential JSON (${
-        JSON.stringify(stdout.trim().slice(0, 80))
-      })`,
+      `credential plugin ${command} printed no ExecCredential JSON (it printed ${
+        describeOutput(stdout)
+      }; ${readItYourself(command)})`,
     );
   }
   const d = doc as { kind?: unknown; status?: Record<string, unknown> } | null;
@@ -138,9 +173,13 @@ export async function runExecPlugin(
     throw new CredentialError(`credential plugin ${exec.command} took more than ${timeoutMs} ms`);
   }
   if (!out.success) {
-    const stderr = interactive ? "" : new TextDecoder().decode(out.stderr).trim().slice(-300);
+    // Its error output went to the terminal when interactive; else only its shape is told.
+    const stderr = interactive ? "" : new TextDecoder().decode(out.stderr);
     throw new CredentialError(
-      `credential plugin ${exec.command} exited with ${out.code}${stderr ? `: ${stderr}` : ""}`,
+      `credential plugin ${exec.command} exited with ${out.code}` +
+        (stderr.trim()
+          ? ` (its error output: ${describeOutput(stderr)}; ${readItYourself(exec.command)})`
+          : ""),
     );
   }
   return parseExecCredential(new TextDecoder().decode(out.stdout), exec.command);

@@ -132,6 +132,8 @@ export class Reflector<T> {
   #loop: Promise<void> | undefined;
   #up = false;
   readonly stats: ReflectorStats = { lists: 0, watches: 0 };
+  /** When the last watch event (bookmarks included) arrived, epoch ms; for the live view. */
+  lastEventAt: number | undefined;
 
   constructor(
     readonly api: KubeApi,
@@ -196,6 +198,7 @@ export class Reflector<T> {
           version,
           (event: WatchEvent) => {
             version = resourceVersion(event.object) ?? version;
+            this.lastEventAt = Date.now();
             // The first event after a (re)connect proves the path works again.
             backoff = this.opts.backoffMs ?? 500;
             if (event.type === "BOOKMARK") return;

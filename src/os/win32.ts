@@ -15,6 +15,7 @@ import { getLogger } from "@logtape/logtape";
 import { decodeRegData, encodeRegData, RegistryError, type RegValue } from "./windows_registry.ts";
 import type { WindowsProcesses } from "./process_probe_windows.ts";
 import type { InternetRefresh, WindowsSystem } from "./windows_system.ts";
+import { type Kernel32, openKernel32 } from "./kernel32.ts";
 
 const logger = getLogger(["ktctl", "sysproxy"]);
 
@@ -70,20 +71,11 @@ const SYMBOLS = {
   wininet: {
     InternetSetOptionW: { parameters: ["pointer", "u32", "pointer", "u32"], result: "i32" },
   },
-  kernel32: {
-    K32EnumProcesses: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
-    OpenProcess: { parameters: ["u32", "i32", "u32"], result: "pointer" },
-    GetExitCodeProcess: { parameters: ["pointer", "buffer"], result: "i32" },
-    GetProcessTimes: {
-      parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
-      result: "i32",
-    },
-    CloseHandle: { parameters: ["pointer"], result: "i32" },
-    SetConsoleCtrlHandler: { parameters: ["function", "i32"], result: "i32" },
-  },
 } as const;
 
-type Libraries = { [L in keyof typeof SYMBOLS]: Deno.DynamicLibrary<(typeof SYMBOLS)[L]> };
+type Libraries = { [L in keyof typeof SYMBOLS]: Deno.DynamicLibrary<(typeof SYMBOLS)[L]> } & {
+  kernel32: Kernel32;
+};
 
 let opened: Libraries | undefined;
 
@@ -92,7 +84,7 @@ function libs(): Libraries {
     advapi32: Deno.dlopen("advapi32.dll", SYMBOLS.advapi32),
     user32: Deno.dlopen("user32.dll", SYMBOLS.user32),
     wininet: Deno.dlopen("wininet.dll", SYMBOLS.wininet),
-    kernel32: Deno.dlopen("kernel32.dll", SYMBOLS.kernel32),
+    kernel32: openKernel32(),
   };
 }
 

@@ -38,3 +38,18 @@ export function isClientSide(row: SocketRow, local: Endpoint, remote: Endpoint):
   return row.localPort === remote.port && row.remotePort === local.port &&
     row.localIp === remote.ip && row.remoteIp === local.ip;
 }
+
+/** Who holds the client's socket: its owner's uid, and what else the table says about it. */
+export interface SocketOwner {
+  uid: number;
+  /** Linux: the socket's inode, which leads to the process holding it. */
+  inode?: number;
+  /** The client program, where the table names it (macOS lsof). */
+  program?: { name: string; pid: number };
+}
+
+/** Finds the owner of the client's end of the connection ktctl sees as (`local`, `remote`). */
+export type OwnerLookup = (
+  local: Deno.NetAddr,
+  remote: Deno.NetAddr,
+) => Promise<SocketOwner | undefined>;

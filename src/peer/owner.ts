@@ -2,31 +2,22 @@
  * Whether a connection to the proxy comes from a program of the user who runs ktctl. On a shared
  * machine (a terminal server, a jump host) any local account can reach a loopback port, and
  * through ktctl the cluster, with this user's credentials. The check runs once per accepted
- * connection, before the handshake, never on the data path: the client's end of the connection
- * is looked up in the operating system's socket table (see the per-platform modules: Linux asks
- * sock_diag, else reads /proc/net/tcp{,6}), and its owner compared with this process's user. Anything that cannot be told (the socket is not
- * listed, the table cannot be read, the lookup takes too long) is refused: connections from
- * other machines are never listed, so a proxy bound beyond loopback needs the check turned off.
+ * connection, before a byte of it is read, never on the data path: the client's end of the
+ * connection is looked up in the operating system's socket table (see the per-platform modules:
+ * Linux asks sock_diag, else reads /proc/net/tcp{,6}), and its owner compared with this
+ * process's user. Anything that cannot be told (the socket is not listed, the table cannot be
+ * read, the lookup takes too long) is refused. Connections from other machines are never listed:
+ * those are decided by `--allowFrom` (policy.ts), not here. An admitted connection's verdict
+ * names the client program where the platform tells it.
  * @module
  */
-import { lookupClientUid } from "./owner_linux.ts";
-import { netlinkUidLookup, type UidLookup } from "./owner_netlink.ts";
-import { lsofClientUid } from "./owner_macos.ts";
+import type { OwnerLookup } from "./address.ts";
+import { lookupClientOwner } from "./owner_linux.ts";
+import { netlinkOwnerLookup } from "./owner_netlink.ts";
+import { lsofClientOwner } from "./owner_macos.ts";
 import { windowsPeerCheck } from "./owner_windows.ts";
-
-export interface PeerVerdict {
-  allowed: boolean;
-  /** Who the client is (uid, pid, SID) or why that is unknown, for the log line. */
-  detail: string;
-}
-
-/**
- * `local` and `remote` are the accepted connection's own `localAddr` and `remoteAddr`. `close`
- * releases what the check holds (Linux: its netlink socket).
- */
-export type PeerCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<PeerVerdict>) & {
-  close?(): void;
-};
+import { type Program, programOfSocket } from "./program_linux.ts";
+import type { Admission, AdmissionCheck } from "./verdict.ts";
 
 export interface PeerCheckOptions {
   os?: typeof Deno.build.os;
@@ -34,55 +25,77 @@ export interface PeerCheckOptions {
   timeoutMs?: number;
   /** Linux: sock_diag with /proc as the fallback (the default), or /proc alone. */
   linux?: "netlink" | "proc";
+  /** Linux: name the client program of an admitted connection (default: yes). */
+  nameProgram?: boolean;
 }
 
 /** The check for this platform. Throws when the platform's own facts cannot be read at all. */
-export function peerOwnerCheck(opts: PeerCheckOptions = {}): PeerCheck {
+export function peerOwnerCheck(opts: PeerCheckOptions = {}): AdmissionCheck {
   const os = opts.os ?? Deno.build.os;
-  if (os === "windows") return guarded(windowsPeerCheck(), opts.timeoutMs ?? 2_000);
-  if (os === "darwin") return guarded(uidCheck(lsofClientUid), opts.timeoutMs ?? 2_000);
-  const lookup: { lookup: UidLookup; close?(): void } = opts.linux === "proc"
-    ? { lookup: lookupClientUid }
+  const timeoutMs = opts.timeoutMs ?? 2_000;
+  if (os === "windows") return guarded(windowsPeerCheck(), timeoutMs);
+  if (os === "darwin") return guarded(uidCheck(lsofClientOwner), timeoutMs);
+  const lookup: { lookup: OwnerLookup; close?(): void } = opts.linux === "proc"
+    ? { lookup: lookupClientOwner }
     : linuxLookup();
-  return Object.assign(guarded(uidCheck(lookup.lookup), opts.timeoutMs ?? 2_000), {
-    close: () => lookup.close?.(),
-  });
+  return Object.assign(
+    guarded(
+      uidCheck(lookup.lookup, undefined, opts.nameProgram === false ? undefined : programOfSocket),
+      timeoutMs,
+    ),
+    {
+      close: () => lookup.close?.(),
+    },
+  );
 }
 
 /**
  * sock_diag over netlink (microseconds), else /proc/net/tcp (milliseconds on a busy machine);
  * a netlink failure on one connection falls back to /proc for that connection.
  */
-function linuxLookup(): { lookup: UidLookup; close?(): void } {
-  let netlink: ReturnType<typeof netlinkUidLookup>;
+function linuxLookup(): { lookup: OwnerLookup; close?(): void } {
+  let netlink: ReturnType<typeof netlinkOwnerLookup>;
   try {
-    netlink = netlinkUidLookup();
+    netlink = netlinkOwnerLookup();
   } catch {
-    return { lookup: lookupClientUid };
+    return { lookup: lookupClientOwner };
   }
   return {
-    lookup: (local, remote) => netlink(local, remote).catch(() => lookupClientUid(local, remote)),
+    lookup: (local, remote) => netlink(local, remote).catch(() => lookupClientOwner(local, remote)),
     close: () => netlink.close(),
   };
 }
 
-/** Compares the owning uid that `lookup` finds with this process's. */
+/**
+ * Compares the owning uid that `lookup` finds with this process's. For an admitted connection
+ * whose lookup gave a socket inode but no program, `programOf` names the program (Linux).
+ */
 export function uidCheck(
-  lookup: (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<number | undefined>,
+  lookup: OwnerLookup,
   own: number = Deno.uid() ?? -1,
-): PeerCheck {
+  programOf?: (inode: number, uid: number) => Promise<Program | undefined>,
+): AdmissionCheck {
   return async (local, remote) => {
-    const uid = await lookup(local, remote);
-    if (uid === undefined) return { allowed: false, detail: "the client's socket is not listed" };
-    return { allowed: uid === own, detail: `uid ${uid}` };
+    const owner = await lookup(local, remote);
+    if (owner === undefined) return { allowed: false, detail: "the client's socket is not listed" };
+    if (owner.uid !== own) {
+      return { allowed: false, detail: `its program runs as uid ${owner.uid}, not as this user` };
+    }
+    const program = owner.program ??
+      (programOf && owner.inode
+        // Naming the program is for the log and the live view: it never decides admission.
+        ? await programOf(owner.inode, owner.uid).catch(() => undefined)
+        : undefined);
+    if (!program) return { allowed: true, detail: `uid ${owner.uid}` };
+    return { allowed: true, detail: `uid ${owner.uid}, ${program.name} (${program.pid})`, program };
   };
 }
 
 /** Fails closed: an error or a lookup past its deadline refuses the connection. */
-function guarded(check: PeerCheck, timeoutMs: number): PeerCheck {
+function guarded(check: AdmissionCheck, timeoutMs: number): AdmissionCheck {
   return async (local, remote) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<PeerVerdict>((resolve) => {
+    const late = new Promise<Admission>((resolve) => {
       timer = setTimeout(
         () => resolve({ allowed: false, detail: `no owner found within ${timeoutMs} ms` }),
         timeoutMs,

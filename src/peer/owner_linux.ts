@@ -6,7 +6,14 @@
  * the first match, so the kernel does not render the rest of a long table.
  * @module
  */
-import { type Endpoint, endpointOf, ipFromBytes, isClientSide, type SocketRow } from "./address.ts";
+import {
+  type Endpoint,
+  endpointOf,
+  ipFromBytes,
+  isClientSide,
+  type SocketOwner,
+  type SocketRow,
+} from "./address.ts";
 
 /** One socket row: addresses canonical (IPv4-mapped IPv6 as plain IPv4), ports as numbers. */
 export interface ProcTcpRow extends SocketRow {
@@ -93,12 +100,21 @@ async function* lines(path: string): AsyncGenerator<string> {
   if (pending) yield pending;
 }
 
-/** Finds the client's row in tcp, then tcp6 (a dual-stack client socket appears there). */
+/** The uid owning the client's socket (see {@link lookupClientOwner}). */
 export async function lookupClientUid(
   local: Deno.NetAddr,
   remote: Deno.NetAddr,
   tables = ["/proc/net/tcp", "/proc/net/tcp6"],
 ): Promise<number | undefined> {
+  return (await lookupClientOwner(local, remote, tables))?.uid;
+}
+
+/** Finds the client's row in tcp, then tcp6 (a dual-stack client socket appears there). */
+export async function lookupClientOwner(
+  local: Deno.NetAddr,
+  remote: Deno.NetAddr,
+  tables = ["/proc/net/tcp", "/proc/net/tcp6"],
+): Promise<SocketOwner | undefined> {
   const [l, r] = [endpointOf(local), endpointOf(remote)];
   // The client's port as the table spells it: most rows are skipped without being parsed.
   const needle = `:${r.port.toString(16).toUpperCase().padStart(4, "0")} `;
@@ -114,7 +130,7 @@ export async function lookupClientUid(
       if (e instanceof Deno.errors.NotFound) continue; // no IPv6 in this kernel
       throw e;
     }
-    if (found) return found.uid;
+    if (found) return { uid: found.uid, inode: found.inode };
   }
   return undefined;
 }

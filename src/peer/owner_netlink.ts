@@ -3,12 +3,12 @@
  * one socket with the client's address tuple, instead of rendering the whole /proc/net/tcp
  * table (which costs milliseconds of kernel time on a machine with thousands of sockets). The
  * kernel answers an exact lookup (no NLM_F_DUMP) with one inet_diag_msg, whose `idiag_uid` is the
- * socket's owner, or with ENOENT. Message building and parsing are pure; peer_owner.ts falls
+ * socket's owner, or with ENOENT. Message building and parsing are pure; owner.ts falls
  * back to /proc/net/tcp when libc or netlink is not available.
  * @module
  */
 import ipaddr from "ipaddr.js";
-import { type Endpoint, endpointOf } from "./address.ts";
+import { type Endpoint, endpointOf, type OwnerLookup, type SocketOwner } from "./address.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -64,8 +64,11 @@ export function diagRequest(
   return b;
 }
 
-/** The answer: the owner's uid, "absent" (ENOENT), or an error for anything else. */
-export function parseDiagReply(b: Uint8Array): number | "absent" {
+/**
+ * The answer: the socket's owner uid and inode (inet_diag_msg's idiag_uid, idiag_inode),
+ * "absent" (ENOENT), or an error for anything else.
+ */
+export function parseDiagReply(b: Uint8Array): SocketOwner | "absent" {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (b.length < NLMSG_HEADER) throw new Error(`short netlink reply (${b.length} bytes)`);
   const type = v.getUint16(4, true);
@@ -77,7 +80,7 @@ export function parseDiagReply(b: Uint8Array): number | "absent" {
   if (type !== SOCK_DIAG_BY_FAMILY || b.length < NLMSG_HEADER + 72) {
     throw new Error(`unexpected netlink reply (type ${type}, ${b.length} bytes)`);
   }
-  return v.getUint32(NLMSG_HEADER + 64, true);
+  return { uid: v.getUint32(NLMSG_HEADER + 64, true), inode: v.getUint32(NLMSG_HEADER + 68, true) };
 }
 
 const LIBC = {
@@ -95,7 +98,7 @@ const SO_RCVTIMEO = 20;
  * A lookup over one netlink socket, kept open until `close()` (the listener's close); throws at
  * once when libc or NETLINK_SOCK_DIAG is not there (so the caller can pick /proc instead).
  */
-export function netlinkUidLookup(): UidLookup & { close(): void } {
+export function netlinkOwnerLookup(): OwnerLookup & { close(): void } {
   const lib = Deno.dlopen("libc.so.6", LIBC);
   const libc = lib.symbols;
   const fd = libc.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -109,7 +112,7 @@ export function netlinkUidLookup(): UidLookup & { close(): void } {
   const reply = new Uint8Array(8192);
   const view = new DataView(reply.buffer);
   let seq = 0;
-  const ask = (family: number, self: Endpoint, peer: Endpoint): number | "absent" => {
+  const ask = (family: number, self: Endpoint, peer: Endpoint): SocketOwner | "absent" => {
     const request = diagRequest(family, self, peer, ++seq);
     if (Number(libc.send(fd, request, BigInt(request.length), 0)) !== request.length) {
       throw new Error("sock_diag request not sent");
@@ -144,5 +147,3 @@ export function netlinkUidLookup(): UidLookup & { close(): void } {
     },
   });
 }
-
-export type UidLookup = (local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<number | undefined>;

@@ -7,14 +7,20 @@
  * pure; the FFI part is loaded only on Windows.
  * @module
  */
+import {
+  type Kernel32,
+  openKernel32,
+  PROCESS_QUERY_LIMITED_INFORMATION,
+  processImageName,
+} from "../os/kernel32.ts";
 import { type Endpoint, endpointOf, ipFromBytes, isClientSide, type SocketRow } from "./address.ts";
+import type { AdmissionCheck } from "./verdict.ts";
 
 export const AF_INET = 2;
 export const AF_INET6 = 23;
 const TCP_TABLE_OWNER_PID_ALL = 5;
 const ERROR_INSUFFICIENT_BUFFER = 122;
 const MIB_TCP_STATE_TIME_WAIT = 11;
-const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 const TOKEN_QUERY = 0x0008;
 const TOKEN_USER = 1;
 
@@ -100,11 +106,6 @@ const SYMBOLS = {
       nonblocking: true,
     },
   },
-  kernel32: {
-    OpenProcess: { parameters: ["u32", "i32", "u32"], result: "pointer" },
-    GetCurrentProcess: { parameters: [], result: "pointer" },
-    CloseHandle: { parameters: ["pointer"], result: "i32" },
-  },
   advapi32: {
     OpenProcessToken: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
     GetTokenInformation: {
@@ -114,9 +115,10 @@ const SYMBOLS = {
   },
 } as const;
 
+/** iphlpapi and advapi32 are this module's own; kernel32 is shared (`os/kernel32.ts`). */
 type Libraries = {
   iphlpapi: Deno.DynamicLibrary<typeof SYMBOLS.iphlpapi>["symbols"];
-  kernel32: Deno.DynamicLibrary<typeof SYMBOLS.kernel32>["symbols"];
+  kernel32: Kernel32["symbols"];
   advapi32: Deno.DynamicLibrary<typeof SYMBOLS.advapi32>["symbols"];
 };
 
@@ -125,7 +127,7 @@ let libraries: Libraries | undefined;
 function load(): Libraries {
   libraries ??= {
     iphlpapi: Deno.dlopen("iphlpapi.dll", SYMBOLS.iphlpapi).symbols,
-    kernel32: Deno.dlopen("kernel32.dll", SYMBOLS.kernel32).symbols,
+    kernel32: openKernel32().symbols,
     advapi32: Deno.dlopen("advapi32.dll", SYMBOLS.advapi32).symbols,
   };
   return libraries;
@@ -185,11 +187,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** A check that compares the client process's user SID with ktctl's own. */
-export function windowsPeerCheck(): (
-  local: Deno.NetAddr,
-  remote: Deno.NetAddr,
-) => Promise<{ allowed: boolean; detail: string }> {
+/**
+ * A check that compares the client process's user SID with ktctl's own; an allowed verdict names
+ * the client program (image name and pid).
+ */
+export function windowsPeerCheck(): AdmissionCheck {
   const lib = load();
   const own = tokenUserSid(lib, lib.kernel32.GetCurrentProcess());
   if (!own) throw new Error("cannot read this process's own user SID");
@@ -212,7 +214,12 @@ export function windowsPeerCheck(): (
       const sid = tokenUserSid(lib, handle);
       if (!sid) return { allowed: false, detail: `process ${pid}'s user cannot be read` };
       const allowed = sameBytes(sid, own);
-      return { allowed, detail: `process ${pid}, user ${sidToString(sid)}` };
+      const name = allowed ? processImageName(handle) : undefined;
+      return {
+        allowed,
+        detail: `process ${pid}${name ? ` (${name})` : ""}, user ${sidToString(sid)}`,
+        ...(name ? { program: { name, pid } } : {}),
+      };
     } finally {
       lib.kernel32.CloseHandle(handle);
     }

@@ -47,6 +47,8 @@ export class PortForwarder implements UpstreamOpener {
   #sockets: ApiServerSockets;
   #tunnels: TunnelSessions;
   #opener: UpstreamOpener;
+  /** Why connections use one WebSocket each, once the API server refused the tunnel. */
+  #fellBack: string | null = null;
 
   constructor(
     readonly config: KubeConfig,
@@ -64,17 +66,31 @@ export class PortForwarder implements UpstreamOpener {
       this.#tunnels,
       perConnection,
       (e) => e instanceof TunnelUnsupported,
-      (e) =>
+      (e) => {
+        this.#fellBack = (e as Error).message;
         log.info(
           "The API server does not tunnel SPDY port-forwards ({reason}; Kubernetes 1.30+): " +
             "using one WebSocket per connection",
           { reason: (e as Error).message },
-        ),
+        );
+      },
     );
   }
 
   open(target: PodTarget): Promise<Upstream> {
     return this.#opener.open(target);
+  }
+
+  /**
+   * What the live view shows of the tunnels: the transport in use (and why, after a fall-back),
+   * and per pod the multiplexed sessions and the connections on them.
+   */
+  tunnels(): {
+    mode: "multiplexed" | "websocket";
+    fellBack: string | null;
+    pods: { pod: string; sessions: number; connections: number }[];
+  } {
+    return { mode: this.opts.mode, fellBack: this.#fellBack, pods: this.#tunnels.snapshot() };
   }
 
   /** Closes the multiplexed sessions of a deleted pod. */

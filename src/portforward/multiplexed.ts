@@ -192,6 +192,16 @@ export class TunnelSessions implements UpstreamOpener {
     return session;
   }
 
+  /** Per pod: its multiplexed sessions and the connections open on them (for the live view). */
+  snapshot(): { pod: string; sessions: number; connections: number }[] {
+    return [...this.#pods].map(([pod, p]) => ({
+      pod,
+      sessions: p.sessions.size,
+      // Each connection is two streams (error and data).
+      connections: [...p.sessions].reduce((n, s) => n + Math.floor(s.streamCount / 2), 0),
+    }));
+  }
+
   /** Closes the sessions of a pod that no longer exists. */
   podGone(namespace: string, pod: string): void {
     const key = `${namespace}/${pod}`;

@@ -74,9 +74,10 @@ export class ApiServerSockets implements ServerSockets {
     const key = JSON.stringify([new URL(url).origin, transport]);
     if (this.#pool?.key !== key) {
       if (!this.#pool) {
-        log.debug("Port-forwards reach {origin} with TLS by {engine}{proxy}", {
-          origin: new URL(url).origin,
-          engine: tlsEngine(url, transport),
+        const engine = tlsEngine(url, transport);
+        log.debug("Port-forwards go to the API server at {origin} ({tls}){proxy}", {
+          origin: new URL(url).origin.replace(/^ws/, "http"),
+          tls: engine === "none" ? "no TLS" : engine === "deno" ? "TLS by Deno" : "TLS by node:tls",
           proxy: transport.proxyUrl ? ` through the proxy ${new URL(transport.proxyUrl).host}` : "",
         });
       }

@@ -195,12 +195,15 @@ export class ClusterConnector {
         return upstream;
       } catch (e) {
         last = e;
-        log.debug("Could not open {target}: {error}", {
-          target: describe(target),
-          error: String(e),
-        });
         // Credentials or RBAC fail the same way for every pod: no point trying the rest.
         if (e instanceof DialError && e.kind === "forbidden") break;
+        // The last failure is the connection's, logged once by the front with the client.
+        if (target !== targets.at(-1)) {
+          log.debug("Could not open {target} ({error}): trying the next pod", {
+            target: describe(target),
+            error: e instanceof Error ? e.message : String(e),
+          });
+        }
       }
     }
     throw last;

@@ -8,12 +8,30 @@
  * @module
  */
 import type { Platform, ProxyMethod } from "./types.ts";
-import type { RegValue } from "../os/windows_registry.ts";
+import { ENVIRONMENT_KEY, INTERNET_SETTINGS_KEY, type RegValue } from "../os/windows_registry.ts";
 
 /** Marks a file as ours, so a stray JSON file is never taken for state. */
 export const STATE_FORMAT = "ktctl-connect-state";
 /** Bumped whenever a reader of the old format would misread the new one. */
 export const STATE_VERSION = 1;
+
+/**
+ * Every registry value ktctl ever sets, by key: the only ones a state file may name. A state
+ * file is a user-writable JSON file, so one that names anything else (a tampered or forged file
+ * asking `clean` to "restore" a Run key, say) gets that entry refused, never written. When ktctl
+ * starts setting a new value, add its name here.
+ */
+export const KTCTL_VALUES: Readonly<Record<string, readonly string[]>> = {
+  [ENVIRONMENT_KEY]: ["http_proxy", "https_proxy"],
+  [INTERNET_SETTINGS_KEY]: ["ProxyServer", "ProxyOverride", "ProxyEnable", "AutoConfigURL"],
+};
+
+/** Whether `key\name` is one of {@link KTCTL_VALUES} (compared as Windows does: any case). */
+export function isKtctlValue(key: string, name: string): boolean {
+  const names = Object.entries(KTCTL_VALUES).find(([k]) => k.toLowerCase() === key.toLowerCase())
+    ?.[1];
+  return names !== undefined && names.some((n) => n.toLowerCase() === name.toLowerCase());
+}
 
 /** One registry value touched by ktctl: what it was (`null`: did not exist) and what we set. */
 export interface TouchedValue {

@@ -239,6 +239,12 @@ const K8S_LDFLAGS = (() => {
 export async function build(opts: { force?: boolean } = {}): Promise<string> {
   const bin = binDir();
   if (!opts.force && (await isBuilt())) return bin;
+  // Several processes (test files, the demo, a second shell) may ask at once: one builds, the
+  // others wait for its lock and then find the binaries built.
+  await Deno.mkdir(bin, { recursive: true });
+  using lock = await Deno.open(`${bin}.build-lock`, { create: true, write: true });
+  await lock.lock(true);
+  if (!opts.force && (await isBuilt())) return bin;
   await checkGo();
   const started = Date.now();
   log(`building into ${bin} (${VERSION_KEY}); a cold build takes ~7 min on 2 cores`);

@@ -1,6 +1,7 @@
 // src/peer/owner_windows.ts under the real Windows deno.exe in Wine: GetExtendedTcpTable's
 // owning pids and the token user SIDs, for a connection from the same process, from a second
-// Windows process, and from a Linux process (what Wine does with a socket it does not own).
+// Windows process, and from a Linux process (what Wine does with a socket it does not own);
+// an allowed client's program is named by its image (the shared kernel32 binding).
 // Wine has one user, so "another user's process" cannot be made here: the Linux test covers it.
 import assert from "node:assert/strict";
 import { createPrefix, REPO_ROOT } from "./wine.ts";
@@ -72,13 +73,18 @@ c.close();`,
     await p.wait(10_000);
     const results = Object.fromEntries(JSON.parse(line.match(/RESULT (.*)/)![1])) as Record<
       string,
-      { allowed: boolean; detail: string }
+      { allowed: boolean; detail: string; program?: { name: string; pid: number } }
     >;
     console.log(results);
     // The same process and another process of this (the only) Wine user: allowed, by SID.
     assert.equal(results.self.allowed, true, results.self.detail);
-    assert.match(results.self.detail, /^process \d+, user S-1-5-21-/);
+    assert.match(results.self.detail, /^process \d+ \(deno\.exe\), user S-1-5-21-/);
     assert.equal(results.windows.allowed, true, results.windows.detail);
+    // The client program, named by its image (kernel32 QueryFullProcessImageNameW).
+    for (const who of ["self", "windows"]) {
+      assert.equal(results[who].program?.name.toLowerCase(), "deno.exe", who);
+      assert.match(results[who].detail, new RegExp(`^process ${results[who].program?.pid} `));
+    }
     // A Linux process's socket: Wine knows no Windows process for it, so it is refused.
     assert.deepEqual(results.linux, {
       allowed: false,

@@ -7,7 +7,7 @@
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
 import { DialError } from "../../net/upstream.ts";
 import type { Dialed, DialHint } from "../dialer.ts";
-import { logRefusal, messageOf, type Session } from "../session.ts";
+import { dialFor, logRefusal, messageOf, type Session } from "../session.ts";
 import type { RequestHead } from "./head.ts";
 import { localResponse } from "./messages.ts";
 
@@ -22,7 +22,7 @@ export async function dial(
   hint?: DialHint,
 ): Promise<Dialed | undefined> {
   try {
-    return await s.dialer.dial(host, port, hint);
+    return await dialFor(s, host, port, dest, hint);
   } catch (e) {
     const kind = await answerUnreachable(s, head, dest, e, close);
     logRefusal(s, dest, e, kind === "forbidden");

@@ -2,9 +2,11 @@
  * Where an HTTP/1.x message body ends (RFC 9112 §6). ktctl passes bodies on as they came, chunked
  * or not, and only needs to know where each one stops: that is what lets one client connection
  * carry request after request, to different hosts. The rules are strict where a proxy and a
- * server could disagree (both Content-Length and Transfer-Encoding, differing Content-Lengths, a
- * malformed chunk size): such a message is refused, never guessed at. Pure, fed bytes as they
- * arrive.
+ * server could disagree (both Content-Length and Transfer-Encoding, repeated or listed
+ * Content-Lengths, a request coding other than chunked, a malformed chunk size): such a message
+ * is refused, never guessed at; where RFC 9112 and Node's llhttp differ, ktctl refuses what
+ * either would refuse. The decision is the one description of the body that messages.ts writes
+ * the framing fields from. Pure, fed bytes as they arrive.
  * @module
  */
 import {
@@ -23,16 +25,20 @@ export type Framing =
 
 export type FramingResult = { ok: true; framing: Framing } | { ok: false; reason: string };
 
-/** How a request's body is delimited; a request without either field has none. */
+/**
+ * How a request's body is delimited; a request without either field has none. Only one exact
+ * answer is taken: `Transfer-Encoding: chunked` alone (any other coding is one a server behind
+ * may read differently), or one Content-Length; never both, never a list.
+ */
 export function requestFraming(head: RequestHead): FramingResult {
-  const te = fieldTokens(head.fields, "transfer-encoding");
-  if (te.length > 0) {
+  if (hasField(head.fields, "transfer-encoding")) {
+    const te = fieldTokens(head.fields, "transfer-encoding");
     if (head.minor === 0) return { ok: false, reason: "Transfer-Encoding in an HTTP/1.0 request" };
-    if (fieldValues(head.fields, "content-length").length > 0) {
+    if (hasField(head.fields, "content-length")) {
       return { ok: false, reason: "both Transfer-Encoding and Content-Length" };
     }
-    if (te[te.length - 1] !== "chunked") {
-      return { ok: false, reason: `Transfer-Encoding ${te.join(", ")} does not end in chunked` };
+    if (te.length !== 1 || te[0] !== "chunked") {
+      return { ok: false, reason: `Transfer-Encoding ${te.join(", ")} is not just chunked` };
     }
     return { ok: true, framing: { kind: "chunked" } };
   }
@@ -41,16 +47,27 @@ export function requestFraming(head: RequestHead): FramingResult {
   return { ok: true, framing: { kind: "length", length: length ?? 0 } };
 }
 
-/** How a response's body is delimited, given the request it answers. */
+/**
+ * How a response's body is delimited, given the request it answers. Both Transfer-Encoding and
+ * Content-Length, an empty Transfer-Encoding or chunked applied twice are refused (RFC 9112 §6.3
+ * lets a proxy refuse what it cannot relay unambiguously).
+ */
 export function responseFraming(head: ResponseHead, requestMethod: string): FramingResult {
+  const hasTe = hasField(head.fields, "transfer-encoding");
+  if (hasTe && hasField(head.fields, "content-length")) {
+    return { ok: false, reason: "both Transfer-Encoding and Content-Length" };
+  }
   if (
     requestMethod === "HEAD" || (head.status >= 100 && head.status < 200) || head.status === 204 ||
     head.status === 304
   ) {
     return { ok: true, framing: { kind: "length", length: 0 } };
   }
-  const te = fieldTokens(head.fields, "transfer-encoding");
-  if (te.length > 0) {
+  if (hasTe) {
+    const te = fieldTokens(head.fields, "transfer-encoding");
+    if (te.length === 0) return { ok: false, reason: "an empty Transfer-Encoding" };
+    const chunked = te.filter((t) => t === "chunked").length;
+    if (chunked > 1) return { ok: false, reason: "chunked applied more than once" };
     // Not chunked last: only the close can end it (RFC 9112 §6.3 item 4).
     return {
       ok: true,
@@ -65,14 +82,17 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Fram
   };
 }
 
-/** The one Content-Length (repeated identical values allowed), none, or invalid. */
+/** The one Content-Length: exactly one field of 1-15 digits, none, or invalid. */
 function contentLength(fields: readonly Field[]): number | undefined | "invalid" {
-  const values = fieldValues(fields, "content-length").flatMap((v) => v.split(",")).map((v) =>
-    v.trim()
-  );
+  const values = fieldValues(fields, "content-length");
   if (values.length === 0) return undefined;
-  if (!values.every((v) => v === values[0]) || !/^[0-9]{1,15}$/.test(values[0])) return "invalid";
+  // Repeated or listed values, even identical ones, are refused: servers differ on them.
+  if (values.length > 1 || !/^[0-9]{1,15}$/.test(values[0])) return "invalid";
   return Number(values[0]);
+}
+
+function hasField(fields: readonly Field[], name: string): boolean {
+  return fields.some(([k]) => k.toLowerCase() === name);
 }
 
 /** Longest chunk-size line (size, extensions) and trailer section ktctl takes. */
@@ -80,8 +100,11 @@ export const MAX_CHUNK_LINE = 4096;
 export const MAX_TRAILERS = 32 * 1024;
 
 type ChunkState =
-  /** `after`: 0 in the digits, 1 in whitespace after them, 2 in an extension. */
-  | { at: "size"; line: number; digits: number; size: number; after: 0 | 1 | 2; cr: boolean }
+  /**
+   * `after`: 0 in the digits, 2 in an extension. No whitespace between the size and an extension
+   * (RFC 9112 would allow BWS before ";"; llhttp does not, and ktctl reads chunks as it does).
+   */
+  | { at: "size"; line: number; digits: number; size: number; after: 0 | 2; cr: boolean }
   | { at: "data"; left: number }
   | { at: "data-cr" }
   | { at: "data-lf" }
@@ -196,10 +219,6 @@ export class BodyFramer {
       if (s.digits === 13) throw new FramingError("chunk size too large");
       s.size = s.size * 16 + hex;
       s.digits++;
-      return i + 1;
-    }
-    if (s.digits > 0 && (c === 0x20 || c === 9)) {
-      s.after = 1;
       return i + 1;
     }
     if (s.digits > 0 && c === 0x3b) {

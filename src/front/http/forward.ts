@@ -1,33 +1,35 @@
 /**
  * An absolute-form request (`GET http://host/path`, any method) to its origin and back: dial or
  * reuse the connection to that origin, send the head rewritten, pass the body and the response
- * on as they come (framing is only counted, so chunked bodies, `Expect: 100-continue` and
- * interim responses flow through untouched), and switch to a plain pipe after a
- * `101 Switching Protocols`.
+ * on as they come (framing is counted, and the framing fields written are generated from what
+ * was counted: messages.ts), and switch to a plain pipe after a `101 Switching Protocols` the
+ * client asked for. A response ktctl cannot relay unambiguously ends the origin connection: the
+ * client gets a 502 when no byte of a final response has reached it yet, else its connection is
+ * cut, so that nothing an origin sends can be read as the answer to the client's next request.
  * @module
  */
 import { closeQuietly, writeAll } from "../../net/io.ts";
 import { pipe, type PipeStats } from "../../net/pipe.ts";
 import { DialError, type Upstream } from "../../net/upstream.ts";
-import { logTunnel, messageOf, type Session } from "../session.ts";
+import { logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
-import { BodyFramer, type Framing, FramingError, requestFraming, responseFraming } from "./body.ts";
-import { fieldValues, parseResponseHead, type RequestHead, type ResponseHead } from "./head.ts";
+import { BodyFramer, type Framing, FramingError } from "./body.ts";
 import {
-  clientKeepsAlive,
-  clientResponse,
-  originKeepsAlive,
-  originRequest,
-  upgradeRequested,
-} from "./messages.ts";
-import type { Target } from "./target.ts";
+  fieldValues,
+  type HeadLimits,
+  type RequestHead,
+  type ResponseHead,
+  responseHeadParser,
+} from "./head.ts";
+import { clientKeepsAlive, planRequest, planResponse, upgradeRequested } from "./messages.ts";
+import { loggableTarget, type Target } from "./target.ts";
 import { answer, answerUnreachable, dial } from "./answer.ts";
 import type { Dialed } from "../dialer.ts";
 import { authSchemesOf, toProxyForm } from "../../net/proxy_handshake.ts";
 import { connectMessage } from "../../net/proxy_dial.ts";
 
-/** The longest response head ktctl relays. */
-const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Limits on a response head: more fields than a request may carry (Set-Cookie, CSP...). */
+const RESPONSE_LIMITS: HeadLimits = { maxStartLine: 8192, maxHead: 64 * 1024, maxFields: 256 };
 
 /** An origin connection kept between requests of one client connection. */
 export interface Origin {
@@ -54,19 +56,20 @@ export async function forward(
 ): Promise<Forwarded> {
   const started = performance.now();
   const dest = hostPort(target.host, target.port);
-  const framing = requestFraming(head);
-  if (!framing.ok) {
-    await answer(s, 400, `malformed request: ${framing.reason}\n`, head);
+  const plan = planRequest(head, target.path, target.authority);
+  if (!plan.ok) {
+    // Nothing of it was sent: whatever follows on the client connection cannot be framed.
+    await answer(s, 400, `malformed request: ${plan.reason}\n`, head);
+    logRefusal(s, loggableTarget(head.target), `malformed request: ${plan.reason}`);
     kept?.upstream.close();
     return { origin: undefined, keepClient: false };
   }
-  const hasBody = framing.framing.kind !== "length" || framing.framing.length > 0;
+  const hasBody = plan.framing.kind !== "length" || plan.framing.length > 0;
   const key = `${target.host}:${target.port}`;
   if (kept && (kept.key !== key || (kept.proxyForm && upgradeRequested(head) !== undefined))) {
     kept.upstream.close();
     kept = undefined;
   }
-  const outgoing = originRequest(head, target.path, target.authority);
   for (let attempt = 0;; attempt++) {
     const reused = kept !== undefined;
     let origin = kept;
@@ -85,17 +88,18 @@ export async function forward(
     // A kept connection the origin closed while idle fails before any byte of the response:
     // a request without a body can safely go again on a fresh one.
     const mayRetry = reused && !hasBody && attempt === 0;
-    const request = origin.proxyForm
+    const outgoing = origin.proxyForm
       ? toProxyForm(
-        outgoing,
+        plan.head,
         `${target.scheme}://${target.authority}${target.path}`,
         origin.proxyForm.credentials,
       )
-      : outgoing;
-    const result = await exchange(s, head, request, framing.framing, origin, mayRetry);
+      : plan.head;
+    const result = await exchange(s, head, outgoing, plan.framing, origin, mayRetry);
     if (result.kind === "retry") continue;
     logTunnel(s, {
-      dest: `${head.method} ${target.scheme}://${target.authority}${target.path}`,
+      // The path without its query: queries carry tokens and personal data.
+      dest: `${head.method} ${target.scheme}://${target.authority}${target.path.split("?")[0]}`,
       via: origin.via,
       upstream: origin.upstream,
       stats: result.stats,
@@ -129,18 +133,21 @@ async function exchange(
   const stats: PipeStats = { sent: 0, received: 0 };
   const up = origin.upstream;
   const dest = origin.key;
+  let sending: Promise<void> = Promise.resolve();
+  const deadline = new ResponseDeadline(s.timeouts.responseMs, () => up.close());
   const fail = async (status: number | undefined, text: string): Promise<Exchange> => {
+    deadline.stop();
     up.close();
     if (status !== undefined) await answer(s, status, text, head, { close: true });
     closeQuietly(s.conn);
     await sending;
     return { kind: "failed", stats };
   };
-  let sending: Promise<void> = Promise.resolve();
   try {
     up.buffer(outgoing.length).set(outgoing);
     await up.write(outgoing.length);
   } catch (e) {
+    deadline.stop();
     if (mayRetry) return { kind: "retry" };
     stats.error = e;
     stats.failedSide = "upstream";
@@ -148,10 +155,11 @@ async function exchange(
   }
   const body = new BodyFramer(framing);
   let bodyError: unknown;
-  sending = sendBody(s, body, up, stats).catch((e) => {
+  sending = sendBody(s, body, up, stats, deadline).catch((e) => {
     bodyError = e;
   });
-  const response = await relayResponse(s, head, origin, stats);
+  const response = await relayResponse(s, head, origin, stats, deadline);
+  deadline.stop();
   switch (response.kind) {
     case "stale":
       if (mayRetry) {
@@ -169,6 +177,16 @@ async function exchange(
       return await fail(502, `${dest} closed the connection without a response\n`);
     case "timeout":
       return await fail(504, `${dest} sent no response within ${s.timeouts.responseMs / 1000} s\n`);
+    case "refused": {
+      // No final response reached the client: it gets a 502, and keeps its connection when
+      // every byte of its request was read (nothing of it can be taken for a next request).
+      const text = `the origin's response was refused: ${response.reason}\n`;
+      if (!body.done || !clientKeepsAlive(head)) return await fail(502, text);
+      up.close();
+      await sending;
+      await answer(s, 502, text, head, { close: false });
+      return { kind: "done", keepOrigin: false, keepClient: true, stats };
+    }
     case "broken":
       return await fail(undefined, "");
   }
@@ -195,9 +213,45 @@ async function exchange(
   return {
     kind: "done",
     keepOrigin: response.keepOrigin,
-    keepClient: response.keepClient && clientKeepsAlive(head),
+    keepClient: response.keepClient,
     stats,
   };
+}
+
+/**
+ * How long the origin may take to begin its final response: `ms` from the last byte of the
+ * request sent (the client's body may take its time), not restarted by interim responses, so
+ * an origin cannot hold the exchange open with a stream of them.
+ */
+class ResponseDeadline {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = performance.now();
+  #stopped = false;
+  fired = false;
+
+  constructor(readonly ms: number, readonly onFire: () => void) {
+    this.#arm(ms);
+  }
+
+  /** The request is still going out: the time counts from now. */
+  progress(): void {
+    this.#last = performance.now();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      if (this.#stopped) return;
+      const left = this.#last + this.ms - performance.now();
+      if (left > 1) return this.#arm(left);
+      this.fired = true;
+      this.onFire();
+    }, ms);
+  }
 }
 
 /**
@@ -215,6 +269,7 @@ async function sendBody(
   body: BodyFramer,
   up: Upstream,
   stats: PipeStats,
+  deadline: ResponseDeadline,
 ): Promise<void> {
   let size = BODY_FIRST_CHUNK;
   while (!body.done) {
@@ -229,6 +284,7 @@ async function sendBody(
       if (n === direct) size = Math.min(size * 4, BODY_CHUNK);
       await up.write(n);
       stats.sent += n;
+      deadline.progress();
       continue;
     }
     if (s.reader.length === 0 && !(await s.reader.readMore())) {
@@ -240,6 +296,7 @@ async function sendBody(
     s.reader.consume(n);
     await up.write(n);
     stats.sent += n;
+    deadline.progress();
   }
 }
 
@@ -247,79 +304,71 @@ type Relayed =
   | { kind: "done"; keepOrigin: boolean; keepClient: boolean; upgraded: boolean }
   /** No response began: the origin ended or failed first ("stale") or took too long. */
   | { kind: "stale" | "timeout"; error?: unknown }
-  /** Something broke once the response had begun (or the client was already told). */
+  /** No final response head reached the client: it may still be told why, with a 502. */
+  | { kind: "refused"; reason: string }
+  /** Something broke once the final response had begun: the client can only be cut off. */
   | { kind: "broken" };
 
-/** Relays interim responses, then the final one, then its body. */
+/** Relays interim responses (a few), then the final one, then its body. */
 async function relayResponse(
   s: Session,
   request: RequestHead,
   origin: Origin,
   stats: PipeStats,
+  deadline: ResponseDeadline,
 ): Promise<Relayed> {
   const { reader } = origin;
-  let began = false;
+  let interims = 0;
   while (true) {
-    const head = await readResponseHead(s, origin, !began);
-    if (head === "timeout") return { kind: began ? "broken" : "timeout" };
-    if (typeof head === "object" && "stale" in head) {
-      return began ? { kind: "broken" } : { kind: "stale", error: head.stale };
-    }
+    const head = await readResponseHead(origin, deadline, interims === 0);
+    if (head === "timeout") return { kind: "timeout" };
+    if (typeof head === "object" && "stale" in head) return { kind: "stale", error: head.stale };
     if (typeof head === "string") {
       stats.error = new Error(head);
       stats.failedSide = "upstream";
-      if (!began) {
-        await answer(s, 502, `the origin's response is not valid HTTP/1.x: ${head}\n`, request, {
-          close: true,
-        });
-      }
-      return { kind: "broken" };
-    }
-    began = true;
-    const upgraded = head.status === 101 && upgradeRequested(request) !== undefined;
-    if (head.status >= 100 && head.status < 200 && !upgraded) {
-      // 100 Continue, 103 Early Hints: passed on, then the real response follows.
-      await writeAll(s.conn, clientResponse(head, { close: false, minor: request.minor }));
-      continue;
+      return { kind: "refused", reason: `not valid HTTP/1.x: ${head}` };
     }
     if (origin.proxyForm && head.status === 407) {
       // The user's proxy wants credentials ktctl does not have: say so, as for CONNECT.
       const step = `${request.method} through the upstream proxy ${origin.proxyForm.proxy}`;
       const schemes = authSchemesOf(fieldValues(head.fields, "proxy-authenticate"));
-      const text = connectMessage(
-        step,
-        { ...head, statusLine: "407", authSchemes: schemes },
-        origin.proxyForm.credentials,
-      );
-      await answer(s, 502, `${text}\n`, request, { close: true, reason: "forbidden" });
-      return { kind: "broken" };
+      stats.failedSide = "upstream";
+      return {
+        kind: "refused",
+        reason: connectMessage(
+          step,
+          { status: 407, statusLine: "407", authSchemes: schemes },
+          origin.proxyForm.credentials,
+        ),
+      };
     }
-    const framing = responseFraming(head, request.method);
-    if (!framing.ok) {
-      stats.error = new Error(framing.reason);
-      await answer(s, 502, `the origin's response is not valid: ${framing.reason}\n`, request, {
-        close: true,
-      });
-      return { kind: "broken" };
+    const plan = planResponse(head, request, interims);
+    if (plan.kind === "refuse") {
+      stats.error = new Error(plan.reason);
+      stats.failedSide = "upstream";
+      return { kind: "refused", reason: plan.reason };
     }
-    const body = new BodyFramer(framing.framing);
-    const keepClient = !upgraded && !body.closeDelimited && clientKeepsAlive(request);
-    await writeAll(
-      s.conn,
-      clientResponse(head, { close: !keepClient && !upgraded, minor: request.minor }),
-    );
-    if (upgraded) {
+    if (plan.kind === "interim") {
+      // 100 Continue, 103 Early Hints: passed on (a complete message), then the real response.
+      interims++;
+      if (plan.head) await writeAll(s.conn, plan.head);
+      continue;
+    }
+    deadline.stop();
+    await writeAll(s.conn, plan.head);
+    if (plan.kind === "upgrade") {
       const early = reader.takePending();
       if (early.length > 0) await writeAll(s.conn, early);
       stats.received += early.length;
       return { kind: "done", keepOrigin: false, keepClient: false, upgraded: true };
     }
+    const body = new BodyFramer(plan.framing);
     try {
       const clean = await relayBody(s, body, reader, stats);
       return {
         kind: "done",
-        keepOrigin: clean && originKeepsAlive(head) && !body.closeDelimited,
-        keepClient,
+        keepOrigin: clean && plan.keepOrigin,
+        keepClient: plan.keepClient,
         upgraded: false,
       };
     } catch (e) {
@@ -332,43 +381,34 @@ async function relayResponse(
 
 /**
  * The next response head; `stale` (with the upstream's error, if it failed) when the origin
- * ended before any byte of it, "timeout", or why it is malformed.
+ * ended before any byte of the first one, "timeout", or why it is malformed.
  */
 async function readResponseHead(
-  s: Session,
   origin: Origin,
+  deadline: ResponseDeadline,
   first: boolean,
 ): Promise<ResponseHead | { stale: unknown } | "timeout" | string> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    origin.upstream.close();
-  }, s.timeouts.responseMs);
-  try {
-    while (true) {
-      const r = parseResponseHead(origin.reader.pending);
-      if (r.status === "done") {
-        origin.reader.consumePending(r.consumed);
-        return r.head;
-      }
-      if (r.status === "invalid") return r.reason;
-      if (origin.reader.pending.length > MAX_RESPONSE_HEAD) return "response head too large";
-      let got: boolean;
-      let error: unknown;
-      try {
-        got = await origin.reader.fetch();
-      } catch (e) {
-        [got, error] = [false, e];
-      }
-      if (timedOut) return "timeout";
-      if (!got) {
-        return first && origin.reader.pending.length === 0
-          ? { stale: error }
-          : "the origin closed mid-head";
-      }
+  const parser = responseHeadParser(RESPONSE_LIMITS);
+  while (true) {
+    const r = parser.parse(origin.reader.pending);
+    if (r.status === "done") {
+      origin.reader.consumePending(r.consumed);
+      return r.head;
     }
-  } finally {
-    clearTimeout(timer);
+    if (r.status === "invalid") return r.reason;
+    let got: boolean;
+    let error: unknown;
+    try {
+      got = await origin.reader.fetch();
+    } catch (e) {
+      [got, error] = [false, e];
+    }
+    if (deadline.fired) return "timeout";
+    if (!got) {
+      return first && origin.reader.pending.length === 0
+        ? { stale: error }
+        : "the origin closed mid-head";
+    }
   }
 }
 
@@ -400,34 +440,48 @@ async function relayBody(
 
 /**
  * Reads from an upstream for the response side. Head bytes are copied (the upstream lends its
- * chunks only until the next read); body bytes pass straight from the upstream to the client.
+ * chunks only until the next read) into a buffer that grows by doubling, so a head that comes a
+ * byte at a time costs copies linear in its length; body bytes pass straight to the client.
  */
-class UpstreamReader {
-  #pending = new Uint8Array(0);
-  constructor(readonly upstream: Upstream) {}
+export class UpstreamReader {
+  #buf = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  constructor(readonly upstream: Pick<Upstream, "read">) {}
 
+  /** The bytes read and not yet used; each fetch keeps them and adds after them. */
   get pending(): Uint8Array {
-    return this.#pending;
+    return this.#buf.subarray(this.#start, this.#end);
   }
 
   /** Appends the next chunk to the pending bytes; false at the end. */
   async fetch(): Promise<boolean> {
     const chunk = await this.upstream.read();
     if (chunk === null) return false;
-    const joined = new Uint8Array(this.#pending.length + chunk.length);
-    joined.set(this.#pending);
-    joined.set(chunk, this.#pending.length);
-    this.#pending = joined;
+    const held = this.#end - this.#start;
+    if (this.#end + chunk.length > this.#buf.length) {
+      const need = held + chunk.length;
+      const into = need <= this.#buf.length / 2
+        ? this.#buf
+        : new Uint8Array(Math.max(4096, need * 2));
+      into.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#buf = into;
+      this.#start = 0;
+      this.#end = held;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
     return true;
   }
 
   consumePending(n: number): void {
-    this.#pending = this.#pending.subarray(n);
+    this.#start += n;
   }
 
   takePending(): Uint8Array {
-    const p = this.#pending;
-    this.#pending = new Uint8Array(0);
+    const p = this.pending;
+    this.#buf = new Uint8Array(0);
+    this.#start = this.#end = 0;
     return p;
   }
 }

@@ -13,11 +13,12 @@ import { pipe } from "../../net/pipe.ts";
 import { logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
 import { requestFraming } from "./body.ts";
-import { parseRequestHead, type RequestHead } from "./head.ts";
+import { type RequestHead, requestHeadParser } from "./head.ts";
 import { clientKeepsAlive, CONNECTED, localResponse, statusForProblem } from "./messages.ts";
-import { parseTarget, type Target } from "./target.ts";
+import { loggableTarget, parseTarget, type Target } from "./target.ts";
 import { answer, dial } from "./answer.ts";
 import { forward, type Origin } from "./forward.ts";
+import { OWN_PAGE_FIELDS, ownPageVerdict, PAGE_CSP } from "./own_pages.ts";
 
 export async function serveHttp(s: Session): Promise<void> {
   let origin: Origin | undefined;
@@ -33,13 +34,13 @@ export async function serveHttp(s: Session): Promise<void> {
           `ktctl serves only its own user's programs (${admission.detail}).\n`,
           head,
         );
-        logRefusal(s, head.target, `refused: ${admission.detail}`, true);
+        logRefusal(s, loggableTarget(head.target), `refused: ${admission.detail}`, true);
         return;
       }
       const parsed = parseTarget(head.method, head.target);
       if (!parsed.ok) {
         await answer(s, 400, `${parsed.reason}\n`, head);
-        logRefusal(s, head.target, parsed.reason);
+        logRefusal(s, loggableTarget(head.target), parsed.reason);
         return;
       }
       const target = parsed.target;
@@ -47,7 +48,8 @@ export async function serveHttp(s: Session): Promise<void> {
         target.form === "origin" ||
         (target.form === "absolute" && s.isSelf(target.host, target.port))
       ) {
-        if (!(await serveLocal(s, head, target.path))) return;
+        const authority = target.form === "absolute" ? target.authority : undefined;
+        if (!(await serveLocal(s, head, target.path, authority))) return;
         continue;
       }
       if (target.form === "authority") {
@@ -87,9 +89,11 @@ async function readRequestHead(s: Session, ms: number): Promise<RequestHead | un
       : Promise.resolve();
     bye.finally(() => closeQuietly(s.conn));
   }, ms);
+  // One parser for the whole head: each read adds to what it has seen, never parsed again.
+  const parser = requestHeadParser();
   try {
     while (true) {
-      const r = parseRequestHead(s.reader.bytes);
+      const r = parser.parse(s.reader.bytes);
       if (r.status === "done") {
         s.reader.consume(r.consumed);
         return r.head;
@@ -131,14 +135,34 @@ async function tunnel(
   logTunnel(s, { dest: `CONNECT ${dest}`, via, upstream, stats, started });
 }
 
-/** Requests to ktctl itself: the PAC file and the about page. False when the connection ends. */
-async function serveLocal(s: Session, head: RequestHead, path: string): Promise<boolean> {
+/**
+ * Requests to ktctl itself: the PAC file, the live page and its JSON, only for ktctl's own
+ * authority and never for another site's page (own_pages.ts). False when the connection ends.
+ */
+async function serveLocal(
+  s: Session,
+  head: RequestHead,
+  path: string,
+  absoluteAuthority?: string,
+): Promise<boolean> {
   const framing = requestFraming(head);
   const bodyless = framing.ok && framing.framing.kind === "length" && framing.framing.length === 0;
   const close = !bodyless || !clientKeepsAlive(head);
   const isHead = head.method === "HEAD";
   const route = path.split("?")[0];
+  const verdict = ownPageVerdict(
+    { fields: head.fields, absoluteAuthority },
+    s.conn.localAddr as Deno.NetAddr,
+  );
   let reply: Uint8Array;
+  if (!verdict.serve) {
+    logRefusal(s, `${head.method} ${route}`, `ktctl's own page refused: ${verdict.reason}`, true);
+    await writeAll(
+      s.conn,
+      localResponse(verdict.status, "", { close: true, extra: OWN_PAGE_FIELDS }),
+    );
+    return false;
+  }
   if (head.method !== "GET" && !isHead) {
     reply = localResponse(405, "ktctl's own pages take GET\n", {
       close,
@@ -149,12 +173,21 @@ async function serveLocal(s: Session, head: RequestHead, path: string): Promise<
       contentType: "application/x-ns-proxy-autoconfig",
       close,
       head: isHead,
+      extra: OWN_PAGE_FIELDS,
     });
   } else if (route === "/") {
     reply = localResponse(200, s.pages.about(), {
       contentType: "text/html; charset=utf-8",
       close,
       head: isHead,
+      extra: [...OWN_PAGE_FIELDS, PAGE_CSP],
+    });
+  } else if (route === "/api/status" && s.pages.status) {
+    reply = localResponse(200, s.pages.status(), {
+      contentType: "application/json; charset=utf-8",
+      close,
+      head: isHead,
+      extra: OWN_PAGE_FIELDS,
     });
   } else {
     reply = localResponse(404, "ktctl serves / and /proxy.pac; everything else goes through it\n", {

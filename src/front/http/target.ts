@@ -100,6 +100,17 @@ export function parseAuthority(
   return { ok: true, host, port };
 }
 
+/**
+ * A request target as logs may show it: no query or fragment (they carry tokens and personal
+ * data), no credentials, cut short.
+ */
+export function loggableTarget(raw: string): string {
+  let t = raw.split(/[?#]/)[0];
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/]*@)/.exec(t);
+  if (m) t = m[1] + t.slice(m[0].length);
+  return t.length > 200 ? t.slice(0, 200) + "…" : t;
+}
+
 function short(s: string): string {
   return JSON.stringify(s.length > 60 ? s.slice(0, 60) + "…" : s);
 }

@@ -6,7 +6,7 @@
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
 import { pipe } from "../../net/pipe.ts";
 import { DialError } from "../../net/upstream.ts";
-import { logRefusal, logTunnel, type Session } from "../session.ts";
+import { dialFor, logRefusal, logTunnel, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
 import { negotiate } from "./handshake.ts";
 import {
@@ -54,7 +54,7 @@ export async function serveSocks(s: Session): Promise<void> {
 
   let dialed;
   try {
-    dialed = await s.dialer.dial(request.destination.host, request.destination.port);
+    dialed = await dialFor(s, request.destination.host, request.destination.port, dest);
   } catch (e) {
     await writeQuietly(s.conn, failureReply(request, replyCodeFor(e)));
     logRefusal(s, dest, e, e instanceof DialError && e.kind === "forbidden");

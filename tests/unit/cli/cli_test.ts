@@ -25,6 +25,7 @@ const DEFAULT_FLAGS: ConnectFlags = {
   clusterDomain: "cluster.local",
   dialDirect: "all",
   portForward: "multiplexed",
+  maxConnections: "4096",
 };
 
 const flags = (over: Partial<ConnectFlags>): ConnectFlags => ({ ...DEFAULT_FLAGS, ...over });
@@ -68,6 +69,8 @@ Deno.test("cli: the connect command's defaults validate to the documented option
     clusterRanges: [],
     portForward: "multiplexed",
     allowOtherUsers: false,
+    allowFrom: undefined,
+    maxConnections: 4096,
     kubeconfig: undefined,
     context: undefined,
     namespace: undefined,
@@ -85,6 +88,8 @@ Deno.test("cli: every accepted flag is converted", () => {
     clusterCIDR: "10.244.0.0/16,10.96.0.0/12",
     portForward: "websocket",
     allowOtherUsers: true,
+    allowFrom: "192.168.1.0/24, 10.0.0.5",
+    maxConnections: "100",
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
@@ -93,6 +98,7 @@ Deno.test("cli: every accepted flag is converted", () => {
     ...opts,
     direct: describePolicy(opts.direct),
     clusterRanges: opts.clusterRanges.map(formatCidr),
+    allowFrom: opts.allowFrom?.map(formatCidr),
   }, {
     method: "socks5",
     address: "::1",
@@ -103,13 +109,18 @@ Deno.test("cli: every accepted flag is converted", () => {
     clusterRanges: ["10.244.0.0/16", "10.96.0.0/12"],
     portForward: "websocket",
     allowOtherUsers: true,
+    allowFrom: ["192.168.1.0/24", "10.0.0.5/32"],
+    maxConnections: 100,
     kubeconfig: "/tmp/kubeconfig",
     context: "kind-kind",
     namespace: "demo-1",
   });
   assert.equal(validateConnectFlags(flags({ method: "http" })).method, "http");
   assert.equal(validateConnectFlags(flags({ proxyAddr: "localhost" })).address, "127.0.0.1");
-  assert.equal(validateConnectFlags(flags({ proxyAddr: "0.0.0.0" })).address, "0.0.0.0");
+  assert.equal(
+    validateConnectFlags(flags({ proxyAddr: "0.0.0.0", allowFrom: "10.0.0.0/8" })).address,
+    "0.0.0.0",
+  );
   assert.equal(validateConnectFlags(flags({ proxyPort: "1" })).port, 1);
   assert.equal(validateConnectFlags(flags({ proxyPort: "65535" })).port, 65535);
 });
@@ -186,6 +197,26 @@ Deno.test("cli: a bad --dialDirect or --clusterCIDR range is a UserError naming 
       { clusterCIDR: text },
       `--clusterCIDR: "${bad}" is not an address range such as 10.0.0.0/8`,
       "--clusterCIDR",
+    );
+  }
+});
+
+Deno.test("cli: a --clusterCIDR address without a prefix length and an empty --dialDirect are refused", () => {
+  assertFlagError(
+    { clusterCIDR: "10.0.0.0" },
+    '--clusterCIDR: "10.0.0.0" has no prefix length: write the range, such as 10.0.0.0/16',
+    "--clusterCIDR",
+  );
+  assertFlagError(
+    { clusterCIDR: "10.96.0.0/12, fd00::1" },
+    '--clusterCIDR: "fd00::1" has no prefix length: write the range, such as fd00::1/16',
+    "--clusterCIDR",
+  );
+  for (const dialDirect of ["", " ", ","]) {
+    assertFlagError(
+      { dialDirect },
+      "--dialDirect is empty: give all, none, or address ranges such as 127.0.0.0/8",
+      "--dialDirect",
     );
   }
 });
@@ -402,4 +433,40 @@ Deno.test("cli: --upstreamProxy and --allowLocalTargets", () => {
   );
   assert.equal(validateConnectFlags(flags({ allowLocalTargets: true })).allowLocalTargets, true);
   assert.equal(validateConnectFlags(flags({})).upstream, undefined);
+});
+
+Deno.test("cli: --proxyAddr beyond loopback needs --allowFrom; bad ranges and counts name the flag", () => {
+  const need =
+    "is reachable from other machines, and anyone who reaches it reaches the cluster as you: " +
+    "pass --allowFrom with the address ranges that may connect (for example --allowFrom " +
+    "192.168.1.0/24), or listen on 127.0.0.1";
+  for (const addr of ["0.0.0.0", "::", "192.0.2.2", "fd00::2"]) {
+    assertFlagError({ proxyAddr: addr }, `--proxyAddr ${addr} ${need}`, "--allowFrom");
+    // --allowOtherUsers is about this machine's users: it never opens the port to others.
+    assertFlagError(
+      { proxyAddr: addr, allowOtherUsers: true },
+      `--proxyAddr ${addr} ${need}`,
+      "--allowFrom",
+    );
+  }
+  for (const addr of ["127.0.0.1", "127.0.0.2", "::1", "localhost"]) {
+    assert.equal(validateConnectFlags(flags({ proxyAddr: addr })).allowFrom, undefined, addr);
+  }
+  assertFlagError(
+    { proxyAddr: "0.0.0.0", allowFrom: "192.168.1/24" },
+    '--allowFrom: "192.168.1/24" is not an address range such as 10.0.0.0/8',
+    "--allowFrom",
+  );
+  assertFlagError(
+    { proxyAddr: "0.0.0.0", allowFrom: " , " },
+    "--allowFrom needs at least one address range, such as 192.168.1.0/24",
+    "--allowFrom",
+  );
+  for (const bad of ["0", "-1", "1e3", "lots", "1000001"]) {
+    assertFlagError(
+      { maxConnections: bad },
+      `--maxConnections must be a number from 1 to 1000000, not "${bad}"`,
+      "--maxConnections",
+    );
+  }
 });

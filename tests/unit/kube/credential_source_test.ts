@@ -8,6 +8,7 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
   CredentialError,
   type CredentialMaterial,
+  describeOutput,
   execInfo,
   isInteractive,
   parseExecCredential,
@@ -310,11 +311,71 @@ Deno.test("credential_source: a real failing plugin says why, once", async () =>
     const { config, server } = loadKubeconfig({ kubeconfig });
     const before = warnings();
     for (let i = 0; i < 10; i++) {
-      await assert.rejects(credentialsFor(config, server, {}), /exited with 1: login required/);
+      await assert.rejects(
+        credentialsFor(config, server, {}),
+        /exited with 1 \(its error output: 1 line; the first is 14 characters of text; not shown/,
+      );
     }
     assert.equal((await Deno.readTextFile(`${dir}/runs`)).trim(), "1");
     assert.equal(warnings() - before, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Every log line written so far, as text with its properties. */
+const logged = () => records.map((r) => `${r.message.join("")} ${JSON.stringify(r.properties)}`);
+
+Deno.test("credential_exec: a failing plugin's output (a token, say) is never in a message or a log line", async () => {
+  const dir = await Deno.makeTempDir();
+  const secret = "eyJhbGciOiJSUzI1NiJ9.SECRET-REFRESH-TOKEN";
+  try {
+    const cases = [
+      // Exits non-zero having printed a token to both streams.
+      [
+        `echo "token: ${secret}"; echo "refresh=${secret}" >&2; echo more >&2; exit 2`,
+        /exited with 2 \(its error output: 2 lines; the first is 49 characters of text; not shown, as it may hold a secret: run \S+ yourself to read it\)$/,
+      ],
+      // Exits 0 printing a bare token instead of an ExecCredential.
+      [
+        `echo "${secret}"`,
+        /printed no ExecCredential JSON \(it printed 1 line; the first is 41 characters of text; not shown/,
+      ],
+      // Truncated JSON holding the token.
+      [
+        `printf '{"kind":"ExecCredential","status":{"token":"${secret}'`,
+        /printed no ExecCredential JSON \(it printed 1 line; the first is \d+ characters of JSON;/,
+      ],
+    ] as const;
+    for (const [script, expected] of cases) {
+      const plugin = `${dir}/plugin.sh`;
+      await Deno.writeTextFile(plugin, `#!/bin/sh\n${script}\n`);
+      await Deno.chmod(plugin, 0o755);
+      const source = new ExecSource({ command: plugin, interactiveMode: "Never" }, {
+        ...defaultLifecycleOptions,
+      });
+      const before = records.length;
+      const error = await source.get().then(() => undefined, (e: Error) => e);
+      assert.ok(error instanceof CredentialError, script);
+      assert.match(error.message, expected);
+      assert.ok(!error.message.includes("SECRET"), error.message);
+      const lines = logged().slice(before);
+      assert.ok(lines.length >= 1, "the failure is logged");
+      for (const line of lines) assert.ok(!line.includes("SECRET"), line);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("credential_exec: describeOutput gives the shape only", () => {
+  assert.equal(describeOutput(""), "nothing");
+  assert.equal(describeOutput(" \n\n"), "nothing");
+  assert.equal(describeOutput("secret-token\n"), "1 line; the first is 12 characters of text");
+  assert.equal(
+    describeOutput('{"token":"x"}\r\nmore\n'),
+    "2 lines; the first is 13 characters of JSON",
+  );
+  assert.equal(describeOutput("\u0001\u0002key"), "1 line; the first is 5 characters of binary");
+  assert.equal(describeOutput("caf\ufffd"), "1 line; the first is 4 characters of binary");
 });

@@ -16,9 +16,15 @@ import {
   parseTcpTable,
   sidToString,
 } from "../../../src/peer/owner_windows.ts";
-import { lsofClientUid, lsofName, uidFromLsof } from "../../../src/peer/owner_macos.ts";
+import {
+  lsofClientOwner,
+  lsofName,
+  ownerFromLsof,
+  uidFromLsof,
+} from "../../../src/peer/owner_macos.ts";
 import { peerOwnerCheck, uidCheck } from "../../../src/peer/owner.ts";
 import { diagRequest, parseDiagReply } from "../../../src/peer/owner_netlink.ts";
+import { Limiter, LimiterFull } from "../../../src/peer/limiter.ts";
 
 const HEADER =
   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
@@ -98,7 +104,8 @@ Deno.test("peer_owner: sock_diag replies give the uid, ENOENT, or an error", () 
   v.setUint32(0, reply.length, true);
   v.setUint16(4, 20, true);
   v.setUint32(16 + 64, 65534, true);
-  assert.equal(parseDiagReply(reply), 65534);
+  v.setUint32(16 + 68, 4242, true);
+  assert.deepEqual(parseDiagReply(reply), { uid: 65534, inode: 4242 });
   assert.throws(() => parseDiagReply(reply.subarray(0, 40)), /unexpected netlink reply/);
   const error = new Uint8Array(36);
   const e = new DataView(error.buffer);
@@ -185,11 +192,17 @@ Deno.test("peer_owner: SIDs print as S-R-A-sub-...", () => {
   assert.equal(sidToString(sid.subarray(0, 12)), "S-?"); // says 5 sub-authorities, holds 1
 });
 
-Deno.test("peer_owner: lsof's -F pun output names the client's owner", () => {
-  const out = "p100\nu0\nf5\nn127.0.0.1:1080->127.0.0.1:55000\np200\nu501\nf7\n" +
-    "n127.0.0.1:55000->127.0.0.1:1080\n";
+Deno.test("peer_owner: lsof's -F pcun output names the client's owner and program", () => {
+  const out = "p100\ncktctl\nu0\nf5\nn127.0.0.1:1080->127.0.0.1:55000\np200\ncGoogle Chrome\n" +
+    "u501\nf7\nn127.0.0.1:55000->127.0.0.1:1080\n";
   const client = lsofName({ ip: "127.0.0.1", port: 55000 }, { ip: "127.0.0.1", port: 1080 });
   assert.equal(uidFromLsof(out, client), 501);
+  assert.deepEqual(ownerFromLsof(out, client), {
+    uid: 501,
+    program: { name: "Google Chrome", pid: 200 },
+  });
+  // A malformed pid names no program; the owner still counts.
+  assert.deepEqual(ownerFromLsof(out.replace("p200", "p2x0"), client), { uid: 501 });
   assert.equal(uidFromLsof(out, "127.0.0.1:1->127.0.0.1:2"), undefined);
   assert.equal(lsofName({ ip: "::1", port: 1 }, { ip: "::1", port: 2 }), "[::1]:1->[::1]:2");
 });
@@ -200,7 +213,7 @@ Deno.test("peer_owner: a check that cannot decide refuses", async () => {
     allowed: false,
     detail: "the client's socket is not listed",
   });
-  assert.deepEqual(await uidCheck(() => Promise.resolve(7), 7)(addr, addr), {
+  assert.deepEqual(await uidCheck(() => Promise.resolve({ uid: 7 }), 7)(addr, addr), {
     allowed: true,
     detail: "uid 7",
   });
@@ -239,7 +252,10 @@ Deno.test({
     for (const host of ["127.0.0.1", "::1"]) {
       const { verdict, uid } = await verdictFor(host, ownClient(host));
       assert.equal(uid, Deno.uid(), host);
-      assert.deepEqual(verdict, { allowed: true, detail: `uid ${Deno.uid()}` }, host);
+      assert.equal(verdict.allowed, true, host);
+      // The client is this test process: its program is found by its socket's inode.
+      assert.equal(verdict.program?.pid, Deno.pid, host);
+      assert.match(verdict.detail, new RegExp(`^uid ${Deno.uid()}, .+ \\(${Deno.pid}\\)$`), host);
     }
   },
 });
@@ -284,7 +300,11 @@ Deno.test({
           peerOwnerCheck({ linux }),
         );
         assert.equal(uid, nobody, host);
-        assert.deepEqual(verdict, { allowed: false, detail: `uid ${nobody}` }, `${host} ${linux}`);
+        assert.deepEqual(
+          verdict,
+          { allowed: false, detail: `its program runs as uid ${nobody}, not as this user` },
+          `${host} ${linux}`,
+        );
       }
     }
   },
@@ -298,11 +318,65 @@ Deno.test({
   name: "peer_owner: the lsof lookup (macOS's) finds the same owners on Linux",
   ignore: !asRoot || !hasLsof,
   async fn() {
-    const check = uidCheck(lsofClientUid);
+    const check = uidCheck(lsofClientOwner);
     const own = await verdictFor("127.0.0.1", ownClient("127.0.0.1"), check);
-    assert.deepEqual(own.verdict, { allowed: true, detail: `uid ${Deno.uid()}` });
+    assert.equal(own.verdict.allowed, true);
+    assert.equal(own.verdict.program?.pid, Deno.pid);
     const other = await verdictFor("127.0.0.1", nobodyClient("127.0.0.1"), check);
     assert.equal(other.verdict.allowed, false);
-    assert.equal(other.verdict.detail, `uid ${other.uid}`);
+    assert.equal(other.verdict.detail, `its program runs as uid ${other.uid}, not as this user`);
+  },
+});
+
+Deno.test({
+  name: "peer_owner: Linux, another process of this user is named by its program and pid",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    for (const linux of ["netlink", "proc"] as const) {
+      let pid = 0;
+      const { verdict } = await verdictFor("127.0.0.1", (port) => {
+        const child = new Deno.Command("bash", {
+          args: ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}; read -t 30 <&3`],
+          stdin: "null",
+          stdout: "null",
+        }).spawn();
+        pid = child.pid;
+        return Promise.resolve({
+          done: async () => {
+            child.kill("SIGKILL");
+            await child.status;
+          },
+        });
+      }, peerOwnerCheck({ linux }));
+      assert.equal(verdict.allowed, true, linux);
+      assert.deepEqual(verdict.program, { name: "bash", pid }, linux);
+    }
+  },
+});
+
+Deno.test({
+  name: "peer_owner: lsof lookups are bounded: past the running and waiting slots, refused at once",
+  ignore: !hasLsof,
+  async fn() {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })),
+    );
+    const conns = [await listener.accept(), await listener.accept(), await listener.accept()];
+    try {
+      const slots = new Limiter(1, 1);
+      const lookups = conns.map((c) =>
+        lsofClientOwner(c.localAddr as Deno.NetAddr, c.remoteAddr as Deno.NetAddr, 10_000, slots)
+      );
+      // One runs, one waits, the third never starts an lsof.
+      await assert.rejects(lookups[2], LimiterFull);
+      const [first, second] = await Promise.all(lookups.slice(0, 2));
+      assert.equal(first?.uid, Deno.uid());
+      assert.equal(second?.uid, Deno.uid());
+      assert.equal(first?.program?.pid, Deno.pid);
+      assert.equal(slots.running, 0);
+    } finally {
+      for (const c of [...clients, ...conns]) c.close();
+    }
   },
 });

@@ -158,3 +158,86 @@ Deno.test("an owner recorded by an older ktctl (wmic or image identity) counts a
     assert.deepEqual(world.registry.snapshot(), applied);
   }
 });
+
+/** A dead connect's state file with `extra` entries added, as a tampering hand would. */
+async function tamperedState(extra: Array<[string, string]>) {
+  const { world, original } = await withConnect();
+  world.kill(100);
+  const state = world.fs.json(STATE_PATH);
+  for (const [key, name] of extra) {
+    // As ktctl would have recorded it: "set" is what is there now, so a restore would write
+    // "previous" (or delete the value) unless the entry is refused.
+    world.registry.set(key, name, { type: "REG_SZ", data: "now" });
+    state.values.push({
+      key,
+      name,
+      previous: { type: "REG_SZ", data: "calc.exe" },
+      set: {
+        type: "REG_SZ",
+        data: "now",
+      },
+    });
+  }
+  world.fs.files.set(STATE_PATH, JSON.stringify(state));
+  return { world, original };
+}
+
+const RUN = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run";
+
+Deno.test("clean refuses state entries for keys and values ktctl never sets, and says so", async () => {
+  const extra: Array<[string, string]> = [
+    [RUN, "updater"],
+    [ENV, "PATH"],
+    [`${INET}\\Connections`, "DefaultConnectionSettings"],
+    ["HKLM\\Environment", "http_proxy"],
+    [`${ENV}\\`, "http_proxy"],
+  ];
+  for (const dryRun of [true, false]) {
+    const { world, original } = await tamperedState(extra);
+    const report = await clean({ dryRun }, world.process(200));
+    assert.equal(report.ok, false);
+    for (const [key, name] of extra) {
+      assert.ok(
+        report.lines.includes(
+          `  Refused to restore ${
+            JSON.stringify(`${key}\\${name}`)
+          }: ktctl never sets that value, so the state file was changed by something else; check it`,
+        ),
+        `${key}\\${name}: ${report.lines.join("\n")}`,
+      );
+      // Never written: still the value "set" recorded, not the forged "previous".
+      assert.deepEqual(world.registry.get(key, name), { type: "REG_SZ", data: "now" });
+    }
+    const writes = world.registry.calls.filter((c) => c[0] === "set" || c[0] === "delete");
+    assert.ok(
+      writes.every(([, key]) => key === ENV || key === INET),
+      JSON.stringify(writes),
+    );
+    // ktctl's own values are still put back (in a real run), and the file is kept for a look.
+    if (!dryRun) {
+      for (const [label, value] of Object.entries(original)) {
+        assert.deepEqual(world.registry.snapshot()[label], value, label);
+      }
+    }
+    assert.ok(world.fs.files.has(STATE_PATH));
+    assert.equal(
+      report.lines.at(-1),
+      `  ${dryRun ? "Would keep" : "Kept"} ${STATE_PATH}: ktctl's own values are as above; ` +
+        "look at the refused entries, then delete the file",
+    );
+  }
+});
+
+Deno.test("clean accepts ktctl's own value names in any case, as Windows compares them", async () => {
+  const { world } = await withConnect();
+  world.kill(100);
+  const state = world.fs.json(STATE_PATH);
+  for (const v of state.values) {
+    v.key = v.key.toUpperCase();
+    v.name = v.name.toLowerCase();
+  }
+  world.fs.files.set(STATE_PATH, JSON.stringify(state));
+  const report = await clean({ dryRun: false }, world.process(200));
+  assert.equal(report.ok, true, report.lines.join("\n"));
+  assert.equal(world.fs.files.has(STATE_PATH), false);
+});

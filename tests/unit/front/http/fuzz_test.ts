@@ -1,9 +1,10 @@
 /**
  * Property tests of the HTTP front's parsers: seeded random heads, bodies and targets and their
- * mutations (so every run sees the same inputs). fuzz/run_http.ts runs them for longer.
+ * mutations, and the forwarder's framing decisions (so every run sees the same inputs);
+ * fuzz/run_http.ts runs them for longer.
  */
 import assert from "node:assert/strict";
-import { type HttpFailure, runHttpFuzz } from "../../../../fuzz/run_http.ts";
+import { type HttpFailure, runHttpFuzz } from "../../../../fuzz/http.ts";
 import { toHex } from "../../../../fuzz/socks.ts";
 
 function report(failures: HttpFailure[]): string {
@@ -13,9 +14,9 @@ function report(failures: HttpFailure[]): string {
 }
 
 for (const seed of [1, 2, 3]) {
-  Deno.test(`http fuzz: 1000 iterations with seed ${seed} break no property`, () => {
-    const { iterations, failures } = runHttpFuzz({ iterations: 1000, seed });
-    assert.equal(iterations, 1000);
+  Deno.test(`http fuzz: 2000 iterations with seed ${seed} break no property`, () => {
+    const { iterations, failures } = runHttpFuzz({ iterations: 2000, seed });
+    assert.equal(iterations, 2000);
     assert.deepEqual(failures, [], report(failures));
   });
 }

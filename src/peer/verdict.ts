@@ -1,0 +1,20 @@
+/**
+ * The one admission verdict: whether a connection may be served, who its peer is, and the
+ * client program where the peer-owner lookup found it. The listener asks once per connection, at
+ * accept, before any byte is read; `front/dialer.ts` re-exports these types for the fronts.
+ * @module
+ */
+
+/** Whether a connection may be served: decided once per connection, at accept. */
+export interface Admission {
+  allowed: boolean;
+  /** Who the peer is or why it was refused, for the log. */
+  detail: string;
+  /** The client program, where the peer-owner lookup found it (for the live view and the log). */
+  program?: { name: string; pid: number };
+}
+
+/** Decides a connection's admission; `close` releases what it holds, when the listener closes. */
+export type AdmissionCheck = ((local: Deno.NetAddr, remote: Deno.NetAddr) => Promise<Admission>) & {
+  close?(): void;
+};
