@@ -19,7 +19,13 @@ import { KTCTL_V8_ARG } from "./v8_flags.ts";
  * permissions, no deno.json (no import map, lockfile or tasks: the bundle imports only node:
  * modules), and ktctl's V8 flags.
  */
-export const SHIPPED_RUN_FLAGS: readonly string[] = ["--allow-all", "--no-config", KTCTL_V8_ARG];
+export const SHIPPED_RUN_FLAGS: readonly string[] = [
+  "--allow-all",
+  "--no-config",
+  // The upstream PAC file runs in a Worker without permissions (src/net/pac_sandbox.ts).
+  "--unstable-worker-options",
+  KTCTL_V8_ARG,
+];
 
 /** The repository's root (where main.ts is). */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -26,14 +26,18 @@ import { bannerLines, framedBanner, proxyUrlFor } from "./banner.ts";
 import type { ConnectOptions } from "./connect_options.ts";
 import { localPages } from "./local_pages.ts";
 import { detectShell } from "./shell_hint.ts";
+import type { PacEvaluatorFactory, UpstreamFound } from "../net/proxy_config.ts";
+import { selectUpstream, upstreamBannerLine } from "../net/upstream_source.ts";
+import { noProxyCoveringCluster } from "../net/no_proxy.ts";
+import { UpstreamChooser } from "../route/upstream_choice.ts";
+import { pacSandbox } from "../net/pac_sandbox.ts";
 import { Activity } from "../front/activity.ts";
 import { buildStatus } from "./status_model.ts";
 import { VERSION } from "../version.ts";
 import { type RunningForwards, startForwards } from "../forward/start.ts";
 import type { ForwardContext } from "../forward/plan.ts";
 import { PreviousPac } from "./previous_pac.ts";
-import { detectAutoProxyConfigUrl } from "../os/winhttp.ts";
-import type { UpstreamFound } from "../net/proxy_config.ts";
+import { detectAutoProxyConfigUrl, winHttpPacEvaluator } from "../os/winhttp.ts";
 import { describeUpstream, readPreviousSettings } from "../sysproxy/previous_settings.ts";
 import { pacUrl } from "../sysproxy/windows_plan.ts";
 
@@ -67,7 +71,29 @@ export interface ConnectSession {
   windowsUpstream?: UpstreamFound;
   /** Stops serving and puts back everything changed; resolves once done. */
   stop(): Promise<void>;
+  /** The banner's line about the upstream proxy (net/upstream_source.ts). */
+  upstreamLine: string;
 }
+
+/**
+ * Where the upstream proxy may come from besides the flag and the environment. Windows: the
+ * system-proxy side's reader of the settings found before ktctl changed anything (`system`) and
+ * its WinHttpGetProxyForUrl-backed PAC evaluator (`pacFactory`) go here.
+ */
+export interface UpstreamSources {
+  system?: () => Promise<UpstreamFound | undefined>;
+  pacFactory?: PacEvaluatorFactory;
+}
+
+/** The portable PAC evaluator: a permission-less Worker (net/pac_sandbox.ts). */
+const portablePac: PacEvaluatorFactory = (source) => {
+  if (!source.url) {
+    throw new UserError("automatic proxy detection (WPAD) is only available on Windows");
+  }
+  return pacSandbox(source.url, {
+    onError: (message) => log.warn("Upstream PAC: {message}", { message }),
+  });
+};
 
 /** How the command line follows and steers a start-up that is under way. */
 export interface StartControl {
@@ -83,13 +109,14 @@ export class StartAborted extends Error {
 }
 
 /** Completes and runs; throws UserError (having undone its steps) on failure. */
-export function startConnect(
+export async function startConnect(
   opts: ConnectOptions,
   deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
   control: StartControl = {},
+  sources: UpstreamSources = {},
 ): Promise<ConnectSession> {
   dropSelfPointingProxyEnv(opts.port);
-  return runConnect(completeConnect(opts), deps, control);
+  return await runConnect(completeConnect(opts), deps, control, sources);
 }
 
 /** `promise`, or StartAborted as soon as `signal` aborts (the promise is left to settle). */
@@ -125,6 +152,7 @@ async function runConnect(
   opts: CompletedConnect,
   deps: sysproxy.SysProxyDeps,
   control: StartControl,
+  sources: UpstreamSources,
 ): Promise<ConnectSession> {
   const { target } = opts;
   const { signal } = control;
@@ -158,6 +186,7 @@ async function runConnect(
       detect: deps.platform === "windows" ? detectAutoProxyConfigUrl : undefined,
     });
     undo.push(() => previousPac.stop());
+    const upstream = chooseUpstream(opts, deps, windowsUpstream, sources);
     const api = new KubeApi(target.config, target.server);
     undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
@@ -171,6 +200,9 @@ async function runConnect(
     });
     undo.push(() => view.stop());
     logConnected(opts, view, index);
+    const upstreamLine = upstreamBannerLine(upstream.found);
+    log.info("{line}", { line: upstreamLine });
+    warnIfNoProxyCoversCluster(opts, index);
     await unlessAborted(
       warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace),
       signal,
@@ -180,11 +212,16 @@ async function runConnect(
       mode: opts.portForward,
     });
     undo.push(() => forwarder.close());
+    const chooser = new UpstreamChooser(upstream.found.config, upstream.pacFactory);
+    undo.push(() => chooser.close());
     const dialer = new ClusterConnector(index, forwarder, {
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
       direct: opts.direct,
       dialTimeoutMs: 10_000,
+      upstream: chooser,
+      selfAddress: opts.address,
+      allowLocalTargets: opts.allowLocalTargets,
     });
     const activity = new Activity();
     const roundTrip = apiRoundTrip(api);
@@ -207,7 +244,7 @@ async function runConnect(
             applied: claim.record.values.length > 0,
             values: claim.record.values.map((v) => ({ name: v.name, value: String(v.set.data) })),
           },
-          upstreamProxy: null,
+          upstreamProxy: upstream.found.config.kind === "none" ? null : upstreamLine,
           scope: view.scope.kind,
           namespaces: index.namespaces(),
           api: { ...roundTrip.latest(), watches: view.watches() },
@@ -281,6 +318,7 @@ async function runConnect(
       activity,
       forwards,
       windowsUpstream,
+      upstreamLine,
       stop: () => {
         // Connections cut from here on end normally: they are not failures.
         activity.stopping = true;
@@ -337,6 +375,36 @@ async function startConnectForwards(
   return running.forwards;
 }
 
+/**
+ * The upstream for destinations outside the cluster: `--upstreamProxy`, else the settings found
+ * before ktctl changed anything (on Windows, read after a crashed predecessor was repaired), else
+ * the environment's proxy variables. PAC files and WPAD are evaluated by Windows itself there,
+ * elsewhere in a permission-less Worker.
+ */
+function chooseUpstream(
+  opts: CompletedConnect,
+  deps: sysproxy.SysProxyDeps,
+  windowsUpstream: UpstreamFound | undefined,
+  sources: UpstreamSources,
+): { found: UpstreamFound; pacFactory: PacEvaluatorFactory } {
+  const upstream = selectUpstream({
+    flag: opts.upstream,
+    system: opts.upstream ? undefined : windowsUpstream,
+    env: (name) => Deno.env.get(name),
+    self: { port: opts.port, address: opts.address },
+  });
+  for (const { variable, why, self } of upstream.ignored) {
+    if (self) log.debug("Ignoring {variable}: {why}", { variable, why });
+    else log.warn("Ignoring {variable}: {why}", { variable, why });
+  }
+  const windowsPac: PacEvaluatorFactory = (source) =>
+    winHttpPacEvaluator({ pacUrl: source.url, autoDetect: source.autoDetect });
+  return {
+    found: upstream.found,
+    pacFactory: sources.pacFactory ?? (deps.platform === "windows" ? windowsPac : portablePac),
+  };
+}
+
 /** The Windows system proxy settings before ktctl (undefined elsewhere); logged once. */
 function windowsPrevious(
   deps: sysproxy.SysProxyDeps,
@@ -356,6 +424,27 @@ function windowsPrevious(
     log.warn("Could not read the Windows proxy settings: {error}", { error: String(e) });
     return undefined;
   }
+}
+
+/**
+ * One WRN line when the user's `no_proxy`/`NO_PROXY` would send cluster destinations around
+ * ktctl: curl and Go then bypass the proxy for them and fail on the system DNS.
+ */
+function warnIfNoProxyCoversCluster(opts: CompletedConnect, index: ClusterIndex): void {
+  const hits = noProxyCoveringCluster((name) => Deno.env.get(name), {
+    domain: opts.clusterDomain,
+    namespaces: index.namespaces(),
+    ranges: index.clusterRanges(),
+  });
+  if (hits.length === 0) return;
+  log.warn(
+    "{variable} has {entries}: curl, Go and most tools will not send {covers} to ktctl",
+    {
+      variable: hits[0].variable,
+      entries: hits.map((h) => `"${h.entry}"`).join(", "),
+      covers: hits.map((h) => h.covers).join(", "),
+    },
+  );
 }
 
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */

@@ -9,6 +9,8 @@ import { UserError } from "../errors.ts";
 import type { GlobalFlags } from "./global_flags.ts";
 import type { ProxyMethod } from "../sysproxy/types.ts";
 import { type ForwardSpec, parseForwardFlag, SpecError } from "../forward/target.ts";
+import type { UpstreamConfig } from "../net/proxy_config.ts";
+import { parseUpstreamFlag, ProxyUrlError } from "../net/upstream_source.ts";
 
 export interface ConnectFlags extends GlobalFlags {
   method: string;
@@ -24,6 +26,8 @@ export interface ConnectFlags extends GlobalFlags {
   maxConnections?: string;
   /** `--forward TARGET:[LOCAL:]REMOTE`, repeatable. */
   forward?: string[];
+  upstreamProxy?: string;
+  allowLocalTargets?: boolean;
 }
 
 export interface ConnectOptions {
@@ -48,6 +52,10 @@ export interface ConnectOptions {
   forwards?: ForwardSpec[];
   /** `-- COMMAND [ARGS...]`: run it through the proxy, then stop (undefined: serve until Ctrl+C). */
   command?: string[];
+  /** `--upstreamProxy`: the proxy for destinations outside the cluster (else found). */
+  upstream?: UpstreamConfig;
+  /** `--allowLocalTargets`: ExternalName targets may be loopback, link-local or ktctl. */
+  allowLocalTargets?: boolean;
 }
 
 export const METHODS: readonly ProxyMethod[] = ["socks", "socks5", "http"];
@@ -96,7 +104,19 @@ export function validateConnectFlags(f: ConnectFlags, command: string[] = []): C
     namespace: f.namespace,
     forwards: parseForwardFlags(f.forward ?? []),
     command: validateCommand(command, f.setupGlobalProxy === true),
+    // Only when given, so the options of a plain `connect` stay as they were.
+    ...(f.upstreamProxy !== undefined ? { upstream: parseUpstreamProxy(f.upstreamProxy) } : {}),
+    ...(f.allowLocalTargets ? { allowLocalTargets: true } : {}),
   };
+}
+
+function parseUpstreamProxy(text: string): UpstreamConfig {
+  try {
+    return parseUpstreamFlag(text);
+  } catch (e) {
+    if (e instanceof ProxyUrlError) throw new UserError(`--upstreamProxy: ${e.message}`);
+    throw e;
+  }
 }
 
 /**

@@ -89,6 +89,16 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
         "the most connections open at once; more are closed as they come",
         String(DEFAULT_MAX_CONNECTIONS),
       )
+      .option(
+        "--upstreamProxy <url>",
+        "the proxy for destinations outside the cluster: http://[user:pass@]host:port, " +
+          "socks5://host:port, pac+http(s)://host/x.pac, or none (default: the system " +
+          "settings on Windows, else http_proxy/https_proxy/all_proxy/no_proxy)",
+      )
+      .option(
+        "--allowLocalTargets",
+        "let ExternalName services point at this machine (loopback, link-local, ktctl's address)",
+      )
       .addHelpText("after", EXAMPLES.connect)
       // forward and `-- COMMAND` (issue 20)
       .option(

@@ -99,6 +99,19 @@ export class ClusterIndex {
     return this.#services.get(key(namespace, name));
   }
 
+  /** The names of the services in `namespace`, sorted (for "it has: ..." answers). */
+  serviceNamesIn(namespace: string): string[] {
+    const prefix = `${namespace}/`;
+    return [...this.#services.keys()].filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length)).sort();
+  }
+
+  /** The namespaces that have a service called `name`, sorted. */
+  namespacesWithService(name: string): string[] {
+    return [...this.#services.values()].filter((s) => s.name === name).map((s) => s.namespace)
+      .sort();
+  }
+
   serviceByIp(ip: string): ServiceInfo | undefined {
     return this.#servicesByIp.get(ip);
   }

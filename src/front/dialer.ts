@@ -11,11 +11,26 @@ export interface Dialed {
   upstream: Upstream;
   /** What the destination matched ("service demo/web:80", "direct"), for the connection log. */
   via: string;
+  /**
+   * Only for a dial with `httpRequest`: `upstream` is a connection to an HTTP proxy (the user's
+   * upstream), which takes requests in absolute form (with these credentials), not a tunnel.
+   */
+  proxyForm?: {
+    /** The proxy, for messages (`http://host:port`, never its credentials). */
+    proxy: string;
+    credentials?: { username: string; password: string };
+  };
+}
+
+/** What the front will send over the connection, when it knows. */
+export interface DialHint {
+  /** Plain HTTP requests the front writes itself (absolute-form forwarding). */
+  httpRequest?: boolean;
 }
 
 export interface Dialer {
   /** Opens `host:port` (a name or a canonical IP); rejects with a DialError. */
-  dial(host: string, port: number): Promise<Dialed>;
+  dial(host: string, port: number, hint?: DialHint): Promise<Dialed>;
 }
 
 // The admission verdict is the peer layer's (one type); the fronts see it through this seam.

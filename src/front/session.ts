@@ -11,7 +11,7 @@ import type { BufferedReader } from "../net/buffered_reader.ts";
 import type { PipeStats } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { hostPort } from "../net/client_address.ts";
-import type { Admission, Dialed, Dialer, LocalPages } from "./dialer.ts";
+import type { Admission, Dialed, Dialer, DialHint, LocalPages } from "./dialer.ts";
 import { type Activity, CountedUpstream, LineLimiter, type ProgramInfo } from "./activity.ts";
 
 const log = getLogger(["ktctl", "proxy"]);
@@ -64,8 +64,9 @@ export async function dialFor(
   host: string,
   port: number,
   dest: string,
+  hint?: DialHint,
 ): Promise<Dialed> {
-  const dialed = await s.dialer.dial(host, port);
+  const dialed = await s.dialer.dial(host, port, hint);
   if (!s.activity) return dialed;
   const program = (await s.admission).program ?? null;
   const description = dialed.upstream.description;

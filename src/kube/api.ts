@@ -11,6 +11,7 @@ import { credentialsFor } from "./credentials.ts";
 import { STATUS_MESSAGE_MAX, statusMessage } from "./status.ts";
 import { credentialsRejected } from "./credential_source.ts";
 import { PROTOBUF, statusMessage as protobufStatusMessage } from "./protobuf.ts";
+import { type ApiProxy, apiProxyFor, denoProxy, withoutEnvProxies } from "../net/api_proxy.ts";
 
 export type ApiErrorKind =
   | "unreachable"
@@ -37,7 +38,19 @@ export class KubeApi {
   #client: { key: string; client: Deno.HttpClient } | undefined;
   #dispatcher: { key: string; dispatcher: Dispatcher | undefined } | undefined;
 
-  constructor(readonly config: KubeConfig, readonly server: string) {}
+  /**
+   * The proxy API calls take, as kubectl decides it (net/api_proxy.ts): the kubeconfig's
+   * `proxy-url`, else HTTPS_PROXY/NO_PROXY (never for loopback or localhost), else none.
+   */
+  readonly proxy: ApiProxy | undefined;
+
+  constructor(
+    readonly config: KubeConfig,
+    readonly server: string,
+    env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+  ) {
+    this.proxy = apiProxyFor(server, config.getCurrentCluster()?.proxyUrl, env);
+  }
 
   /**
    * Sends a request with Deno's fetch and TLS when the credentials allow it (see
@@ -64,9 +77,18 @@ export class KubeApi {
     if (this.#client?.key !== key) {
       this.#client?.client.close();
       const { caCerts, cert, key: pem } = native.tls;
+      const options: Deno.CreateHttpClientOptions = {
+        caCerts,
+        ...(cert && pem ? { cert, key: pem } : {}),
+        // Deno's client would read the proxy variables by its own rules (loopback included).
+        ...(this.proxy ? { proxy: denoProxy(this.proxy) } : {}),
+      };
       this.#client = {
         key,
-        client: Deno.createHttpClient({ caCerts, ...(cert && pem ? { cert, key: pem } : {}) }),
+        client: withoutEnvProxies(
+          new URL(this.server).hostname,
+          () => Deno.createHttpClient(options),
+        ),
       };
     }
     return await fetch(url, { ...init, client: this.#client.client });
@@ -86,7 +108,10 @@ export class KubeApi {
     let dispatcher: Dispatcher | undefined;
     switch (spec.type) {
       case "agent":
-        dispatcher = new Agent({ connect: spec.connect, allowH2: false });
+        // No proxy-url: an HTTP(S)_PROXY from the environment, as kubectl would take it.
+        dispatcher = this.proxy && /^https?:/.test(this.proxy.url)
+          ? new ProxyAgent({ uri: this.proxy.url, requestTls: spec.connect, allowH2: false })
+          : new Agent({ connect: spec.connect, allowH2: false });
         break;
       case "proxy":
         dispatcher = new ProxyAgent({
@@ -148,7 +173,10 @@ export class KubeApi {
       if (init.signal?.aborted) throw e;
       throw new ApiError(
         "unreachable",
-        `cannot reach the API server at ${this.server}: ${describeFetchError(e)}`,
+        this.proxy
+          ? `cannot reach the API server at ${this.server} through the proxy ${this.proxy.display} ` +
+            `(from ${this.proxy.source}): ${proxiedFailure(e)}`
+          : `cannot reach the API server at ${this.server}: ${describeFetchError(e)}`,
       );
     }
     if (!response.ok) {
@@ -299,6 +327,23 @@ function statusError(status: number, message: string, method: string, path: stri
     ? "gone"
     : "other";
   return new ApiError(kind, `${status} from ${method} ${path.split("?")[0]}: ${message}`, status);
+}
+
+/**
+ * Which step of a proxied request failed: reaching the proxy, the proxy's answer to CONNECT, or
+ * what came after (TLS with the API server through the tunnel).
+ */
+function proxiedFailure(e: unknown): string {
+  const text = String((e as { cause?: unknown })?.cause ?? e);
+  const short = describeFetchError(e);
+  if (/ECONNREFUSED|connection refused|tcp connect error|ENOTFOUND|dns error/i.test(text + short)) {
+    return `connecting to the proxy failed: ${short}`;
+  }
+  if (/407|proxy auth/i.test(text)) return `the proxy asks for credentials: ${short}`;
+  if (/tunnel|CONNECT|unsuccessful|status code/i.test(text)) {
+    return `the proxy refused the tunnel (CONNECT): ${short}`;
+  }
+  return `after the proxy: ${short}`;
 }
 
 /**

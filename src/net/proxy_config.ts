@@ -42,6 +42,12 @@ export type UpstreamConfig =
     other?: ProxyEndpoint;
     bypass: string[];
     bypassLocal: boolean;
+    /**
+     * How `bypass` reads (added for the environment's variables): `windows` (the default) as
+     * `ProxyOverride` entries, wildcards such as `*.corp` and `10.*`; `no_proxy` as curl and Go
+     * read `no_proxy` (domain suffixes, IP literals, CIDRs, `host:port`, `*`).
+     */
+    bypassStyle?: "windows" | "no_proxy";
   }
   /** A PAC file at this URL (Windows `AutoConfigURL`, `--upstreamProxy pac+http://...`). */
   | { kind: "pac"; url: string }
@@ -54,3 +60,10 @@ export interface UpstreamFound {
   /** "--upstreamProxy", "Windows system proxy (LAN)", "environment (https_proxy)", ... */
   source: string;
 }
+
+/**
+ * Makes the PAC evaluator for a PAC upstream: `url` the script's address; `autoDetect` when the
+ * script is to be found by WPAD (only the Windows evaluator, through WinHttpGetProxyForUrl, can;
+ * `url` is then the configured one, if any).
+ */
+export type PacEvaluatorFactory = (source: { url?: string; autoDetect?: boolean }) => PacEvaluator;

@@ -14,9 +14,12 @@
  * @module
  */
 import { withDeadline } from "./deadline.ts";
-import { type ByteStream, closeQuietly, writeAll } from "./io.ts";
+import { type ByteStream, closeQuietly } from "./io.ts";
 import { nodeTls } from "./node_tls.ts";
 import { DialError } from "./upstream.ts";
+import { dialThroughProxy, type ProxyWording } from "./proxy_dial.ts";
+import { parseProxyEndpoint } from "./upstream_source.ts";
+import { apiProxyFor } from "./api_proxy.ts";
 
 /** How to reach the API server: the transport side of a kubeconfig's cluster and user. */
 export interface ServerTransport {
@@ -32,7 +35,10 @@ export interface ServerTransport {
   serverName?: string;
   /** `insecure-skip-tls-verify`: no verification, for these connections only. */
   insecure?: boolean;
-  /** An `http://` proxy to tunnel through with CONNECT (`proxy-url`). */
+  /**
+   * The kubeconfig's `proxy-url` (`http://` CONNECT or `socks5://`); without it, HTTPS_PROXY and
+   * NO_PROXY as kubectl reads them (net/api_proxy.ts).
+   */
   proxyUrl?: string;
 }
 
@@ -50,9 +56,11 @@ export function tlsEngine(url: string, t: ServerTransport = {}): TlsEngine {
 /** A dialer for `url`'s server; every connection it makes has passed TLS (if any). */
 export function serverDialer(
   url: string,
-  t: ServerTransport,
+  transport: ServerTransport,
   timeoutMs: number,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): () => Promise<ByteStream> {
+  const t = { ...transport, proxyUrl: apiProxyFor(url, transport.proxyUrl, env)?.url };
   const u = new URL(url);
   const secure = u.protocol === "wss:" || u.protocol === "https:";
   const port = Number(u.port || (secure ? 443 : 80));
@@ -152,73 +160,39 @@ async function tcpConnect(hostname: string, port: number, ms: number): Promise<D
   }
 }
 
-const MAX_PROXY_HEADER = 16 * 1024;
+/** How API-traffic failures name the proxy. */
+const API_WORDING: ProxyWording = {
+  label: "the proxy",
+  credentialsHint: "the proxy URL (http://user:pass@host:port)",
+};
 
-/** A TCP connection to `host:port` tunnelled through an HTTP proxy's CONNECT. */
+/**
+ * A TCP connection to `host:port` tunnelled through a proxy (`http://` CONNECT or `socks5://`,
+ * credentials from the URL), for the kubeconfig's `proxy-url` or HTTPS_PROXY.
+ */
 export async function throughProxy(
   proxyUrl: string,
   host: string,
   port: number,
   ms: number,
 ): Promise<Deno.TcpConn> {
-  const proxy = new URL(proxyUrl);
-  if (proxy.protocol !== "http:") {
+  let proxy;
+  try {
+    proxy = parseProxyEndpoint(proxyUrl);
+  } catch (e) {
+    throw new DialError("unreachable", `proxy ${(e as Error).message}`);
+  }
+  if (proxy.protocol === "socks4") {
+    throw new DialError("unreachable", "socks4 proxies are not supported for the API server");
+  }
+  const tunnel = await dialThroughProxy(proxy, host, port, ms, API_WORDING);
+  // TLS (or the upgrade request) goes first: a server that spoke before it is not the API server.
+  if (tunnel.early.length > 0) {
+    closeQuietly(tunnel.conn);
     throw new DialError(
       "unreachable",
-      `proxy-url ${proxy.protocol}// is not supported for port-forwards (only http://)`,
+      `${host}:${port} through the proxy ${proxy.host}:${proxy.port} spoke before TLS`,
     );
   }
-  const conn = await tcpConnect(
-    proxy.hostname.replace(/^\[|\]$/g, ""),
-    Number(proxy.port || 80),
-    ms,
-  );
-  const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  const auth = proxy.username
-    ? `Proxy-Authorization: Basic ${
-      btoa(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`)
-    }\r\n`
-    : "";
-  try {
-    await withDeadline(`HTTP CONNECT through ${proxy.host}`, ms, async () => {
-      const request = `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`;
-      await writeAll(conn, new TextEncoder().encode(request));
-      const head = await readProxyHead(conn);
-      const status = Number(head.split(" ")[1]);
-      if (status !== 200) {
-        throw new DialError(
-          "unreachable",
-          `the proxy ${proxy.host} refused CONNECT ${target}: ${head.split("\r\n")[0]}`,
-        );
-      }
-    }, { onTimeout: () => closeQuietly(conn) });
-  } catch (e) {
-    closeQuietly(conn);
-    throw e instanceof DialError ? e : new DialError(
-      "unreachable",
-      `CONNECT through ${proxy.host} failed: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  return conn;
-}
-
-/**
- * Reads the proxy's response head, byte by byte: the server behind it speaks only after our TLS
- * hello (or upgrade request), so nothing may be read past the head.
- */
-async function readProxyHead(conn: Deno.Conn): Promise<string> {
-  const bytes: number[] = [];
-  const one = new Uint8Array(1);
-  while (bytes.length < MAX_PROXY_HEADER) {
-    if ((await conn.read(one)) === null) throw new Error("the proxy closed the connection");
-    bytes.push(one[0]);
-    const n = bytes.length;
-    if (
-      n >= 4 && bytes[n - 4] === 13 && bytes[n - 3] === 10 && bytes[n - 2] === 13 && one[0] === 10
-    ) {
-      return new TextDecoder().decode(new Uint8Array(bytes));
-    }
-  }
-  throw new Error("the proxy's response head is too large");
+  return tunnel.conn;
 }

@@ -1,12 +1,12 @@
 /**
  * Connections to destinations outside the cluster, dialled from this machine as if there were no
- * proxy, within the user's direct-dial policy. Names are looked up with the system resolver
- * (getaddrinfo via node:dns), so /etc/hosts and the OS's DNS settings apply as they would
- * without ktctl; every resolved address is checked against the policy before it is dialled.
+ * proxy. Names are looked up with the system resolver (getaddrinfo via node:dns), so /etc/hosts
+ * and the OS's DNS settings apply as they would without ktctl; routing (route.ts) checks every
+ * resolved address against the direct-dial policy before anything here dials it.
  * @module
  */
 import { lookup } from "node:dns/promises";
-import { canonicalIp, type Cidr, formatCidr, inRanges } from "../net/ip.ts";
+import { canonicalIp, type Cidr, formatCidr } from "../net/ip.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { UpstreamBase } from "../net/upstream_base.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
@@ -30,28 +30,15 @@ export async function resolveHost(host: string): Promise<string[]> {
   }
 }
 
-/** Dials the first allowed address of `addresses`. */
-export async function dialDirect(
+/**
+ * Dials the first of `addresses` that answers (routing has checked them against `--dialDirect`).
+ */
+export async function dialAddresses(
   host: string,
-  addresses: string[],
+  allowed: string[],
   port: number,
-  policy: DirectPolicy,
   timeoutMs: number,
 ): Promise<Upstream> {
-  if (policy.kind === "none") {
-    throw new DialError("policy", `direct connections are off: ${host}`);
-  }
-  const allowed = policy.kind === "all"
-    ? addresses
-    : addresses.filter((a) => inRanges(a, policy.ranges));
-  if (allowed.length === 0) {
-    throw new DialError(
-      "policy",
-      `${host} (${addresses.join(", ")}) is outside the direct-dial ranges ${
-        describePolicy(policy)
-      }`,
-    );
-  }
   let lastError: unknown;
   for (const address of allowed) {
     // The signal would also close an established connection, so it only guards the dial.
@@ -85,11 +72,19 @@ export class TcpUpstream extends UpstreamBase {
   #buf = new Uint8Array(0);
   #closed = false;
   readonly halfDuplexEnd = true;
-  constructor(readonly conn: Deno.Conn, description: string) {
+  /** Bytes that arrived with a proxy's answer, before the tunnel was handed over. */
+  #early: Uint8Array | undefined;
+  constructor(readonly conn: Deno.Conn, description: string, early?: Uint8Array) {
     super(description);
+    this.#early = early && early.length > 0 ? early : undefined;
   }
 
   async read(): Promise<Uint8Array | null> {
+    if (this.#early) {
+      const first = this.#early;
+      this.#early = undefined;
+      return first;
+    }
     const n = await this.conn.read(this.#in);
     return n === null ? null : this.#in.subarray(0, n);
   }

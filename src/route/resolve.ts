@@ -1,8 +1,9 @@
 /**
- * Decides where a destination goes (a SOCKS request's, or an HTTP request's: CONNECT and
- * absolute-form take the same path): to a pod port through the cluster, straight out from this
- * machine, or nowhere (with a reason). Pure: it reads a {@link ClusterIndex} and returns a route,
- * so every naming rule is testable without a cluster.
+ * The cluster's half of routing (`route.ts` decides the final route): whether a destination is a
+ * pod port through the cluster, an ExternalName service's target, not the cluster's at all
+ * (`direct`: the upstream or a direct dial decide then), or the cluster's but matching nothing
+ * (with a reason). Pure: it reads a {@link ClusterIndex} and returns a route, so every naming
+ * rule is testable without a cluster.
  *
  * Names follow the cluster DNS schema, resolved from the API instead of DNS:
  * `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<domain>`, `host.svc.ns.svc.<domain>` (headless),
@@ -29,7 +30,10 @@ export type Route =
     /** Identifies the set of targets, for round-robin bookkeeping. */
     spreadKey: string;
   }
+  /** Not the cluster's: the upstream proxy or a direct dial decide (route.ts). */
   | { kind: "direct"; host: string; port: number }
+  /** An ExternalName service: its target, a name or address the cluster's objects chose. */
+  | { kind: "external-name"; service: string; target: string; port: number }
   | { kind: "reject"; reason: string; failure: RejectKind };
 
 /**
@@ -120,13 +124,44 @@ async function resolveName(
       : (await headlessHostRoute(index, svc, host, port)) ?? unknown();
   }
   if (inDomain) return unknown();
-  if (labels.length === 2 && index.service(labels[1], labels[0])) {
-    return await serviceRoute(index, index.service(labels[1], labels[0])!, port);
+  if (labels.length === 2) {
+    const svc = index.service(labels[1], labels[0]);
+    if (svc) return await serviceRoute(index, svc, port);
+    // `x.demo` with a namespace demo is the cluster's, as in-cluster DNS reads it: answered
+    // here, never asked of the system's DNS (which would only say "not found").
+    if (index.hasNamespace(labels[1])) {
+      return reject(
+        "unknown-host",
+        `no service ${labels[0]} in namespace ${labels[1]} (it has: ${
+          listOf(index.serviceNamesIn(labels[1]))
+        })`,
+      );
+    }
   }
-  if (labels.length === 1 && index.service(opts.namespace, labels[0])) {
-    return await serviceRoute(index, index.service(opts.namespace, labels[0])!, port);
+  if (labels.length === 1) {
+    const svc = index.service(opts.namespace, labels[0]);
+    if (svc) return await serviceRoute(index, svc, port);
+    const elsewhere = index.namespacesWithService(labels[0]);
+    if (elsewhere.length > 0) {
+      const hint = elsewhere.length === 1
+        ? `did you mean ${labels[0]}.${elsewhere[0]}?`
+        : `services called ${labels[0]} are in: ${listOf(elsewhere)}`;
+      return reject(
+        "unknown-host",
+        `no service ${
+          labels[0]
+        } in namespace ${opts.namespace}, which short names are looked up in; ${hint}`,
+      );
+    }
   }
   return { kind: "direct", host: name, port };
+}
+
+/** A short list for a one-line answer: the first ten, then how many more. */
+function listOf(names: string[]): string {
+  if (names.length === 0) return "none";
+  const shown = names.slice(0, 10).join(", ");
+  return names.length > 10 ? `${shown} and ${names.length - 10} more` : shown;
 }
 
 function podRoute(pod: PodInfo, port: number): Route {
@@ -149,14 +184,16 @@ async function podDnsRoute(index: ClusterIndex, dashed: string, ns: string, port
 }
 
 /**
- * A service and port. ExternalName services go out directly to their target name; headless ones
+ * A service and port. ExternalName services are their target (route.ts decides where that goes
+ * and whether it may be dialled); headless ones
  * go to the requested port of a ready endpoint pod (as their DNS answers would); others map the
  * service port to the endpoint port.
  */
 async function serviceRoute(index: ClusterIndex, svc: ServiceInfo, port: number): Promise<Route> {
   const id = `${svc.namespace}/${svc.name}`;
   if (svc.type === "ExternalName" && svc.externalName) {
-    return { kind: "direct", host: svc.externalName.replace(/\.$/, ""), port };
+    const target = svc.externalName.replace(/\.$/, "").toLowerCase();
+    return { kind: "external-name", service: id, target, port };
   }
   if (svc.headless) {
     const targets = (await readyEndpointPods(index, svc)).map((pod) => ({ ...pod, port }));

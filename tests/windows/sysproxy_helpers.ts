@@ -3,6 +3,7 @@
  * snapshots (`reg export`), the state folder, and what a new Windows process sees.
  */
 import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
+import { SHIPPED_RUN_FLAGS } from "../../scripts/bundle.ts";
 import assert from "node:assert/strict";
 import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { curl } from "../../testenv/socks_client.ts";
@@ -161,7 +162,7 @@ export interface StateJson {
  * flags.
  */
 export function ktctlArgs(wp: WinePrefix, args: string[], bundle?: string): string[] {
-  if (bundle) return ["run", "-A", "--no-config", KTCTL_V8_ARG, wp.toWinPath(bundle), ...args];
+  if (bundle) return ["run", ...SHIPPED_RUN_FLAGS, wp.toWinPath(bundle), ...args];
   return ["run", "-A", "--no-lock", wp.toWinPath(`${REPO_ROOT}/main.ts`), ...args];
 }
 

@@ -5,7 +5,8 @@
  * @module
  */
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
-import { DialError, type Upstream } from "../../net/upstream.ts";
+import { DialError } from "../../net/upstream.ts";
+import type { Dialed, DialHint } from "../dialer.ts";
 import { dialFor, logRefusal, messageOf, type Session } from "../session.ts";
 import type { RequestHead } from "./head.ts";
 import { localResponse } from "./messages.ts";
@@ -18,9 +19,10 @@ export async function dial(
   port: number,
   dest: string,
   close: boolean,
-): Promise<{ upstream: Upstream; via: string } | undefined> {
+  hint?: DialHint,
+): Promise<Dialed | undefined> {
   try {
-    return await dialFor(s, host, port, dest);
+    return await dialFor(s, host, port, dest, hint);
   } catch (e) {
     const kind = await answerUnreachable(s, head, dest, e, close);
     logRefusal(s, dest, e, kind === "forbidden");

@@ -15,14 +15,18 @@ import { logRefusal, logTunnel, messageOf, type Session } from "../session.ts";
 import { hostPort } from "../../net/client_address.ts";
 import { BodyFramer, type Framing, FramingError } from "./body.ts";
 import {
+  fieldValues,
   type HeadLimits,
   type RequestHead,
   type ResponseHead,
   responseHeadParser,
 } from "./head.ts";
-import { clientKeepsAlive, planRequest, planResponse } from "./messages.ts";
+import { clientKeepsAlive, planRequest, planResponse, upgradeRequested } from "./messages.ts";
 import { loggableTarget, type Target } from "./target.ts";
 import { answer, answerUnreachable, dial } from "./answer.ts";
+import type { Dialed } from "../dialer.ts";
+import { authSchemesOf, toProxyForm } from "../../net/proxy_handshake.ts";
+import { connectMessage } from "../../net/proxy_dial.ts";
 
 /** Limits on a response head: more fields than a request may carry (Set-Cookie, CSP...). */
 const RESPONSE_LIMITS: HeadLimits = { maxStartLine: 8192, maxHead: 64 * 1024, maxFields: 256 };
@@ -33,6 +37,8 @@ export interface Origin {
   via: string;
   upstream: Upstream;
   reader: UpstreamReader;
+  /** The connection is to the user's HTTP proxy: requests go in absolute form (dialer.ts). */
+  proxyForm?: Dialed["proxyForm"];
 }
 
 export interface Forwarded {
@@ -60,7 +66,7 @@ export async function forward(
   }
   const hasBody = plan.framing.kind !== "length" || plan.framing.length > 0;
   const key = `${target.host}:${target.port}`;
-  if (kept && kept.key !== key) {
+  if (kept && (kept.key !== key || (kept.proxyForm && upgradeRequested(head) !== undefined))) {
     kept.upstream.close();
     kept = undefined;
   }
@@ -70,7 +76,11 @@ export async function forward(
     kept = undefined;
     if (!origin) {
       // Without a body the client connection can stay open after a failure.
-      const dialed = await dial(s, head, target.host, target.port, dest, hasBody);
+      // Plain requests may go to an HTTP upstream proxy as they are; an Upgrade (WebSocket)
+      // needs a tunnel, which many proxies (squid) give only through CONNECT.
+      const dialed = await dial(s, head, target.host, target.port, dest, hasBody, {
+        httpRequest: upgradeRequested(head) === undefined,
+      });
       if (!dialed) return { origin: undefined, keepClient: !hasBody && clientKeepsAlive(head) };
       if (!s.hold(dialed.upstream)) return { origin: undefined, keepClient: false };
       origin = { key, ...dialed, reader: new UpstreamReader(dialed.upstream) };
@@ -78,7 +88,14 @@ export async function forward(
     // A kept connection the origin closed while idle fails before any byte of the response:
     // a request without a body can safely go again on a fresh one.
     const mayRetry = reused && !hasBody && attempt === 0;
-    const result = await exchange(s, head, plan.head, plan.framing, origin, mayRetry);
+    const outgoing = origin.proxyForm
+      ? toProxyForm(
+        plan.head,
+        `${target.scheme}://${target.authority}${target.path}`,
+        origin.proxyForm.credentials,
+      )
+      : plan.head;
+    const result = await exchange(s, head, outgoing, plan.framing, origin, mayRetry);
     if (result.kind === "retry") continue;
     logTunnel(s, {
       // The path without its query: queries carry tokens and personal data.
@@ -310,6 +327,20 @@ async function relayResponse(
       stats.error = new Error(head);
       stats.failedSide = "upstream";
       return { kind: "refused", reason: `not valid HTTP/1.x: ${head}` };
+    }
+    if (origin.proxyForm && head.status === 407) {
+      // The user's proxy wants credentials ktctl does not have: say so, as for CONNECT.
+      const step = `${request.method} through the upstream proxy ${origin.proxyForm.proxy}`;
+      const schemes = authSchemesOf(fieldValues(head.fields, "proxy-authenticate"));
+      stats.failedSide = "upstream";
+      return {
+        kind: "refused",
+        reason: connectMessage(
+          step,
+          { status: 407, statusLine: "407", authSchemes: schemes },
+          origin.proxyForm.credentials,
+        ),
+      };
     }
     const plan = planResponse(head, request, interims);
     if (plan.kind === "refuse") {

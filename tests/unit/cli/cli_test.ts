@@ -412,6 +412,43 @@ Deno.test("cli: a bad --portForward is a UserError naming the flag", () => {
   }
 });
 
+Deno.test("cli: --upstreamProxy and --allowLocalTargets", () => {
+  assert.deepEqual(validateConnectFlags(flags({ upstreamProxy: "none" })).upstream, {
+    kind: "none",
+  });
+  assert.deepEqual(
+    validateConnectFlags(flags({ upstreamProxy: "http://u:p%40ss@Proxy.Corp:3128" })).upstream,
+    {
+      kind: "fixed",
+      other: { protocol: "http", host: "proxy.corp", port: 3128, username: "u", password: "p@ss" },
+      bypass: [],
+      bypassLocal: false,
+      bypassStyle: "no_proxy",
+    },
+  );
+  assert.deepEqual(
+    validateConnectFlags(flags({ upstreamProxy: "socks5://127.0.0.1:1080" })).upstream,
+    {
+      kind: "fixed",
+      other: { protocol: "socks5", host: "127.0.0.1", port: 1080 },
+      bypass: [],
+      bypassLocal: false,
+      bypassStyle: "no_proxy",
+    },
+  );
+  assert.deepEqual(
+    validateConnectFlags(flags({ upstreamProxy: "pac+https://wpad.corp/proxy.pac" })).upstream,
+    { kind: "pac", url: "https://wpad.corp/proxy.pac" },
+  );
+  assertFlagError(
+    { upstreamProxy: "ftp://proxy:21" },
+    "--upstreamProxy: ftp:// proxies are not supported (use http://, socks5:// or socks4a://)",
+    "--upstreamProxy",
+  );
+  assert.equal(validateConnectFlags(flags({ allowLocalTargets: true })).allowLocalTargets, true);
+  assert.equal(validateConnectFlags(flags({})).upstream, undefined);
+});
+
 Deno.test("cli: --proxyAddr beyond loopback needs --allowFrom; bad ranges and counts name the flag", () => {
   const need =
     "is reachable from other machines, and anyone who reaches it reaches the cluster as you: " +

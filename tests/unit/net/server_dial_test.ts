@@ -145,7 +145,10 @@ Deno.test("server dial: a silent TLS server or proxy is a timeout that names the
     const steps: [ServerTransport, RegExp][] = [
       [{ caCerts: [pki.ca] }, /^TLS handshake with 127\.0\.0\.1:\d+: no answer within 300 ms$/],
       [{ insecure: true }, /^TLS handshake with/],
-      [{ proxyUrl }, /^HTTP CONNECT through 127\.0\.0\.1:\d+: no answer within 300 ms$/],
+      [
+        { proxyUrl },
+        /^CONNECT 127\.0\.0\.1:\d+ through the proxy http:\/\/127\.0\.0\.1:\d+: no answer within 300 ms$/,
+      ],
     ];
     for (const [t, message] of steps) {
       await assert.rejects(serverDialer(url, t, 300)(), (e: unknown) => {
@@ -168,7 +171,7 @@ Deno.test("server dial: a proxy that refuses CONNECT is a clear failure", async 
   try {
     await assert.rejects(
       hello(server.url, { caCerts: [pki.ca], proxyUrl: proxy.url }),
-      /refused CONNECT .*407/,
+      /CONNECT 127\.0\.0\.1:\d+ through the proxy http:\/\/127\.0\.0\.1:\d+: the proxy asks for credentials \(407.*\): give them as the proxy URL/,
     );
     const withAuth = proxy.url.replace("http://", "http://u:p@");
     assert.match(await hello(server.url, { caCerts: [pki.ca], proxyUrl: withAuth }), /^peer=none/);

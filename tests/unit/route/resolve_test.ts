@@ -592,8 +592,20 @@ Deno.test("resolve: short names are relative to opts.namespace", async () => {
   assert.deepEqual(await route("web.other", 80), otherWeb);
   // Qualified names ignore the default namespace.
   assert.deepEqual(await route("web.demo", 80, inOther), WEB_80);
-  // A short name of a service that only exists elsewhere is not a cluster name.
-  assert.deepEqual(await route("api", 80, inOther), { kind: "direct", host: "api", port: 80 });
+  // A short name of a service that only exists elsewhere is answered from the cluster, with the
+  // namespace used and the name that would work.
+  assert.deepEqual(await route("api", 80, inOther), {
+    kind: "reject",
+    failure: "unknown-host",
+    reason:
+      "no service api in namespace other, which short names are looked up in; did you mean api.demo?",
+  });
+  // A short name no namespace has goes outside.
+  assert.deepEqual(await route("nothing", 80, inOther), {
+    kind: "direct",
+    host: "nothing",
+    port: 80,
+  });
 });
 
 Deno.test("resolve: a custom cluster domain", async () => {
@@ -668,11 +680,20 @@ Deno.test("resolve: unknown names under the cluster domain are rejected", async 
   }
 });
 
+Deno.test("resolve: x.<namespace ktctl sees> is the cluster's, answered with what it has", async () => {
+  const answer = await route("nosuch.demo", 80);
+  assert.equal(answer.kind, "reject");
+  assert.match(
+    (answer as { reason: string }).reason,
+    /^no service nosuch in namespace demo \(it has: [a-z0-9-]+(, [a-z0-9-]+)*\)$/,
+  );
+  assert.match((answer as { reason: string }).reason, /\bweb\b/);
+});
+
 Deno.test("resolve: unknown one- and two-label names and outside names go direct", async () => {
   for (
     const [name, host] of [
       ["nothing", "nothing"],
-      ["nothing.demo", "nothing.demo"],
       ["web.nowhere", "web.nowhere"],
       ["example.com", "example.com"],
       ["Example.COM.", "example.com"],
@@ -683,8 +704,13 @@ Deno.test("resolve: unknown one- and two-label names and outside names go direct
   }
 });
 
-Deno.test("resolve: an ExternalName service goes direct to its target", async () => {
-  const expected: Route = { kind: "direct", host: "db.example.com", port: 5432 };
+Deno.test("resolve: an ExternalName service is its target, for route.ts to decide", async () => {
+  const expected: Route = {
+    kind: "external-name",
+    service: "demo/external",
+    target: "db.example.com",
+    port: 5432,
+  };
   assert.deepEqual(await route("external", 5432), expected);
   assert.deepEqual(await route("external.demo.svc.cluster.local", 5432), expected);
 });
@@ -777,7 +803,13 @@ Deno.test("resolve: the index follows upserts and removals", async () => {
   sources.get(index)!.putPod(decodePod(rawPod({ name: "web-1", ips: ["10.244.0.6"] })));
   assert.deepEqual(await route("10.244.0.6", 80, OPTS, index), podRoute("web-1", 80));
   index.remove("services", "demo", "web");
-  assert.deepEqual(await route("web", 80, OPTS, index), { kind: "direct", host: "web", port: 80 });
+  // Gone from demo, but namespace other has one: the answer says so.
+  assert.deepEqual(await route("web", 80, OPTS, index), {
+    kind: "reject",
+    failure: "unknown-host",
+    reason:
+      "no service web in namespace demo, which short names are looked up in; did you mean web.other?",
+  });
   assert.deepEqual(await route("10.96.0.10", 80, OPTS, index), unknownIp("10.96.0.10"));
 });
 
