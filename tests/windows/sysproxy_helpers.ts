@@ -2,7 +2,6 @@
  * Shared by the Wine sysproxy tests: `ktctl` runs by the Windows deno.exe, exact registry
  * snapshots (`reg export`), the state folder, and what a new Windows process sees.
  */
-import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
 import { SHIPPED_RUN_FLAGS } from "../../scripts/bundle.ts";
 import assert from "node:assert/strict";
 import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
