@@ -45,6 +45,18 @@ const kwokWorkdir = () => `${runDir()}/kwok`;
 const clusterDir = () => `${kwokWorkdir()}/clusters/${CLUSTER_NAME}`;
 const backendsPidFile = () => `${runDir()}/backends.pid`;
 const backendsLog = () => `${runDir()}/backends.log`;
+/** The code the running backends were started from, so a changed one is restarted. */
+const backendsCodeFile = () => `${runDir()}/backends.code`;
+
+/** A digest of the backends' own code (the script and the local modules it serves from). */
+async function backendsCode(): Promise<string> {
+  const files = ["./backends.ts", "./fixture.ts", "../bulk_stream.ts", "../../src/net/io.ts"];
+  const texts = await Promise.all(
+    files.map((f) => Deno.readTextFile(new URL(f, import.meta.url))),
+  );
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(texts.join("\0")));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /**
  * The fixture's TLS files: a CA of its own (`ca.crt`, what clients trust) and the `tls` pod's
@@ -323,15 +335,22 @@ export async function status(): Promise<ClusterStatus> {
 // Backends
 
 async function startBackends(): Promise<void> {
+  const code = await backendsCode();
   if (await backendsPid()) {
     const missing = await missingBackendPorts();
-    if (missing.length === 0) return;
+    const running = await Deno.readTextFile(backendsCodeFile()).catch(() => "");
+    if (missing.length === 0 && running === code) return;
     log(
-      `the running backends lack ports ${missing.join(", ")} (an older fixture): restarting them`,
+      missing.length > 0
+        ? `the running backends lack ports ${
+          missing.join(", ")
+        } (an older fixture): restarting them`
+        : "the running backends were started from other code: restarting them",
     );
     await stopBackends();
   }
   await Deno.mkdir(runDir(), { recursive: true });
+  await Deno.writeTextFile(backendsCodeFile(), code);
   await ensureTlsFiles();
   const script = new URL("./backends.ts", import.meta.url).pathname;
   const logFile = await Deno.open(backendsLog(), { create: true, append: true });
