@@ -21,6 +21,8 @@ export const KERNEL32_SYMBOLS = {
   },
   CloseHandle: { parameters: ["pointer"], result: "i32" },
   SetConsoleCtrlHandler: { parameters: ["function", "i32"], result: "i32" },
+  GetLastError: { parameters: [], result: "u32" },
+  GlobalFree: { parameters: ["pointer"], result: "pointer" },
 } as const;
 
 export type Kernel32 = Deno.DynamicLibrary<typeof KERNEL32_SYMBOLS>;

@@ -16,6 +16,7 @@ import { decodeRegData, encodeRegData, RegistryError, type RegValue } from "./wi
 import type { WindowsProcesses } from "./process_probe_windows.ts";
 import type { InternetRefresh, WindowsSystem } from "./windows_system.ts";
 import { type Kernel32, openKernel32 } from "./kernel32.ts";
+import { wide } from "./utf16.ts";
 import { ffiConnections } from "./wininet.ts";
 
 const logger = getLogger(["ktctl", "sysproxy"]);
@@ -88,13 +89,6 @@ function libs(): Libraries {
     wininet: Deno.dlopen("wininet.dll", SYMBOLS.wininet),
     kernel32: openKernel32(),
   };
-}
-
-/** A NUL-terminated UTF-16LE copy of `text`, code unit by code unit (lone surrogates too). */
-export function wide(text: string): Uint8Array<ArrayBuffer> {
-  const units = new Uint16Array(text.length + 1);
-  for (let i = 0; i < text.length; i++) units[i] = text.charCodeAt(i);
-  return new Uint8Array(units.buffer);
 }
 
 /** `HKCU\a\b` -> `a\b`; only the current user's hive is ever changed. */

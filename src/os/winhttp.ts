@@ -7,7 +7,8 @@
  * @module
  */
 import type { PacEvaluator, UpstreamConfig } from "../net/proxy_config.ts";
-import { readWide } from "./wininet.ts";
+import { type Kernel32, openKernel32 } from "./kernel32.ts";
+import { readWide, wide } from "./utf16.ts";
 
 const WINHTTP_ACCESS_TYPE_NO_PROXY = 1;
 const WINHTTP_ACCESS_TYPE_NAMED_PROXY = 3;
@@ -36,23 +37,19 @@ const SYMBOLS = {
       nonblocking: true,
     },
   },
-  kernel32: { GlobalFree: { parameters: ["pointer"], result: "pointer" } },
 } as const;
 
-type Libraries = { [L in keyof typeof SYMBOLS]: Deno.DynamicLibrary<(typeof SYMBOLS)[L]> };
+type Libraries = {
+  winhttp: Deno.DynamicLibrary<typeof SYMBOLS.winhttp>;
+  kernel32: Kernel32;
+};
 let opened: Libraries | undefined;
 
 function libs(): Libraries {
   return opened ??= {
     winhttp: Deno.dlopen("winhttp.dll", SYMBOLS.winhttp),
-    kernel32: Deno.dlopen("kernel32.dll", SYMBOLS.kernel32),
+    kernel32: openKernel32(),
   };
-}
-
-function wide(text: string): Uint8Array<ArrayBuffer> {
-  const units = new Uint16Array(text.length + 1);
-  for (let i = 0; i < text.length; i++) units[i] = text.charCodeAt(i);
-  return new Uint8Array(units.buffer);
 }
 
 /**

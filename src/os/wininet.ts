@@ -13,6 +13,8 @@
  */
 
 /** `PROXY_TYPE_*` bits of `INTERNET_PER_CONN_FLAGS`. */
+import { openKernel32 } from "./kernel32.ts";
+import { readWide, wide } from "./utf16.ts";
 export const PROXY_TYPE_DIRECT = 1;
 export const PROXY_TYPE_PROXY = 2;
 export const PROXY_TYPE_AUTO_PROXY_URL = 4;
@@ -102,10 +104,6 @@ const SYMBOLS = {
       result: "u32",
     },
   },
-  kernel32: {
-    GetLastError: { parameters: [], result: "u32" },
-    GlobalFree: { parameters: ["pointer"], result: "pointer" },
-  },
 } as const;
 
 type Libraries = { [L in keyof typeof SYMBOLS]: Deno.DynamicLibrary<(typeof SYMBOLS)[L]> };
@@ -119,25 +117,6 @@ function lib<L extends keyof typeof SYMBOLS>(name: L): Libraries[L] {
 export function closeWinInet(): void {
   for (const library of Object.values(opened)) library?.close();
   opened = {};
-}
-
-/** A NUL-terminated UTF-16LE copy of `text`. */
-function wide(text: string): Uint8Array<ArrayBuffer> {
-  const units = new Uint16Array(text.length + 1);
-  for (let i = 0; i < text.length; i++) units[i] = text.charCodeAt(i);
-  return new Uint8Array(units.buffer);
-}
-
-/** The NUL-terminated UTF-16 string at `pointer`, code unit by code unit. */
-export function readWide(pointer: Deno.PointerObject, maxUnits = 1 << 20): string {
-  const view = new Deno.UnsafePointerView(pointer);
-  let text = "";
-  for (let i = 0; i < maxUnits; i++) {
-    const unit = view.getUint16(i * 2);
-    if (unit === 0) break;
-    text += String.fromCharCode(unit);
-  }
-  return text;
 }
 
 function pointerOf(buffer: Uint8Array<ArrayBuffer>): bigint {
@@ -234,7 +213,7 @@ export const ffiConnections: ConnectionOptions = {
     if (ok === 0) {
       throw new WinInetError(
         `InternetQueryOption(PER_CONNECTION_OPTION) for ${connectionLabel(connection)} failed ` +
-          `with Windows error ${lib("kernel32").symbols.GetLastError()}`,
+          `with Windows error ${openKernel32().symbols.GetLastError()}`,
       );
     }
     const ov = new DataView(options.buffer);
@@ -243,7 +222,7 @@ export const ffiConnections: ConnectionOptions = {
       const pointer = Deno.UnsafePointer.create(raw);
       if (pointer === null) return null;
       const value = readWide(pointer);
-      lib("kernel32").symbols.GlobalFree(pointer);
+      openKernel32().symbols.GlobalFree(pointer);
       return value;
     };
     return {
@@ -266,7 +245,7 @@ export const ffiConnections: ConnectionOptions = {
     if (ok === 0) {
       throw new WinInetError(
         `InternetSetOption(PER_CONNECTION_OPTION) for ${connectionLabel(connection)} failed ` +
-          `with Windows error ${lib("kernel32").symbols.GetLastError()}`,
+          `with Windows error ${openKernel32().symbols.GetLastError()}`,
       );
     }
   },

@@ -6,7 +6,7 @@ import {
   type RegValue,
   sameValue,
 } from "../../../src/os/windows_registry.ts";
-import { wide } from "../../../src/os/win32.ts";
+import { wide } from "../../../src/os/utf16.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
