@@ -240,7 +240,9 @@ export function parseStatus(text: string): StatusSummary | undefined {
   };
 }
 
-const str = (v: unknown) => typeof v === "string" ? v.slice(0, 500) : undefined;
+// Printed to a terminal: no control characters from another process.
+const str = (v: unknown) =>
+  typeof v === "string" ? v.slice(0, 500).replace(/[\x00-\x1f\x7f]/g, "?") : undefined;
 const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
 
 function parseForward(v: unknown): ForwardSummary | undefined {
