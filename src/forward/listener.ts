@@ -9,6 +9,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { closeQuietly } from "../net/io.ts";
+import { hostPort } from "../net/client_address.ts";
 import { pipe } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
@@ -147,7 +148,7 @@ export class ForwardListener {
     const client = `${remote.hostname}:${remote.port}`;
     let program: ProgramInfo | null = null;
     // As the client sees it: the local port it connected to.
-    const destination = `forward ${opts.label.split(" → ")[0]}`;
+    const destination = `forward ${hostPort(this.addr.hostname, this.addr.port)}`;
     const fail = (kind: string, sentence: string) => {
       this.#failures++;
       this.#lastFailure = { at: Date.now(), kind, sentence };

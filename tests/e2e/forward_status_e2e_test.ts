@@ -3,7 +3,7 @@
  * demo/web service: `ktctl forward svc/web.demo :80` is found by `ktctl status --json` (a
  * separate process, through the forward's claim on its status port) with its connections after
  * a real curl through it, its `/api/status` lists a held connection with its program and pod, and
- * the claim is gone once it stops; `connect --forward` lists the forward in the proxy's
+ * Chromium shows the forward's own live page with its row; the claim is gone once it stops; `connect --forward` lists the forward in the proxy's
  * `/api/status`. Needs the cluster up (`deno task cluster up`).
  */
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import { freePort } from "../../testenv/ktctl_process.ts";
 import { fetchOwnStatus } from "../../src/cli/status.ts";
 import type { StatusV1 } from "../../src/cli/status_model.ts";
 import { runKtctl } from "../helpers/ktctl_cli.ts";
+import { chromiumDom } from "../helpers/chromium.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -128,6 +129,24 @@ Deno.test(
         1,
       ]);
       assert.ok(f.totalConnections >= 2, JSON.stringify(f));
+
+      // The forward's own live page (real Chromium): the forward's row, and no proxy to explain.
+      const dom = await chromiumDom(`http://127.0.0.1:${statusPort}/`, [
+        "--virtual-time-budget=5000",
+      ]);
+      assert.match(dom, /Forwards \(ktctl forward\) into the Kubernetes cluster/);
+      assert.match(
+        dom,
+        new RegExp(
+          `<tr data-local="127\\.0\\.0\\.1:${port}"><td>127\\.0\\.0\\.1:${port}</td>` +
+            `<td>service demo/web:80</td><td class="ok">listening</td><td class="n">1</td>`,
+        ),
+      );
+      assert.match(
+        dom,
+        /forward 127\.0\.0\.1:\d+<\/td><td>service demo\/web:80 → pod demo\/web-\d:8080/,
+      );
+      assert.doesNotMatch(dom, /SOCKS proxy/);
 
       // The text form names the forward too.
       const text = runKtctl(["status"], env);
