@@ -241,8 +241,10 @@ export function parseStatus(text: string): StatusSummary | undefined {
 }
 
 // Printed to a terminal: no control characters from another process.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/g;
 const str = (v: unknown) =>
-  typeof v === "string" ? v.slice(0, 500).replace(/[\x00-\x1f\x7f]/g, "?") : undefined;
+  typeof v === "string" ? v.slice(0, 500).replace(CONTROL, "?") : undefined;
 const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
 
 function parseForward(v: unknown): ForwardSummary | undefined {
