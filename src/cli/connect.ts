@@ -34,7 +34,7 @@ import { pacSandbox } from "../net/pac_sandbox.ts";
 import { Activity } from "../front/activity.ts";
 import { buildStatus } from "./status_model.ts";
 import { VERSION } from "../version.ts";
-import { type RunningForwards, startForwards } from "../forward/start.ts";
+import { forwardStatuses, type RunningForwards, startForwards } from "../forward/start.ts";
 import type { ForwardContext } from "../forward/plan.ts";
 import { PreviousPac } from "./previous_pac.ts";
 import { detectAutoProxyConfigUrl, winHttpPacEvaluator } from "../os/winhttp.ts";
@@ -224,6 +224,8 @@ async function runConnect(
       allowLocalTargets: opts.allowLocalTargets,
     });
     const activity = new Activity();
+    // Filled once the --forwards are up (after the proxy serves): the status lists them then.
+    let forwards: RunningForwards["forwards"] = [];
     const roundTrip = apiRoundTrip(api);
     const status = () =>
       JSON.stringify(buildStatus({
@@ -251,7 +253,7 @@ async function runConnect(
         },
         activity: activity.snapshot(),
         tunnels: forwarder.tunnels(),
-        forwards: [],
+        forwards: forwardStatuses(forwards),
       }));
     server.serve({
       dialer,
@@ -270,7 +272,12 @@ async function runConnect(
       }),
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
-    const forwards = await startConnectForwards(opts, { api, index, connector: dialer }, undo);
+    forwards = await startConnectForwards(
+      opts,
+      { api, index, connector: dialer },
+      undo,
+      activity,
+    );
 
     if (signal?.aborted) throw new StartAborted("stopped while starting");
     if (opts.setupGlobalProxy && deps.platform === "windows") {
@@ -362,6 +369,7 @@ async function startConnectForwards(
   opts: CompletedConnect,
   parts: Pick<ForwardContext, "api" | "index" | "connector">,
   undo: UndoStack,
+  activity: Activity,
 ): Promise<RunningForwards["forwards"]> {
   if (!opts.forwards?.length) return [];
   const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
@@ -370,7 +378,11 @@ async function startConnectForwards(
     ...parts,
     namespace: opts.target.namespace,
     clusterDomain: opts.clusterDomain,
-  }, { address: isLoopback(opts.clientHost) ? opts.clientHost : "127.0.0.1", admit });
+  }, {
+    address: isLoopback(opts.clientHost) ? opts.clientHost : "127.0.0.1",
+    admit,
+    activity,
+  });
   undo.push(() => running.close());
   return running.forwards;
 }

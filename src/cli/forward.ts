@@ -4,6 +4,12 @@
  * then Run reads the cluster, checks the port-forward permission, binds every local port and
  * prints one line per forward. Each connection then picks its pod afresh (src/forward/plan.ts),
  * through the same tunnels, credentials, deadlines and peer-owner check as `connect`.
+ *
+ * A forward has no proxy port, so it serves its live view and `/api/status` (the one status
+ * schema, `command: "forward"`) on a loopback port of its own, and claims that port as connect
+ * claims its own (sysproxy/claim.ts): `ktctl status` finds it through the same state file,
+ * removed on exit and ignored once its pid is dead or belongs to another program. That port
+ * serves only the pages: a proxy request there is refused.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
@@ -16,10 +22,19 @@ import { canonicalIp, isLoopback } from "../net/ip.ts";
 import { defaultPortForwardOptions, PortForwarder } from "../portforward/forwarder.ts";
 import { UserError } from "../errors.ts";
 import { type ForwardSpec, parseForwardArgs, SpecError } from "../forward/target.ts";
-import { startForwards } from "../forward/start.ts";
+import { forwardStatuses, startForwards } from "../forward/start.ts";
 import type { ForwardContext } from "../forward/plan.ts";
 import { explainApiError } from "./api_errors.ts";
 import { ownUserOnly, UndoStack } from "./connect.ts";
+import { Activity } from "../front/activity.ts";
+import { ProxyListener } from "../front/listener.ts";
+import type { Dialer, LocalPages } from "../front/dialer.ts";
+import { renderAbout } from "../front/http/about.ts";
+import { DialError } from "../net/upstream.ts";
+import { hostPort } from "../net/client_address.ts";
+import * as sysproxy from "../sysproxy/mod.ts";
+import { buildStatus } from "./status_model.ts";
+import { VERSION } from "../version.ts";
 import type { GlobalFlags } from "./global_flags.ts";
 
 const log = getLogger(["ktctl", "forward"]);
@@ -82,11 +97,17 @@ export function validateForward(target: string, ports: string[], f: ForwardFlags
 export interface ForwardSession {
   lines: string[];
   ports: number[];
+  /** The loopback port of the live view and `/api/status`. */
+  statusPort: number;
   stop(): Promise<void>;
 }
 
 /** Complete (the kubeconfig) and Run; throws a UserError, having undone its steps, on failure. */
-export async function startForward(opts: ForwardOptions): Promise<ForwardSession> {
+export async function startForward(
+  opts: ForwardOptions,
+  deps: sysproxy.SysProxyDeps = sysproxy.defaultDeps(),
+): Promise<ForwardSession> {
+  const startedAt = Date.now();
   const target: KubeTarget = loadKubeconfig(opts);
   const undo = new UndoStack();
   try {
@@ -120,20 +141,119 @@ export async function startForward(opts: ForwardOptions): Promise<ForwardSession
       namespace: target.namespace,
       clusterDomain: opts.clusterDomain,
     };
-    const running = await startForwards([opts.spec], ctx, { address: opts.address, admit });
+    const activity = new Activity();
+    const running = await startForwards([opts.spec], ctx, {
+      address: opts.address,
+      admit,
+      activity,
+    });
     undo.push(() => running.close());
     const lines = running.forwards.map((f) => f.line);
     for (const line of lines) log.info(line);
+    const cluster = `context ${target.context} at ${target.server}`;
+    const statusPort = await serveStatus(
+      opts,
+      deps,
+      undo,
+      cluster,
+      (address) =>
+        JSON.stringify(buildStatus({
+          now: Date.now(),
+          version: VERSION,
+          pid: Deno.pid,
+          command: "forward",
+          session: {
+            context: target.context,
+            server: target.server,
+            namespace: target.namespace,
+            mode: "forward",
+            address,
+            // A forward is no proxy: nothing to point a program at but the forwards.
+            proxyUrl: "",
+            pacUrl: "",
+            startedAt,
+            globalSettings: { applied: false, values: [] },
+            upstreamProxy: null,
+            scope: view.scope.kind,
+            namespaces: index.namespaces(),
+            api: { roundTripMs: null, checkedAt: null, watches: view.watches() },
+          },
+          activity: activity.snapshot(),
+          tunnels: forwarder.tunnels(),
+          forwards: forwardStatuses(running.forwards),
+        })),
+    );
     return {
       lines,
       ports: running.forwards.map((f) => f.listener.addr.port),
-      stop: () => undo.run(),
+      statusPort,
+      stop: () => {
+        activity.stopping = true;
+        return undo.run();
+      },
     };
   } catch (e) {
     await undo.run();
     throw e;
   }
 }
+
+/**
+ * Serves the live view and `/api/status` on a free loopback port and claims it (the state file
+ * `ktctl status` reads); returns the port. A status port that cannot be had only costs the
+ * view: the forwards run on, with a warning.
+ */
+async function serveStatus(
+  opts: ForwardOptions,
+  deps: sysproxy.SysProxyDeps,
+  undo: UndoStack,
+  cluster: string,
+  status: (address: string) => string,
+): Promise<number> {
+  let server: ProxyListener;
+  let claim: sysproxy.ConnectClaim;
+  try {
+    server = ProxyListener.listen({ hostname: opts.address, port: 0, maxConnections: 64 });
+  } catch (e) {
+    log.warn("No live view: {error}", { error: String(e) });
+    return 0;
+  }
+  const port = server.addr.port;
+  try {
+    claim = await sysproxy.claimConnect({ address: opts.address, port }, deps);
+  } catch (e) {
+    await server.close();
+    log.warn("No live view (`ktctl status` will not list this forward): {error}", {
+      error: String(e),
+    });
+    return 0;
+  }
+  undo.push(async () => {
+    for (const line of await claim.release()) log.info(line);
+  });
+  undo.push(() => server.close());
+  const where = hostPort(opts.address, port);
+  const pages: LocalPages = {
+    pac: () => 'function FindProxyForURL(url, host) { return "DIRECT"; }\n',
+    about: () => renderAbout({ version: VERSION, cluster, hostPort: where, command: "forward" }),
+    status: () => status(where),
+  };
+  server.serve({
+    dialer: notAProxy,
+    pages,
+    admit: opts.allowOtherUsers ? undefined : ownUserOnly(),
+  });
+  log.info("Live view: http://{where}/ (or run `ktctl status`)", { where });
+  return port;
+}
+
+/** The status port serves pages only. */
+const notAProxy: Dialer = {
+  dial: () =>
+    Promise.reject(
+      new DialError("policy", "this is ktctl forward's live view, not a proxy: use the forwards"),
+    ),
+};
 
 /**
  * Refuses to start when the API server says this user may not port-forward in `namespace`:

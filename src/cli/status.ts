@@ -1,8 +1,10 @@
 /**
  * `ktctl status [--json]`: the ktctl processes of this user on this machine, found from their
- * state files (`~/.ktctl/connect-*.json`, which every running connect holds: claim.ts), each
- * asked for its `/api/status` on its own loopback port. A process that is gone but left global
- * settings applied is listed with the hint to run `ktctl clean`. Exit 0 when one runs, else 1.
+ * state files (`~/.ktctl/connect-*.json`, which every running connect holds, and every
+ * `ktctl forward` for its status port: claim.ts), each asked for its `/api/status` on its own
+ * loopback port. A process that is gone but left global settings applied is listed with the
+ * hint to run `ktctl clean`; one that is gone (or whose pid another program now has) and left
+ * nothing applied is not listed: there is nothing to do about it. Exit 0 when one runs, else 1.
  * @module
  */
 import * as sysproxy from "../sysproxy/mod.ts";
@@ -10,7 +12,7 @@ import { ownerStatus } from "../sysproxy/liveness.ts";
 import { isStateFileName, joinPath, parseState, stateDir } from "../sysproxy/state_file.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
-import { parseStatus, type StatusSummary } from "./status_model.ts";
+import { type ForwardSummary, parseStatus, type StatusSummary } from "./status_model.ts";
 
 export const STATUS_LIST_SCHEMA = "ktctl-status-list";
 
@@ -59,10 +61,10 @@ export async function listProcesses(deps: StatusDeps): Promise<ProcessEntry[]> {
     };
     const owner = await ownerStatus(r, sys.process);
     if (owner.state === "dead") {
+      if (!entry.settingsApplied) continue;
       entry.state = "dead";
-      entry.hint = entry.settingsApplied
-        ? "it has stopped, but the proxy settings it set are still applied: run `ktctl clean`"
-        : "it has stopped (its state file is left; `ktctl clean` removes it)";
+      entry.hint =
+        "it has stopped, but the proxy settings it set are still applied: run `ktctl clean`";
     } else if (owner.state === "alive") {
       const body = await deps.fetchStatus(host, r.port);
       const status = body === undefined ? undefined : parseStatus(body);
@@ -82,14 +84,17 @@ export function formatProcesses(entries: ProcessEntry[]): string[] {
   for (const e of entries) {
     const s = e.status;
     if (s) {
+      // A forward has no proxy mode: its address is the live view's.
+      const what = s.command === "forward" ? "live view" : `${s.mode} mode`;
       lines.push(
-        `ktctl ${s.command} on ${e.address} (pid ${e.pid}): ${s.mode} mode, context ${s.context} ` +
+        `ktctl ${s.command} on ${e.address} (pid ${e.pid}): ${what}, context ${s.context} ` +
           `at ${s.server}, up ${formatUptime(s.uptimeSeconds)}`,
         `  last minute: ${plural(s.lastMinute.connections, "connection")}, ` +
           `${plural(s.lastMinute.failures, "failure")}; ${s.open} open now` +
           (s.forwards > 0 ? `; ${plural(s.forwards, "forward")}` : ""),
         `  global settings: ${s.globalSettingsApplied ? "applied" : "not applied"}; ` +
           `live view: http://${e.address}/`,
+        ...s.forwardList.map(formatForward),
       );
     } else {
       const what = e.state === "dead" ? "not running" : e.state === "unreachable" ? "running" : "?";
@@ -113,6 +118,13 @@ export async function runStatus(
     for (const line of formatProcesses(entries)) print(line);
   }
   return entries.some((e) => e.state === "running" || e.state === "unreachable") ? 0 : 1;
+}
+
+/** `  forward 127.0.0.1:6379 → service demo/redis:6379: listening, 1 open, 4 in all, ...`. */
+function formatForward(f: ForwardSummary): string {
+  return `  forward ${f.local} → ${f.target}: ${f.state}, ${f.connections} open, ` +
+    `${f.totalConnections} in all, ${plural(f.failures, "failure")}` +
+    (f.lastFailure ? ` (last: ${f.lastFailure})` : "");
 }
 
 function plural(n: number, word: string): string {

@@ -7,6 +7,7 @@
  * @module
  */
 import type { ActivitySnapshot, ProgramInfo } from "../front/activity.ts";
+import type { ForwardStatus } from "../forward/start.ts";
 
 export const STATUS_SCHEMA = "ktctl-status";
 export const STATUS_VERSION = 1;
@@ -41,13 +42,8 @@ export interface WatchStatus {
   opened: number;
 }
 
-/** A `ktctl forward` port (filled by that command; `connect` has none). */
-export interface ForwardStatus {
-  local: string;
-  target: string;
-  state: string;
-  connections: number;
-}
+/** A forward's port (`ktctl forward`, `connect --forward`): its address, target and counts. */
+export type { ForwardStatus };
 
 export interface TunnelStatus {
   mode: "multiplexed" | "websocket";
@@ -185,6 +181,20 @@ export interface StatusSummary {
   lastMinute: { connections: number; failures: number };
   globalSettingsApplied: boolean;
   forwards: number;
+  /** The forwards themselves (at most 100), each checked; those that do not check are left out. */
+  forwardList: ForwardSummary[];
+}
+
+/** One forward as `ktctl status` prints it. */
+export interface ForwardSummary {
+  local: string;
+  target: string;
+  state: string;
+  connections: number;
+  totalConnections: number;
+  failures: number;
+  /** The last failure's sentence, when there was one. */
+  lastFailure: string | null;
 }
 
 export function parseStatus(text: string): StatusSummary | undefined {
@@ -200,8 +210,6 @@ export function parseStatus(text: string): StatusSummary | undefined {
     o.version !== STATUS_VERSION
   ) return undefined;
   const s = o.session, t = o.traffic;
-  const str = (v: unknown) => typeof v === "string" ? v.slice(0, 500) : undefined;
-  const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
   const fields = {
     command: str(o.ktctl?.command),
     mode: str(s?.mode),
@@ -226,5 +234,35 @@ export function parseStatus(text: string): StatusSummary | undefined {
     lastMinute: { connections: fields.connections!, failures: fields.failures! },
     globalSettingsApplied: fields.applied!,
     forwards: Array.isArray(o.forwards) ? o.forwards.length : 0,
+    forwardList: Array.isArray(o.forwards)
+      ? o.forwards.slice(0, 100).map(parseForward).filter((f) => f !== undefined)
+      : [],
+  };
+}
+
+// Printed to a terminal: no control characters from another process.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/g;
+const str = (v: unknown) =>
+  typeof v === "string" ? v.slice(0, 500).replace(CONTROL, "?") : undefined;
+const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
+
+function parseForward(v: unknown): ForwardSummary | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const f = v as Partial<ForwardStatus>;
+  const local = str(f.local), target = str(f.target), state = str(f.state);
+  const connections = num(f.connections);
+  if (local === undefined || target === undefined || state === undefined) return undefined;
+  if (connections === undefined) return undefined;
+  const last = f.lastFailure;
+  return {
+    local,
+    target,
+    state,
+    connections,
+    // Added within version 1: a ktctl that does not send them counts nothing.
+    totalConnections: num(f.totalConnections) ?? 0,
+    failures: num(f.failures) ?? 0,
+    lastFailure: typeof last === "object" && last !== null ? str(last.sentence) ?? null : null,
   };
 }

@@ -3,15 +3,18 @@
  * (by default only this user's programs), opens an upstream for each through the forward's
  * opener (plan.ts), and pipes bytes both ways. No protocol is spoken here: the client talks to
  * the pod's port as if it were local. It tracks every connection and upstream, so closing it
- * closes them all.
+ * closes them all. Its counts ({@link ForwardListener.status}) and, when given, the activity
+ * registry (the live view's connection list and failures) say what went through it.
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import { closeQuietly } from "../net/io.ts";
+import { hostPort } from "../net/client_address.ts";
 import { pipe } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError } from "../front/listener.ts";
+import type { Activity, ProgramInfo } from "../front/activity.ts";
 
 const log = getLogger(["ktctl", "forward"]);
 
@@ -22,6 +25,31 @@ export interface ForwardServeOptions {
   admit?: AdmissionCheck;
   /** For log lines: "127.0.0.1:5432 → service db/postgres:5432". */
   label: string;
+  /** Where connections and failures are recorded for the live view; none when absent. */
+  activity?: Activity;
+  /** What a client of this port reaches, for the live view: "service db/postgres:5432". */
+  target?: string;
+}
+
+/** The last connection through a forward that failed. */
+export interface ForwardFailure {
+  /** Epoch ms. */
+  at: number;
+  /** A DialError kind, or `not-allowed` (another user's program). */
+  kind: string;
+  sentence: string;
+}
+
+/** A forward's counts, as the live view shows them. */
+export interface ForwardCounts {
+  /** `listening` while it accepts, `closed` once stopped. */
+  state: "listening" | "closed";
+  /** Open now. */
+  connections: number;
+  /** Accepted since start (refused and failed ones included). */
+  totalConnections: number;
+  failures: number;
+  lastFailure: ForwardFailure | null;
 }
 
 export class ForwardListener {
@@ -31,6 +59,9 @@ export class ForwardListener {
   #serving: Promise<void> | undefined;
   #closed = false;
   #nextId = 1;
+  #total = 0;
+  #failures = 0;
+  #lastFailure: ForwardFailure | null = null;
 
   private constructor(listener: Deno.TcpListener) {
     this.#listener = listener;
@@ -67,6 +98,17 @@ export class ForwardListener {
     return this.#live.size;
   }
 
+  /** What went through it so far (plain data). */
+  status(): ForwardCounts {
+    return {
+      state: this.#closed ? "closed" : "listening",
+      connections: this.#live.size,
+      totalConnections: this.#total,
+      failures: this.#failures,
+      lastFailure: this.#lastFailure && { ...this.#lastFailure },
+    };
+  }
+
   /** Accepts until closed. */
   serve(opts: ForwardServeOptions): Promise<void> {
     this.#serving ??= (async () => {
@@ -80,6 +122,7 @@ export class ForwardListener {
           continue;
         }
         this.#live.add(conn);
+        this.#total++;
         this.#handle(conn, this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
         ).finally(() => {
@@ -103,17 +146,28 @@ export class ForwardListener {
   async #handle(conn: Deno.Conn, id: number, opts: ForwardServeOptions): Promise<void> {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const client = `${remote.hostname}:${remote.port}`;
+    let program: ProgramInfo | null = null;
+    // As the client sees it: the local port it connected to.
+    const destination = `forward ${hostPort(this.addr.hostname, this.addr.port)}`;
+    const fail = (kind: string, sentence: string) => {
+      this.#failures++;
+      this.#lastFailure = { at: Date.now(), kind, sentence };
+      opts.activity?.failed({ id, client, program, destination, kind, sentence });
+    };
     if (opts.admit) {
       const verdict = await opts.admit(conn.localAddr as Deno.NetAddr, remote).catch((e) => ({
         allowed: false,
         detail: `the peer's owner could not be checked: ${(e as Error).message}`,
+        program: undefined,
       }));
+      program = verdict.program ?? null;
       if (!verdict.allowed) {
         log.warn("Refused {client} on {label}: {detail} (--allowOtherUsers serves every user)", {
           client,
           label: opts.label,
           detail: verdict.detail,
         });
+        fail("not-allowed", verdict.detail);
         return;
       }
     }
@@ -122,10 +176,12 @@ export class ForwardListener {
     try {
       upstream = await opts.open();
     } catch (e) {
-      log.warn("{label}: {error}", {
-        label: opts.label,
-        error: e instanceof DialError ? e.message : String(e),
-      });
+      const sentence = e instanceof DialError ? e.message : String(e);
+      log.warn("{label}: {error}", { label: opts.label, error: sentence });
+      // Connections cut because ktctl is stopping are not failures.
+      if (!this.#closed && opts.activity?.stopping !== true) {
+        fail(e instanceof DialError ? e.kind : "failed", sentence);
+      }
       return;
     }
     if (this.#closed) {
@@ -140,7 +196,19 @@ export class ForwardListener {
       label: opts.label,
       upstream: upstream.description,
     });
-    const stats = await pipe(conn, upstream);
+    const piped = opts.activity
+      ? opts.activity.track(
+        {
+          id,
+          client,
+          program,
+          destination,
+          via: opts.target ? `${opts.target} → ${upstream.description}` : upstream.description,
+        },
+        upstream,
+      )
+      : upstream;
+    const stats = await pipe(conn, piped);
     log.debug("#{id} done: {sent} bytes sent, {received} received, {ms} ms{error}", {
       id,
       sent: stats.sent,

@@ -6,6 +6,7 @@
  */
 import { hostPort } from "../net/client_address.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
+import type { Activity } from "../front/activity.ts";
 import { ListenError } from "../front/listener.ts";
 import { UserError } from "../errors.ts";
 import { ForwardListener } from "./listener.ts";
@@ -16,6 +17,27 @@ export interface RunningForward {
   listener: ForwardListener;
   /** "127.0.0.1:5432 → service db/postgres:5432", as printed. */
   line: string;
+  /** The local address clients use, `127.0.0.1:5432`. */
+  local: string;
+  /** What it reaches, `service db/postgres:5432`. */
+  target: string;
+}
+
+/** One forward as `/api/status` lists it (docs/status-api.md). */
+export interface ForwardStatus {
+  /** The local address clients use, `127.0.0.1:5432`. */
+  local: string;
+  /** What it reaches, `service db/postgres:5432`. */
+  target: string;
+  /** `listening`, or `closed` once stopped. */
+  state: string;
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted since start, refused and failed ones included. */
+  totalConnections: number;
+  failures: number;
+  /** The last connection that failed: when, its kind and the sentence logged. */
+  lastFailure: { at: string; kind: string; sentence: string } | null;
 }
 
 export interface RunningForwards {
@@ -28,7 +50,7 @@ export interface RunningForwards {
 export async function startForwards(
   specs: ForwardSpec[],
   ctx: ForwardContext,
-  opts: { address: string; admit?: AdmissionCheck },
+  opts: { address: string; admit?: AdmissionCheck; activity?: Activity },
 ): Promise<RunningForwards> {
   const plans: PlannedForward[] = [];
   for (const spec of specs) plans.push(...await planForward(spec, ctx));
@@ -39,15 +61,42 @@ export async function startForwards(
   try {
     for (const plan of plans) {
       const listener = bind(opts.address, plan.localPort);
-      const line = `${hostPort(opts.address, listener.addr.port)} → ${plan.describe}`;
-      forwards.push({ listener, line });
-      listener.serve({ open: plan.open, admit: opts.admit, label: line });
+      const local = hostPort(opts.address, listener.addr.port);
+      const line = `${local} → ${plan.describe}`;
+      forwards.push({ listener, line, local, target: plan.describe });
+      listener.serve({
+        open: plan.open,
+        admit: opts.admit,
+        label: line,
+        activity: opts.activity,
+        target: plan.describe,
+      });
     }
   } catch (e) {
     await close();
     throw e;
   }
   return { forwards, close };
+}
+
+/** The forwards as `/api/status` lists them (status_model.ts' ForwardStatus). */
+export function forwardStatuses(forwards: RunningForward[]): ForwardStatus[] {
+  return forwards.map((f) => {
+    const c = f.listener.status();
+    return {
+      local: f.local,
+      target: f.target,
+      state: c.state,
+      connections: c.connections,
+      totalConnections: c.totalConnections,
+      failures: c.failures,
+      lastFailure: c.lastFailure && {
+        at: new Date(c.lastFailure.at).toISOString(),
+        kind: c.lastFailure.kind,
+        sentence: c.lastFailure.sentence,
+      },
+    };
+  });
 }
 
 function bind(address: string, port: number): ForwardListener {

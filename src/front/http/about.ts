@@ -14,11 +14,14 @@ export interface AboutInput {
   cluster: string;
   /** The address clients use, `127.0.0.1:2223`. */
   hostPort: string;
+  /** `forward`: a `ktctl forward`'s own page, no proxy to explain; `connect` when absent. */
+  command?: "connect" | "forward";
 }
 
 export function renderAbout(a: AboutInput): string {
   const h = escapeHtml;
   const http = `http://${a.hostPort}`;
+  const forward = a.command === "forward";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,7 +29,9 @@ export function renderAbout(a: AboutInput): string {
 <style>${STYLE}</style></head>
 <body>
 <header><h1>ktctl ${h(a.version)}</h1>
-<p>Local proxy into the Kubernetes cluster ${h(a.cluster)}.
+<p>${forward ? "Forwards (ktctl forward) into" : "Local proxy into"} the Kubernetes cluster ${
+    h(a.cluster)
+  }.
 <span id="state" role="status" aria-live="polite">Loading…</span>
 <button id="pause" type="button" aria-pressed="false">Pause updates</button></p></header>
 <main>
@@ -50,26 +55,40 @@ export function renderAbout(a: AboutInput): string {
 <div class="scroll"><table id="tunnels"><thead><tr>
 <th scope="col">Pod</th><th scope="col" class="n">Sessions</th><th scope="col" class="n">Connections</th>
 </tr></thead><tbody id="tunnel-body"></tbody></table></div></section>
-<section aria-labelledby="h-fwd"><h2 id="h-fwd">Forwards</h2><p id="forwards">None.</p></section>
-<section aria-labelledby="h-use"><h2 id="h-use">How to use it</h2>
+<section aria-labelledby="h-fwd"><h2 id="h-fwd">Forwards <span id="fwd-count"></span></h2>
+<div class="scroll"><table id="forwards"><thead><tr>
+<th scope="col">Local address</th><th scope="col">Target</th><th scope="col">State</th>
+<th scope="col" class="n">Open</th><th scope="col" class="n">Total</th>
+<th scope="col" class="n">Failures</th><th scope="col">Last failure</th>
+</tr></thead><tbody id="fwd-body"></tbody></table></div></section>
+${forward ? FORWARD_USE : proxyUse(a.hostPort, http)}
+</main>
+<script>${SCRIPT}</script>
+</body></html>
+`;
+}
+
+const FORWARD_USE = `<section aria-labelledby="h-use"><h2 id="h-use">How to use it</h2>
+<p>Point your programs (database clients, redis-cli, anything) at a forward's local address
+above: each connection goes to a ready pod of its target. This port serves only this page and
+<a href="/api/status"><code>/api/status</code></a>; in a terminal: <code>ktctl status</code>.</p>
+</section>`;
+
+function proxyUse(hostPort: string, http: string): string {
+  const h = escapeHtml;
+  return `<section aria-labelledby="h-use"><h2 id="h-use">How to use it</h2>
 <p>This is not a web site: point your programs at it, and they reach the cluster's services,
 pods and DNS names.</p>
 <ul>
 <li>HTTP proxy (curl, wget, Python, Go, Node, Java, git): <code>http_proxy=${h(http)}</code>,
 <code>https_proxy=${h(http)}</code></li>
-<li>SOCKS proxy: <code>socks5h://${h(a.hostPort)}</code> or <code>socks4a://${
-    h(a.hostPort)
-  }</code></li>
+<li>SOCKS proxy: <code>socks5h://${h(hostPort)}</code> or <code>socks4a://${h(hostPort)}</code></li>
 <li>Browsers: the automatic configuration script <a href="/proxy.pac"><code>${
     h(http)
   }/proxy.pac</code></a> sends only cluster addresses to ktctl.</li>
 <li>The same data as JSON: <a href="/api/status"><code>/api/status</code></a>;
 in a terminal: <code>ktctl status</code>.</li>
-</ul></section>
-</main>
-<script>${SCRIPT}</script>
-</body></html>
-`;
+</ul></section>`;
 }
 
 const STYLE = `
@@ -135,7 +154,8 @@ function render(d) {
   const api = s.api;
   dl([
     ["Context", s.context], ["API server", s.server], ["Namespace", s.namespace],
-    ["Mode", s.mode + " (" + s.proxyUrl + ")"], ["PAC", s.pacUrl],
+    ...(s.proxyUrl ? [["Mode", s.mode + " (" + s.proxyUrl + ")"], ["PAC", s.pacUrl]]
+      : [["Mode", s.mode + " (no proxy: programs use the forwards)"]]),
     ["Global settings", s.globalSettings.applied
       ? "set by ktctl: " + s.globalSettings.values.map((v) => v.name + "=" + v.value).join(", ")
       : "none set (ktctl changed nothing on this machine)"],
@@ -174,9 +194,14 @@ function render(d) {
     : "One multiplexed connection per pod.";
   fill($("tunnel-body"), tu.pods.map((p) => row([p.pod, String(p.sessions), String(p.connections)], ["", "n", "n"])),
     "No tunnel is open.", 3);
-  $("forwards").textContent = d.forwards.length
-    ? d.forwards.map((f) => f.local + " → " + f.target + ": " + f.state + ", " + n(f.connections, "connection")).join("; ")
-    : "None.";
+  $("fwd-count").textContent = "(" + d.forwards.length + ")";
+  fill($("fwd-body"), d.forwards.map((f) => {
+    const last = f.lastFailure ? new Date(f.lastFailure.at).toLocaleTimeString() + ": " + f.lastFailure.sentence : "none";
+    const tr = row([f.local, f.target, f.state, String(f.connections), String(f.totalConnections ?? 0),
+      String(f.failures ?? 0), last], ["", "", f.state === "listening" ? "ok" : "bad", "n", "n", "n", f.lastFailure ? "bad" : ""]);
+    tr.dataset.local = f.local;
+    return tr;
+  }), "No forward (ktctl connect --forward TARGET:[LOCAL:]REMOTE adds one).", 7);
 }
 async function tick() {
   if (!paused) {

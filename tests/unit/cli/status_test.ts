@@ -158,3 +158,116 @@ Deno.test("status: parseStatus takes only a version-1 status document", () => {
   bad.traffic.lastMinute.failures = "many";
   assert.equal(parseStatus(JSON.stringify(bad)), undefined);
 });
+
+const FORWARD = {
+  local: "127.0.0.1:6379",
+  target: "service demo/redis:6379",
+  state: "listening",
+  connections: 1,
+  totalConnections: 4,
+  failures: 1,
+  lastFailure: {
+    at: "2026-12-07T12:00:00.000Z",
+    kind: "no-endpoints",
+    sentence: "service demo/redis has no ready pod",
+  },
+};
+
+/** A `ktctl forward` as status sees it: its claim on its status port, `command: "forward"`. */
+async function fakeForward(home: string) {
+  const server = ProxyListener.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = server.addr.port;
+  const claim = await claimConnect({ address: "127.0.0.1", port }, { ...defaultDeps(), home });
+  const doc = JSON.parse(statusJson(port, "forward", 0));
+  doc.ktctl.command = "forward";
+  doc.session.proxyUrl = doc.session.pacUrl = "";
+  doc.forwards = [FORWARD];
+  server.serve({
+    dialer: { dial: () => Promise.reject(new DialError("policy", "not a proxy")) },
+    pages: { pac: () => "", about: () => "", status: () => JSON.stringify(doc) },
+  });
+  return {
+    port,
+    async stop() {
+      await server.close();
+      await claim.release();
+    },
+  };
+}
+
+Deno.test("status: a forward is listed with each forward's counts and last failure", async () => {
+  const home = await Deno.makeTempDir({ prefix: "ktctl-status-" });
+  const f = await fakeForward(home);
+  try {
+    const text = await run(home);
+    assert.equal(text.code, 0);
+    assert.equal(
+      text.text,
+      `ktctl forward on 127.0.0.1:${f.port} (pid ${Deno.pid}): live view, context kind-test ` +
+        `at https://127.0.0.1:6443, up 1 min 5 s\n` +
+        `  last minute: 0 connections, 0 failures; 0 open now; 1 forward\n` +
+        `  global settings: not applied; live view: http://127.0.0.1:${f.port}/\n` +
+        "  forward 127.0.0.1:6379 → service demo/redis:6379: listening, 1 open, 4 in all, " +
+        "1 failure (last: service demo/redis has no ready pod)",
+    );
+    const json = JSON.parse((await run(home, true)).text);
+    assert.equal(json.processes[0].status.command, "forward");
+    assert.deepEqual(json.processes[0].status.forwardList, [{
+      ...FORWARD,
+      lastFailure: FORWARD.lastFailure.sentence,
+    }]);
+  } finally {
+    await f.stop();
+  }
+  // Stopped: its claim is gone, and nothing is listed.
+  assert.deepEqual(await run(home), { code: 1, text: "No ktctl is running for this user" });
+  await Deno.remove(home, { recursive: true });
+});
+
+Deno.test("status: a dead or recycled pid that left nothing applied is not listed", async () => {
+  const home = await Deno.makeTempDir({ prefix: "ktctl-status-" });
+  await Deno.mkdir(`${home}/.ktctl`, { recursive: true });
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const record = (pid: number, port: number, processStart: string | null) =>
+    formatState({
+      format: "ktctl-connect-state",
+      version: 1,
+      pid,
+      processStart,
+      address: "127.0.0.1",
+      port,
+      method: null,
+      createdAt: new Date().toISOString(),
+      values: [],
+    });
+  await Deno.writeTextFile(
+    `${home}/.ktctl/connect-127.0.0.1-2998.json`,
+    record(gone.pid, 2998, null),
+  );
+  // Our own pid, but another start time: the pid now belongs to another program.
+  const ours = await defaultDeps().process.startTime(Deno.pid);
+  assert.ok(ours);
+  const other = ours.replace(/\d(?=\D*$)/, (d) => String((Number(d) + 1) % 10));
+  await Deno.writeTextFile(
+    `${home}/.ktctl/connect-127.0.0.1-2997.json`,
+    record(Deno.pid, 2997, other),
+  );
+  assert.deepEqual(await run(home), { code: 1, text: "No ktctl is running for this user" });
+  await Deno.remove(home, { recursive: true });
+});
+
+Deno.test("status: parseStatus checks each forward and strips control characters", () => {
+  const doc = JSON.parse(statusJson(2223, "http", 0));
+  doc.forwards = [
+    { ...FORWARD, target: "service demo/redis\u001b[31m:6379" },
+    { local: 5, target: "x", state: "listening", connections: 0 },
+    { local: "127.0.0.1:1", target: "pod demo/a:1", state: "listening", connections: 0 },
+  ];
+  const s = parseStatus(JSON.stringify(doc));
+  assert.equal(s?.forwards, 3);
+  assert.deepEqual(s?.forwardList.map((f) => [f.target, f.totalConnections, f.lastFailure]), [
+    ["service demo/redis?[31m:6379", 4, "service demo/redis has no ready pod"],
+    ["pod demo/a:1", 0, null],
+  ]);
+});
