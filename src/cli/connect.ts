@@ -201,7 +201,6 @@ async function runConnect(
     undo.push(() => view.stop());
     logConnected(opts, view, index);
     const upstreamLine = upstreamBannerLine(upstream.found);
-    log.info("{line}", { line: upstreamLine });
     warnIfNoProxyCoversCluster(opts, index);
     await unlessAborted(
       warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace),
@@ -298,15 +297,21 @@ async function runConnect(
         }
       });
       for (const line of applied.summary) log.info(line);
+      log.info(upstreamLine);
       for (const f of forwards) log.info(f.line);
     } else if (opts.command) {
       // The command gets its variables itself: only what it will reach is printed.
-      const lines = [`Proxy for ${opts.command[0]}: ${where}`, ...forwards.map((f) => f.line)];
+      const lines = [
+        `Proxy for ${opts.command[0]}: ${where}`,
+        upstreamLine,
+        ...forwards.map((f) => f.line),
+      ];
       for (const line of framedBanner(lines)) log.info(line);
     } else {
       const shell = await detectShell(deps.runner);
       const lines = [
         ...bannerLines(opts.method, shell, opts.clientHost, port),
+        upstreamLine,
         ...forwards.map((f) => `Forward: ${f.line}`),
       ];
       for (const line of framedBanner(lines)) log.info(line);
