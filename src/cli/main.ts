@@ -10,7 +10,6 @@ import { UserError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { setupLogging } from "./logging.ts";
 import { addGlobalFlags } from "./global_flags.ts";
-import { startConnect } from "./connect.ts";
 import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
 import { DEFAULT_MAX_CONNECTIONS } from "../front/listener.ts";
@@ -124,7 +123,11 @@ function connectMain(flags: ConnectFlags): Promise<number> {
   return withLogging(flags.debug, async () => {
     // Listen for Ctrl+C before starting, so that one pressed during start-up still stops cleanly.
     const stopRequested = waitForStopSignal();
-    const session = await startConnect(validateConnectFlags(flags));
+    const opts = validateConnectFlags(flags);
+    // Loaded here, not at the top: the connect path (client-node, undici, the cluster view) is
+    // most of ktctl's start-up cost, which `version`, `clean` and `--help` need not pay.
+    const { startConnect } = await import("./connect.ts");
+    const session = await startConnect(opts);
     await stopRequested;
     log.info("Stopping");
     await session.stop();
