@@ -6,9 +6,7 @@
  * that change while ktctl runs (credential_source.ts).
  * @module
  */
-// client-node's config module, not the package's index: the index also evaluates its kubectl
-// cp, exec, attach and watch helpers (ws, tar-fs, streamx), which ktctl never calls.
-import { findHomeDir, KubeConfig } from "@kubernetes/client-node/dist/config.js";
+import { findHomeDir, KubeConfig } from "@kubernetes/client-node";
 import { load as loadYaml } from "js-yaml";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
