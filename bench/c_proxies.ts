@@ -304,7 +304,18 @@ async function defaultKubeconfig(): Promise<string> {
   return join(runDir(), "admin.kubeconfig");
 }
 
-async function startKtctl(entry: string, kubeconfig: string, home: string): Promise<Side[]> {
+/**
+ * ktctl as it runs by default: SOCKS5 and CONNECT rows. With `--allowOtherUsers` (no check of
+ * who owns each connection, which the C proxies do not do either), one more SOCKS5 row that shows
+ * that check's share; not judged against the goal.
+ */
+async function startKtctl(
+  entry: string,
+  kubeconfig: string,
+  home: string,
+  allowOtherUsers = false,
+): Promise<Side[]> {
+  Deno.mkdirSync(home, { recursive: true });
   const port = freePort();
   const proc = spawn("ktctl", Deno.execPath(), [
     "run",
@@ -320,8 +331,17 @@ async function startKtctl(entry: string, kubeconfig: string, home: string): Prom
     // Only loopback may be dialled directly: the test cluster's pod IPs are fake.
     "--dialDirect",
     "127.0.0.0/8,::1/128",
+    ...(allowOtherUsers ? ["--allowOtherUsers"] : []),
   ], { env: { HOME: home, USERPROFILE: home, NO_COLOR: "1" }, stopSignal: "SIGINT" });
   await proc.waitFor(/http_proxy=/, 60_000);
+  if (allowOtherUsers) {
+    return [{
+      name: "ktctl --allowOtherUsers",
+      via: "SOCKS5",
+      proc,
+      dialer: (o) => socks5(port, "127.0.0.1", o),
+    }];
+  }
   return [
     { name: "ktctl", via: "SOCKS5", proc, dialer: (o) => socks5(port, "127.0.0.1", o) },
     { name: "ktctl", via: "CONNECT", proc, dialer: (o) => httpConnect(port, "127.0.0.1", o) },
@@ -406,7 +426,8 @@ async function main(): Promise<void> {
     Deno.mkdirSync(home);
     const sides: Side[] = [
       { name: "no proxy", via: "none", dialer: (o) => direct(o) },
-      ...await startKtctl(entry, kubeconfig, home),
+      ...await startKtctl(entry, kubeconfig, join(home, "a")),
+      ...await startKtctl(entry, kubeconfig, join(home, "b"), true),
       await startTinyproxy(dir),
       await startMicrosocks(),
       await startSquid(dir),
