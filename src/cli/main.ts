@@ -11,12 +11,10 @@ import { VERSION } from "../version.ts";
 import { formatRecord, setupLogging } from "./logging.ts";
 import type { LogRecord } from "@logtape/logtape";
 import { addGlobalFlags } from "./global_flags.ts";
-import { StartAborted, startConnect } from "./connect.ts";
-import { runStatus } from "./status.ts";
 import { type ConnectFlags, validateConnectFlags } from "./connect_options.ts";
 import { runClean } from "./clean.ts";
 import { DEFAULT_MAX_CONNECTIONS } from "../front/listener.ts";
-import { type ForwardFlags, startForward, validateForward } from "./forward.ts";
+import type { ForwardFlags } from "./forward.ts";
 import { commandEnvironment, SignalRelay, spawnCommand } from "./run_command.ts";
 import { clientHost } from "../net/client_address.ts";
 import { AlreadyRunningError, ClaimError, SetupError } from "../sysproxy/mod.ts";
@@ -175,7 +173,10 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
     .option("--json", "print the list as JSON (docs/status-api.md)")
     .addHelpText("after", EXAMPLES.status)
     .action((flags: { json?: boolean }) =>
-      run(withLogging(false, () => runStatus({ json: flags.json === true })))
+      run(withLogging(false, async () => {
+        const { runStatus } = await import("./status.ts");
+        return await runStatus({ json: flags.json === true });
+      }))
     );
 
   program.command("version").description("print the version").action(() => {
@@ -220,6 +221,9 @@ function connectMain(flags: ConnectFlags): Promise<number> {
     const changed = { value: false };
     const stop = new AbortController();
     const stopRequested = waitForStopSignal(changed).then(() => stop.abort());
+    // Loaded here, not at the top: the connect path (client-node, undici, the cluster view) is
+    // most of ktctl's start-up cost, which `version`, `clean` and `--help` need not pay.
+    const { startConnect, StartAborted } = await import("./connect.ts");
     let session;
     try {
       session = await startConnect(options, undefined, { signal: stop.signal, changed });
@@ -246,6 +250,7 @@ function connectCommandMain(flags: ConnectFlags, command: string[]): Promise<num
     const relay = new SignalRelay();
     try {
       const opts = validateConnectFlags(flags, command);
+      const { startConnect } = await import("./connect.ts");
       const session = await startConnect(opts);
       try {
         if (relay.stoppedEarly) {
@@ -281,6 +286,7 @@ function connectCommandMain(flags: ConnectFlags, command: string[]): Promise<num
 function forwardMain(target: string, ports: string[], flags: ForwardFlags): Promise<number> {
   return withLogging(flags.debug, async () => {
     const stopRequested = waitForStopSignal({ value: false });
+    const { startForward, validateForward } = await import("./forward.ts");
     const session = await startForward(validateForward(target, ports, flags));
     await stopRequested;
     log.info("Stopping");

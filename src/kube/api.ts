@@ -5,7 +5,8 @@
  * caller what to say: unreachable, unauthorized (401), forbidden (403), gone (410), other.
  * @module
  */
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/http/http.js";
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import { credentialsFor } from "./credentials.ts";
 import { STATUS_MESSAGE_MAX, statusMessage } from "./status.ts";

@@ -6,7 +6,9 @@
  * that change while ktctl runs (credential_source.ts).
  * @module
  */
-import { findHomeDir, KubeConfig } from "@kubernetes/client-node";
+// client-node's config module, not the package's index: the index also evaluates its kubectl
+// cp, exec, attach and watch helpers (ws, tar-fs, streamx), which ktctl never calls.
+import { findHomeDir, KubeConfig } from "@kubernetes/client-node/dist/config.js";
 import { load as loadYaml } from "js-yaml";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
