@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { bulkGet, type Dialer, direct, httpGet, socks5 } from "./clients.ts";
 import { writeAll } from "../src/net/io.ts";
 import { clockTicks, freePort, type Proc, spawn, stopAll } from "./procs.ts";
-import { type Cell, fmt, fmtRatio, table } from "./report.ts";
+import { type Cell, fmt, fmtRatio, table } from "./table.ts";
 import { median, percentile, rotate } from "./stats.ts";
 import { KTCTL_V8_ARG } from "../scripts/v8_flags.ts";
 import { bundleKtctl } from "../scripts/bundle.ts";
