@@ -217,7 +217,6 @@ export class ProxyListener {
         pid: verdict.program.pid,
       });
     }
-    const admission = Promise.resolve(verdict);
     const reader = new BufferedReader(conn, 1024);
     const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
     if (first !== true) return;
@@ -227,7 +226,7 @@ export class ProxyListener {
       conn,
       client: formatAddr(remote),
       reader,
-      admission,
+      program: verdict.program ?? null,
       dialer: opts.dialer,
       pages: opts.pages,
       timeouts: this.#timeouts,

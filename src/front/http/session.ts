@@ -26,17 +26,6 @@ export async function serveHttp(s: Session): Promise<void> {
     for (let first = true;; first = false) {
       const head = await readRequestHead(s, first ? s.timeouts.handshakeMs : s.timeouts.idleMs);
       if (!head) return;
-      const admission = await s.admission;
-      if (!admission.allowed) {
-        await answer(
-          s,
-          403,
-          `ktctl serves only its own user's programs (${admission.detail}).\n`,
-          head,
-        );
-        logRefusal(s, loggableTarget(head.target), `refused: ${admission.detail}`, true);
-        return;
-      }
       const parsed = parseTarget(head.method, head.target);
       if (!parsed.ok) {
         await answer(s, 400, `${parsed.reason}\n`, head);
