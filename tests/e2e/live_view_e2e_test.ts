@@ -190,7 +190,13 @@ Deno.test(
       assert.equal(await page.evaluate<boolean>("window.__sameDocument === true"), true);
       assert.match(before, /^\d+(\.\d)? (B|KiB|MiB)$/);
 
-      // The screenshot: an artifact, not compared.
+      // The screenshot: an artifact, not compared; taken once both downloads have bytes.
+      await waitFor(
+        async () =>
+          (await rows()).filter((r) => r.destination === bulk && r.received !== "0 B").length >= 2,
+        30_000,
+        "bytes received on both downloads",
+      );
       const png = await page.screenshot();
       const dir = Deno.env.get("KTCTL_ARTIFACTS") ??
         await Deno.makeTempDir({ prefix: "ktctl-artifacts-" });
