@@ -209,14 +209,7 @@ export class ProxyListener {
       this.#refused(id, formatAddr(remote), verdict.detail);
       return;
     }
-    if (verdict.program) {
-      log.debug("#{id} {client}: {program} ({pid})", {
-        id,
-        client: formatAddr(remote),
-        program: verdict.program.name,
-        pid: verdict.program.pid,
-      });
-    }
+    // The program is named in the connection's one log line (session.ts), not in a line here.
     const reader = new BufferedReader(conn, 1024);
     const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
     if (first !== true) return;

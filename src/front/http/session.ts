@@ -95,7 +95,10 @@ async function readRequestHead(s: Session, ms: number): Promise<RequestHead | un
       if (!(await s.reader.readMore())) return undefined;
     }
   } catch (e) {
-    if (!timedOut) logRefusal(s, "?", `reading the request failed: ${messageOf(e)}`);
+    // Between requests (not a byte of the next head read), a connection that ends with an error
+    // (ktctl stopping, a client resetting its idle keep-alive connection) simply ended.
+    const idle = s.reader.length === 0;
+    if (!timedOut && !idle) logRefusal(s, "?", `reading the request failed: ${messageOf(e)}`);
     return undefined;
   } finally {
     clearTimeout(timer);
