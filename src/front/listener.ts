@@ -250,11 +250,16 @@ export class ProxyListener {
     }
   }
 
-  /** One WRN line per burst of refusals (the first names its peer), a DBG line for each. */
+  /**
+   * One line per refusal: WRN for the first of a burst (naming its peer and how many were
+   * refused since the last WRN), DBG for the others.
+   */
   #refused(id: number, client: string, detail: string): void {
-    log.debug("#{id} {client}: refused at accept: {detail}", { id, client, detail });
     const earlier = this.#logs.refused.hit();
-    if (earlier === undefined) return;
+    if (earlier === undefined) {
+      log.debug("#{id} {client}: refused at accept: {detail}", { id, client, detail });
+      return;
+    }
     log.warn("Refused a connection from {client} at accept: {detail}{more}", {
       client,
       detail,

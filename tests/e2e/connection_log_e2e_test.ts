@@ -6,7 +6,8 @@
  * - under `-d`, exactly one line per connection (the program is named in it: no second line at
  *   accept), a failure as its WRN line only (no DBG twin), a good connection's natural end (a
  *   SOCKS tunnel the pod side ends after the client left) as DBG, never as a failure;
- * - Ctrl+C during a download is not a failure at either level.
+ * - Ctrl+C during a download is not a failure at either level;
+ * - a peer refused at accept (another user's curl, through `runuser`) is one line too, under `-d`.
  */
 import assert from "node:assert/strict";
 import { BULK_HTTP, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
@@ -193,3 +194,57 @@ for (const [method, scheme] of METHODS) {
     },
   );
 }
+
+Deno.test(
+  "connection log -d: each connection refused at accept is one line (WRN for the first of a burst, DBG after)",
+  { ...opts, ignore: Deno.build.os !== "linux" || Deno.uid() !== 0 },
+  async () => {
+    const k = await startKtctl([
+      "-c",
+      info.kubeconfigs.admin,
+      "--method",
+      "socks5",
+      "-d",
+      ...SAFE,
+    ]);
+    const from = k.output().length;
+    const refusedLines = () =>
+      k.output().slice(from).split("\n").filter((l) =>
+        /refused at accept|Refused a connection/i.test(l)
+      );
+    try {
+      for (let i = 1; i <= 2; i++) {
+        const out = await new Deno.Command("runuser", {
+          args: [
+            "-u",
+            "nobody",
+            "--",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "-x",
+            `socks5h://127.0.0.1:${k.port}`,
+            GOOD,
+          ],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        assert.notEqual(out.code, 0);
+        await waitFor(() => refusedLines().length >= i, 10_000, `refusal ${i}'s line`);
+      }
+    } finally {
+      assert.equal(await k.stop(), 0);
+    }
+    const lines = refusedLines();
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(
+      lines[0],
+      / WRN Refused a connection from 127\.0\.0\.1:\d+ at accept: its program runs as uid 65534/,
+    );
+    assert.match(
+      lines[1],
+      / DBG #\d+ 127\.0\.0\.1:\d+: refused at accept: its program runs as uid 65534/,
+    );
+  },
+);
