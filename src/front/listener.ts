@@ -209,15 +209,7 @@ export class ProxyListener {
       this.#refused(id, formatAddr(remote), verdict.detail);
       return;
     }
-    if (verdict.program) {
-      log.debug("#{id} {client}: {program} ({pid})", {
-        id,
-        client: formatAddr(remote),
-        program: verdict.program.name,
-        pid: verdict.program.pid,
-      });
-    }
-    const admission = Promise.resolve(verdict);
+    // The program is named in the connection's one log line (session.ts), not in a line here.
     const reader = new BufferedReader(conn, 1024);
     const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
     if (first !== true) return;
@@ -227,7 +219,7 @@ export class ProxyListener {
       conn,
       client: formatAddr(remote),
       reader,
-      admission,
+      program: verdict.program ?? null,
       dialer: opts.dialer,
       pages: opts.pages,
       timeouts: this.#timeouts,
@@ -258,11 +250,16 @@ export class ProxyListener {
     }
   }
 
-  /** One WRN line per burst of refusals (the first names its peer), a DBG line for each. */
+  /**
+   * One line per refusal: WRN for the first of a burst (naming its peer and how many were
+   * refused since the last WRN), DBG for the others.
+   */
   #refused(id: number, client: string, detail: string): void {
-    log.debug("#{id} {client}: refused at accept: {detail}", { id, client, detail });
     const earlier = this.#logs.refused.hit();
-    if (earlier === undefined) return;
+    if (earlier === undefined) {
+      log.debug("#{id} {client}: refused at accept: {detail}", { id, client, detail });
+      return;
+    }
     log.warn("Refused a connection from {client} at accept: {detail}{more}", {
       client,
       detail,

@@ -1,6 +1,8 @@
 /**
  * What the listener hands each protocol session: the connection, the bytes already read, the
- * dialer and the connection's admission, plus what both protocols share about a connection's
+ * dialer and the client program (a session exists only for a peer admitted at accept: refused
+ * peers are closed by the listener before a byte is read), plus what both protocols share about a
+ * connection's
  * life: the dial that registers it with the activity registry (activity.ts, for the live view),
  * and its one log line: DBG for each connection under `-d`, and one rate-limited WRN line for
  * each connection that failed. A normal end is never logged as a failure.
@@ -11,7 +13,7 @@ import type { BufferedReader } from "../net/buffered_reader.ts";
 import type { PipeStats } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { hostPort } from "../net/client_address.ts";
-import type { Admission, Dialed, Dialer, DialHint, LocalPages } from "./dialer.ts";
+import type { Dialed, Dialer, DialHint, LocalPages } from "./dialer.ts";
 import { type Activity, CountedUpstream, LineLimiter, type ProgramInfo } from "./activity.ts";
 
 const log = getLogger(["ktctl", "proxy"]);
@@ -32,7 +34,8 @@ export interface Session {
   client: string;
   /** Bytes read from the client and not yet used (the first one decided the protocol). */
   reader: BufferedReader;
-  admission: Promise<Admission>;
+  /** The client program, where admission's peer-owner lookup found it; null when not known. */
+  program: ProgramInfo | null;
   dialer: Dialer;
   pages: LocalPages;
   timeouts: FrontTimeouts;
@@ -68,7 +71,7 @@ export async function dialFor(
 ): Promise<Dialed> {
   const dialed = await s.dialer.dial(host, port, hint);
   if (!s.activity) return dialed;
-  const program = (await s.admission).program ?? null;
+  const program = s.program;
   const description = dialed.upstream.description;
   const via = dialed.via === description || dialed.via === "direct"
     ? description
@@ -112,26 +115,24 @@ export function logTunnel(
   const where = fields.via === upstream.description
     ? fields.via
     : `${fields.via} (${upstream.description})`;
-  void programOf(s).then((program) => {
-    const line = {
-      id: s.id,
-      who: who(s, program),
-      dest: fields.dest,
-      where,
-      sent: formatBytes(bytes.sent),
-      received: formatBytes(bytes.received),
-      time: formatDuration(performance.now() - fields.started),
-      end: end.words,
-    };
-    if (end.failed) {
-      recordFailure(s, program, fields.dest, kindOf(stats.error, "failed"), end.words);
-      if (warnLine(s, "#{id} {who} → {dest} via {where}: {end}", line)) return;
-    }
-    log.debug(
-      "#{id} {who} → {dest} via {where}: {sent} sent, {received} received in {time}; {end}",
-      line,
-    );
-  });
+  const line = {
+    id: s.id,
+    who: who(s),
+    dest: fields.dest,
+    where,
+    sent: formatBytes(bytes.sent),
+    received: formatBytes(bytes.received),
+    time: formatDuration(performance.now() - fields.started),
+    end: end.words,
+  };
+  if (end.failed) {
+    recordFailure(s, fields.dest, kindOf(stats.error, "failed"), end.words);
+    if (warnLine(s, "#{id} {who} → {dest} via {where}: {end}", line)) return;
+  }
+  log.debug(
+    "#{id} {who} → {dest} via {where}: {sent} sent, {received} received in {time}; {end}",
+    line,
+  );
 }
 
 /**
@@ -141,15 +142,13 @@ export function logTunnel(
  */
 export function logRefusal(s: Session, dest: string, e: unknown, warn = false): void {
   const asked = dest !== "?";
-  void programOf(s).then((program) => {
-    const fields = { id: s.id, who: who(s, program), dest, error: messageOf(e) };
-    // Dials cut short by ktctl stopping are not failures.
-    if (s.activity?.stopping) return log.debug("#{id} {who} → {dest}: {error}", fields);
-    const kind = kindOf(e, warn ? "not-allowed" : asked ? "refused-request" : "handshake");
-    recordFailure(s, program, dest, kind, messageOf(e));
-    if ((asked || warn) && warnLine(s, "#{id} {who} → {dest}: {error}", fields)) return;
-    log.debug("#{id} {who} → {dest}: {error}", fields);
-  });
+  const fields = { id: s.id, who: who(s), dest, error: messageOf(e) };
+  // Dials cut short by ktctl stopping are not failures.
+  if (s.activity?.stopping) return log.debug("#{id} {who} → {dest}: {error}", fields);
+  const kind = kindOf(e, warn ? "not-allowed" : asked ? "refused-request" : "handshake");
+  recordFailure(s, dest, kind, messageOf(e));
+  if ((asked || warn) && warnLine(s, "#{id} {who} → {dest}: {error}", fields)) return;
+  log.debug("#{id} {who} → {dest}: {error}", fields);
 }
 
 /** Writes a WRN line unless the limiter holds it back; false when held (write DBG instead). */
@@ -165,30 +164,24 @@ function warnLine(s: Session, message: string, fields: Record<string, unknown>):
   return true;
 }
 
-function recordFailure(
-  s: Session,
-  program: ProgramInfo | null,
-  destination: string,
-  kind: string,
-  sentence: string,
-): void {
-  s.activity?.failed({ id: s.id, client: s.client, program, destination, kind, sentence });
+function recordFailure(s: Session, destination: string, kind: string, sentence: string): void {
+  s.activity?.failed({
+    id: s.id,
+    client: s.client,
+    program: s.program,
+    destination,
+    kind,
+    sentence,
+  });
 }
 
 function kindOf(e: unknown, otherwise: string): string {
   return e instanceof DialError ? e.kind : otherwise;
 }
 
-async function programOf(s: Session): Promise<ProgramInfo | null> {
-  try {
-    return (await s.admission).program ?? null;
-  } catch {
-    return null;
-  }
-}
-
 /** `curl (pid 4242)`, or the client's address when the program is not known. */
-function who(s: Session, program: ProgramInfo | null): string {
+function who(s: Session): string {
+  const program = s.program;
   return program ? `${program.name} (pid ${program.pid})` : s.client;
 }
 

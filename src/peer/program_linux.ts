@@ -6,8 +6,11 @@
  * another user's descriptors are not readable anyway). The processes that connected recently are
  * tried first (a browser opens many connections, so most lookups read one process's
  * descriptors), then the others newest first (a new client is mostly a process just started):
- * measured 1–2 ms per new program among 135 processes. The search stops at a deadline; a
- * program not found is left unnamed.
+ * measured 1–2 ms per new program among 135 processes. The search yields between slices and
+ * stops when its own work passes a budget, or at a longer wall-clock limit; a program not found
+ * is left unnamed. The budget counts the scan's work, not the time spent waiting to run again:
+ * on a loaded machine (a build, a browser) the waits between slices alone took longer than the
+ * whole budget, and connections of programs found in the next slice were left unnamed.
  * @module
  */
 
@@ -61,18 +64,32 @@ function commOf(pid: number): string | undefined {
   }
 }
 
+/** How long a lookup may work, and how long it may take in all (waits included). */
+export interface SearchLimits {
+  workMs: number;
+  wallMs: number;
+}
+
 /**
- * The process of `uid` that holds the socket `inode`; undefined when none is found before
- * `deadlineMs` (the socket may also belong to a process that already passed it on or exited).
+ * Well under the admission check's own deadline (2 s, owner.ts): naming a program never makes a
+ * connection late enough to be refused.
+ */
+const LIMITS: SearchLimits = { workMs: 100, wallMs: 1_000 };
+
+/**
+ * The process of `uid` that holds the socket `inode`; undefined when none is found within the
+ * limits (the socket may also belong to a process that already passed it on or exited).
  */
 export async function programOfSocket(
   inode: number,
   uid: number,
-  deadlineMs = 100,
+  limits: SearchLimits = LIMITS,
 ): Promise<Program | undefined> {
   if (!inode) return undefined;
   const target = `socket:[${inode}]`;
-  const end = performance.now() + deadlineMs;
+  const started = performance.now();
+  let slice = started;
+  let worked = 0;
   const found = (pid: number): Program | undefined => {
     remember(pid);
     const name = commOf(pid);
@@ -96,10 +113,13 @@ export async function programOfSocket(
   for (const pid of pids) {
     if (pid === Deno.pid || recent.includes(pid) || ownerUid(pid) !== uid) continue;
     if (holds(pid, target)) return found(pid);
-    // Let other connections run between slices of the scan, and stop at the deadline.
+    // Let other connections run between slices of the scan, and stop past the limits.
     if (++checked % 16 === 0) {
+      worked += performance.now() - slice;
+      if (worked > limits.workMs) return undefined;
       await new Promise((r) => setTimeout(r, 0));
-      if (performance.now() > end) return undefined;
+      slice = performance.now();
+      if (slice - started > limits.wallMs) return undefined;
     }
   }
   // A client inside ktctl's own process: only tests do that.

@@ -73,6 +73,8 @@ function stop(child: Deno.ChildProcess) {
 
 interface Row {
   program: string;
+  /** The Program column as shown: `curl (pid 4242)`. */
+  shown: string;
   destination: string;
   received: string;
 }
@@ -114,7 +116,8 @@ Deno.test(
       const rows = () =>
         page.evaluate<Row[]>(
           `[...document.querySelectorAll('#conn-body tr[data-id]')].map((tr) => ({
-          program: tr.dataset.program, destination: tr.cells[1].textContent,
+          program: tr.dataset.program, shown: tr.cells[0].textContent,
+          destination: tr.cells[1].textContent,
           received: tr.cells[4].textContent }))`,
         );
       const bulk = `${BULK_HTTP.service}.${BULK_HTTP.namespace}:80`;
@@ -123,19 +126,37 @@ Deno.test(
         30_000,
         "both downloads on the page",
       );
+      // Admission names each client program at accept (its process name and pid on Linux): the
+      // Program column shows curl and python3 with their pids, and /api/status the same.
+      const shownAs = (name: string, child: Deno.ChildProcess) => `${name} (pid ${child.pid})`;
+      let seen: Row[] = [];
+      await waitFor(
+        async () => {
+          seen = await rows();
+          const shown = new Set(seen.map((r) => r.shown));
+          return shown.has(shownAs("curl", clients[0])) &&
+            shown.has(shownAs("python3", clients[1]));
+        },
+        30_000,
+        "curl and python3 named, with their pids, in the Program column",
+      ).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
+      });
+      assert.deepEqual(
+        new Set((await rows()).filter((r) => r.destination === bulk).map((r) => r.program)),
+        new Set(["curl", "python3"]),
+      );
       const status = JSON.parse((await fetchOwnStatus("127.0.0.1", ktctl.port))!);
-      const programsKnown = status.connections.items.some((c: { program: unknown }) => c.program);
-      if (programsKnown) {
-        await waitFor(
-          async () => {
-            const names = new Set((await rows()).map((r) => r.program));
-            return names.has("curl") && names.has("python3");
-          },
-          30_000,
-          "curl and python3 named on the page",
+      const named = status.connections.items
+        .filter((c: { destination: string }) => c.destination === bulk)
+        .map((c: { program: { name: string; pid: number } | null }) => c.program);
+      for (const [name, child] of [["curl", clients[0]], ["python3", clients[1]]] as const) {
+        assert.ok(
+          named.some((p: { name: string; pid: number } | null) =>
+            p?.name === name && p.pid === child.pid
+          ),
+          `${name} (pid ${child.pid}) in /api/status: ${JSON.stringify(named)}`,
         );
-      } else {
-        console.log("(the peer-owner lookup names no programs on this branch: names not checked)");
       }
       await waitFor(
         async () =>
@@ -152,6 +173,13 @@ Deno.test(
         ),
         /no-port/,
       );
+      // The failure names its program too: the curl that asked for port 81.
+      assert.equal(
+        await page.evaluate<string>(
+          "document.querySelector('#fail-body tr[data-kind]').dataset.program",
+        ),
+        "curl",
+      );
       // Updates without a reload: the bytes received grow, in the same document.
       const before = (await rows()).find((r) => r.destination === bulk)!.received;
       await waitFor(
@@ -162,7 +190,13 @@ Deno.test(
       assert.equal(await page.evaluate<boolean>("window.__sameDocument === true"), true);
       assert.match(before, /^\d+(\.\d)? (B|KiB|MiB)$/);
 
-      // The screenshot: an artifact, not compared.
+      // The screenshot: an artifact, not compared; taken once both downloads have bytes.
+      await waitFor(
+        async () =>
+          (await rows()).filter((r) => r.destination === bulk && r.received !== "0 B").length >= 2,
+        30_000,
+        "bytes received on both downloads",
+      );
       const png = await page.screenshot();
       const dir = Deno.env.get("KTCTL_ARTIFACTS") ??
         await Deno.makeTempDir({ prefix: "ktctl-artifacts-" });

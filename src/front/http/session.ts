@@ -26,17 +26,6 @@ export async function serveHttp(s: Session): Promise<void> {
     for (let first = true;; first = false) {
       const head = await readRequestHead(s, first ? s.timeouts.handshakeMs : s.timeouts.idleMs);
       if (!head) return;
-      const admission = await s.admission;
-      if (!admission.allowed) {
-        await answer(
-          s,
-          403,
-          `ktctl serves only its own user's programs (${admission.detail}).\n`,
-          head,
-        );
-        logRefusal(s, loggableTarget(head.target), `refused: ${admission.detail}`, true);
-        return;
-      }
       const parsed = parseTarget(head.method, head.target);
       if (!parsed.ok) {
         await answer(s, 400, `${parsed.reason}\n`, head);
@@ -106,7 +95,10 @@ async function readRequestHead(s: Session, ms: number): Promise<RequestHead | un
       if (!(await s.reader.readMore())) return undefined;
     }
   } catch (e) {
-    if (!timedOut) logRefusal(s, "?", `reading the request failed: ${messageOf(e)}`);
+    // Between requests (not a byte of the next head read), a connection that ends with an error
+    // (ktctl stopping, a client resetting its idle keep-alive connection) simply ended.
+    const idle = s.reader.length === 0;
+    if (!timedOut && !idle) logRefusal(s, "?", `reading the request failed: ${messageOf(e)}`);
     return undefined;
   } finally {
     clearTimeout(timer);

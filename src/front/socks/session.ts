@@ -1,6 +1,7 @@
 /**
- * One SOCKS connection: the handshake under the listener's deadline, the admission check, the
- * dial, the reply, then the pipe. Dial failures become the reply code that best says why.
+ * One SOCKS connection (of a peer already admitted at accept): the handshake under the listener's
+ * deadline, the dial, the reply, then the pipe. Dial failures become the reply code that best
+ * says why.
  * @module
  */
 import { closeQuietly, writeQuietly } from "../../net/io.ts";
@@ -35,12 +36,6 @@ export async function serveSocks(s: Session): Promise<void> {
   }
   const { request } = hs;
   const dest = hostPort(request.destination.host, request.destination.port);
-  const admission = await s.admission;
-  if (!admission.allowed) {
-    await writeQuietly(s.conn, failureReply(request, Socks5Reply.notAllowed));
-    logRefusal(s, dest, `refused: ${admission.detail}`, true);
-    return;
-  }
   if (request.command !== "connect") {
     await writeQuietly(s.conn, failureReply(request, Socks5Reply.commandNotSupported));
     logRefusal(s, dest, `${request.command.toUpperCase()} is not supported`);
