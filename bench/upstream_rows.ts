@@ -135,8 +135,9 @@ function startKtctl(
   });
   const ready = (async () => {
     await proc.waitFor(/http_proxy=/, 90_000);
-    if (!/Outside the cluster: through the upstream proxy/.test(proc.output())) {
-      throw new Error(`${name}: no upstream in its banner:\n${proc.output().slice(-2000)}`);
+    const line = (await proc.waitFor(/Outside the cluster: [^\n]*/, 10_000))[0];
+    if (!line.includes("through the upstream proxy")) {
+      throw new Error(`${name}: no upstream in its banner: ${line}`);
     }
   })();
   return { proc, port, ready };
@@ -302,7 +303,6 @@ async function main(): Promise<void> {
     const origin = spawn("origin", Deno.execPath(), [
       "run",
       "--allow-net=127.0.0.1",
-      "--no-config",
       new URL(import.meta.url).pathname,
       "--origin",
     ]);
