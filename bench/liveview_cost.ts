@@ -8,6 +8,9 @@
  *   figure a loaded machine disturbs least);
  * - one bulk download (`GET <n>`) from demo/bulk through ktctl: MB/s.
  *
+ * - ktctl's CPU over `--idleSeconds` of no traffic, page open against closed: what refreshing
+ *   the page costs ktctl per second, independent of the connection rate.
+ *
  * Goal: within noise, ≤ 3 % (p50 and CPU per connection ≤ 1.03x, bulk ≥ 0.97x without the
  * page); each is printed with met / not met.
  *
@@ -43,7 +46,7 @@ async function poll(base: string): Promise<void> {
     const r = await fetch(`${base}/api/status`, { cache: "no-store" });
     if (!r.ok) throw new Error(`GET /api/status answered ${r.status}`);
     await r.json();
-    if (++n === 1) console.log("polling");
+    console.log(++n === 1 ? "polling" : `poll ${n}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -92,6 +95,11 @@ interface Samples {
   cpuTicks: number;
   conns: number;
   bulk: number[];
+  /** ktctl's CPU ticks over the idle seconds, and how many. */
+  idleTicks: number;
+  idleSeconds: number;
+  /** /api/status answers during the measured phases (page open only). */
+  polls: number;
 }
 
 async function main(): Promise<void> {
@@ -101,6 +109,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "3" },
       gets: { type: "string", default: "100" },
       bulkMiB: { type: "string", default: "64" },
+      idleSeconds: { type: "string", default: "5" },
       chromium: { type: "boolean" },
       entry: { type: "string", default: "main.ts" },
       kubeconfig: { type: "string", short: "c" },
@@ -112,6 +121,7 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   const gets = Number(values.gets);
   const bulkBytes = Number(values.bulkMiB) * MIB;
+  const idleSeconds = Number(values.idleSeconds);
   const hz = await clockTicks();
   const load = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
   console.log(
@@ -152,7 +162,15 @@ async function main(): Promise<void> {
 
     const sides = ["page closed", "page open"] as const;
     const samples = new Map<string, Samples>(
-      sides.map((s) => [s, { gets: [], cpuTicks: 0, conns: 0, bulk: [] }]),
+      sides.map((s) => [s, {
+        gets: [],
+        cpuTicks: 0,
+        conns: 0,
+        bulk: [],
+        idleTicks: 0,
+        idleSeconds: 0,
+        polls: 0,
+      }]),
     );
     for (let r = 0; r < rounds; r++) {
       for (const side of rotate(sides, r)) {
@@ -160,12 +178,20 @@ async function main(): Promise<void> {
           ? await openPage(base, values.chromium ?? false, dir)
           : undefined;
         const got = samples.get(side)!;
+        const polls = () => page?.output().match(/^poll/gm)?.length ?? 0;
+        const polled = polls();
+        // Idle: nothing but the page (when open); ktctl's CPU per second is the page's cost.
+        const idle0 = cpuTicks(ktctl.pid);
+        await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+        got.idleTicks += cpuTicks(ktctl.pid) - idle0;
+        got.idleSeconds += idleSeconds;
         const before = cpuTicks(ktctl.pid);
         for (let i = 0; i < gets; i++) got.gets.push(await httpGet(web(), webHost, 15_000));
         got.cpuTicks += cpuTicks(ktctl.pid) - before;
         got.conns += gets;
         const t = await bulkGet(bulk(), bulkBytes, 120_000);
         got.bulk.push(mbps(t.bytes, t.ms));
+        got.polls += polls() - polled;
         if (page) {
           if (page.exited) throw new Error(`${page.name} stopped:\n${page.output().slice(-2000)}`);
           await page.stop();
@@ -173,7 +199,9 @@ async function main(): Promise<void> {
       }
       console.log(`round ${r + 1}/${rounds} done`);
     }
-    console.log(report(samples, hz, { rounds, gets, bulkBytes, chromium: !!values.chromium }));
+    console.log(
+      report(samples, hz, { rounds, gets, bulkBytes, idleSeconds, chromium: !!values.chromium }),
+    );
   } finally {
     await stop();
   }
@@ -182,11 +210,12 @@ async function main(): Promise<void> {
 function report(
   samples: Map<string, Samples>,
   hz: number,
-  o: { rounds: number; gets: number; bulkBytes: number; chromium: boolean },
+  o: { rounds: number; gets: number; bulkBytes: number; idleSeconds: number; chromium: boolean },
 ): string {
   const closed = samples.get("page closed")!;
   const open = samples.get("page open")!;
   const cpu = (s: Samples) => (s.cpuTicks / hz) * 1000 / s.conns;
+  const idle = (s: Samples) => (s.idleTicks / hz) * 1000 / s.idleSeconds;
   const row = (
     what: string,
     a: number,
@@ -212,6 +241,14 @@ function report(
       row("ktctl CPU ms per connection", cpu(closed), cpu(open), 3, false),
       row("bulk MB/s (median round)", median(closed.bulk), median(open.bulk), 1, true),
     ]),
+    "",
+    `ktctl's CPU while idle (${o.rounds} x ${o.idleSeconds} s per side, clock ticks of ` +
+    `${1000 / hz} ms): page closed ${fmt(idle(closed), 2)} ms/s, page open ` +
+    `${fmt(idle(open), 2)} ms/s: the page costs ktctl ${fmt(idle(open) - idle(closed), 2)} ms ` +
+    `of CPU per second (${fmt((idle(open) - idle(closed)) / 10, 3)} % of one core). ` +
+    (o.chromium
+      ? "Chromium's polls are not counted here."
+      : `${open.polls} /api/status answers came during the measured phases.`),
   ].join("\n");
 }
 
