@@ -13,7 +13,8 @@ import { hostPort } from "../net/client_address.ts";
 import { pipe } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
-import { ListenError } from "../front/listener.ts";
+import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
+import { LogLimit, moreSince } from "../front/log_limit.ts";
 import type { Activity, ProgramInfo } from "../front/activity.ts";
 
 const log = getLogger(["ktctl", "forward"]);
@@ -59,6 +60,8 @@ export class ForwardListener {
   #serving: Promise<void> | undefined;
   #closed = false;
   #nextId = 1;
+  #backoff = new AcceptBackoff();
+  #acceptLog = new LogLimit(30_000);
   #total = 0;
   #failures = 0;
   #lastFailure: ForwardFailure | null = null;
@@ -69,24 +72,7 @@ export class ForwardListener {
 
   /** Binds the port; throws ListenError when it is taken or cannot be used. */
   static listen(hostname: string, port: number): ForwardListener {
-    const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
-    try {
-      return new ForwardListener(Deno.listen({ hostname, port }));
-    } catch (e) {
-      if (e instanceof Deno.errors.AddrInUse) {
-        throw new ListenError("in-use", `${where} is already in use`, { cause: e });
-      }
-      if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
-        throw new ListenError(
-          "unavailable",
-          `cannot listen on ${where} (${(e as Error).message})`,
-          {
-            cause: e,
-          },
-        );
-      }
-      throw e;
-    }
+    return new ForwardListener(listenTcp(hostname, port));
   }
 
   get addr(): Deno.NetAddr {
@@ -116,9 +102,21 @@ export class ForwardListener {
         let conn: Deno.Conn;
         try {
           conn = await this.#listener.accept();
+          this.#backoff.reset();
         } catch (e) {
           if (this.#closed) return;
-          log.warn("Accept failed on {label}: {error}", { label: opts.label, error: String(e) });
+          const earlier = this.#acceptLog.hit();
+          if (earlier !== undefined) {
+            log.warn(
+              "Accept failed on {label}: {error}; retrying with a delay of up to 1 s{more}",
+              {
+                label: opts.label,
+                error: String(e),
+                more: moreSince(earlier),
+              },
+            );
+          }
+          await this.#backoff.pause();
           continue;
         }
         this.#live.add(conn);
@@ -137,6 +135,7 @@ export class ForwardListener {
   /** Stops accepting and closes every open connection and upstream. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#backoff.wake();
     closeQuietly(this.#listener);
     for (const conn of this.#live) closeQuietly(conn);
     for (const upstream of this.#upstreams) upstream.close();

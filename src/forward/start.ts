@@ -7,7 +7,7 @@
 import { hostPort } from "../net/client_address.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import type { Activity } from "../front/activity.ts";
-import { ListenError } from "../front/listener.ts";
+import { ListenError } from "../net/tcp_listen.ts";
 import { UserError } from "../errors.ts";
 import { ForwardListener } from "./listener.ts";
 import { type ForwardContext, planForward, type PlannedForward } from "./plan.ts";

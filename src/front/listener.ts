@@ -14,6 +14,7 @@
 import { getLogger } from "@logtape/logtape";
 import { BufferedReader } from "../net/buffered_reader.ts";
 import { closeQuietly } from "../net/io.ts";
+import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
 import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
 import { formatAddr, type FrontTimeouts, type Session } from "./session.ts";
@@ -38,7 +39,6 @@ export interface ListenerOptions {
 export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 /** Accept errors back off from the first delay, doubling up to the last. */
-const ACCEPT_BACKOFF_MS = { first: 5, max: 1_000 };
 
 export interface ServeOptions {
   dialer: Dialer;
@@ -60,13 +60,7 @@ const ALLOW_ALL: Admission = { allowed: true, detail: "" };
 /** At most one WRN line per kind of event in this long (the rest are counted into the next). */
 const LOG_INTERVAL_MS = 30_000;
 
-/** Thrown by {@link ProxyListener.listen}; the CLI words it with the flags that set the address. */
-export class ListenError extends Error {
-  override name = "ListenError";
-  constructor(readonly kind: "in-use" | "unavailable", message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
+export { ListenError } from "../net/tcp_listen.ts";
 
 export class ProxyListener {
   #listener: Deno.TcpListener;
@@ -78,7 +72,7 @@ export class ProxyListener {
   #admit: AdmissionCheck | undefined;
   readonly #timeouts: FrontTimeouts;
   readonly #maxConnections: number;
-  #wake: (() => void) | undefined;
+  #backoff = new AcceptBackoff();
   readonly #logs = {
     accept: new LogLimit(LOG_INTERVAL_MS),
     full: new LogLimit(LOG_INTERVAL_MS),
@@ -93,24 +87,7 @@ export class ProxyListener {
 
   /** Binds the port; throws ListenError when the address is taken or cannot be used. */
   static listen(opts: ListenerOptions): ProxyListener {
-    try {
-      return new ProxyListener(Deno.listen({ hostname: opts.hostname, port: opts.port }), opts);
-    } catch (e) {
-      const where = `${opts.hostname}:${opts.port}`;
-      if (e instanceof Deno.errors.AddrInUse) {
-        throw new ListenError("in-use", `${where} is already in use`, { cause: e });
-      }
-      if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
-        throw new ListenError(
-          "unavailable",
-          `cannot listen on ${where} (${(e as Error).message})`,
-          {
-            cause: e,
-          },
-        );
-      }
-      throw e;
-    }
+    return new ProxyListener(listenTcp(opts.hostname, opts.port), opts);
   }
 
   get addr(): Deno.NetAddr {
@@ -126,19 +103,13 @@ export class ProxyListener {
   serve(opts: ServeOptions): Promise<void> {
     this.#admit = opts.admit;
     this.#serving ??= (async () => {
-      let backoff = 0;
       while (!this.#closed) {
         let conn: Deno.Conn;
         try {
           conn = await this.#listener.accept();
-          backoff = 0;
+          this.#backoff.reset();
         } catch (e) {
           if (this.#closed) return;
-          // EMFILE and its kin leave the connection queued: retrying at once would spin.
-          backoff = Math.min(
-            backoff ? backoff * 2 : ACCEPT_BACKOFF_MS.first,
-            ACCEPT_BACKOFF_MS.max,
-          );
           const earlier = this.#logs.accept.hit();
           if (earlier !== undefined) {
             log.warn("Accept failed: {error}; retrying with a delay of up to 1 s{more}", {
@@ -146,7 +117,7 @@ export class ProxyListener {
               more: moreSince(earlier),
             });
           }
-          await this.#pause(backoff);
+          await this.#backoff.pause();
           continue;
         }
         if (this.#live.size >= this.#maxConnections) {
@@ -175,23 +146,12 @@ export class ProxyListener {
   /** Stops accepting and closes every open connection. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#wake?.();
+    this.#backoff.wake();
     closeQuietly(this.#listener);
     for (const conn of this.#live) closeQuietly(conn);
     for (const upstream of this.#upstreams) upstream.close();
     await this.#serving;
     this.#admit?.close?.();
-  }
-
-  /** Sleeps `ms`, or less when the listener closes meanwhile. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   async #handle(conn: Deno.Conn, id: number, opts: ServeOptions): Promise<void> {
