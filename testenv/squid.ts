@@ -7,12 +7,14 @@
  */
 import { freePort } from "./ktctl_process.ts";
 
-export interface Squid {
+export interface Squid extends AsyncDisposable {
   port: number;
   url: string;
   dir: string;
   /** squid's access log so far (one line per request; `squid` format). */
   accessLog(): Promise<string>;
+  /** Waits until the access log matches `pattern` (deadline `ms`); returns the log. */
+  waitForLog(pattern: RegExp, ms?: number): Promise<string>;
   /** Stops it (SIGTERM, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -24,6 +26,11 @@ export interface SquidOptions {
   ntlmOnly?: boolean;
   /** CONNECT only to port 443, as squid's default configuration (`deny CONNECT !SSL_ports`). */
   connectOnly443?: boolean;
+  /**
+   * Names squid resolves itself (its own hosts file), so a client can ask it for a name such as
+   * `outside.test` that maps to a loopback site: browsers never send loopback addresses to a proxy.
+   */
+  hosts?: Record<string, string>;
 }
 
 /** Whether squid is installed here. */
@@ -65,8 +72,13 @@ export async function startSquid(o: SquidOptions = {}): Promise<Squid> {
       "http_access deny !users",
     );
   }
+  await Deno.writeTextFile(
+    `${dir}/hosts`,
+    Object.entries(o.hosts ?? {}).map(([name, ip]) => `${ip} ${name}\n`).join(""),
+  );
   const config = [
     `http_port 127.0.0.1:${port}`,
+    `hosts_file ${dir}/hosts`,
     `pid_filename ${dir}/squid.pid`,
     `access_log stdio:${dir}/access.log squid`,
     `cache_log ${dir}/cache.log`,
@@ -114,24 +126,38 @@ export async function startSquid(o: SquidOptions = {}): Promise<Squid> {
     }
   }
   let stopped: Promise<void> | undefined;
+  const accessLog = () => Deno.readTextFile(`${dir}/access.log`).catch(() => "");
+  const stop = () =>
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 5_000);
+      await status;
+      clearTimeout(timer);
+      await pumps;
+    })();
   return {
     port,
     url: `http://127.0.0.1:${port}`,
     dir,
-    accessLog: () => Deno.readTextFile(`${dir}/access.log`).catch(() => ""),
-    stop: () =>
-      stopped ??= (async () => {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* already gone */ }
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* gone */ }
-        }, 5_000);
-        await status;
-        clearTimeout(timer);
-        await pumps;
-      })(),
+    accessLog,
+    async waitForLog(pattern: RegExp, ms = 10_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const text = await accessLog();
+        if (pattern.test(text)) return text;
+        if (Date.now() > end) {
+          throw new Error(`squid's access log never matched ${pattern}:\n${text}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
 }

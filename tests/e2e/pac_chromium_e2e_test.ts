@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { freePort } from "../../testenv/ktctl_process.ts";
-import { startSquid } from "../../testenv/squid_loopback.ts";
+import { startSquid } from "../../testenv/squid.ts";
 import { type ConnectSession, startConnect } from "../../src/cli/connect.ts";
 import { parseDirectPolicy } from "../../src/cli/connect_options.ts";
 import { INET, World } from "../unit/sysproxy/fakes.ts";
@@ -146,7 +146,7 @@ Deno.test(
           const port = session.server.addr.port;
           const pac = await (await fetch(`http://127.0.0.1:${port}/proxy.pac`)).text();
           assert.match(pac, /outside\.test/, "the previous PAC is in ktctl's");
-          const before = (await squid.log()).split("\n").length;
+          const before = (await squid.accessLog()).split("\n").length;
           const { doms, trapped } = await inNamespace(
             `http://127.0.0.1:${port}/proxy.pac`,
             [port, squid.port],

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { WEB } from "../../testenv/cluster/mod.ts";
 import { freePort } from "../../testenv/ktctl_process.ts";
-import { startSquid } from "../../testenv/squid_loopback.ts";
+import { startSquid } from "../../testenv/squid.ts";
 import {
   cluster,
   type Connect,
