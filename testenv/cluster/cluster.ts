@@ -50,7 +50,7 @@ const backendsCodeFile = () => `${runDir()}/backends.code`;
 
 /** A digest of the backends' own code (the script and the local modules it serves from). */
 async function backendsCode(): Promise<string> {
-  const files = ["./backends.ts", "./fixture.ts", "../bulk_stream.ts", "../../src/net/io.ts"];
+  const files = ["./backends.ts", "./fixture.ts", "../bulk_stream.ts"];
   const texts = await Promise.all(
     files.map((f) => Deno.readTextFile(new URL(f, import.meta.url))),
   );
