@@ -564,17 +564,14 @@ Deno.test(
         list.processes.find((e: { address: string }) => e.address === `127.0.0.1:${p}`);
       assert.equal(byPort(a.port).state, "running");
       assert.equal(byPort(a.port).status.mode, "http");
-      assert.equal(byPort(b.port).state, "dead");
-      assert.equal(byPort(b.port).settingsApplied, false);
-      assert.match(byPort(b.port).hint, /it has stopped/);
+      // Killed, it changed nothing on this machine: nothing to clean, so it is not listed.
+      assert.equal(byPort(b.port), undefined, one.stdout);
     } finally {
       await b.stop("SIGKILL");
       assert.equal(await a.stop(), 0);
     }
     const none = await ktctlStatus(statusHome);
     assert.equal(none.code, 1, none.stdout);
-    // Only the killed one's state file is left: listed as not running.
     assert.doesNotMatch(none.stdout, /ktctl connect on/);
-    assert.match(none.stdout, /\): not running\n/);
   },
 );
