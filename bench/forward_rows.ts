@@ -206,14 +206,24 @@ async function main(): Promise<void> {
       localPort: 0,
     }).then((pf) => ({ name: "kubectl port-forward pod/bulk", ...pf })),
   ];
-  const bulk: Record<string, { get: number[]; put: number[] }> = {};
-  for (const s of bulkSides) bulk[s.name] = { get: [], put: [] };
+  const bulk: Record<string, { get: number[]; put: number[]; failed: string[] }> = {};
+  for (const s of bulkSides) bulk[s.name] = { get: [], put: [], failed: [] };
+  // A transfer that breaks (a reset on a loaded machine) is reported with its side and left out
+  // of the medians; it does not end the whole run.
+  const sample = async (s: Side, way: "get" | "put") => {
+    try {
+      const t = await (way === "get" ? bulkGet : bulkPut)(direct(s.port), bytes, 300_000);
+      bulk[s.name][way].push(mbps(t.bytes, t.ms));
+    } catch (e) {
+      const why = `${way.toUpperCase()} failed: ${e instanceof Error ? e.message : String(e)}`;
+      console.error(`${s.name}: ${why}`);
+      bulk[s.name].failed.push(why);
+    }
+  };
   for (let r = 0; r < runs; r++) {
     for (const s of bulkSides) {
-      const g = await bulkGet(direct(s.port), bytes, 300_000);
-      bulk[s.name].get.push(mbps(g.bytes, g.ms));
-      const p = await bulkPut(direct(s.port), bytes, 300_000);
-      bulk[s.name].put.push(mbps(p.bytes, p.ms));
+      await sample(s, "get");
+      await sample(s, "put");
     }
   }
   const [kt, kc] = bulkSides.map((s) => bulk[s.name]);
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
     row(s.name, {
       "GET MB/s": median(bulk[s.name].get),
       "PUT MB/s": median(bulk[s.name].put),
+      "failed transfers": bulk[s.name].failed.length,
     });
   }
   row("  ktctl forward / kubectl (goal ≥ 1.0x)", {
@@ -228,7 +239,9 @@ async function main(): Promise<void> {
     PUT: `${round(median(kt.put) / median(kc.put), 2)}x`,
   });
   json.bulk = Object.fromEntries(
-    Object.entries(bulk).map(([k, v]) => [k, { getMBps: median(v.get), putMBps: median(v.put) }]),
+    Object.entries(bulk).map((
+      [k, v],
+    ) => [k, { getMBps: median(v.get), putMBps: median(v.put), failed: v.failed }]),
   );
   for (const s of bulkSides) await s.proc.stop();
 
