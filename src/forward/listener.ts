@@ -59,6 +59,7 @@ export class ForwardListener {
   #upstreams = new Set<Upstream>();
   #serving: Promise<void> | undefined;
   #closed = false;
+  /** Connection numbers when no activity registry is given (which then numbers them). */
   #nextId = 1;
   #backoff = new AcceptBackoff();
   #acceptLog = new LogLimit(30_000);
@@ -121,7 +122,7 @@ export class ForwardListener {
         }
         this.#live.add(conn);
         this.#total++;
-        this.#handle(conn, this.#nextId++, opts).catch((e) =>
+        this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
         ).finally(() => {
           this.#live.delete(conn);

@@ -18,6 +18,7 @@ export interface ProgramInfo {
 
 /** One open connection, as shown. Times are epoch milliseconds. */
 export interface ConnectionRecord {
+  /** From {@link Activity.nextId}: unique among every connection of one registry. */
   id: number;
   /** The client's address and port. */
   client: string;
@@ -154,11 +155,21 @@ export class Activity {
   #failures: FailureRecord[] = [];
   #minutes: MinuteRecord[] = [];
   #total = { connections: 0, failures: 0, sentBytes: 0, receivedBytes: 0 };
+  #lastId = 0;
   /** Set when ktctl is stopping: connections cut then ended normally, not failed. */
   stopping = false;
 
   constructor(opts: Partial<ActivityOptions> = {}) {
     this.#opts = { ...DEFAULTS, ...opts };
+  }
+
+  /**
+   * The next connection id. Every listener that shares this registry (the proxy's port, each
+   * forward's) numbers its connections from here, so ids never repeat in the live view and
+   * /api/status, and a log line's `#N` is the id the page shows.
+   */
+  nextId(): number {
+    return ++this.#lastId;
   }
 
   /**

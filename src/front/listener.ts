@@ -68,6 +68,7 @@ export class ProxyListener {
   #upstreams = new Set<Upstream>();
   #serving: Promise<void> | undefined;
   #closed = false;
+  /** Connection numbers when no activity registry is given (which then numbers them). */
   #nextId = 1;
   #admit: AdmissionCheck | undefined;
   readonly #timeouts: FrontTimeouts;
@@ -132,7 +133,7 @@ export class ProxyListener {
           continue;
         }
         this.#live.add(conn);
-        this.#handle(conn, this.#nextId++, opts).catch((e) =>
+        this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
         ).finally(() => {
           this.#live.delete(conn);
