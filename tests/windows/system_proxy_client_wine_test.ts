@@ -23,7 +23,6 @@ import {
 import {
   assertExitedOk,
   createPrefix,
-  REPO_ROOT,
   type WinePrefix,
   type WinProcess,
 } from "./wine.ts";
@@ -47,8 +46,8 @@ Deno.test(
     let p: WinProcess | undefined;
     try {
       const port = freePort();
-      const args = ktctlArgs(wp, await connectArgs(wp, port, ["--method", "http"]));
-      p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
+      const args = await ktctlArgs(wp, await connectArgs(wp, port, ["--method", "http"]));
+      p = wp.spawnWinDeno(args);
       const pac = pacUrl("127.0.0.1", port);
       await p.waitFor(`Browsers: proxy auto-config URL ${pac}`, { timeoutMs: 300_000 });
       // ktctl serves the script, and it sends cluster names to ktctl.
