@@ -20,12 +20,7 @@ import {
   snapshot,
   started,
 } from "./sysproxy_helpers.ts";
-import {
-  assertExitedOk,
-  createPrefix,
-  type WinePrefix,
-  type WinProcess,
-} from "./wine.ts";
+import { assertExitedOk, createPrefix, type WinePrefix, type WinProcess } from "./wine.ts";
 
 const WEB_URL = `http://${WEB.service}.${WEB.namespace}/`;
 

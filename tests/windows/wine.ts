@@ -77,7 +77,7 @@ export interface RunResult {
   killedAfterExit: boolean;
 }
 
-/** A long-running Windows process (e.g. `deno.exe run ... main.ts connect`). */
+/** A long-running Windows process (e.g. `deno.exe run ... ktctl.js connect`). */
 export interface WinProcess {
   /**
    * Linux pid of the Wine process that hosts the Windows program. `wine` execs the loader, so
