@@ -28,7 +28,7 @@ export const ENV = "HKCU\\Environment";
 export const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128", "--allowOtherUsers"];
 // The summary's last line: printed once every value is set.
 export const READY = /ktctl puts the previous settings back when connect exits/;
-// The first Windows deno run in a fresh DENO_DIR downloads the npm packages.
+// Output after a silent start this long means progress (Wine can be slow to start a process).
 export const SILENT_START_MS = 90_000;
 export const START_TIMEOUT_MS = 300_000;
 export const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -1,5 +1,5 @@
 /**
- * Test harness: runs the real Windows build of Deno (deno.exe) under Wine, each test run in a
+ * Test harness: runs the Windows build of Deno (deno.exe, patched for Wine 8) under Wine, each test run in a
  * fresh Wine prefix. Prepared by `testenv/wine/setup.sh` (see tests/windows/README.md).
  *
  *   const wp = await createPrefix();
