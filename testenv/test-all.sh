@@ -74,9 +74,10 @@ suite "local control plane" deno task cluster up
 suite "end-to-end (real kube-apiserver, etcd, controller-manager; kwok as the kubelet; curl, wget, Python, Go, Java, Deno, Node 24 when installed, kubectl, Chromium)" deno task e2e
 
 suite "wine setup" bash testenv/wine/setup.sh
-# Under Wine: Deno's Windows build (deno.exe, patched where Wine lacks VirtualAlloc2: see
-# testenv/wine/setup.sh), Wine's reg.exe, and the project's own setx.exe (testenv/wine/src/).
-suite "windows under wine (deno.exe patched for Wine, Wine's reg.exe, the project's own setx.exe)" deno task test:windows
+# Under Wine: ktctl's bundle run with the flags the executables embed, by Deno's Windows build
+# (deno.exe, patched where Wine lacks VirtualAlloc2: see testenv/wine/setup.sh), Wine's reg.exe,
+# and the project's own setx.exe (testenv/wine/src/).
+suite "windows under wine (the ktctl bundle with the shipped flags; deno.exe patched for Wine, Wine's reg.exe, the project's own setx.exe)" deno task test:windows
 
 log "cluster down"
 deno task cluster down || true

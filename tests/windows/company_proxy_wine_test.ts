@@ -27,7 +27,6 @@ import {
   stateDirOf,
 } from "./sysproxy_helpers.ts";
 import { assertExitedOk, createPrefix } from "./wine.ts";
-import { bundleKtctl } from "../../scripts/bundle.ts";
 
 await cluster();
 
@@ -48,68 +47,55 @@ async function ktctlPac(port: number): Promise<(url: string) => string> {
   };
 }
 
-/** The one-file bundle `ktctl.exe` embeds, built once for the bundle variant below. */
-let bundled: Promise<string> | undefined;
-function bundle(): Promise<string> {
-  return bundled ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ktctl-bundle-" });
-    await bundleKtctl(`${dir}/ktctl.js`);
-    return `${dir}/ktctl.js`;
-  })();
-}
-
-for (const variant of ["main.ts", "the bundle"] as const) {
-  Deno.test(
-    `socks (${variant}): a previous manual proxy with a bypass list is read, served in the PAC, and restored exactly`,
-    opts,
-    async () => {
-      const entry = variant === "the bundle" ? await bundle() : undefined;
-      const wp = await createPrefix();
-      let c: Connect | undefined;
-      try {
-        const stateDir = await stateDirOf(wp);
-        await regSet(wp, INET, "ProxyEnable", "REG_DWORD", 1);
-        await regSet(wp, INET, "ProxyServer", "REG_SZ", "http=127.0.0.1:3128;https=127.0.0.1:3129");
-        await regSet(wp, INET, "ProxyOverride", "REG_SZ", "*.corp.example;<local>");
-        const before = await snapshot(wp);
-        const port = freePort();
-        c = await startConnect(wp, port, [], entry);
-        assert.match(
-          c.output(),
-          /Previous proxy settings \(Windows system proxy \(LAN\)\): http: http:\/\/127\.0\.0\.1:3128, https: http:\/\/127\.0\.0\.1:3129 \(bypass \*\.corp\.example;<local>\)/,
-        );
-        const state = JSON.parse(
-          await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
-        );
-        assert.equal(state.version, 2);
-        assert.equal(state.connections[0].connection, null);
-        assert.equal(state.connections[0].set.proxyServer, `socks=127.0.0.1:${port}`);
-        assert.deepEqual(state.upstream.https, { protocol: "http", host: "127.0.0.1", port: 3129 });
-        assert.deepEqual(
-          state.connections[0].mirror.map((m: { name: string }) => m.name),
-          ["ProxyEnable", "ProxyServer", "ProxyOverride", "AutoConfigURL"],
-        );
-        const find = await ktctlPac(port);
-        assert.equal(find("http://example.com/"), "PROXY 127.0.0.1:3128");
-        assert.equal(find("https://example.com/"), "PROXY 127.0.0.1:3129");
-        assert.equal(find("http://www.corp.example/"), "DIRECT");
-        assert.equal(find("http://printer/"), "DIRECT");
-        assert.equal(
-          find("http://web.demo/"),
-          `SOCKS5 127.0.0.1:${port}; SOCKS 127.0.0.1:${port}`,
-        );
-        const r = await interrupt(c);
-        c = undefined;
-        assertExitedOk(r, "connect");
-        assert.deepEqual(await snapshot(wp), before);
-        assert.equal(await readIfExists(`${stateDir}/connect-127.0.0.1-${port}.json`), undefined);
-      } finally {
-        await killQuietly(c);
-        await wp.destroy();
-      }
-    },
-  );
-}
+Deno.test(
+  `socks: a previous manual proxy with a bypass list is read, served in the PAC, and restored exactly`,
+  opts,
+  async () => {
+    const wp = await createPrefix();
+    let c: Connect | undefined;
+    try {
+      const stateDir = await stateDirOf(wp);
+      await regSet(wp, INET, "ProxyEnable", "REG_DWORD", 1);
+      await regSet(wp, INET, "ProxyServer", "REG_SZ", "http=127.0.0.1:3128;https=127.0.0.1:3129");
+      await regSet(wp, INET, "ProxyOverride", "REG_SZ", "*.corp.example;<local>");
+      const before = await snapshot(wp);
+      const port = freePort();
+      c = await startConnect(wp, port, []);
+      assert.match(
+        c.output(),
+        /Previous proxy settings \(Windows system proxy \(LAN\)\): http: http:\/\/127\.0\.0\.1:3128, https: http:\/\/127\.0\.0\.1:3129 \(bypass \*\.corp\.example;<local>\)/,
+      );
+      const state = JSON.parse(
+        await Deno.readTextFile(`${stateDir}/connect-127.0.0.1-${port}.json`),
+      );
+      assert.equal(state.version, 2);
+      assert.equal(state.connections[0].connection, null);
+      assert.equal(state.connections[0].set.proxyServer, `socks=127.0.0.1:${port}`);
+      assert.deepEqual(state.upstream.https, { protocol: "http", host: "127.0.0.1", port: 3129 });
+      assert.deepEqual(
+        state.connections[0].mirror.map((m: { name: string }) => m.name),
+        ["ProxyEnable", "ProxyServer", "ProxyOverride", "AutoConfigURL"],
+      );
+      const find = await ktctlPac(port);
+      assert.equal(find("http://example.com/"), "PROXY 127.0.0.1:3128");
+      assert.equal(find("https://example.com/"), "PROXY 127.0.0.1:3129");
+      assert.equal(find("http://www.corp.example/"), "DIRECT");
+      assert.equal(find("http://printer/"), "DIRECT");
+      assert.equal(
+        find("http://web.demo/"),
+        `SOCKS5 127.0.0.1:${port}; SOCKS 127.0.0.1:${port}`,
+      );
+      const r = await interrupt(c);
+      c = undefined;
+      assertExitedOk(r, "connect");
+      assert.deepEqual(await snapshot(wp), before);
+      assert.equal(await readIfExists(`${stateDir}/connect-127.0.0.1-${port}.json`), undefined);
+    } finally {
+      await killQuietly(c);
+      await wp.destroy();
+    }
+  },
+);
 
 Deno.test(
   "http: a previous PAC URL is fetched and answers outside the cluster; restored exactly",

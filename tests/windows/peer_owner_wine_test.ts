@@ -1,4 +1,4 @@
-// src/peer/owner_windows.ts under the real Windows deno.exe in Wine: GetExtendedTcpTable's
+// src/peer/owner_windows.ts (a probe script, not ktctl) in the Windows deno.exe under Wine: GetExtendedTcpTable's
 // owning pids and the token user SIDs, for a connection from the same process, from a second
 // Windows process, and from a Linux process (what Wine does with a socket it does not own);
 // an allowed client's program is named by its image (the shared kernel32 binding).

@@ -1,5 +1,5 @@
 /**
- * Issue 11 under Wine, with the real Windows deno.exe: previous values with Chinese, accented
+ * Issue 11 under Wine, ktctl's shipped bundle in the Windows deno.exe: previous values with Chinese, accented
  * and other characters (some outside both code pages 1252 and 936) come back exactly with Wine
  * in an English and in a Chinese locale; the http method's values; a console close (delivered
  * as Windows delivers it: see testenv/wine/src/ctrlclose.c) restoring synchronously; the

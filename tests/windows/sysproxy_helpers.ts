@@ -1,8 +1,9 @@
 /**
- * Shared by the Wine sysproxy tests: `ktctl` runs by the Windows deno.exe, exact registry
- * snapshots (`reg export`), the state folder, and what a new Windows process sees.
+ * Shared by the Wine tests: `ktctl` as it ships (the one-file bundle `ktctl.exe` embeds, run by
+ * the Windows deno.exe with the flags the build embeds), exact registry snapshots
+ * (`reg export`), the state folder, and what a new Windows process sees.
  */
-import { SHIPPED_RUN_FLAGS } from "../../scripts/bundle.ts";
+import { bundleKtctl, SHIPPED_RUN_FLAGS } from "../../scripts/bundle.ts";
 import assert from "node:assert/strict";
 import { type ClusterInfo, clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { curl } from "../../testenv/socks_client.ts";
@@ -27,7 +28,7 @@ export const ENV = "HKCU\\Environment";
 export const SAFE = ["--dialDirect", "127.0.0.0/8,::1/128", "--allowOtherUsers"];
 // The summary's last line: printed once every value is set.
 export const READY = /ktctl puts the previous settings back when connect exits/;
-// The first Windows deno run in a fresh DENO_DIR downloads the npm packages.
+// Output after a silent start this long means progress (Wine can be slow to start a process).
 export const SILENT_START_MS = 90_000;
 export const START_TIMEOUT_MS = 300_000;
 export const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -155,24 +156,38 @@ export interface StateJson {
   }[];
 }
 
+let bundled: Promise<string> | undefined;
+
 /**
- * deno.exe's arguments for `ktctl <args>`: main.ts, or with `bundle` (a Linux path from
- * scripts/bundle.ts) the one-file bundle as `ktctl.exe` runs it: no deno.json, the embedded V8
- * flags.
+ * The one-file bundle that `deno task build` compiles into `ktctl.exe` (scripts/bundle.ts):
+ * bundled once per test process, removed when the process ends.
  */
-export function ktctlArgs(wp: WinePrefix, args: string[], bundle?: string): string[] {
-  if (bundle) return ["run", ...SHIPPED_RUN_FLAGS, wp.toWinPath(bundle), ...args];
-  return ["run", "-A", "--no-lock", wp.toWinPath(`${REPO_ROOT}/main.ts`), ...args];
+export function shippedBundle(): Promise<string> {
+  return bundled ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ktctl-wine-bundle-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    await bundleKtctl(`${dir}/ktctl.js`);
+    return `${dir}/ktctl.js`;
+  })();
+}
+
+/**
+ * deno.exe's arguments for `ktctl <args>` as `ktctl.exe` runs it: the bundle, all permissions,
+ * no deno.json, the embedded V8 flags (`SHIPPED_RUN_FLAGS`). Started in the prefix's `C:\work`,
+ * away from the repository.
+ */
+export async function ktctlArgs(wp: WinePrefix, args: string[]): Promise<string[]> {
+  return ["run", ...SHIPPED_RUN_FLAGS, wp.toWinPath(await shippedBundle()), ...args];
 }
 
 /** `ktctl <args>` run to completion by the Windows deno. */
 export async function ktctl(wp: WinePrefix, args: string[]): Promise<RunResult> {
-  const r = await started(() =>
-    wp.runWinDeno(ktctlArgs(wp, args), {
-      cwd: REPO_ROOT,
-      timeoutMs: START_TIMEOUT_MS,
-    })
-  );
+  const argv = await ktctlArgs(wp, args);
+  const r = await started(() => wp.runWinDeno(argv, { timeoutMs: START_TIMEOUT_MS }));
   assert.equal(r.timedOut, false, `ktctl ${args.join(" ")} timed out:\n${r.stdout}${r.stderr}`);
   return r;
 }
@@ -210,15 +225,10 @@ export async function startConnect(
   wp: WinePrefix,
   port: number,
   extra: string[],
-  bundle?: string,
 ): Promise<Connect> {
-  const args = ktctlArgs(
-    wp,
-    await connectArgs(wp, port, ["--setupGlobalProxy", ...extra]),
-    bundle,
-  );
+  const args = await ktctlArgs(wp, await connectArgs(wp, port, ["--setupGlobalProxy", ...extra]));
   for (let attempt = 1;; attempt++) {
-    const p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
+    const p = wp.spawnWinDeno(args);
     const output = () => p.stdout() + p.stderr();
     const began = Date.now();
     try {

@@ -1,6 +1,6 @@
 /**
- * `ktctl connect --setupGlobalProxy` and `ktctl clean` end to end: the real Windows deno.exe
- * under Wine (each test in a fresh prefix, so a fresh registry), against the local control plane,
+ * `ktctl connect --setupGlobalProxy` and `ktctl clean` end to end: ktctl's shipped bundle, run by
+ * the Windows deno.exe (patched for Wine) with the flags the executables embed, under Wine (each test in a fresh prefix, so a fresh registry), against the local control plane,
  * with Linux curl through the proxy it sets up. Run with the cluster up:
  * `deno task cluster up && deno task test:windows`.
  *

@@ -20,13 +20,7 @@ import {
   snapshot,
   started,
 } from "./sysproxy_helpers.ts";
-import {
-  assertExitedOk,
-  createPrefix,
-  REPO_ROOT,
-  type WinePrefix,
-  type WinProcess,
-} from "./wine.ts";
+import { assertExitedOk, createPrefix, type WinePrefix, type WinProcess } from "./wine.ts";
 
 const WEB_URL = `http://${WEB.service}.${WEB.namespace}/`;
 
@@ -47,8 +41,8 @@ Deno.test(
     let p: WinProcess | undefined;
     try {
       const port = freePort();
-      const args = ktctlArgs(wp, await connectArgs(wp, port, ["--method", "http"]));
-      p = wp.spawnWinDeno(args, { cwd: REPO_ROOT });
+      const args = await ktctlArgs(wp, await connectArgs(wp, port, ["--method", "http"]));
+      p = wp.spawnWinDeno(args);
       const pac = pacUrl("127.0.0.1", port);
       await p.waitFor(`Browsers: proxy auto-config URL ${pac}`, { timeoutMs: 300_000 });
       // ktctl serves the script, and it sends cluster names to ktctl.

@@ -1,5 +1,5 @@
 /**
- * Test harness: runs the real Windows build of Deno (deno.exe) under Wine, each test run in a
+ * Test harness: runs the Windows build of Deno (deno.exe, patched for Wine 8) under Wine, each test run in a
  * fresh Wine prefix. Prepared by `testenv/wine/setup.sh` (see tests/windows/README.md).
  *
  *   const wp = await createPrefix();
@@ -77,7 +77,7 @@ export interface RunResult {
   killedAfterExit: boolean;
 }
 
-/** A long-running Windows process (e.g. `deno.exe run ... main.ts connect`). */
+/** A long-running Windows process (e.g. `deno.exe run ... ktctl.js connect`). */
 export interface WinProcess {
   /**
    * Linux pid of the Wine process that hosts the Windows program. `wine` execs the loader, so

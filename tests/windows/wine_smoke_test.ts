@@ -1,4 +1,4 @@
-// End-to-end check of the Wine harness: the real Windows deno.exe, in a fresh Wine prefix.
+// End-to-end check of the Wine harness: the Windows deno.exe (patched for Wine), in a fresh Wine prefix.
 // Run by the Linux deno: `deno task test:windows` (= deno test --allow-all tests/windows/).
 import assert from "node:assert/strict";
 import { assertExitedOk, createPrefix, parseRegQuery, type WinePrefix } from "./wine.ts";
