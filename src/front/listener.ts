@@ -13,7 +13,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { BufferedReader } from "../net/buffered_reader.ts";
-import { closeQuietly } from "../net/io.ts";
+import { closeOnce, closeQuietly } from "../net/io.ts";
 import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
 import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
@@ -131,6 +131,8 @@ export class ProxyListener {
           }
           continue;
         }
+        // Closed by the session, its timers and this listener: only the first close acts.
+        closeOnce(conn);
         this.#live.add(conn);
         this.#handle(conn, this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
