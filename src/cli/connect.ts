@@ -15,6 +15,7 @@ import { describePolicy } from "../route/direct.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
 import { ListenError, ProxyListener } from "../front/listener.ts";
 import { peerOwnerCheck } from "../peer/owner.ts";
+import { NameDemand } from "../peer/name_demand.ts";
 import { admissionCheck } from "../peer/policy.ts";
 import { clientHost, hostPort } from "../net/client_address.ts";
 import { formatCidr, isLoopback } from "../net/ip.ts";
@@ -44,6 +45,8 @@ import { pacUrl } from "../sysproxy/windows_plan.ts";
 export { type ConnectFlags, type ConnectOptions, validateConnectFlags } from "./connect_options.ts";
 
 const log = getLogger(["ktctl", "connect"]);
+/** The connection log's logger: its `-d` lines name each client program. */
+const proxyLog = getLogger(["ktctl", "proxy"]);
 
 /** Options with everything derived filled in (kubectl's Complete step). */
 export interface CompletedConnect extends ConnectOptions {
@@ -226,8 +229,11 @@ async function runConnect(
     // Filled once the --forwards are up (after the proxy serves): the status lists them then.
     let forwards: RunningForwards["forwards"] = [];
     const roundTrip = apiRoundTrip(api);
-    const status = () =>
-      JSON.stringify(buildStatus({
+    // Client programs are named only while someone reads them (name_demand.ts).
+    const names = new NameDemand(() => proxyLog.isEnabledFor("debug"));
+    const status = () => {
+      names.read();
+      return JSON.stringify(buildStatus({
         now: Date.now(),
         version: VERSION,
         pid: Deno.pid,
@@ -254,21 +260,29 @@ async function runConnect(
         tunnels: forwarder.tunnels(),
         forwards: forwardStatuses(forwards),
       }));
+    };
+    const pages = localPages(index, {
+      method: opts.method,
+      hostPort: where,
+      clusterDomain: opts.clusterDomain,
+      cluster: `context ${target.context} at ${target.server}`,
+      status,
+      previous: () => previousPac.current(),
+    });
     server.serve({
       dialer,
       admit: admissionCheck({
         allowFrom: opts.allowFrom,
-        owner: opts.allowOtherUsers ? undefined : ownUserOnly(),
+        owner: opts.allowOtherUsers ? undefined : ownUserOnly(names.wanted),
       }),
       activity,
-      pages: localPages(index, {
-        method: opts.method,
-        hostPort: where,
-        clusterDomain: opts.clusterDomain,
-        cluster: `context ${target.context} at ${target.server}`,
-        status,
-        previous: () => previousPac.current(),
-      }),
+      pages: {
+        ...pages,
+        about: () => {
+          names.read();
+          return pages.about();
+        },
+      },
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
     forwards = await startConnectForwards(
@@ -276,6 +290,7 @@ async function runConnect(
       { api, index, connector: dialer },
       undo,
       activity,
+      names.wanted,
     );
 
     if (signal?.aborted) throw new StartAborted("stopped while starting");
@@ -375,9 +390,10 @@ async function startConnectForwards(
   parts: Pick<ForwardContext, "api" | "index" | "connector">,
   undo: UndoStack,
   activity: Activity,
+  namesWanted: () => boolean,
 ): Promise<RunningForwards["forwards"]> {
   if (!opts.forwards?.length) return [];
-  const admit = opts.allowOtherUsers ? undefined : ownUserOnly();
+  const admit = opts.allowOtherUsers ? undefined : ownUserOnly(namesWanted);
   if (admit) undo.push(() => admit.close?.());
   const running = await startForwards(opts.forwards, {
     ...parts,
@@ -465,9 +481,9 @@ function warnIfNoProxyCoversCluster(opts: CompletedConnect, index: ClusterIndex)
 }
 
 /** The peer-owner check, or a UserError when this machine cannot tell who owns a socket. */
-export function ownUserOnly(): AdmissionCheck {
+export function ownUserOnly(nameProgram?: () => boolean): AdmissionCheck {
   try {
-    return peerOwnerCheck();
+    return peerOwnerCheck({ nameProgram });
   } catch (e) {
     throw new UserError(
       `cannot tell which local user a connection comes from (${(e as Error).message}): ` +

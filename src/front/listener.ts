@@ -13,7 +13,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { BufferedReader } from "../net/buffered_reader.ts";
-import { closeQuietly } from "../net/io.ts";
+import { closeOnce, closeQuietly } from "../net/io.ts";
 import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
 import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
@@ -132,6 +132,8 @@ export class ProxyListener {
           }
           continue;
         }
+        // Closed by the session, its timers and this listener: only the first close acts.
+        closeOnce(conn);
         this.#live.add(conn);
         this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
@@ -172,8 +174,12 @@ export class ProxyListener {
     }
     // The program is named in the connection's one log line (session.ts), not in a line here.
     const reader = new BufferedReader(conn, 1024);
-    const first = await withDeadline(conn, this.#timeouts.handshakeMs, () => reader.fill(1));
-    if (first !== true) return;
+    // One deadline from here to the end of the handshake: the first byte, then SOCKS's request
+    // (session.endHandshake). A timer per connection costs tens of microseconds.
+    const deadline = setTimeout(() => closeQuietly(conn), this.#timeouts.handshakeMs);
+    const endHandshake = () => clearTimeout(deadline);
+    const first = await reader.fill(1).catch(() => undefined);
+    if (first !== true) return endHandshake();
     const protocol = sniff(reader.bytes[0]);
     const session: Session = {
       id,
@@ -185,6 +191,7 @@ export class ProxyListener {
       pages: opts.pages,
       timeouts: this.#timeouts,
       activity: opts.activity,
+      endHandshake,
       isSelf: (host, port) => isSelfAddress(host, port, this.addr),
       hold: (upstream) => {
         if (this.#closed) {
@@ -201,8 +208,10 @@ export class ProxyListener {
       case "socks5":
         return await serveSocks(session);
       case "http":
+        endHandshake(); // its request heads have their own deadline
         return await serveHttp(session);
       default:
+        endHandshake();
         log.debug("#{id} {client}: not SOCKS or HTTP (first byte 0x{byte})", {
           id,
           client: session.client,
@@ -226,21 +235,5 @@ export class ProxyListener {
       detail,
       more: moreSince(earlier),
     });
-  }
-}
-
-/** Runs `body`, closing `conn` if it takes longer than `ms`; undefined when it timed out or failed. */
-async function withDeadline<T>(
-  conn: Deno.Conn,
-  ms: number,
-  body: () => Promise<T>,
-): Promise<T | undefined> {
-  const timer = setTimeout(() => closeQuietly(conn), ms);
-  try {
-    return await body();
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -39,6 +39,12 @@ export interface Session {
   dialer: Dialer;
   pages: LocalPages;
   timeouts: FrontTimeouts;
+  /**
+   * Ends the handshake deadline the listener started at accept (it closes the connection when
+   * `handshakeMs` pass first). SOCKS calls it once its request is read; HTTP has ended it already
+   * (its request heads have their own deadline). One timer per connection instead of two.
+   */
+  endHandshake(): void;
   /** Whether `host:port` is this listener: ktctl never proxies to itself. */
   isSelf(host: string, port: number): boolean;
   /** Registers an open upstream so that closing the listener closes it; false when closing. */

@@ -35,6 +35,23 @@ export function closeQuietly(closer: { close(): void }): void {
   } catch { /* already closed */ }
 }
 
+/**
+ * Makes `conn.close()` idempotent: the second and later calls do nothing, where Deno throws
+ * BadResource. A client connection is closed by its session, its deadline timers and the
+ * listener, in whatever order they end; building and catching that exception on every normal
+ * close was measurable per connection. Returns the same object.
+ */
+export function closeOnce<T extends { close(): void }>(conn: T): T {
+  const close = conn.close.bind(conn);
+  let closed = false;
+  conn.close = () => {
+    if (closed) return;
+    closed = true;
+    close();
+  };
+  return conn;
+}
+
 /** Joins byte arrays into one. */
 export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));

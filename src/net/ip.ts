@@ -7,8 +7,33 @@ import ipaddr from "ipaddr.js";
 
 export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+/**
+ * Recent answers of the pure functions below, by their text: every connection parses its
+ * destination and the client's address (ipaddr.js's parse, ~tens of microseconds), mostly the
+ * same few. Bounded: emptied when full, so hostile text cannot grow it.
+ */
+class Memo<T> {
+  #map = new Map<string, T>();
+  constructor(readonly max = 1024) {}
+  get(key: string, compute: (key: string) => T): T {
+    const hit = this.#map.get(key);
+    if (hit !== undefined || this.#map.has(key)) return hit as T;
+    const value = compute(key);
+    if (this.#map.size >= this.max) this.#map.clear();
+    this.#map.set(key, value);
+    return value;
+  }
+}
+
+const canonical = new Memo<string | undefined>();
+const parsed = new Memo<ipaddr.IPv4 | ipaddr.IPv6>();
+
 /** The canonical text of an IP literal, or undefined when `text` is not one. */
 export function canonicalIp(text: string): string | undefined {
+  return canonical.get(text, computeCanonicalIp);
+}
+
+function computeCanonicalIp(text: string): string | undefined {
   const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
   if (!ipaddr.isValid(bare)) return undefined;
   // ipaddr.isValid accepts legacy forms such as "10.1" or "0x0a.0.0.1"; names like that are
@@ -43,7 +68,8 @@ export function inRanges(ip: string, ranges: readonly Cidr[]): boolean {
 
 /** The index of the first of `ranges` that holds the canonical address `ip`; -1 if none does. */
 export function rangeIndex(ip: string, ranges: readonly Cidr[]): number {
-  const addr = ipaddr.parse(ip);
+  // Throws on a non-address, as ipaddr.parse does (a throw is not remembered).
+  const addr = parsed.get(ip, ipaddr.parse);
   return ranges.findIndex(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
 }
 

@@ -25,8 +25,13 @@ export interface PeerCheckOptions {
   timeoutMs?: number;
   /** Linux: sock_diag with /proc as the fallback (the default), or /proc alone. */
   linux?: "netlink" | "proc";
-  /** Linux: name the client program of an admitted connection (default: yes). */
-  nameProgram?: boolean;
+  /**
+   * Linux: name the client program of an admitted connection (default: yes). A function is
+   * asked per connection: naming scans `/proc` (about a fifth of a millisecond of CPU per
+   * connection), so ktctl names programs only while someone reads the names (the live view,
+   * `ktctl status`, the `-d` log).
+   */
+  nameProgram?: boolean | (() => boolean);
 }
 
 /** The check for this platform. Throws when the platform's own facts cannot be read at all. */
@@ -40,13 +45,22 @@ export function peerOwnerCheck(opts: PeerCheckOptions = {}): AdmissionCheck {
     : linuxLookup();
   return Object.assign(
     guarded(
-      uidCheck(lookup.lookup, undefined, opts.nameProgram === false ? undefined : programOfSocket),
+      uidCheck(lookup.lookup, undefined, programNaming(opts.nameProgram)),
       timeoutMs,
     ),
     {
       close: () => lookup.close?.(),
     },
   );
+}
+
+/** `programOfSocket`, or nothing when naming is off (always, or for now). */
+function programNaming(
+  wanted: PeerCheckOptions["nameProgram"],
+): ((inode: number, uid: number) => Promise<Program | undefined>) | undefined {
+  if (wanted === false) return undefined;
+  if (wanted === undefined || wanted === true) return programOfSocket;
+  return (inode, uid) => wanted() ? programOfSocket(inode, uid) : Promise.resolve(undefined);
 }
 
 /**

@@ -4,7 +4,7 @@
  * says why.
  * @module
  */
-import { closeQuietly, writeQuietly } from "../../net/io.ts";
+import { writeQuietly } from "../../net/io.ts";
 import { pipe } from "../../net/pipe.ts";
 import { DialError } from "../../net/upstream.ts";
 import { dialFor, logRefusal, logTunnel, type Session } from "../session.ts";
@@ -21,14 +21,14 @@ import {
 
 export async function serveSocks(s: Session): Promise<void> {
   const started = performance.now();
-  const deadline = setTimeout(() => closeQuietly(s.conn), s.timeouts.handshakeMs);
+  // Under the listener's handshake deadline, started at accept.
   let hs;
   try {
     hs = await negotiate(s.conn, s.reader);
   } catch (e) {
     hs = { ok: false as const, reason: String(e) };
   } finally {
-    clearTimeout(deadline);
+    s.endHandshake();
   }
   if (!hs.ok) {
     logRefusal(s, "?", `handshake failed: ${hs.reason}`);

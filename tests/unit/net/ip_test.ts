@@ -85,3 +85,18 @@ Deno.test("ip: isLoopback", () => {
     assert.equal(isLoopback(ip), false, ip);
   }
 });
+
+Deno.test("ip: remembered answers stay right, past the memo's bound and for non-addresses", () => {
+  const ranges = [parseCidr("10.0.0.0/8")];
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 3000; i++) {
+      const ip = `10.${(i >> 8) & 255}.${i & 255}.1`;
+      assert.equal(canonicalIp(ip), ip);
+      assert.equal(canonicalIp(`::ffff:${ip}`), ip);
+      assert.equal(inRanges(ip, ranges), true);
+      assert.equal(canonicalIp(`host-${i}.example`), undefined);
+    }
+    assert.equal(inRanges("11.0.0.1", ranges), false);
+    assert.throws(() => inRanges("not an address", ranges));
+  }
+});

@@ -260,6 +260,28 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "peer_owner: Linux, the program is named only while names are wanted; admission is the same",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    let wanted = false;
+    let asked = 0;
+    const check = peerOwnerCheck({ nameProgram: () => (asked++, wanted) });
+    try {
+      const off = await verdictFor("127.0.0.1", ownClient("127.0.0.1"), check);
+      assert.deepEqual(off.verdict, { allowed: true, detail: `uid ${Deno.uid()}` });
+      wanted = true;
+      const on = await verdictFor("127.0.0.1", ownClient("127.0.0.1"), check);
+      assert.equal(on.verdict.allowed, true);
+      assert.equal(on.verdict.program?.pid, Deno.pid);
+      assert.equal(asked, 2, "asked once per admitted connection");
+    } finally {
+      check.close?.();
+    }
+  },
+});
+
 /** A client run as the user nobody through runuser, holding its connection until killed. */
 const nobodyClient = (hostname: string) => (port: number) => {
   const child = new Deno.Command("runuser", {
