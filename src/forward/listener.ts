@@ -8,12 +8,11 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { closeQuietly } from "../net/io.ts";
 import { hostPort } from "../net/client_address.ts";
 import { pipe } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import type { AdmissionCheck } from "../front/dialer.ts";
-import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
+import { AcceptLoop, DEFAULT_MAX_CONNECTIONS, listenTcp } from "../net/tcp_listen.ts";
 import { LogLimit, moreSince } from "../front/log_limit.ts";
 import type { Activity, ProgramInfo } from "../front/activity.ts";
 
@@ -54,21 +53,18 @@ export interface ForwardCounts {
 }
 
 export class ForwardListener {
-  #listener: Deno.TcpListener;
-  #live = new Set<Deno.Conn>();
+  readonly #loop: AcceptLoop;
   #upstreams = new Set<Upstream>();
-  #serving: Promise<void> | undefined;
   #closed = false;
   /** Connection numbers when no activity registry is given (which then numbers them). */
   #nextId = 1;
-  #backoff = new AcceptBackoff();
-  #acceptLog = new LogLimit(30_000);
+  #logs = { accept: new LogLimit(30_000), full: new LogLimit(30_000) };
   #total = 0;
   #failures = 0;
   #lastFailure: ForwardFailure | null = null;
 
   private constructor(listener: Deno.TcpListener) {
-    this.#listener = listener;
+    this.#loop = new AcceptLoop(listener);
   }
 
   /** Binds the port; throws ListenError when it is taken or cannot be used. */
@@ -77,19 +73,19 @@ export class ForwardListener {
   }
 
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#loop.addr;
   }
 
   /** Connections open now. */
   get connections(): number {
-    return this.#live.size;
+    return this.#loop.open;
   }
 
   /** What went through it so far (plain data). */
   status(): ForwardCounts {
     return {
       state: this.#closed ? "closed" : "listening",
-      connections: this.#live.size,
+      connections: this.#loop.open,
       totalConnections: this.#total,
       failures: this.#failures,
       lastFailure: this.#lastFailure && { ...this.#lastFailure },
@@ -98,49 +94,46 @@ export class ForwardListener {
 
   /** Accepts until closed. */
   serve(opts: ForwardServeOptions): Promise<void> {
-    this.#serving ??= (async () => {
-      while (!this.#closed) {
-        let conn: Deno.Conn;
-        try {
-          conn = await this.#listener.accept();
-          this.#backoff.reset();
-        } catch (e) {
-          if (this.#closed) return;
-          const earlier = this.#acceptLog.hit();
-          if (earlier !== undefined) {
-            log.warn(
-              "Accept failed on {label}: {error}; retrying with a delay of up to 1 s{more}",
-              {
-                label: opts.label,
-                error: String(e),
-                more: moreSince(earlier),
-              },
-            );
-          }
-          await this.#backoff.pause();
-          continue;
-        }
-        this.#live.add(conn);
+    return this.#loop.run({
+      maxConnections: DEFAULT_MAX_CONNECTIONS,
+      handle: (conn) => {
         this.#total++;
-        this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
+        return this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
-        ).finally(() => {
-          this.#live.delete(conn);
-          closeQuietly(conn);
-        });
-      }
-    })();
-    return this.#serving;
+        );
+      },
+      onAcceptError: (e) => {
+        const earlier = this.#logs.accept.hit();
+        if (earlier !== undefined) {
+          log.warn("Accept failed on {label}: {error}; retrying with a delay of up to 1 s{more}", {
+            label: opts.label,
+            error: String(e),
+            more: moreSince(earlier),
+          });
+        }
+      },
+      onFull: () => {
+        const earlier = this.#logs.full.hit();
+        if (earlier !== undefined) {
+          log.warn(
+            "{max} connections are open on {label}: new ones are closed until some end{more}",
+            {
+              max: DEFAULT_MAX_CONNECTIONS,
+              label: opts.label,
+              more: moreSince(earlier),
+            },
+          );
+        }
+      },
+    });
   }
 
   /** Stops accepting and closes every open connection and upstream. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#backoff.wake();
-    closeQuietly(this.#listener);
-    for (const conn of this.#live) closeQuietly(conn);
+    const closing = this.#loop.close();
     for (const upstream of this.#upstreams) upstream.close();
-    await this.#serving;
+    await closing;
   }
 
   async #handle(conn: Deno.Conn, id: number, opts: ForwardServeOptions): Promise<void> {

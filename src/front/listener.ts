@@ -13,8 +13,8 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { BufferedReader } from "../net/buffered_reader.ts";
-import { closeOnce, closeQuietly } from "../net/io.ts";
-import { AcceptBackoff, listenTcp } from "../net/tcp_listen.ts";
+import { closeQuietly } from "../net/io.ts";
+import { AcceptLoop, DEFAULT_MAX_CONNECTIONS, listenTcp } from "../net/tcp_listen.ts";
 import type { Upstream } from "../net/upstream.ts";
 import type { Admission, AdmissionCheck, Dialer, LocalPages } from "./dialer.ts";
 import { formatAddr, type FrontTimeouts, type Session } from "./session.ts";
@@ -36,7 +36,6 @@ export interface ListenerOptions {
 }
 
 /** `--maxConnections`' default: far above what a desktop's programs open, far below fd limits. */
-export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 /** Accept errors back off from the first delay, doubling up to the last. */
 
@@ -60,20 +59,17 @@ const ALLOW_ALL: Admission = { allowed: true, detail: "" };
 /** At most one WRN line per kind of event in this long (the rest are counted into the next). */
 const LOG_INTERVAL_MS = 30_000;
 
-export { ListenError } from "../net/tcp_listen.ts";
+export { DEFAULT_MAX_CONNECTIONS, ListenError } from "../net/tcp_listen.ts";
 
 export class ProxyListener {
-  #listener: Deno.TcpListener;
-  #live = new Set<Deno.Conn>();
+  readonly #loop: AcceptLoop;
   #upstreams = new Set<Upstream>();
-  #serving: Promise<void> | undefined;
   #closed = false;
   /** Connection numbers when no activity registry is given (which then numbers them). */
   #nextId = 1;
   #admit: AdmissionCheck | undefined;
   readonly #timeouts: FrontTimeouts;
   readonly #maxConnections: number;
-  #backoff = new AcceptBackoff();
   readonly #logs = {
     accept: new LogLimit(LOG_INTERVAL_MS),
     full: new LogLimit(LOG_INTERVAL_MS),
@@ -81,7 +77,7 @@ export class ProxyListener {
   };
 
   private constructor(listener: Deno.TcpListener, opts: ListenerOptions) {
-    this.#listener = listener;
+    this.#loop = new AcceptLoop(listener);
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.#maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
@@ -92,68 +88,50 @@ export class ProxyListener {
   }
 
   get addr(): Deno.NetAddr {
-    return this.#listener.addr;
+    return this.#loop.addr;
   }
 
   /** Number of connections currently open. */
   get connections(): number {
-    return this.#live.size;
+    return this.#loop.open;
   }
 
   /** Accepts until closed. */
   serve(opts: ServeOptions): Promise<void> {
     this.#admit = opts.admit;
-    this.#serving ??= (async () => {
-      while (!this.#closed) {
-        let conn: Deno.Conn;
-        try {
-          conn = await this.#listener.accept();
-          this.#backoff.reset();
-        } catch (e) {
-          if (this.#closed) return;
-          const earlier = this.#logs.accept.hit();
-          if (earlier !== undefined) {
-            log.warn("Accept failed: {error}; retrying with a delay of up to 1 s{more}", {
-              error: String(e),
-              more: moreSince(earlier),
-            });
-          }
-          await this.#backoff.pause();
-          continue;
-        }
-        if (this.#live.size >= this.#maxConnections) {
-          closeQuietly(conn);
-          const earlier = this.#logs.full.hit();
-          if (earlier !== undefined) {
-            log.warn(
-              "{max} connections are open: new ones are closed until some end (raise --maxConnections if this is expected){more}",
-              { max: this.#maxConnections, more: moreSince(earlier) },
-            );
-          }
-          continue;
-        }
-        // Closed by the session, its timers and this listener: only the first close acts.
-        closeOnce(conn);
-        this.#live.add(conn);
+    return this.#loop.run({
+      maxConnections: this.#maxConnections,
+      handle: (conn) =>
         this.#handle(conn, opts.activity?.nextId() ?? this.#nextId++, opts).catch((e) =>
           log.debug("Connection ended with an error: {error}", { error: String(e) })
-        ).finally(() => {
-          this.#live.delete(conn);
-          closeQuietly(conn);
-        });
-      }
-    })();
-    return this.#serving;
+        ),
+      onAcceptError: (e) => {
+        const earlier = this.#logs.accept.hit();
+        if (earlier !== undefined) {
+          log.warn("Accept failed: {error}; retrying with a delay of up to 1 s{more}", {
+            error: String(e),
+            more: moreSince(earlier),
+          });
+        }
+      },
+      onFull: () => {
+        const earlier = this.#logs.full.hit();
+        if (earlier !== undefined) {
+          log.warn(
+            "{max} connections are open: new ones are closed until some end (raise --maxConnections if this is expected){more}",
+            { max: this.#maxConnections, more: moreSince(earlier) },
+          );
+        }
+      },
+    });
   }
 
   /** Stops accepting and closes every open connection. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#backoff.wake();
-    closeQuietly(this.#listener);
-    for (const conn of this.#live) closeQuietly(conn);
+    const closing = this.#loop.close();
     for (const upstream of this.#upstreams) upstream.close();
-    await this.#serving;
+    await closing;
     this.#admit?.close?.();
   }
 

@@ -6,6 +6,7 @@
  * next accept that works.
  * @module
  */
+import { closeOnce, closeQuietly } from "./io.ts";
 
 /** Why a port could not be bound: the CLI words it (naming its flag), the rest only reports it. */
 export class ListenError extends Error {
@@ -63,5 +64,85 @@ export class AcceptBackoff {
   /** Ends a pause at once (the listener is closing). */
   wake(): void {
     this.#wake?.();
+  }
+}
+
+/** The default cap on connections open at once on one port (`--maxConnections`). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/** What an {@link AcceptLoop} does with what it accepts, and tells of what it refuses. */
+export interface AcceptLoopOptions {
+  /** The most connections open at once; more are closed as they come. */
+  maxConnections: number;
+  /** Serves one connection; the loop closes it when this settles. */
+  handle(conn: Deno.Conn): Promise<void>;
+  /** An accept failed (EMFILE...); the loop waits before the next. Rate-limit what is logged. */
+  onAcceptError(error: unknown): void;
+  /** A connection was closed unserved because `maxConnections` are open. */
+  onFull(): void;
+}
+
+/**
+ * The accept loop of a listener: back-off after failed accepts, a cap on open connections, every
+ * open connection tracked so that closing the listener closes them. Both ktctl's proxy port and
+ * its forwards' ports run on it, so a limit added here holds for every port ktctl opens.
+ */
+export class AcceptLoop {
+  readonly #listener: Deno.TcpListener;
+  readonly #live = new Set<Deno.Conn>();
+  readonly #backoff = new AcceptBackoff();
+  #serving: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(listener: Deno.TcpListener) {
+    this.#listener = listener;
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.#live.size;
+  }
+
+  /** Accepts until {@link close}; the same promise on every call. */
+  run(opts: AcceptLoopOptions): Promise<void> {
+    return this.#serving ??= (async () => {
+      while (!this.#closed) {
+        let conn: Deno.Conn;
+        try {
+          conn = await this.#listener.accept();
+          this.#backoff.reset();
+        } catch (e) {
+          if (this.#closed) return;
+          opts.onAcceptError(e);
+          await this.#backoff.pause();
+          continue;
+        }
+        if (this.#live.size >= opts.maxConnections) {
+          closeQuietly(conn);
+          opts.onFull();
+          continue;
+        }
+        // Closed by the session, its timers and this loop: only the first close acts.
+        closeOnce(conn);
+        this.#live.add(conn);
+        opts.handle(conn).catch(() => {}).finally(() => {
+          this.#live.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    })();
+  }
+
+  /** Stops accepting, closes every open connection, and waits for the loop to end. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#backoff.wake();
+    closeQuietly(this.#listener);
+    for (const conn of this.#live) closeQuietly(conn);
+    await this.#serving;
   }
 }
