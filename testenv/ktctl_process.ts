@@ -18,7 +18,7 @@ export interface KtctlProcess {
 }
 
 /** Deno's cache directory as this process sees it, so a child with another HOME shares it. */
-function denoDir(): string {
+export function denoDir(): string {
   const home = Deno.env.get("HOME") ?? "";
   return Deno.env.get("DENO_DIR") ??
     (Deno.env.get("XDG_CACHE_HOME")

@@ -33,8 +33,14 @@ export function explainApiError(
   }
 }
 
-/** Warns when the user may not port-forward: every cluster connection would then be refused. */
-export async function warnIfNoPortForward(api: KubeApi, namespace: string): Promise<void> {
+/**
+ * Whether this user may port-forward to pods in `namespace` (`""`: all), by a
+ * SelfSubjectAccessReview; undefined when the API server cannot say (an old server, no review API).
+ */
+export async function mayPortForward(
+  api: Pick<KubeApi, "post">,
+  namespace: string,
+): Promise<boolean | undefined> {
   try {
     const review = await api.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
       apiVersion: "authorization.k8s.io/v1",
@@ -48,13 +54,19 @@ export async function warnIfNoPortForward(api: KubeApi, namespace: string): Prom
         },
       },
     }) as { status?: { allowed?: boolean } };
-    if (review.status?.allowed === false) {
-      log.warn(
-        "This user may not port-forward to pods{where}: connections into the cluster will be refused",
-        { where: namespace ? ` in namespace ${namespace}` : "" },
-      );
-    }
+    return review.status?.allowed;
   } catch (e) {
     log.debug("Could not check the port-forward permission: {error}", { error: String(e) });
+    return undefined;
+  }
+}
+
+/** Warns when the user may not port-forward: every cluster connection would then be refused. */
+export async function warnIfNoPortForward(api: KubeApi, namespace: string): Promise<void> {
+  if (await mayPortForward(api, namespace) === false) {
+    log.warn(
+      "This user may not port-forward to pods{where}: connections into the cluster will be refused",
+      { where: namespace ? ` in namespace ${namespace}` : "" },
+    );
   }
 }

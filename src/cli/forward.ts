@@ -24,7 +24,7 @@ import { UserError } from "../errors.ts";
 import { type ForwardSpec, parseForwardArgs, SpecError } from "../forward/target.ts";
 import { forwardStatuses, startForwards } from "../forward/start.ts";
 import type { ForwardContext } from "../forward/plan.ts";
-import { explainApiError } from "./api_errors.ts";
+import { explainApiError, mayPortForward } from "./api_errors.ts";
 import { ownUserOnly, UndoStack } from "./connect.ts";
 import { Activity } from "../front/activity.ts";
 import { ProxyListener } from "../front/listener.ts";
@@ -265,24 +265,7 @@ export async function requirePortForward(
   namespace: string,
   context: string,
 ): Promise<void> {
-  let allowed: boolean | undefined;
-  try {
-    const review = await api.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-      apiVersion: "authorization.k8s.io/v1",
-      kind: "SelfSubjectAccessReview",
-      spec: {
-        resourceAttributes: {
-          namespace,
-          verb: "create",
-          resource: "pods",
-          subresource: "portforward",
-        },
-      },
-    }) as { status?: { allowed?: boolean } };
-    allowed = review.status?.allowed;
-  } catch (e) {
-    log.debug("Could not check the port-forward permission: {error}", { error: String(e) });
-  }
+  const allowed = await mayPortForward(api, namespace);
   if (allowed === false) {
     throw new UserError(
       `context "${context}" may not port-forward to pods in namespace ${namespace}: ktctl forward needs create on pods/portforward`,

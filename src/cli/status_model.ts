@@ -6,33 +6,20 @@
  * within a version; a field is never removed or changes meaning without a new version.
  * @module
  */
-import type { ActivitySnapshot, ProgramInfo } from "../front/activity.ts";
+import type { ActivitySnapshot, ConnectionRecord, FailureRecord } from "../front/activity.ts";
 import type { ForwardStatus } from "../forward/start.ts";
 
 export const STATUS_SCHEMA = "ktctl-status";
 export const STATUS_VERSION = 1;
 
-export interface ConnectionStatus {
-  id: number;
-  client: string;
-  program: ProgramInfo | null;
-  destination: string;
-  via: string;
-  sentBytes: number;
-  receivedBytes: number;
+/** An open connection as the JSON shows it: times as ISO strings, with its age. */
+export type ConnectionStatus = Omit<ConnectionRecord, "startedAt"> & {
   startedAt: string;
   ageSeconds: number;
-}
+};
 
-export interface FailureStatus {
-  at: string;
-  id: number;
-  client: string;
-  program: ProgramInfo | null;
-  destination: string;
-  kind: string;
-  sentence: string;
-}
+/** A failure as the JSON shows it: its time as an ISO string. */
+export type FailureStatus = Omit<FailureRecord, "at"> & { at: string };
 
 export interface WatchStatus {
   path: string;
@@ -185,17 +172,11 @@ export interface StatusSummary {
   forwardList: ForwardSummary[];
 }
 
-/** One forward as `ktctl status` prints it. */
-export interface ForwardSummary {
-  local: string;
-  target: string;
-  state: string;
-  connections: number;
-  totalConnections: number;
-  failures: number;
+/** One forward as `ktctl status` prints it: the last failure by its sentence only. */
+export type ForwardSummary = Omit<ForwardStatus, "lastFailure"> & {
   /** The last failure's sentence, when there was one. */
   lastFailure: string | null;
-}
+};
 
 export function parseStatus(text: string): StatusSummary | undefined {
   let d: unknown;

@@ -3,6 +3,7 @@
  * output collected as it comes, so a test can wait for a line, signal it, and read its exit code.
  * @module
  */
+import { denoDir } from "../../testenv/ktctl_process.ts";
 import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
 import { waitFor } from "./wait.ts";
 
@@ -19,15 +20,6 @@ export interface KtctlRun {
    * kills it (and what it started cannot outlive the test) and throws.
    */
   stop(signal?: Deno.Signal, deadlineMs?: number): Promise<number>;
-}
-
-/** Deno's cache directory as this process sees it, so a child with another HOME shares it. */
-function denoDir(): string {
-  const home = Deno.env.get("HOME") ?? "";
-  return Deno.env.get("DENO_DIR") ??
-    (Deno.env.get("XDG_CACHE_HOME")
-      ? `${Deno.env.get("XDG_CACHE_HOME")}/deno`
-      : `${home}/.cache/deno`);
 }
 
 export function runKtctl(args: string[], env: Record<string, string> = {}): KtctlRun {
