@@ -1,14 +1,13 @@
 /**
- * The few Kubernetes API calls ktctl makes (GET, list, watch, one POST), over undici with the
- * kubeconfig's credentials applied per request, so that exec plugins and expiring tokens are
- * refreshed as they are in client-node. Failures become {@link ApiError}s whose kind tells the
+ * The few Kubernetes API calls ktctl makes (GET, list, watch, one POST), with the kubeconfig's
+ * credentials worked out per request (credentials.ts), so that exec plugins and expiring tokens
+ * are refreshed. Deno's fetch carries them where it can; undici (undici_fetch.ts, loaded only
+ * then) where it cannot. Failures become {@link ApiError}s whose kind tells the
  * caller what to say: unreachable, unauthorized (401), forbidden (403), gone (410), other.
  * @module
  */
-import type { KubeConfig } from "@kubernetes/client-node";
-import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/http/http.js";
-import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
-import { credentialsFor } from "./credentials.ts";
+import { credentialsFor, type KubeCredentials, type NativeCredentials } from "./credentials.ts";
+import type { UndiciClient } from "./undici_fetch.ts";
 import { STATUS_MESSAGE_MAX, statusMessage } from "./status.ts";
 import { credentialsRejected } from "./credential_source.ts";
 import { PROTOBUF, statusMessage as protobufStatusMessage } from "./protobuf.ts";
@@ -37,7 +36,7 @@ export interface WatchEvent {
 
 export class KubeApi {
   #client: { key: string; client: Deno.HttpClient } | undefined;
-  #dispatcher: { key: string; dispatcher: Dispatcher | undefined } | undefined;
+  #undici: Promise<UndiciClient> | undefined;
 
   /**
    * The proxy API calls take, as kubectl decides it (net/api_proxy.ts): the kubeconfig's
@@ -46,11 +45,11 @@ export class KubeApi {
   readonly proxy: ApiProxy | undefined;
 
   constructor(
-    readonly config: KubeConfig,
+    readonly config: KubeCredentials,
     readonly server: string,
     env: (name: string) => string | undefined = (name) => Deno.env.get(name),
   ) {
-    this.proxy = apiProxyFor(server, config.getCurrentCluster()?.proxyUrl, env);
+    this.proxy = apiProxyFor(server, config.proxyUrl, env);
   }
 
   /**
@@ -62,18 +61,19 @@ export class KubeApi {
     headers: Record<string, string>;
     body?: string;
     signal: AbortSignal;
-  }, ctx: RequestContext): Promise<Response> {
-    const { options, native } = await credentialsFor<Record<string, unknown>>(
-      this.config,
-      this.server,
-      {},
-    );
+  }, credentials: Awaited<ReturnType<typeof credentialsFor>>): Promise<Response> {
+    const native = credentials.native;
     if (!native) {
-      return await undiciFetch(url, {
-        ...init,
-        dispatcher: this.#undiciDispatcher(options, ctx),
-      }) as unknown as Response;
+      this.#undici ??= import("./undici_fetch.ts").then((m) =>
+        new m.UndiciClient(this.config.proxyUrl, this.proxy)
+      );
+      return await (await this.#undici).fetch(url, init, credentials.options);
     }
+    return await fetch(url, { ...init, client: this.#denoClient(native) });
+  }
+
+  /** Deno's HTTP client for these TLS settings, kept while they stay the same. */
+  #denoClient(native: NativeCredentials): Deno.HttpClient {
     const key = JSON.stringify(native.tls);
     if (this.#client?.key !== key) {
       this.#client?.client.close();
@@ -92,56 +92,22 @@ export class KubeApi {
         ),
       };
     }
-    return await fetch(url, { ...init, client: this.#client.client });
-  }
-
-  /**
-   * client-node's dispatcher, but over HTTP/1.1, and kept while the credentials stay the same.
-   * undici 8 speaks HTTP/2 to servers that offer it, through Deno's node:http2, whose nghttp2
-   * binding aborted the whole process on a GOAWAY (seen when the API server shut down, which
-   * Kubernetes API servers do on every restart). The native path stays on HTTP/1.1 as well.
-   */
-  #undiciDispatcher(options: Record<string, unknown>, ctx: RequestContext): Dispatcher | undefined {
-    const spec = this.config.createDispatcherOptions(this.config.getCurrentCluster(), options);
-    const key = JSON.stringify(spec);
-    if (this.#dispatcher?.key === key) return this.#dispatcher.dispatcher;
-    this.#dispatcher?.dispatcher?.close().catch(() => {});
-    let dispatcher: Dispatcher | undefined;
-    switch (spec.type) {
-      case "agent":
-        // No proxy-url: an HTTP(S)_PROXY from the environment, as kubectl would take it.
-        dispatcher = this.proxy && /^https?:/.test(this.proxy.url)
-          ? new ProxyAgent({ uri: this.proxy.url, requestTls: spec.connect, allowH2: false })
-          : new Agent({ connect: spec.connect, allowH2: false });
-        break;
-      case "proxy":
-        dispatcher = new ProxyAgent({
-          uri: spec.uri,
-          requestTls: spec.requestTls,
-          connect: spec.connect,
-          allowH2: false,
-        });
-        break;
-      default:
-        // SOCKS: client-node's own connector, which offers no ALPN (so HTTP/1.1); none: http://.
-        dispatcher = ctx.getDispatcher() as Dispatcher | undefined;
-    }
-    this.#dispatcher = { key, dispatcher };
-    return dispatcher;
+    return this.#client.client;
   }
 
   /** Releases the HTTP clients' connections. */
   close(): void {
     this.#client?.client.close();
     this.#client = undefined;
-    this.#dispatcher?.dispatcher?.close().catch(() => {});
-    this.#dispatcher = undefined;
+    const undici = this.#undici;
+    this.#undici = undefined;
+    undici?.then((u) => u.close(), () => {});
   }
 
   async #request(
     path: string,
     init: {
-      method?: HttpMethod;
+      method?: "GET" | "POST";
       body?: unknown;
       signal?: AbortSignal;
       timeoutMs?: number;
@@ -150,14 +116,14 @@ export class KubeApi {
     retried = false,
   ): Promise<Response> {
     const url = this.server + path;
-    const ctx = new RequestContext(url, init.method ?? HttpMethod.GET);
+    let credentials;
     try {
-      await this.config.applySecurityAuthentication(ctx);
+      credentials = await credentialsFor(this.config, this.server, {});
     } catch (e) {
       throw new ApiError("unauthorized", `cannot get credentials: ${(e as Error).message}`);
     }
     const headers: Record<string, string> = {
-      ...ctx.getHeaders(),
+      ...credentials.connection.headers,
       Accept: init.accept ?? "application/json",
     };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
@@ -169,7 +135,7 @@ export class KubeApi {
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
         signal: AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined)),
-      }, ctx);
+      }, credentials);
     } catch (e) {
       if (init.signal?.aborted) throw e;
       throw new ApiError(
@@ -217,7 +183,7 @@ export class KubeApi {
 
   /** POST a JSON document and return the response document. */
   async post(path: string, body: unknown): Promise<unknown> {
-    return await (await this.#request(path, { method: HttpMethod.POST, body })).json();
+    return await (await this.#request(path, { method: "POST", body })).json();
   }
 
   /**

@@ -2,7 +2,7 @@
  * Credentials that change while ktctl runs: tokens from exec plugins (EKS, GKE, AKS: 15-60 min),
  * token files that are rotated (projected service-account tokens), and client certificates.
  *
- * What @kubernetes/client-node 2.0.1 does by itself, and why that is not enough:
+ * What @kubernetes/client-node 2.0.1 did, which ktctl used before, and why that was not enough:
  * - exec: caches the ExecCredential per user until `expirationTimestamp`, then runs the plugin on
  *   the next request. Nothing is refreshed ahead of expiry (a request sent just before it meets a
  *   401), a 401 does not drop the cached token (one without an expiry is kept for good), every
@@ -13,15 +13,13 @@
  * - client certificate files: read afresh on every request, so a renewed file is picked up
  *   as it is; nothing to add.
  *
- * So ktctl takes the first two over through client-node's own extension point: the user entry
- * loses `exec` / its token and names an auth provider only this module's authenticator answers
- * to. Every path that asks client-node for credentials (API requests, watches, port-forwards,
- * either TLS stack) then gets them from here: one plugin run at a time, a fresh one started
- * ahead of expiry while the old token still serves, the token dropped on a 401 (see
- * {@link credentialsRejected}), and a failure reported once, then not retried before a backoff.
+ * So ktctl does both itself (credentials.ts builds a source per user): one plugin run at a time,
+ * a fresh one started ahead of expiry while the old token still serves, the token dropped on a
+ * 401 (see {@link credentialsRejected}), and a failure reported once, then not retried before a
+ * backoff. Every path (API requests, watches, port-forwards, either TLS stack) asks the same
+ * source.
  * @module
  */
-import type { KubeConfig, User } from "@kubernetes/client-node";
 import { getLogger } from "@logtape/logtape";
 import {
   CredentialError,
@@ -34,8 +32,6 @@ import {
 export { CredentialError, type CredentialMaterial };
 
 const log = getLogger(["ktctl", "connect"]);
-
-const PROVIDER = "ktctl-refreshing";
 
 export interface LifecycleOptions {
   now: () => number;
@@ -67,7 +63,7 @@ export function refreshAhead(lifetimeMs: number): number {
   return Math.min(60_000, Math.max(0, lifetimeMs) / 5);
 }
 
-interface Source {
+export interface Source {
   get(): Promise<CredentialMaterial>;
   /**
    * The server said 401 to `token`: replace it (unless it is already replaced). Whether the next
@@ -201,87 +197,14 @@ export class FileSource implements Source {
   }
 }
 
-type AddAuthenticator = Parameters<KubeConfig["addAuthenticator"]>[0];
-
-/** client-node's Authenticator for the users this module took over. */
-class RefreshingAuthenticator implements AddAuthenticator {
-  readonly sources = new Map<string, Source>();
-
-  isAuthProvider(user: User): boolean {
-    return (user?.authProvider as { name?: string } | undefined)?.name === PROVIDER;
-  }
-
-  async applyAuthentication(
-    user: User,
-    options: Parameters<AddAuthenticator["applyAuthentication"]>[1],
-  ): Promise<void> {
-    const source = this.sources.get(user.name);
-    if (!source) return;
-    // Both option shapes (node:https and ws) carry these fields.
-    const opts = options as { headers?: Record<string, unknown>; cert?: unknown; key?: unknown };
-    const m = await source.get();
-    if (m.token) (opts.headers ??= {})["Authorization"] = `Bearer ${m.token}`;
-    if (m.cert && m.key) {
-      opts.cert = m.cert;
-      opts.key = m.key;
-    }
-  }
-}
-
-const installed = new WeakMap<KubeConfig, RefreshingAuthenticator>();
-
-/**
- * Takes over the users whose credentials change (exec plugins, token files) in `config`.
- * `tokenFiles` maps user names to their `token-file` paths, which client-node does not keep.
- * Call once, after loading; a user with a literal `token` stays client-node's (it wins anyway).
- */
-export function installCredentialLifecycle(
-  config: KubeConfig,
-  tokenFiles: Map<string, string>,
-  opts: LifecycleOptions = defaultLifecycleOptions,
-): void {
-  const auth = installed.get(config) ?? new RefreshingAuthenticator();
-  const clusterOf = (user: string) => {
-    const ctx = config.getContexts().find((c) => c.user === user);
-    const cluster = ctx ? config.getCluster(ctx.cluster) : null;
-    return cluster
-      ? {
-        server: cluster.server,
-        "certificate-authority-data": cluster.caData,
-        "insecure-skip-tls-verify": cluster.skipTLSVerify,
-        "tls-server-name": cluster.tlsServerName,
-        "proxy-url": cluster.proxyUrl,
-      }
-      : undefined;
-  };
-  config.users = config.users.map((u) => {
-    const file = tokenFiles.get(u.name);
-    let source: Source | undefined;
-    if (u.exec && !u.token) source = new ExecSource(u.exec as ExecConfig, opts, clusterOf(u.name));
-    else if (file) source = new FileSource(file, opts);
-    if (!source) return u;
-    auth.sources.set(u.name, source);
-    return {
-      ...u,
-      exec: undefined,
-      token: undefined,
-      authProvider: { name: PROVIDER, config: {} },
-    };
-  });
-  if (!installed.has(config)) {
-    installed.set(config, auth);
-    config.addAuthenticator(auth);
-  }
-}
-
 /**
  * The API server answered 401 to a request sent with `authorization` (its header): the next
  * request gets a new token (a plugin run, a file re-read). Whether a retry may meet other
  * credentials: false for ones that never change, or a plugin's token just handed out.
  */
-export function credentialsRejected(config: KubeConfig, authorization?: string): boolean {
-  const user = config.getCurrentUser();
-  const source = user ? installed.get(config)?.sources.get(user.name) : undefined;
-  if (!source) return false;
-  return source.rejected(authorization?.replace(/^Bearer /, ""));
+export function credentialsRejected(
+  config: { rejected(authorization?: string): boolean },
+  authorization?: string,
+): boolean {
+  return config.rejected(authorization);
 }

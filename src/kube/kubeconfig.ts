@@ -1,22 +1,22 @@
 /**
  * Finds and loads the kubeconfig the way kubectl does (`-c/--kubeconfig`, else `$KUBECONFIG`,
  * a list of files merged first-wins, else `~/.kube/config`), picks the context and namespace,
- * and fails with a line that says what to fix. Authentication itself (certificates, tokens,
- * exec plugins, OIDC) is left to @kubernetes/client-node's KubeConfig, except for credentials
- * that change while ktctl runs (credential_source.ts).
+ * and fails with a line that says what to fix. The files are parsed and merged by
+ * kubeconfig_model.ts, and the credentials worked out by credentials.ts: ktctl's own code, not
+ * @kubernetes/client-node's KubeConfig, whose loading costs ~0.06 s CPU and ~20-30 MB on every
+ * start (docs/performance-startup.md); client-node is loaded only for `auth-provider` users.
  * @module
  */
-// client-node's config module, not the package's index: the index also evaluates its kubectl
-// cp, exec, attach and watch helpers (ws, tar-fs, streamx), which ktctl never calls.
-import { findHomeDir, KubeConfig } from "@kubernetes/client-node/dist/config.js";
-import { load as loadYaml } from "js-yaml";
-import { delimiter, dirname, isAbsolute, join } from "node:path";
-import { existsSync, readFileSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { UserError } from "../errors.ts";
-import { installCredentialLifecycle, type LifecycleOptions } from "./credential_source.ts";
+import { defaultLifecycleOptions, type LifecycleOptions } from "./credential_source.ts";
+import { KubeCredentials } from "./credentials.ts";
+import { mergeKubeconfigs, parseKubeconfig, selectContext } from "./kubeconfig_model.ts";
 
 export interface KubeTarget {
-  config: KubeConfig;
+  /** The picked context's credentials (what KubeApi and the port-forwarder take). */
+  config: KubeCredentials;
   context: string;
   server: string;
   namespace: string;
@@ -39,7 +39,7 @@ export function kubeconfigFiles(opts: KubeconfigOptions): string[] {
   if (opts.kubeconfig) return [opts.kubeconfig];
   const fromEnv = env("KUBECONFIG");
   if (fromEnv) return fromEnv.split(delimiter).filter((p) => p.length > 0);
-  const home = findHomeDir();
+  const home = findHomeDir(env);
   return home ? [join(home, ".kube", "config")] : [];
 }
 
@@ -55,67 +55,64 @@ export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
         "pass -c/--kubeconfig or set KUBECONFIG",
     );
   }
-  const config = new KubeConfig();
-  const tokenFiles = new Map<string, string>();
-  existing.forEach((file, i) => {
-    const one = new KubeConfig();
+  const parsed = existing.map((file) => {
+    let text: string;
     try {
-      const doc = loadYaml(readFileSync(file, "utf8"));
-      for (const [user, path] of absoluteTokenFiles(doc, dirname(file))) {
-        if (!tokenFiles.has(user)) tokenFiles.set(user, path);
-      }
-      one.loadFromString(JSON.stringify(doc ?? {}));
-      one.makePathsAbsolute(dirname(file));
+      text = readFileSync(file, "utf8");
     } catch (e) {
       throw new UserError(`cannot read kubeconfig ${file}: ${(e as Error).message}`);
     }
-    if (i === 0) config.loadFromOptions(one);
-    else config.mergeConfig(one, true);
+    return parseKubeconfig(text, file, dirname(file));
   });
-  installCredentialLifecycle(config, tokenFiles, opts.lifecycle);
-  if (opts.context) {
-    if (!config.getContextObject(opts.context)) {
-      const known = config.getContexts().map((c) => c.name).join(", ") || "none";
-      throw new UserError(`context "${opts.context}" is not in the kubeconfig (known: ${known})`);
-    }
-    config.setCurrentContext(opts.context);
-  }
-  const context = config.getCurrentContext();
-  const ctx = context ? config.getContextObject(context) : null;
-  if (!ctx) {
-    throw new UserError(
-      `kubeconfig ${existing.join(", ")} has no current context: pass --context`,
-    );
-  }
-  const cluster = config.getCurrentCluster();
-  if (!cluster?.server) {
-    throw new UserError(`context "${context}" names no cluster with a server address`);
-  }
+  const selected = selectContext(mergeKubeconfigs(parsed), opts.context, existing.join(", "));
+  const server = selected.cluster.server.replace(/\/+$/, "");
   return {
-    config,
-    context,
-    server: cluster.server.replace(/\/+$/, ""),
-    namespace: opts.namespace || ctx.namespace || "default",
+    config: new KubeCredentials(
+      server,
+      selected.cluster,
+      selected.userName,
+      selected.user,
+      opts.lifecycle ?? defaultLifecycleOptions,
+    ),
+    context: selected.context,
+    server,
+    namespace: opts.namespace || selected.contextEntry.namespace || "default",
     files: existing,
   };
 }
 
 /**
- * Makes each user's `token-file` absolute against the kubeconfig's folder (kubectl's rule;
- * client-node would read it from the working directory, and only once, at load) and returns
- * them by user name. A user with a literal `token` is left out: that one wins.
+ * The home folder kubectl looks in (client-go's `homedir.HomeDir`, as client-node 2.0.1 has it):
+ * `$HOME` elsewhere; on Windows the first of HOME, HOMEDRIVE+HOMEPATH, USERPROFILE that has a
+ * `.kube\config`, else the first of HOME, USERPROFILE, HOMEDRIVE+HOMEPATH that is writable, else
+ * that exists, else the first that is set.
  */
-export function absoluteTokenFiles(doc: unknown, folder: string): Map<string, string> {
-  const found = new Map<string, string>();
-  const users = (doc as { users?: unknown } | null)?.users;
-  if (!Array.isArray(users)) return found;
-  for (const entry of users) {
-    const e = entry as { name?: unknown; user?: Record<string, unknown> } | null;
-    const tokenFile = e?.user?.["token-file"];
-    if (typeof e?.name !== "string" || typeof tokenFile !== "string" || !e.user) continue;
-    const path = isAbsolute(tokenFile) ? tokenFile : join(folder, tokenFile);
-    e.user["token-file"] = path;
-    if (!e.user.token && !found.has(e.name)) found.set(e.name, path);
+export function findHomeDir(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+  platform: string = Deno.build.os,
+): string | null {
+  const usable = (dir: string, mode = constants.F_OK) => {
+    try {
+      accessSync(dir, mode);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (platform !== "windows") {
+    const home = env("HOME");
+    return home && usable(home) ? home : null;
   }
-  return found;
+  const drive = env("HOMEDRIVE") && env("HOMEPATH")
+    ? join(env("HOMEDRIVE")!, env("HOMEPATH")!)
+    : "";
+  const home = env("HOME") ?? "";
+  const profile = env("USERPROFILE") ?? "";
+  const unique = (list: string[]) => list.filter((d, i) => d && list.indexOf(d) === i);
+  const homeFirst = unique([home, drive, profile]);
+  const profileFirst = unique([home, profile, drive]);
+  return homeFirst.find((d) => usable(join(d, ".kube", "config"))) ??
+    profileFirst.find((d) => usable(d, constants.W_OK)) ??
+    profileFirst.find((d) => usable(d)) ??
+    profileFirst[0] ?? null;
 }

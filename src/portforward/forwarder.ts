@@ -1,13 +1,13 @@
 /**
- * Opens one pod port as an {@link Upstream}, carrying the kubeconfig's credentials (client-node
- * works out certificates, tokens, exec plugins and the CA). One path for every kubeconfig kind:
+ * Opens one pod port as an {@link Upstream}, carrying the kubeconfig's credentials
+ * (kube/credentials.ts works out certificates, tokens, exec plugins and the CA). One path for every kubeconfig kind:
  * a multiplexed SPDY session per pod (`multiplexed.ts`), and, only where the API server refuses
  * to tunnel, one `v4.channel.k8s.io` WebSocket per connection (`per_connection.ts`), composed by
  * a {@link FallbackOpener}. Both run on ktctl's pull-based WebSocket client (`net/ws_client.ts`)
  * over Deno's TLS or the node:tls adapter (`net/server_dial.ts`).
  * @module
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentials } from "../kube/credentials.ts";
 import { getLogger } from "@logtape/logtape";
 import type { PodTarget } from "./target.ts";
 import type { Upstream } from "../net/upstream.ts";
@@ -51,7 +51,7 @@ export class PortForwarder implements UpstreamOpener {
   #fellBack: string | null = null;
 
   constructor(
-    readonly config: KubeConfig,
+    readonly config: KubeCredentials,
     readonly server: string,
     readonly opts: PortForwardOptions = defaultPortForwardOptions,
   ) {

@@ -4,7 +4,7 @@
  * TLS handshake is most of the cost of opening one (about 80 % on the local control plane).
  * @module
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentials } from "../kube/credentials.ts";
 import { getLogger } from "@logtape/logtape";
 import { credentialsFor } from "../kube/credentials.ts";
 import { credentialsRejected } from "../kube/credential_source.ts";
@@ -28,7 +28,7 @@ export class ApiServerSockets implements ServerSockets {
   #pool: { key: string; pool: ConnectionPool } | undefined;
 
   constructor(
-    readonly config: KubeConfig,
+    readonly config: KubeCredentials,
     readonly server: string,
     readonly timeoutMs: number,
   ) {}
