@@ -127,11 +127,14 @@ function resolvePath(folder: string, p: string | undefined): string | undefined 
  * `folder` (the file's folder). Throws UserError naming `file` and the field.
  */
 export function parseKubeconfig(text: string, file: string, folder: string): Kubeconfig {
-  let doc: unknown;
+  let doc: unknown = null;
   try {
     doc = loadYaml(text);
   } catch (e) {
-    throw new UserError(`kubeconfig ${file} is not valid YAML: ${(e as Error).message}`);
+    // An empty file (or only comments) is an empty config (client-go's Load); js-yaml 5 says
+    // "expected a document, but the input is empty".
+    if (/input is empty/.test((e as Error).message)) doc = null;
+    else throw new UserError(`kubeconfig ${file} is not valid YAML: ${(e as Error).message}`);
   }
   const r = new Reader(file);
   const top = r.object(doc, "the document") ?? {};
