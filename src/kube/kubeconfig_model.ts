@@ -70,7 +70,7 @@ class Reader {
   constructor(readonly file: string) {}
 
   fail(path: string, what: string): never {
-    throw new UserError(`kubeconfig ${this.file}: ${path} ${what}`);
+    throw new UserError(`cannot read kubeconfig ${this.file}: ${path} ${what}`);
   }
 
   object(v: unknown, path: string): Obj | undefined {
@@ -134,7 +134,9 @@ export function parseKubeconfig(text: string, file: string, folder: string): Kub
     // An empty file (or only comments) is an empty config (client-go's Load); js-yaml 5 says
     // "expected a document, but the input is empty".
     if (/input is empty/.test((e as Error).message)) doc = null;
-    else throw new UserError(`kubeconfig ${file} is not valid YAML: ${(e as Error).message}`);
+    else {throw new UserError(
+        `cannot read kubeconfig ${file}: not valid YAML: ${(e as Error).message}`,
+      );}
   }
   const r = new Reader(file);
   const top = r.object(doc, "the document") ?? {};

@@ -19,7 +19,7 @@ const parse = (doc: unknown, file = "/k/config") =>
 function rejects(doc: unknown, message: RegExp): void {
   assert.throws(() => parse(doc), (e: unknown) => {
     assert.ok(e instanceof UserError, String(e));
-    assert.match(e.message, /^kubeconfig \/k\/config[: ]/);
+    assert.match(e.message, /^cannot read kubeconfig \/k\/config: /);
     assert.match(e.message, message);
     return true;
   });
@@ -149,7 +149,7 @@ Deno.test("kubeconfig_model: a wrong type names the file and the field", () => {
   );
   assert.throws(
     () => parseKubeconfig("clusters: [", "/k/config", "/k"),
-    /kubeconfig \/k\/config is not valid YAML/,
+    /cannot read kubeconfig \/k\/config: not valid YAML/,
   );
 });
 
@@ -262,7 +262,9 @@ Deno.test("loadKubeconfig: KUBECONFIG's files merged in order, paths relative to
     await Deno.writeTextFile(`${dir}/b/config`, "clusters:\n- name: c\n  cluster: {server: 1}\n");
     assert.throws(
       () => loadKubeconfig({ env }),
-      new RegExp(`kubeconfig ${dir}/b/config: clusters\\[0\\]\\.cluster\\.server must be a string`),
+      new RegExp(
+        `cannot read kubeconfig ${dir}/b/config: clusters\\[0\\]\\.cluster\\.server must be a string`,
+      ),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
