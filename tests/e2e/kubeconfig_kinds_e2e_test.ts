@@ -1,7 +1,8 @@
 /**
  * The main paths once per kubeconfig kind, against the real control plane: a client certificate
- * with the CA, a bearer token, `insecure-skip-tls-verify`, `tls-server-name`, and `proxy-url`
- * through a loopback HTTP CONNECT proxy run here. Every kind must use the multiplexed tunnel
+ * with the CA (as data, and as files named relative to the kubeconfig), a bearer token,
+ * `insecure-skip-tls-verify`, `tls-server-name`, `proxy-url` through a loopback HTTP CONNECT
+ * proxy run here, and an `auth-provider` user (the kind ktctl leaves to client-node). Every kind must use the multiplexed tunnel
  * (the local API server offers it), carry bulk data intact, keep memory bounded under a client
  * that reads nothing, and recover from an API server restart.
  */
@@ -35,6 +36,20 @@ function variant(
   return deriveKubeconfig(base, `${dir}/${name}.kubeconfig`, edit);
 }
 
+/** A kubeconfig derived from `base`, with its first user entry changed by `edit`. */
+async function userVariant(
+  name: string,
+  base: string,
+  edit: (user: Record<string, unknown>) => Promise<void> | void,
+): Promise<string> {
+  const out = await kubectl(["--kubeconfig", base, "config", "view", "--raw", "-o", "json"]);
+  const config = JSON.parse(out.stdout);
+  await edit(config.users[0].user);
+  const file = `${dir}/${name}.kubeconfig`;
+  await Deno.writeTextFile(file, JSON.stringify(config));
+  return file;
+}
+
 const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
   { kind: "client certificate and CA", kubeconfig: () => Promise.resolve(info.kubeconfigs.admin) },
   { kind: "bearer token", kubeconfig: () => Promise.resolve(info.kubeconfigs.token) },
@@ -51,6 +66,44 @@ const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
     kubeconfig: () =>
       variant("server-name", info.kubeconfigs.admin, (c) => {
         c["tls-server-name"] = "kubernetes.default";
+      }),
+  },
+  {
+    kind: "client certificate files",
+    kubeconfig: async () => {
+      // Named relative to the kubeconfig's folder (kubectl's rule), read from there.
+      await Deno.mkdir(`${dir}/pki`, { recursive: true });
+      const cluster = await variant("files-ca", info.kubeconfigs.admin, (c) => {
+        Deno.writeTextFileSync(
+          `${dir}/pki/ca.pem`,
+          atob(c["certificate-authority-data"] as string),
+        );
+        delete c["certificate-authority-data"];
+        c["certificate-authority"] = "pki/ca.pem";
+      });
+      return userVariant("files", cluster, (u) => {
+        for (
+          const [field, name] of [["client-certificate", "client.pem"], [
+            "client-key",
+            "client.key",
+          ]]
+        ) {
+          const data = u[`${field}-data`] as string | undefined;
+          if (data === undefined) throw new Error(`the admin kubeconfig has no ${field}-data`);
+          Deno.writeTextFileSync(`${dir}/pki/${name}`, atob(data));
+          delete u[`${field}-data`];
+          u[field] = `pki/${name}`;
+        }
+      });
+    },
+  },
+  {
+    kind: "auth-provider",
+    kubeconfig: () =>
+      userVariant("auth-provider", info.kubeconfigs.token, (u) => {
+        // client-node's Azure provider sends a stored access-token that has not expired.
+        u["auth-provider"] = { name: "azure", config: { "access-token": u.token } };
+        delete u.token;
       }),
   },
   {
