@@ -8,12 +8,14 @@
  * them before), but over HTTP/1.1: undici 8 speaks HTTP/2 to servers that offer it, through
  * Deno's node:http2, whose nghttp2 binding aborted the whole process on a GOAWAY (seen when the
  * API server shut down, which Kubernetes API servers do on every restart). A SOCKS `proxy-url`
- * takes client-node's own SOCKS connector (it offers no ALPN, so HTTP/1.1 too).
+ * takes undici_socks.ts's connector (HTTP/1.1 as well).
  * @module
  */
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import type { NodeTlsOptions } from "./credentials.ts";
 import type { ApiProxy } from "../net/api_proxy.ts";
+import { parseProxyEndpoint } from "../net/upstream_source.ts";
+import { socksConnector } from "./undici_socks.ts";
 
 /** undici's TLS options for these credentials (only the fields that are set). */
 function tlsOptions(o: NodeTlsOptions): Record<string, unknown> {
@@ -42,23 +44,21 @@ export class UndiciClient {
     init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
     options: NodeTlsOptions,
   ): Promise<Response> {
-    const dispatcher = await this.#dispatcherFor(tlsOptions(options));
+    const dispatcher = this.#dispatcherFor(tlsOptions(options));
     return await undiciFetch(url, { ...init, dispatcher }) as unknown as Response;
   }
 
   /** A dispatcher for these TLS settings, kept while they stay the same. */
-  async #dispatcherFor(tls: Record<string, unknown>): Promise<Dispatcher> {
+  #dispatcherFor(tls: Record<string, unknown>): Dispatcher {
     const key = JSON.stringify([tls, this.proxyUrl]);
     if (this.#dispatcher?.key === key) return this.#dispatcher.dispatcher;
     this.#dispatcher?.dispatcher.close().catch(() => {});
     let dispatcher: Dispatcher;
     if (this.proxyUrl?.startsWith("socks")) {
-      const { KubeConfig } = await import("@kubernetes/client-node/dist/config.js");
-      // Private in client-node's types, but what its own API calls use for a SOCKS proxy.
-      const kc = new KubeConfig() as unknown as {
-        createDispatcher(c: { server: string; proxyUrl: string }, o: unknown): Dispatcher;
-      };
-      dispatcher = kc.createDispatcher({ server: "", proxyUrl: this.proxyUrl }, tls);
+      dispatcher = new Agent({
+        connect: socksConnector(parseProxyEndpoint(this.proxyUrl), tls) as never,
+        allowH2: false,
+      });
     } else if (this.proxyUrl) {
       dispatcher = new ProxyAgent({
         uri: this.proxyUrl,

@@ -2,7 +2,7 @@
  * The main paths once per kubeconfig kind, against the real control plane: a client certificate
  * with the CA (as data, and as files named relative to the kubeconfig), a bearer token,
  * `insecure-skip-tls-verify`, `tls-server-name`, `proxy-url` through a loopback HTTP CONNECT
- * proxy run here, and an `auth-provider` user (the kind ktctl leaves to client-node). Every kind must use the multiplexed tunnel
+ * proxy run here and through microsocks, and an `auth-provider` user (the kind ktctl leaves to client-node). Every kind must use the multiplexed tunnel
  * (the local API server offers it), carry bulk data intact, keep memory bounded under a client
  * that reads nothing, and recover from an API server restart.
  */
@@ -48,6 +48,43 @@ async function userVariant(
   const file = `${dir}/${name}.kubeconfig`;
   await Deno.writeTextFile(file, JSON.stringify(config));
   return file;
+}
+
+/**
+ * microsocks (Debian's, installed by the bench when absent) on a loopback port: a SOCKS5
+ * `proxy-url`, which API calls take through undici and client-node's SOCKS connector (loaded
+ * only then) and port-forwards through ktctl's own dialer.
+ */
+let socks: { url: string; child: Deno.ChildProcess } | undefined;
+async function startMicrosocks(): Promise<string> {
+  if (socks) return socks.url;
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("microsocks", {
+      args: ["-i", "127.0.0.1", "-p", String(port)],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch (e) {
+    throw new Error(`microsocks is needed (apt-get install microsocks): ${e}`);
+  }
+  socks = { url: `socks5://127.0.0.1:${port}`, child };
+  await waitFor(
+    async () => {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    "microsocks listening",
+  );
+  return socks.url;
 }
 
 const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
@@ -105,6 +142,15 @@ const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
         u["auth-provider"] = { name: "azure", config: { "access-token": u.token } };
         delete u.token;
       }),
+  },
+  {
+    kind: "socks5 proxy-url",
+    kubeconfig: async () => {
+      const url = await startMicrosocks();
+      return variant("socks", info.kubeconfigs.admin, (c) => {
+        c["proxy-url"] = url;
+      });
+    },
   },
   {
     kind: "proxy-url",
@@ -234,5 +280,9 @@ Deno.test("every kubeconfig kind recovers from an API server restart", opts, asy
 
 Deno.test("kubeconfig kinds: clean up", opts, async () => {
   await proxy.close();
+  if (socks) {
+    socks.child.kill();
+    await socks.child.status;
+  }
   await Deno.remove(dir, { recursive: true });
 });

@@ -1,0 +1,158 @@
+/**
+ * undici's `connect` for a SOCKS `proxy-url` (socks5://, socks5h://, socks4://, socks4a://) on
+ * the API path: a node:net socket to the proxy, the handshake from net/proxy_handshake.ts (pure,
+ * tested byte by byte there), then node:tls over the tunnel for an https:// server.
+ *
+ * client-node 2.0.1's connector (which ktctl used before) named an IP address as the TLS server
+ * name, which Deno's node:tls refuses with an exception thrown from a socket callback: the whole
+ * process ended for any `https://<IP>` API server behind a SOCKS `proxy-url`. Here an address is
+ * never sent as a server name, as TLS (RFC 6066 §3) and client-go have it.
+ * @module
+ */
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import {
+  type ParseResult,
+  parseSocks4Reply,
+  parseSocks5CredentialsReply,
+  parseSocks5Method,
+  parseSocks5Reply,
+  socks4Connect,
+  SOCKS5_REPLIES,
+  socks5Connect,
+  socks5Credentials,
+  socks5Greeting,
+} from "../net/proxy_handshake.ts";
+import type { ProxyEndpoint } from "../net/proxy_config.ts";
+
+/** What undici hands a custom connector (the fields used here). */
+interface ConnectOptions {
+  hostname: string;
+  port: string;
+  protocol: string;
+  servername?: string | null;
+}
+
+type Callback = (err: Error | null, socket: Socket | null) => void;
+
+/** Reads a socket's bytes into parsers, one handshake step after another. */
+class StepReader {
+  #pending = new Uint8Array(0);
+  #wake: (() => void) | undefined;
+  #failed: Error | undefined;
+
+  constructor(readonly socket: Socket) {
+    socket.on("data", (chunk: Uint8Array) => {
+      const next = new Uint8Array(this.#pending.length + chunk.length);
+      next.set(this.#pending);
+      next.set(chunk, this.#pending.length);
+      this.#pending = next;
+      this.#wake?.();
+    });
+    const fail = (e: Error) => {
+      this.#failed ??= e;
+      this.#wake?.();
+    };
+    socket.on("error", fail);
+    socket.on("close", () => fail(new Error("the proxy closed the connection")));
+  }
+
+  async until<T>(parse: (b: Uint8Array) => ParseResult<T>, used: (v: T) => number): Promise<T> {
+    while (true) {
+      const r = parse(this.#pending);
+      if (r.kind === "done") {
+        this.#pending = this.#pending.slice(used(r.value));
+        return r.value;
+      }
+      if (r.kind === "invalid") throw new Error(r.reason);
+      if (this.#failed) throw this.#failed;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  /** Stops reading for the handshake; whatever came early goes back to the stream. */
+  release(): void {
+    this.socket.removeAllListeners("data");
+    this.socket.removeAllListeners("error");
+    this.socket.removeAllListeners("close");
+    this.socket.pause();
+    if (this.#pending.length > 0) this.socket.unshift(this.#pending);
+  }
+}
+
+/** Opens a tunnel to `host:port` through `proxy` on `socket` (connected). */
+export async function socksHandshake(
+  socket: Socket,
+  proxy: ProxyEndpoint,
+  host: string,
+  port: number,
+): Promise<void> {
+  const reader = new StepReader(socket);
+  try {
+    if (proxy.protocol === "socks4") {
+      socket.write(socks4Connect(host, port, proxy.username ?? ""));
+      const r = await reader.until(parseSocks4Reply, () => 8);
+      if (!r.granted) throw new Error(`the SOCKS4 proxy refused (code ${r.code})`);
+      return;
+    }
+    const withCredentials = proxy.username !== undefined;
+    socket.write(socks5Greeting(withCredentials));
+    const method = await reader.until(parseSocks5Method, () => 2);
+    if (method === 2 && withCredentials) {
+      socket.write(socks5Credentials(proxy.username!, proxy.password ?? ""));
+      const ok = await reader.until(parseSocks5CredentialsReply, () => 2);
+      if (!ok) throw new Error("the SOCKS5 proxy refused the user name and password");
+    } else if (method !== 0) {
+      throw new Error("the SOCKS5 proxy accepts none of the offered authentication methods");
+    }
+    socket.write(socks5Connect(host, port));
+    const { reply } = await reader.until(parseSocks5Reply, (v) => v.length);
+    if (reply !== 0) {
+      throw new Error(`the SOCKS5 proxy answered: ${SOCKS5_REPLIES[reply] ?? `code ${reply}`}`);
+    }
+  } finally {
+    reader.release();
+  }
+}
+
+/** An undici connector through `proxy`, with `tls` (ca, cert, key, ...) for https:// servers. */
+export function socksConnector(
+  proxy: ProxyEndpoint,
+  tls: Record<string, unknown>,
+  timeoutMs = 30_000,
+): (opts: ConnectOptions, callback: Callback) => void {
+  return (opts, callback) => {
+    const host = opts.hostname.replace(/^\[|\]$/g, "");
+    const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);
+    const socket = netConnect({ host: proxy.host, port: proxy.port });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error("the SOCKS proxy did not answer")));
+    let done = false;
+    const finish = (err: Error | null, s: Socket | null) => {
+      if (done) return;
+      done = true;
+      socket.setTimeout(0);
+      callback(err, s);
+    };
+    socket.once("connect", () => {
+      socket.setKeepAlive(true, 30_000);
+      socksHandshake(socket, proxy, host, port).then(() => {
+        if (opts.protocol !== "https:") return finish(null, socket.resume());
+        const name = (tls.servername as string | undefined) || opts.servername || host;
+        finish(
+          null,
+          tlsConnect({
+            ...tls,
+            socket,
+            servername: isIP(name) ? undefined : name,
+            ALPNProtocols: ["http/1.1"],
+          }),
+        );
+      }, (e) => {
+        socket.destroy();
+        finish(e as Error, null);
+      });
+    });
+    socket.once("error", (e) => finish(e, null));
+  };
+}
