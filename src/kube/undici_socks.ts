@@ -144,6 +144,9 @@ export function socksConnector(
           tlsConnect({
             ...tls,
             socket,
+            // The name the certificate is checked against (node:tls takes "localhost" without
+            // it), and, unless an address, the SNI.
+            host: name,
             servername: isIP(name) ? undefined : name,
             ALPNProtocols: ["http/1.1"],
           }),
