@@ -69,6 +69,20 @@ export class ApiServerSockets implements ServerSockets {
     }
   }
 
+  /**
+   * Opens one connection to the API server ahead of the first port-forward (called while the
+   * start-up lists run). A failure is left for the first connect() to meet and report.
+   */
+  async warm(): Promise<void> {
+    try {
+      const { connection } = await credentialsFor(this.config, this.server, {});
+      const url = this.server.replace(/^http/, "ws") + "/";
+      this.#poolFor(url, connection.transport).warm(1);
+    } catch {
+      // The first connect() works the credentials out again and says what is wrong.
+    }
+  }
+
   /** Warm connections for these settings (a rotated certificate gets a new pool). */
   #poolFor(url: string, transport: ServerTransport): ConnectionPool {
     const key = JSON.stringify([new URL(url).origin, transport]);
