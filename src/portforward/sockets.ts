@@ -26,6 +26,8 @@ export interface ServerSockets {
 
 export class ApiServerSockets implements ServerSockets {
   #pool: { key: string; pool: ConnectionPool } | undefined;
+  /** Set by close(): a warm() still working out credentials then opens nothing. */
+  #closed = false;
 
   constructor(
     readonly config: KubeConfig,
@@ -76,6 +78,7 @@ export class ApiServerSockets implements ServerSockets {
   async warm(): Promise<void> {
     try {
       const { connection } = await credentialsFor(this.config, this.server, {});
+      if (this.#closed) return;
       const url = this.server.replace(/^http/, "ws") + "/";
       this.#poolFor(url, connection.transport).warm(1);
     } catch {
@@ -105,6 +108,7 @@ export class ApiServerSockets implements ServerSockets {
   }
 
   close(): void {
+    this.#closed = true;
     this.#pool?.pool.close();
     this.#pool = undefined;
   }
