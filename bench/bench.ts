@@ -4,7 +4,7 @@
  * control plane (testenv/cluster), every side measured in the same run, interleaved, and printed
  * as one table of medians with ratios and the goals, plus one JSON line (`BENCH_JSON {...}`).
  * `--ktctl-dir` runs another checkout's main.ts (an experiment) instead of this one's;
- * `--bundle` runs ktctl as the one-file bundle of main.ts that `deno task build` compiles
+ * `--bundle` runs ktctl as the bundle of main.ts that `deno task build` compiles
  * (scripts/bundle.ts) instead of main.ts itself, as the released executables run it (launched
  * once before measuring: see primeBundle);
  * `--ktctl-v8-flags=FLAGS` runs ktctl with `deno run --v8-flags=FLAGS` instead of the V8 flags

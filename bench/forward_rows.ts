@@ -15,7 +15,7 @@
  *              first byte of curl's output; the ratio to kubectl's (goal, issue on memory and
  *              start-up: ≤ 2x)
  *
- * `--bundle` runs ktctl as the one-file bundle `deno task build` compiles (scripts/bundle.ts),
+ * `--bundle` runs ktctl as the bundle `deno task build` compiles (scripts/bundle.ts),
  * primed once, as the released executables run it (the start-up goal is stated for that); else
  * main.ts. The load average is printed before and after (a loaded machine moves every figure).
  *

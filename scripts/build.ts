@@ -1,8 +1,9 @@
 /**
- * `deno task build [--target <triple>]...`: single-file ktctl executables with `deno compile`,
+ * `deno task build [--target <triple>]...`: one-file ktctl executables with `deno compile`,
  * into `dist/`: `ktctl.exe` for Windows, and Linux and macOS binaries. What is compiled is
- * main.ts bundled into one file (scripts/bundle.ts: it leaves out the parts of the npm packages
- * ktctl never reaches, which `deno run main.ts` loads, ~44 MB of idle RSS).
+ * main.ts bundled (scripts/bundle.ts: it leaves out the parts of the npm packages ktctl never
+ * reaches, which `deno run main.ts` loads, ~44 MB of idle RSS), an entry and its chunks, all
+ * embedded in the one executable.
  *
  * `deno compile` downloads its `denort` runtime for each target. Without internet access, set
  * `DENORT_BIN` to a local denort of the one target you build (`--target`). When neither works
@@ -16,6 +17,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { basename } from "node:path";
 import { bundleKtctl, SHIPPED_RUN_FLAGS } from "./bundle.ts";
 
 export const TARGETS: Record<string, string> = {
@@ -67,8 +69,9 @@ await Deno.mkdir(values.out!, { recursive: true });
 work = await Deno.makeTempDir({ prefix: "ktctl-build-" });
 const bundle = `${work}/ktctl.js`;
 console.log("build: bundling main.ts");
+let chunks: string[] = [];
 try {
-  await bundleKtctl(bundle);
+  chunks = (await bundleKtctl(bundle)).slice(1);
 } catch (e) {
   fail((e as Error).message);
 }
@@ -88,13 +91,18 @@ for (const target of targets) {
       target,
       "--output",
       output,
+      // The chunks the entry loads with import(): deno compile follows literal imports, and
+      // this says so for every one of them.
+      ...chunks.flatMap((chunk) => ["--include", chunk]),
       bundle,
     ],
-    stdout: "inherit",
+    stdout: "piped",
     stderr: "piped",
   }).output();
+  Deno.stdout.writeSync(result.stdout);
   const stderr = new TextDecoder().decode(result.stderr);
   if (result.code === 0) {
+    checkEmbedded(output, new TextDecoder().decode(result.stdout) + stderr, chunks);
     await checkExecutable(target, output);
     continue;
   }
@@ -114,6 +122,15 @@ console.log(`build: done (${targets.length} target${targets.length === 1 ? "" : 
 /** Where the runtime came from, for the messages. */
 function runtimeName(): string {
   return denort ? `DENORT_BIN=${denort}` : "the runtime deno compile downloaded";
+}
+
+/**
+ * Fails the build unless deno compile's list of embedded files names every chunk of the bundle:
+ * a chunk left out would fail only when its command runs (`connect`), not at `ktctl version`.
+ */
+function checkEmbedded(output: string, listing: string, chunks: string[]): void {
+  const missing = chunks.map((c) => basename(c)).filter((name) => !listing.includes(name));
+  if (missing.length > 0) fail(`${output} does not embed ${missing.join(", ")}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * ktctl as one JavaScript file (`deno bundle`, esbuild underneath), which is what
- * `deno task build` compiles. Bundling keeps only the code ktctl can reach: above all, of
+ * ktctl as bundled JavaScript (`deno bundle`, esbuild underneath): an entry file and the chunks it
+ * loads, which is what `deno task build` compiles into one executable. Bundling keeps only the code ktctl can reach: above all, of
  * `@kubernetes/client-node` it keeps KubeConfig and the authentication it needs, not the
  * generated API clients and models that the package's config module imports with it (~23 MB of
  * JavaScript that `deno run main.ts` loads and keeps). `deno task bench --bundle` against the
@@ -11,6 +11,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { dirname, join, resolve } from "node:path";
 import { KTCTL_V8_ARG } from "./v8_flags.ts";
 
 /**
@@ -31,22 +32,58 @@ export const SHIPPED_RUN_FLAGS: readonly string[] = [
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /**
- * Bundles main.ts of `dir` (this checkout, or another one the benchmark measures) into `output`;
- * throws with deno's own message when that fails.
+ * Bundles main.ts of `dir` (this checkout, or another one the benchmark measures) into `output`,
+ * with the chunks it loads written beside it; returns every file written (the entry first).
+ * Throws with deno's own message when that fails.
+ *
+ * The bundle is split (`--code-splitting`) at ktctl's `import()`s: `version`, `--help`, `clean`
+ * and `status` read, parse and link only the entry and the small chunks they need, never the
+ * connect path's (the Kubernetes client, the fronts, and what only some kubeconfigs need), and the
+ * `node:` modules a chunk imports are loaded only with that chunk: esbuild writes every import of
+ * a file at its top, so in one file every `node:` import is loaded whatever runs. Chunk names carry
+ * a hash of their content, so bundles of different checkouts can share a folder. `deno compile`
+ * embeds the entry and every chunk (scripts/build.ts lists them with `--include` as well).
  */
-export async function bundleKtctl(output: string, dir = REPO_ROOT): Promise<void> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "deno", "--output", output, "main.ts"],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    const text = new TextDecoder().decode(result.stderr) +
-      new TextDecoder().decode(result.stdout);
-    throw new Error(`deno bundle failed (exit ${result.code}):\n${text.trim()}`);
+export async function bundleKtctl(output: string, dir = REPO_ROOT): Promise<string[]> {
+  const folder = dirname(resolve(output));
+  const outdir = await Deno.makeTempDir({ dir: folder, prefix: ".ktctl-bundle-" });
+  try {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--platform", "deno", "--code-splitting", "--outdir", outdir, "main.ts"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!result.success) {
+      const text = new TextDecoder().decode(result.stderr) +
+        new TextDecoder().decode(result.stdout);
+      throw new Error(`deno bundle failed (exit ${result.code}):\n${text.trim()}`);
+    }
+    const written = [resolve(output)];
+    for await (const entry of Deno.readDir(outdir)) {
+      if (!entry.isFile || !entry.name.endsWith(".js")) continue;
+      const target = entry.name === "main.js" ? resolve(output) : join(folder, entry.name);
+      if (entry.name !== "main.js") written.push(target);
+      await Deno.writeTextFile(
+        target,
+        asciiOnly(await Deno.readTextFile(join(outdir, entry.name))),
+      );
+    }
+    if (written.length === 1 || !(await exists(resolve(output)))) {
+      throw new Error(`deno bundle wrote no main.js and chunks into ${outdir}`);
+    }
+    return written;
+  } finally {
+    await Deno.remove(outdir, { recursive: true });
   }
-  await Deno.writeTextFile(output, asciiOnly(await Deno.readTextFile(output)));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /**

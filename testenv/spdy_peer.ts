@@ -186,6 +186,11 @@ export class FakeKubelet {
   /** While true, SYN_REPLYs and ping echoes are held back (a slow or silent server). */
   holdReplies = false;
   #held: Uint8Array[] = [];
+  /**
+   * How long after a refused pair is complete its refusal is sent (a kubelet whose dial of the
+   * pod port is slow to fail); 0: at once, as a local dial fails.
+   */
+  refuseDelayMs = 0;
 
   constructor(
     readonly transport: MemoryTransport,
@@ -220,15 +225,20 @@ export class FakeKubelet {
         if (pair.error !== undefined && pair.data !== undefined) {
           this.#pairs.delete(key);
           if (mode === "refuse") {
-            this.transport.deliver(encodeData(pair.data, new Uint8Array(0), true));
-            this.transport.deliver(
-              encodeData(
-                pair.error,
-                new TextEncoder().encode(`dial tcp :${port}: connection refused`),
-              ),
-            );
-            this.transport.deliver(encodeRstStream(pair.data, 5));
-            this.transport.deliver(encodeRstStream(pair.error, 5));
+            const { data, error } = pair;
+            const refuse = () => {
+              this.transport.deliver(encodeData(data, new Uint8Array(0), true));
+              this.transport.deliver(
+                encodeData(
+                  error,
+                  new TextEncoder().encode(`dial tcp :${port}: connection refused`),
+                ),
+              );
+              this.transport.deliver(encodeRstStream(data, 5));
+              this.transport.deliver(encodeRstStream(error, 5));
+            };
+            if (this.refuseDelayMs > 0) setTimeout(refuse, this.refuseDelayMs);
+            else refuse();
           } else {
             this.#dataStreams.set(pair.data, { errorId: pair.error, port, mode });
           }

@@ -194,6 +194,13 @@ async function runConnect(
     undo.push(() => api.close());
     const index = new ClusterIndex(opts.clusterRanges);
     const started = ClusterView.start(api, index, { namespace: target.namespace });
+    // While the lists run: the first port-forward's connection to the API server (TCP + TLS).
+    const forwarder = new PortForwarder(target.config, target.server, {
+      ...defaultPortForwardOptions,
+      mode: opts.portForward,
+    });
+    undo.push(() => forwarder.close());
+    forwarder.warm();
     // A view that finishes starting after a Ctrl+C is stopped as soon as it exists.
     started.then((v) => {
       if (signal?.aborted) v.stop();
@@ -205,15 +212,12 @@ async function runConnect(
     logConnected(opts, view, index);
     const upstreamLine = upstreamBannerLine(upstream.found);
     warnIfNoProxyCoversCluster(opts, index);
-    await unlessAborted(
-      warnIfNoPortForward(api, view.scope.kind === "cluster" ? "" : target.namespace),
-      signal,
+    // Only a warning: asked now, awaited before the banner, not before the proxy serves.
+    const portForwardCheck = warnIfNoPortForward(
+      api,
+      view.scope.kind === "cluster" ? "" : target.namespace,
     );
-    const forwarder = new PortForwarder(target.config, target.server, {
-      ...defaultPortForwardOptions,
-      mode: opts.portForward,
-    });
-    undo.push(() => forwarder.close());
+    portForwardCheck.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     const chooser = new UpstreamChooser(upstream.found.config, upstream.pacFactory);
     undo.push(() => chooser.close());
     const dialer = new ClusterConnector(index, forwarder, {
@@ -285,6 +289,7 @@ async function runConnect(
       },
     });
     log.debug("Direct connections allowed: {policy}", { policy: describePolicy(opts.direct) });
+    await unlessAborted(portForwardCheck, signal);
     forwards = await startConnectForwards(
       opts,
       { api, index, connector: dialer },

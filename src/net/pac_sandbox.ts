@@ -16,7 +16,7 @@
  * Chosen over npm `pac-resolver` 7.0.1 (+ `@tootallnate/quickjs-emscripten` 0.23, which it needs;
  * 9.0.1 failed under Deno 2.9.6 with "vm.newString is not a function"): that works (tried: ~0.28
  * ms per evaluation, 30 ms to load QuickJS, 41 ms to compile a script, on this shared machine,
- * not a benchmark) but adds five npm packages and a WebAssembly file the one-file bundle would
+ * not a benchmark) but adds five npm packages and a WebAssembly file the bundle would
  * have to carry, and its `myIpAddress` opens a socket to 8.8.8.8.
  * @module
  */

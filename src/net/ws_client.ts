@@ -337,8 +337,16 @@ export class ConnectionPool {
     return { conn: await this.dial(), warm: false };
   }
 
-  #refill(): void {
-    while (!this.#closed && this.#idle.length + this.#filling < this.size) {
+  /**
+   * Opens up to `count` connections ahead of the first take() (at start-up, while other work
+   * runs), so the first one does not wait for its TCP and TLS handshakes.
+   */
+  warm(count = 1): void {
+    this.#refill(Math.min(count, this.size));
+  }
+
+  #refill(size = this.size): void {
+    while (!this.#closed && this.#idle.length + this.#filling < size) {
       this.#filling++;
       this.dial().then((conn) => {
         if (this.#closed) closeQuietly(conn);

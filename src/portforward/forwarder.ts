@@ -93,6 +93,14 @@ export class PortForwarder implements UpstreamOpener {
     return { mode: this.opts.mode, fellBack: this.#fellBack, pods: this.#tunnels.snapshot() };
   }
 
+  /**
+   * Opens a connection to the API server for the first port-forward ahead of it (TCP and TLS:
+   * most of what a first connection to a pod would otherwise wait for after start-up).
+   */
+  warm(): void {
+    this.#sockets.warm();
+  }
+
   /** Closes the multiplexed sessions of a deleted pod. */
   podGone(namespace: string, pod: string): void {
     this.#tunnels.podGone(namespace, pod);

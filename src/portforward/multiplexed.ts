@@ -7,9 +7,19 @@
  * kubectl's.
  *
  * SPDY port-forward says nothing when the pod accepts a connection, only when it does not (text
- * on the error stream, then resets). So the first connection to a pod port waits `probeMs` for
- * such news before the SOCKS client is told it is connected; once a pod port has answered, later
+ * on the error stream, then resets). So the first connection to a pod port waits for such news
+ * before the SOCKS client is told it is connected; once a pod port has answered, later
  * connections to it are reported connected as soon as their streams are sent.
+ *
+ * How long that wait is ({@link probeWaitMs}) follows from how the kubelet handles a stream pair
+ * (pkg/kubelet/cri/streaming/portforward/httpstream.go, which kwok uses too): each SYN_STREAM is
+ * answered with SYN_REPLY as soon as it is accepted, and only once both streams of a pair are in
+ * does the kubelet dial the pod port; a refusal is written on the error stream when that dial
+ * fails. Both travel the same path back, so the refusal trails the replies by the kubelet's dial
+ * (on a node, a loopback connect in the pod's network namespace: well under a millisecond) plus
+ * whatever the path adds under load. The wait is therefore a multiple of this pair's own round
+ * trip (SYN_STREAM to both SYN_REPLYs), between a floor and `probeMs`: a few milliseconds on a
+ * fast path instead of a fixed 100 ms on every first connection.
  * @module
  */
 import type { PodTarget } from "./target.ts";
@@ -29,8 +39,15 @@ const ERROR_WAIT_MS = 1000;
 export interface TunnelOptions {
   openTimeoutMs: number;
   halfCloseGraceMs: number;
-  /** How long a first connection to a pod port waits for a refusal. */
+  /**
+   * The longest a first connection to a pod port waits for a refusal after the replies to its
+   * streams came (see {@link probeWaitMs}).
+   */
   probeMs: number;
+  /** The shortest such wait, whatever the round trip. */
+  probeFloorMs: number;
+  /** The wait, in round trips of the stream pair (SYN_STREAM to both SYN_REPLYs). */
+  probeRoundTrips: number;
   /** A session without streams is closed after this long. */
   idleMs: number;
   /** Streams per session before another session to the same pod is opened. */
@@ -50,12 +67,25 @@ export const defaultTunnelOptions: TunnelOptions = {
   openTimeoutMs: 15_000,
   halfCloseGraceMs: 10_000,
   probeMs: 100,
+  probeFloorMs: 5,
+  probeRoundTrips: 3,
   idleMs: 30_000,
   maxStreamsPerSession: 250,
   quietMs: 5_000,
   checkAfterMs: 1_000,
   livenessMs: 2_000,
 };
+
+/**
+ * How long a first connection waits for a refusal once both its streams were answered, given the
+ * round trip those answers took: `probeRoundTrips` of it, at least `probeFloorMs`, at most
+ * `probeMs`. A refusal that comes later than this (a kubelet whose dial takes longer than a few
+ * round trips) is reported as the connection ending with the refusal's text, after the client was
+ * told it was connected.
+ */
+export function probeWaitMs(roundTripMs: number, opts: TunnelOptions): number {
+  return Math.min(opts.probeMs, Math.max(opts.probeFloorMs, opts.probeRoundTrips * roundTripMs));
+}
 
 /** No tunnel here: the API server would not tunnel SPDY (an older cluster, or it is off). */
 export class TunnelUnsupported extends Error {
@@ -222,6 +252,8 @@ export class TunnelSessions implements UpstreamOpener {
 export class TunnelUpstream extends UpstreamBase {
   #answered = false;
   readonly halfDuplexEnd = false;
+  /** The stream pair's round trip, once a probe saw both replies (for the probe and tests). */
+  roundTripMs: number | undefined;
 
   constructor(
     readonly data: SpdyStream,
@@ -260,23 +292,25 @@ export class TunnelUpstream extends UpstreamBase {
 
   /**
    * Resolves when the connection may be reported as made. "none": at once. "probe": after both
-   * streams were accepted and the pod has sent data, or `probeMs` passed without a refusal.
+   * streams were accepted and the pod has sent data, or {@link probeWaitMs} passed without a
+   * refusal.
    */
   async ready(wait: "none" | "probe"): Promise<void> {
     if (wait === "none") return;
     const opts = this.opts;
-    const start = Date.now();
-    let probeFrom: number | undefined;
+    const start = performance.now();
+    let probeUntil: number | undefined;
     while (true) {
       if (this.data.received > 0) return;
       if (this.#failed()) throw setupFailure(this.errorText);
-      const now = Date.now();
-      if (probeFrom === undefined && this.data.replied && this.error.replied) probeFrom = now;
-      const left = probeFrom === undefined
-        ? start + opts.openTimeoutMs - now
-        : probeFrom + opts.probeMs - now;
+      const now = performance.now();
+      if (probeUntil === undefined && this.data.replied && this.error.replied) {
+        this.roundTripMs = now - start;
+        probeUntil = now + probeWaitMs(this.roundTripMs, opts);
+      }
+      const left = probeUntil === undefined ? start + opts.openTimeoutMs - now : probeUntil - now;
       if (left <= 0) {
-        if (probeFrom !== undefined) return;
+        if (probeUntil !== undefined) return;
         throw new DialError(
           "timeout",
           `the replies to the stream pair: no answer within ${opts.openTimeoutMs} ms`,

@@ -26,6 +26,8 @@ export interface ServerSockets {
 
 export class ApiServerSockets implements ServerSockets {
   #pool: { key: string; pool: ConnectionPool } | undefined;
+  /** Set by close(): a warm() still working out credentials then opens nothing. */
+  #closed = false;
 
   constructor(
     readonly config: KubeCredentials,
@@ -69,6 +71,21 @@ export class ApiServerSockets implements ServerSockets {
     }
   }
 
+  /**
+   * Opens one connection to the API server ahead of the first port-forward (called while the
+   * start-up lists run). A failure is left for the first connect() to meet and report.
+   */
+  async warm(): Promise<void> {
+    try {
+      const { connection } = await credentialsFor(this.config, this.server, {});
+      if (this.#closed) return;
+      const url = this.server.replace(/^http/, "ws") + "/";
+      this.#poolFor(url, connection.transport).warm(1);
+    } catch {
+      // The first connect() works the credentials out again and says what is wrong.
+    }
+  }
+
   /** Warm connections for these settings (a rotated certificate gets a new pool). */
   #poolFor(url: string, transport: ServerTransport): ConnectionPool {
     const key = JSON.stringify([new URL(url).origin, transport]);
@@ -91,6 +108,7 @@ export class ApiServerSockets implements ServerSockets {
   }
 
   close(): void {
+    this.#closed = true;
     this.#pool?.pool.close();
     this.#pool = undefined;
   }

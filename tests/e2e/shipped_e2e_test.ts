@@ -1,5 +1,5 @@
 /**
- * The smoke test of what ships, against the real control plane: the one-file bundle that
+ * The smoke test of what ships, against the real control plane: the bundle that
  * `deno task build` compiles (scripts/bundle.ts), run as the executables run it
  * (SHIPPED_RUN_FLAGS: no deno.json, ktctl's V8 flags). Where a denort is at hand the compiled
  * executable itself is tested too (tests/integration/build_test.ts); the bundle runs everywhere.

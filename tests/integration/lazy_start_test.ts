@@ -5,7 +5,8 @@
  * kubeconfig (client certificate, token), which ktctl reads itself (src/kube/kubeconfig_model.ts,
  * credentials.ts), through to a proxied request. `connect` with an `auth-provider` user loads
  * client-node (and with it undici); with `insecure-skip-tls-verify` over HTTPS, undici only.
- * The bundle gets a line at the top of those two modules' bodies that says when they run.
+ * The bundle (its entry and chunks) gets a line at the top of those two modules' bodies that
+ * says when they run.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -16,28 +17,46 @@ import { startKtctl } from "../../testenv/ktctl_process.ts";
 import { curl } from "../../testenv/socks_client.ts";
 import { certChain, selfSignedCert } from "../../testenv/tls_cert.ts";
 
-/** Module bodies (as esbuild names them) that must run only when a kubeconfig needs them. */
+/**
+ * Module bodies that must run only when a kubeconfig needs them: where esbuild starts each,
+ * either a CommonJS wrapper (`"path"(exports, module) {`) or, for an ES module at the top level
+ * of a chunk, the comment naming its file before its first statement.
+ */
 const HEAVY = [
   {
     name: "client-node config",
-    body: /"[^"\n]*@kubernetes\/client-node\/[^"\n]*\/dist\/config\.js"\([^)]*\) \{\n/,
+    body: new RegExp(
+      String.raw`"[^"\n]*@kubernetes\/client-node\/[^"\n]*\/dist\/config\.js"\([^)]*\) \{\n|` +
+        String.raw`^\/\/ [^\n]*@kubernetes\/client-node\/[^\n]*\/dist\/config\.js\n`,
+      "m",
+    ),
   },
   { name: "undici", body: /"[^"\n]*\/undici\/[^"\n/]+\/index\.js"\([^)]*\) \{\n/ },
 ];
 
-/** The bundle, with a line in each heavy module body that prints `EVALUATED <name>`. */
+/**
+ * The bundle (its entry and chunks), with a line in each heavy module body that prints
+ * `EVALUATED <name>`.
+ */
 async function markedBundle(dir: string): Promise<string> {
-  const file = join(dir, "ktctl.js");
-  await bundleKtctl(file);
-  let text = await Deno.readTextFile(file);
-  for (const h of HEAVY) {
-    const m = h.body.exec(text);
-    assert.ok(m, `the bundle has no ${h.name} module body: is it still bundled this way?`);
-    const at = m.index + m[0].length;
-    text = text.slice(0, at) + `console.error("EVALUATED ${h.name}");\n` + text.slice(at);
+  const entry = join(dir, "ktctl.js");
+  const files = await bundleKtctl(entry);
+  const found = new Set<string>();
+  for (const file of files) {
+    let text = await Deno.readTextFile(file);
+    for (const h of HEAVY) {
+      const m = h.body.exec(text);
+      if (!m) continue;
+      found.add(h.name);
+      const at = m.index + m[0].length;
+      text = text.slice(0, at) + `console.error("EVALUATED ${h.name}");\n` + text.slice(at);
+    }
+    await Deno.writeTextFile(file, text);
   }
-  await Deno.writeTextFile(file, text);
-  return file;
+  for (const h of HEAVY) {
+    assert.ok(found.has(h.name), `the bundle has no ${h.name} module body: still bundled so?`);
+  }
+  return entry;
 }
 
 async function run(bundle: string, home: string, ...args: string[]) {

@@ -1,5 +1,5 @@
 /**
- * Shared by the Wine tests: `ktctl` as it ships (the one-file bundle `ktctl.exe` embeds, run by
+ * Shared by the Wine tests: `ktctl` as it ships (the bundle `ktctl.exe` embeds, run by
  * the Windows deno.exe with the flags the build embeds), exact registry snapshots
  * (`reg export`), the state folder, and what a new Windows process sees.
  */
@@ -159,7 +159,7 @@ export interface StateJson {
 let bundled: Promise<string> | undefined;
 
 /**
- * The one-file bundle that `deno task build` compiles into `ktctl.exe` (scripts/bundle.ts):
+ * The bundle that `deno task build` compiles into `ktctl.exe` (scripts/bundle.ts, an entry and chunks):
  * bundled once per test process, removed when the process ends.
  */
 export function shippedBundle(): Promise<string> {

@@ -5,7 +5,7 @@
  * tests/e2e.
  */
 import assert from "node:assert/strict";
-import { WsClient } from "../../../src/net/ws_client.ts";
+import { ConnectionPool, WsClient } from "../../../src/net/ws_client.ts";
 import { FrameError, Opcode } from "../../../src/net/ws_frames.ts";
 import { concat, writeAll } from "../../../src/net/io.ts";
 import { readExactly } from "../../../testenv/bytes.ts";
@@ -188,4 +188,37 @@ Deno.test("ws client: a fragmented message over the limit is an error, and close
       assert.equal(ws.closed, true);
     },
   );
+});
+
+Deno.test("connection pool: warm() opens connections ahead (at most its size); the first take() gets one", async () => {
+  for (const [asked, expected] of [[1, 1], [5, 2]]) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of listener) accepted.push(c);
+    })();
+    const dials: Promise<Deno.Conn>[] = [];
+    const pool = new ConnectionPool(() => {
+      const dial = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      dials.push(dial);
+      return dial;
+    }, 2);
+    try {
+      pool.warm(asked);
+      assert.equal(dials.length, expected, `warm(${asked})`);
+      // The pool took each dial's connection in before this continuation runs (its then()
+      // was attached first).
+      await Promise.all(dials);
+      const first = await pool.take();
+      assert.equal(first.warm, true, "the first connection was opened ahead");
+      first.conn.close();
+    } finally {
+      pool.close();
+      await Promise.allSettled(dials);
+      await waitFor(() => accepted.length === dials.length, 5000, "every dial accepted");
+      listener.close();
+      await accepting.catch(() => {});
+      for (const c of accepted) c.close();
+    }
+  }
 });

@@ -6,8 +6,10 @@
 import assert from "node:assert/strict";
 import {
   defaultTunnelOptions,
+  probeWaitMs,
   type TunnelOptions,
   TunnelSessions,
+  TunnelUpstream,
 } from "../../../src/portforward/multiplexed.ts";
 import type { PodTarget } from "../../../src/route/resolve.ts";
 import { DialError } from "../../../src/net/upstream.ts";
@@ -73,7 +75,7 @@ Deno.test("tunnel: a refusal is a 'refused' failure carrying the server's text",
 });
 
 Deno.test("tunnel: a first connection waits for the replies and the probe; a port that answered does not", async () => {
-  const { tunnels, dials } = setup(() => "echo", { probeMs: 10_000 });
+  const { tunnels, dials } = setup(() => "echo", { probeMs: 10_000, probeFloorMs: 10_000 });
   // First contact: not made until the probe passed or the pod spoke. Here the pod is silent
   // (echo waits for data), so a held-back probe keeps open() pending.
   let made = false;
@@ -110,6 +112,74 @@ Deno.test("tunnel: a first connection waits for the replies and the probe; a por
   assert.equal(dials.length, 1);
   assert.equal(d2.length, 1, "one session per pod, reused");
   t2.close();
+});
+
+Deno.test("tunnel: the probe is a few round trips of the stream pair, between a floor and probeMs", () => {
+  const opts = { ...defaultTunnelOptions, probeMs: 100, probeFloorMs: 5, probeRoundTrips: 3 };
+  assert.equal(probeWaitMs(0.4, opts), 5, "a fast path: the floor");
+  assert.equal(probeWaitMs(10, opts), 30, "three round trips");
+  assert.equal(probeWaitMs(80, opts), 100, "a slow path: never more than probeMs");
+  assert.equal(probeWaitMs(Infinity, opts), 100);
+});
+
+Deno.test("tunnel: a first connection waits in proportion to its replies' round trip", async () => {
+  const opts = { ...defaultTunnelOptions, probeMs: 2_000, probeFloorMs: 1, probeRoundTrips: 3 };
+  const { tunnels, dials } = setup(() => "echo", opts);
+  // A session is open (one answered port), then a first connection to another port whose
+  // replies are held for a while: its round trip is at least that long, and so is its wait.
+  const warm = await tunnels.open(target("web-0", 8080));
+  warm.close();
+  dials[0].kubelet.holdReplies = true;
+  const started = performance.now();
+  let repliedAt = 0;
+  const opening = tunnels.open(target("web-0", 9000));
+  await waitFor(() => sawStreams(dials[0].kubelet, 9000), 5000, "the SYNs to port 9000");
+  setTimeout(() => {
+    repliedAt = performance.now();
+    dials[0].kubelet.releaseReplies();
+  }, 60);
+  const up = await opening as TunnelUpstream;
+  const madeAt = performance.now();
+  assert.ok(up.roundTripMs! >= 55, `round trip ${up.roundTripMs}`);
+  assert.ok(repliedAt > started);
+  // Three round trips (unless a very loaded machine made that more than probeMs); 1 ms of
+  // slack: a timer may fire on the millisecond before.
+  assert.equal(probeWaitMs(up.roundTripMs!, opts), Math.min(2_000, 3 * up.roundTripMs!));
+  assert.ok(
+    madeAt - repliedAt >= probeWaitMs(up.roundTripMs!, opts) - 1,
+    `made ${madeAt - repliedAt} ms after the replies, round trip ${up.roundTripMs} ms`,
+  );
+  up.close();
+  tunnels.close();
+});
+
+Deno.test("tunnel: a refusal within the probe fails the open; a slower one ends the made connection", async () => {
+  // The kubelet answers both streams at once, as a real one does, and the refusal follows its
+  // dial. On the real control plane that is well under a millisecond after the replies
+  // (tests/e2e/first_reply_e2e_test.ts); a dial slower than the probe cannot be produced there.
+  const { tunnels, dials } = setup(() => "refuse", {
+    probeMs: 100,
+    probeFloorMs: 5,
+    probeRoundTrips: 3,
+  });
+  await assert.rejects(tunnels.open(target("web-0", 81)), (e: unknown) => {
+    assert.ok(e instanceof DialError);
+    assert.equal(e.kind, "refused");
+    return true;
+  });
+  // Now the dial takes longer than the longest probe: the connection is reported made (the
+  // SOCKS/HTTP client is told it is connected), and the refusal then ends it, as a failed read
+  // carrying the kubelet's text (the client sees the connection close without data).
+  dials[0].kubelet.refuseDelayMs = 1_000;
+  const up = await tunnels.open(target("web-0", 82));
+  await assert.rejects(up.read(), (e: unknown) => {
+    assert.ok(e instanceof DialError);
+    assert.equal(e.kind, "refused");
+    assert.match(e.message, /dial tcp :82: connection refused/);
+    return true;
+  });
+  up.close();
+  tunnels.close();
 });
 
 Deno.test("tunnel: connections to one pod share a session; each pod has its own", async () => {
