@@ -14,8 +14,7 @@
 import { Agent, type Dispatcher, fetch as undiciFetch, ProxyAgent } from "undici";
 import type { NodeTlsOptions } from "./credentials.ts";
 import type { ApiProxy } from "../net/api_proxy.ts";
-import { parseProxyEndpoint } from "../net/upstream_source.ts";
-import { socksConnector } from "./undici_socks.ts";
+import { socksConnector, socksEndpoint } from "./undici_socks.ts";
 
 /** undici's TLS options for these credentials (only the fields that are set). */
 function tlsOptions(o: NodeTlsOptions): Record<string, unknown> {
@@ -56,7 +55,7 @@ export class UndiciClient {
     let dispatcher: Dispatcher;
     if (this.proxyUrl?.startsWith("socks")) {
       dispatcher = new Agent({
-        connect: socksConnector(parseProxyEndpoint(this.proxyUrl), tls) as never,
+        connect: socksConnector(socksEndpoint(this.proxyUrl), tls) as never,
         allowH2: false,
       });
     } else if (this.proxyUrl) {

@@ -116,6 +116,31 @@ export async function socksHandshake(
   }
 }
 
+/**
+ * A SOCKS `proxy-url` as an endpoint (net/upstream_source.ts has the general parser; it is not
+ * imported here so that the code-split bundle keeps it, and net/ip.ts with ipaddr.js, in the
+ * chunk every command loads instead of a chunk of their own).
+ */
+export function socksEndpoint(proxyUrl: string): ProxyEndpoint {
+  const url = new URL(proxyUrl);
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (!/^socks(4a?|5h?)?$/.test(scheme) || !host) {
+    throw new Error(`proxy-url ${url.protocol}//${url.host} is not a SOCKS proxy URL`);
+  }
+  return {
+    protocol: scheme.startsWith("socks4") ? "socks4" : "socks5",
+    host,
+    port: Number(url.port || 1080),
+    ...(url.username
+      ? {
+        username: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+      }
+      : {}),
+  };
+}
+
 /** An undici connector through `proxy`, with `tls` (ca, cert, key, ...) for https:// servers. */
 export function socksConnector(
   proxy: ProxyEndpoint,
