@@ -221,8 +221,8 @@ function connectMain(flags: ConnectFlags): Promise<number> {
     const changed = { value: false };
     const stop = new AbortController();
     const stopRequested = waitForStopSignal(changed).then(() => stop.abort());
-    // Loaded here, not at the top: the connect path (client-node, undici, the cluster view) is
-    // most of ktctl's start-up cost, which `version`, `clean` and `--help` need not pay.
+    // Loaded here, not at the top: the connect path (the Kubernetes client, the cluster view, the
+    // fronts) is its own chunk of the bundle, which `version`, `clean` and `--help` never load.
     const { startConnect, StartAborted } = await import("./connect.ts");
     let session;
     try {
