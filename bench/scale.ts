@@ -48,6 +48,7 @@ import { denoCacheDir, spawnKtctl } from "./sides.ts";
 import { type Dialer, httpGet, messageOf, socks5 } from "./clients.ts";
 import { relay as relayTo } from "./relay.ts";
 import { median } from "./stats.ts";
+import { pathToFileURL } from "node:url";
 import { table } from "./table.ts";
 
 const PREFIX = "ktctl-scale";
@@ -572,7 +573,7 @@ function steadyRss(pid: number): Promise<number> {
 /** One checkout's figures on the current pods; its churn is replacement round `round`. */
 async function measure(
   env: { api: KubeApi; kubeconfig: string; home: string; denoDir: string },
-  side: { dir: string; entry?: string },
+  side: { dir: string; entry?: string; v8Flags: string },
   cfg: Config,
   l: Layout,
   apiserverPid: number,
@@ -600,7 +601,7 @@ async function measure(
     port,
     home: env.home,
     denoDir: env.denoDir,
-    v8Flags: "--max-semi-space-size=8",
+    v8Flags: side.v8Flags,
     entry: side.entry,
     // For the "Looked up ... in N ms" lines: a handful per run, read once after the samples.
     extraArgs: ["-d"],
@@ -803,8 +804,14 @@ async function main() {
   const prepare = async (dir: string, k: number) => {
     const commit = await gitCommit(dir);
     const label = `${dir.replace(/\/$/, "").split("/").at(-1)} ${commit}`;
-    note(`measuring ${dir} at ${commit}`);
-    if (!cfg.bundle) return { dir, label };
+    // The V8 flags that checkout ships with (its scripts/v8_flags.ts), so that a change of flags
+    // is measured as the executables would run it.
+    const { KTCTL_V8_FLAGS } = await import(
+      pathToFileURL(`${dir.replace(/\/$/, "")}/scripts/v8_flags.ts`).href
+    ) as { KTCTL_V8_FLAGS: readonly string[] };
+    const v8Flags = KTCTL_V8_FLAGS.join(",");
+    note(`measuring ${dir} at ${commit} (V8 flags ${v8Flags})`);
+    if (!cfg.bundle) return { dir, label, v8Flags };
     const entry = `${home}/ktctl-${k}.js`;
     await bundleKtctl(entry, dir);
     // The first `deno run` of a new file analyses it once; a compiled executable never does.
@@ -814,7 +821,7 @@ async function main() {
       stdout: "null",
       stderr: "null",
     }).output();
-    return { dir, label, entry };
+    return { dir, label, entry, v8Flags };
   };
   const backend = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
