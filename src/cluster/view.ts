@@ -49,16 +49,26 @@ export class ClusterView {
    * watching. Throws ApiError when the cluster cannot be read at all.
    */
   static async start(api: KubeApi, index: ClusterIndex, opts: ViewOptions): Promise<ClusterView> {
-    let scope: Scope = { kind: "cluster" };
-    let sample;
+    // The sample decides the scope, but waiting for it before listing the services put two
+    // round trips in a row before the banner: the services are listed cluster-wide at the same
+    // time, and listed again within the namespace in the rare case the user may not list pods.
     try {
-      sample = await samplePods(api, scope);
+      return await ClusterView.#startIn(api, index, opts, { kind: "cluster" });
     } catch (e) {
-      if (!(e instanceof ApiError && e.kind === "forbidden")) throw e;
-      scope = { kind: "namespace", namespace: opts.namespace };
-      sample = await samplePods(api, scope);
+      if (!(e instanceof PodsForbidden)) throw e;
+      return await ClusterView.#startIn(api, index, opts, {
+        kind: "namespace",
+        namespace: opts.namespace,
+      });
     }
-    for (const ip of sample.ips) index.observe(ip);
+  }
+
+  static async #startIn(
+    api: KubeApi,
+    index: ClusterIndex,
+    opts: ViewOptions,
+    scope: Scope,
+  ): Promise<ClusterView> {
     const reflectors: Reflector<unknown>[] = [];
     // Watches report to the view, which exists only once everything is read.
     const made: { view?: ClusterView } = {};
@@ -78,15 +88,38 @@ export class ClusterView {
       state("services"),
     );
     reflectors.push(services as Reflector<unknown>);
-    const [, slicesReadable, namespaces] = await Promise.all([
-      services.start(),
-      readable(api, collectionPath("/apis/discovery.k8s.io/v1", "endpointslices", scope)),
-      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined,
-    ]).catch(async (e) => {
-      await Promise.all(reflectors.map((r) => r.stop()));
+    const sampled = samplePods(api, scope).catch((e) => {
+      if (scope.kind === "cluster" && e instanceof ApiError && e.kind === "forbidden") {
+        throw new PodsForbidden();
+      }
       throw e;
     });
-    if (namespaces) reflectors.push(namespaces as Reflector<unknown>);
+    // The namespaces only once the scope is known to be the cluster (a small list).
+    const namespaces = sampled.then(() =>
+      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined
+    );
+    const results = await Promise.allSettled([
+      sampled,
+      services.start(),
+      readable(api, collectionPath("/apis/discovery.k8s.io/v1", "endpointslices", scope)),
+      namespaces,
+    ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      const ns = results[3].status === "fulfilled" ? results[3].value : undefined;
+      await Promise.all([...reflectors, ...(ns ? [ns] : [])].map((r) => r.stop()));
+      throw failed.reason;
+    }
+    const [sample, , slicesReadable, ns] = results.map((r) =>
+      (r as PromiseFulfilledResult<unknown>).value
+    ) as [
+      { ips: string[]; count: number },
+      void,
+      boolean,
+      Reflector<string> | undefined,
+    ];
+    for (const ip of sample.ips) index.observe(ip);
+    if (ns) reflectors.push(ns as Reflector<unknown>);
     const lookups = new OnDemand(api, index, scope, slicesReadable, sample.count, {
       reflector: opts,
       ...opts.lookups,
@@ -133,6 +166,9 @@ export class ClusterView {
     } else log.debug(`Watch of ${what} failed: {message}`, { message });
   }
 }
+
+/** The user may not list pods cluster-wide: start again within their namespace. */
+class PodsForbidden extends Error {}
 
 function collectionPath(base: string, plural: string, scope: Scope): string {
   return scope.kind === "cluster"
