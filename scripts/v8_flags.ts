@@ -11,6 +11,19 @@
  * 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms, upload 1.45 / 1.56,
  * 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
  *
+ * `--gc-memory-reducer-start-delay-ms=2000` (V8's default: 30,000): V8's memory reducer (the
+ * full GC that gives the heap's free pages back once the program goes quiet) is not armed until
+ * this long after start, as a browser tab's loading should not be slowed by it. ktctl's start-up
+ * reads the cluster (lists of services, a sample of pods) and goes quiet: with the default, that
+ * garbage stayed in RSS until ~30 s after start. At 2,400 services (the scale bench's objects,
+ * bundle, idle after the banner): RSS 111-114 MB at +5, +10, +15 s and 91-95 MB only after
+ * that, against 112 MB at +5 s and 87-95 MB from +10 s with this flag (main at 7751023, runs
+ * alternated; `--memory-reducer-delay-ms=1000/2000` alone changed nothing within 15 s). The
+ * reducer only runs when the allocation rate is low, so it does not run under traffic; after 30 s
+ * it is armed with or without the flag. 9-pod fixture, idle, three alternating series: 82.4-83.7
+ * MB 15 s after the banner against 87.8-89.8 MB; cost ~0.06-0.1 s of CPU once (its GCs), the CPU
+ * to the banner unchanged within the noise. Arming it at 5 s gave the same figures.
+ *
  * Tried before that change, at 44b8798, when buffers awaiting GC outside V8's heap were most of
  * the peak (bundle; 2-core machine shared with other work, so only back-to-back runs compare):
  * - `--max-semi-space-size=1` / `=2`: peak RSS worse, 343-369 MB against 268-305 MB (main.ts);
@@ -20,7 +33,10 @@
  *   against 229-237 MB/s.
  * @module
  */
-export const KTCTL_V8_FLAGS: readonly string[] = ["--max-semi-space-size=8"];
+export const KTCTL_V8_FLAGS: readonly string[] = [
+  "--max-semi-space-size=8",
+  "--gc-memory-reducer-start-delay-ms=2000",
+];
 
 /** The flags as the one `--v8-flags=` argument `deno run` and `deno compile` take. */
 export const KTCTL_V8_ARG = `--v8-flags=${KTCTL_V8_FLAGS.join(",")}`;

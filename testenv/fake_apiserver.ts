@@ -11,9 +11,11 @@
 import { PROTOBUF } from "../src/kube/protobuf.ts";
 import {
   encodeNodeList,
+  encodePodList,
   encodeServiceList,
   encodeStatus,
   type NodeJson,
+  type PodJson,
   type ServiceJson,
 } from "./k8s_protobuf.ts";
 import { writeAll } from "../src/net/io.ts";
@@ -78,7 +80,7 @@ export class FakeApiServer {
   /** The next this-many continued list pages answer 410 (the continue token expired). */
   expireContinues = 0;
   /**
-   * Answer service and node lists (and their errors) in protobuf to clients that offer it, as the real
+   * Answer service, node and pod lists (and their errors) in protobuf to clients that offer it, as the real
    * API server does; off by default, like a server or proxy that speaks JSON only.
    */
   protobuf = false;
@@ -207,7 +209,7 @@ export class FakeApiServer {
     const q = url.searchParams;
     const verb = m[3] ? "get" : q.get("watch") === "true" ? "watch" : "list";
     this.requests.push(`${verb} ${kind}${namespace ? ` in ${namespace}` : ""} ${q}`);
-    const proto = this.protobuf && (kind === "services" || kind === "nodes") && verb === "list" &&
+    const proto = this.protobuf && kind !== "endpointslices" && verb === "list" &&
       (req.headers.get("accept") ?? "").includes(PROTOBUF);
     if (
       (token.namespaces && (namespace === undefined || !token.namespaces.includes(namespace))) ||
@@ -248,9 +250,12 @@ export class FakeApiServer {
       const meta = {
         resourceVersion: String(version),
         continue: more ? `${offset + limit}:${version}` : "",
+        ...(more ? { remainingItemCount: all.length - offset - limit } : {}),
       };
       const body = sel.kind === "nodes"
         ? encodeNodeList(items as unknown as NodeJson[], meta)
+        : sel.kind === "pods"
+        ? encodePodList(items as unknown as PodJson[], meta)
         : encodeServiceList(items as unknown as ServiceJson[], meta);
       return new Response(body, { headers: { "content-type": PROTOBUF } });
     }

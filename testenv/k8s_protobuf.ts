@@ -112,6 +112,7 @@ export function envelope(
 export interface ListMetaJson {
   resourceVersion?: string;
   continue?: string;
+  remainingItemCount?: number;
 }
 
 /** A list's writer with its ListMeta (field 1) written: selfLink, resourceVersion, continue. */
@@ -121,8 +122,58 @@ function listWriter(meta: ListMetaJson): pb.Writer {
     string(m, 1, "");
     string(m, 2, meta.resourceVersion ?? "100");
     string(m, 3, meta.continue ?? "");
+    if (meta.remainingItemCount !== undefined) m.uint32(4 << 3).int64(meta.remainingItemCount);
   });
   return w;
+}
+
+export interface PodJson {
+  metadata: { namespace: string; name: string; annotations?: Record<string, string> };
+  spec: { nodeName?: string; hostNetwork?: boolean; env?: number };
+  status: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
+}
+
+/**
+ * A v1 PodList page as the API server sends it in protobuf: each pod with managedFields, a
+ * container with `env` entries and ports, conditions, and its addresses.
+ */
+export function encodePodList(pods: PodJson[], meta: ListMetaJson = {}): Uint8Array<ArrayBuffer> {
+  const w = listWriter(meta);
+  for (const p of pods) {
+    message(w, 2, (e) => {
+      message(e, 1, (m) => objectMeta(m, p.metadata));
+      message(e, 2, (sp) => {
+        message(sp, 2, (c) => { // a container: name, image, ports, env
+          string(c, 1, "main");
+          string(c, 2, "registry.example/app:1");
+          message(c, 6, (port) => {
+            string(port, 1, "http");
+            port.uint32(3 << 3).int32(8080);
+            string(port, 4, "TCP");
+          });
+          for (let i = 0; i < (p.spec.env ?? 0); i++) {
+            message(c, 7, (env) => {
+              string(env, 1, `SETTING_${i}`);
+              string(env, 2, `value-${i}`);
+            });
+          }
+        });
+        string(sp, 10, p.spec.nodeName ?? "");
+        if (p.spec.hostNetwork !== undefined) sp.uint32(11 << 3).bool(p.spec.hostNetwork);
+      });
+      message(e, 3, (st) => {
+        string(st, 1, p.status.phase ?? "Running");
+        message(st, 2, (c) => {
+          string(c, 1, "Ready");
+          string(c, 2, "True");
+        });
+        string(st, 5, "192.0.2.10"); // hostIP
+        if (p.status.podIP !== undefined) string(st, 6, p.status.podIP);
+        for (const ip of p.status.podIPs ?? []) message(st, 12, (x) => string(x, 1, ip.ip));
+      });
+    });
+  }
+  return envelope("PodList", w.finish());
 }
 
 /** A v1 ServiceList page as the API server sends it in protobuf. */

@@ -15,8 +15,8 @@ import { ApiError, type KubeApi } from "../kube/api.ts";
 import type { ClusterIndex, Kind } from "./index.ts";
 import { objectKey, type ServiceInfo } from "../kube/objects.ts";
 import { OnDemand, type OnDemandOptions } from "./ondemand.ts";
-import { serviceDecoder } from "../kube/protobuf.ts";
-import { Reflector, type ReflectorOptions } from "../kube/reflector.ts";
+import { podAddressDecoder, serviceDecoder } from "../kube/protobuf.ts";
+import { getPage, Reflector, type ReflectorOptions } from "../kube/reflector.ts";
 import type { Scope } from "./scope.ts";
 
 export type { Scope } from "./scope.ts";
@@ -49,16 +49,26 @@ export class ClusterView {
    * watching. Throws ApiError when the cluster cannot be read at all.
    */
   static async start(api: KubeApi, index: ClusterIndex, opts: ViewOptions): Promise<ClusterView> {
-    let scope: Scope = { kind: "cluster" };
-    let sample;
+    // The sample decides the scope, but waiting for it before listing the services put two
+    // round trips in a row before the banner: the services are listed cluster-wide at the same
+    // time, and listed again within the namespace in the rare case the user may not list pods.
     try {
-      sample = await samplePods(api, scope);
+      return await ClusterView.#startIn(api, index, opts, { kind: "cluster" });
     } catch (e) {
-      if (!(e instanceof ApiError && e.kind === "forbidden")) throw e;
-      scope = { kind: "namespace", namespace: opts.namespace };
-      sample = await samplePods(api, scope);
+      if (!(e instanceof PodsForbidden)) throw e;
+      return await ClusterView.#startIn(api, index, opts, {
+        kind: "namespace",
+        namespace: opts.namespace,
+      });
     }
-    for (const ip of sample.ips) index.observe(ip);
+  }
+
+  static async #startIn(
+    api: KubeApi,
+    index: ClusterIndex,
+    opts: ViewOptions,
+    scope: Scope,
+  ): Promise<ClusterView> {
     const reflectors: Reflector<unknown>[] = [];
     // Watches report to the view, which exists only once everything is read.
     const made: { view?: ClusterView } = {};
@@ -78,15 +88,38 @@ export class ClusterView {
       state("services"),
     );
     reflectors.push(services as Reflector<unknown>);
-    const [, slicesReadable, namespaces] = await Promise.all([
-      services.start(),
-      readable(api, collectionPath("/apis/discovery.k8s.io/v1", "endpointslices", scope)),
-      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined,
-    ]).catch(async (e) => {
-      await Promise.all(reflectors.map((r) => r.stop()));
+    const sampled = samplePods(api, scope).catch((e) => {
+      if (scope.kind === "cluster" && e instanceof ApiError && e.kind === "forbidden") {
+        throw new PodsForbidden();
+      }
       throw e;
     });
-    if (namespaces) reflectors.push(namespaces as Reflector<unknown>);
+    // The namespaces only once the scope is known to be the cluster (a small list).
+    const namespaces = sampled.then(() =>
+      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined
+    );
+    const results = await Promise.allSettled([
+      sampled,
+      services.start(),
+      readable(api, collectionPath("/apis/discovery.k8s.io/v1", "endpointslices", scope)),
+      namespaces,
+    ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      const ns = results[3].status === "fulfilled" ? results[3].value : undefined;
+      await Promise.all([...reflectors, ...(ns ? [ns] : [])].map((r) => r.stop()));
+      throw failed.reason;
+    }
+    const [sample, , slicesReadable, ns] = results.map((r) =>
+      (r as PromiseFulfilledResult<unknown>).value
+    ) as [
+      { ips: string[]; count: number },
+      void,
+      boolean,
+      Reflector<string> | undefined,
+    ];
+    for (const ip of sample.ips) index.observe(ip);
+    if (ns) reflectors.push(ns as Reflector<unknown>);
     const lookups = new OnDemand(api, index, scope, slicesReadable, sample.count, {
       reflector: opts,
       ...opts.lookups,
@@ -134,22 +167,27 @@ export class ClusterView {
   }
 }
 
+/** The user may not list pods cluster-wide: start again within their namespace. */
+class PodsForbidden extends Error {}
+
 function collectionPath(base: string, plural: string, scope: Scope): string {
   return scope.kind === "cluster"
     ? `${base}/${plural}`
     : `${base}/namespaces/${encodeURIComponent(scope.namespace)}/${plural}`;
 }
 
-/** One page of pods: their IPs, and how many pods there are (the page's remainingItemCount). */
+/**
+ * One page of pods: their IPs, and how many pods there are (the page's remainingItemCount).
+ * Asked for in protobuf, of which only the addresses are read: in JSON every pod of the page
+ * was parsed into objects first, managedFields, annotations and env included (26.6 KB a pod as
+ * the scale bench's pods come from the API server: 2.66 MB of JSON per sample, 1.0 MB in
+ * protobuf).
+ */
 async function samplePods(api: KubeApi, scope: Scope): Promise<{ ips: string[]; count: number }> {
-  const page = await api.get(`${collectionPath("/api/v1", "pods", scope)}?limit=${POD_SAMPLE}`) as {
-    items?: { spec?: { hostNetwork?: boolean }; status?: { podIPs?: { ip?: string }[] } }[];
-    metadata?: { remainingItemCount?: number };
-  };
-  const items = page.items ?? [];
-  const ips = items.filter((p) => p.spec?.hostNetwork !== true)
-    .flatMap((p) => (p.status?.podIPs ?? []).map((i) => i.ip ?? "").filter((ip) => ip));
-  return { ips, count: items.length + (page.metadata?.remainingItemCount ?? 0) };
+  const url = `${collectionPath("/api/v1", "pods", scope)}?limit=${POD_SAMPLE}`;
+  const page = await getPage(api, url, podAddressDecoder, {});
+  const ips = page.items.filter((p) => !p.hostNetwork).flatMap((p) => p.ips);
+  return { ips, count: page.items.length + (page.remainingItemCount ?? 0) };
 }
 
 /** Whether a collection can be listed (false when forbidden or not served). */

@@ -43,6 +43,8 @@ export interface ListPage<T> {
   items: T[];
   continue: string;
   resourceVersion: string;
+  /** How many items are left after this page, when the server says (`remainingItemCount`). */
+  remainingItemCount?: number;
 }
 
 const MAGIC = [0x6b, 0x38, 0x73, 0x00]; // "k8s\0"
@@ -184,6 +186,7 @@ function decodeList<T>(
         fields(r, end, (n, w) => {
           if (n === 2) page.resourceVersion = str(r, w);
           else if (n === 3) page.continue = str(r, w);
+          else if (n === 4) page.remainingItemCount = Math.max(0, int(r, w));
           else skip(r, w);
         });
       } else if (no === 2) page.items.push(item(r, sub(r, wire, raw.length), strings));
@@ -206,11 +209,75 @@ export function decodeNodeList(bytes: Uint8Array): ListPage<NodeInfo> {
   return decodeList(bytes, "NodeList", node);
 }
 
+/**
+ * A v1 PodList page in protobuf, reading of each pod only its addresses and whether it uses its
+ * node's network (what the start-up sample of pods needs: see cluster/view.ts). Everything else
+ * (managedFields, annotations, the containers' env: ~10 KB a pod in JSON) is skipped by its
+ * length, never decoded.
+ */
+export function decodePodAddressList(bytes: Uint8Array): ListPage<PodAddresses> {
+  return decodeList(bytes, "PodList", podAddresses);
+}
+
+/** A pod's addresses as the start-up sample reads them. */
+export interface PodAddresses {
+  ips: string[];
+  hostNetwork: boolean;
+}
+
+/** Pod addresses from a JSON pod: `status.podIPs`, else `status.podIP`. */
+export function podAddressesOf(raw: unknown): PodAddresses {
+  const o = raw !== null && typeof raw === "object" ? raw as Record<string, unknown> : {};
+  const spec = (o.spec ?? {}) as { hostNetwork?: unknown };
+  const status = (o.status ?? {}) as { podIP?: unknown; podIPs?: unknown };
+  const ips = (Array.isArray(status.podIPs) ? status.podIPs : [])
+    .map((p) => (p !== null && typeof p === "object" ? (p as { ip?: unknown }).ip : undefined))
+    .filter((ip): ip is string => typeof ip === "string" && ip !== "");
+  if (ips.length === 0 && typeof status.podIP === "string" && status.podIP) ips.push(status.podIP);
+  return { ips, hostNetwork: spec.hostNetwork === true };
+}
+
+/** Pod addresses from JSON items or protobuf pages. */
+export const podAddressDecoder = { json: podAddressesOf, protobufList: decodePodAddressList };
+
 /** Services from JSON items or protobuf pages: what the service list and its watch decode with. */
 export const serviceDecoder = { json: decodeService, protobufList: decodeServiceList };
 
 /** Nodes from JSON items or protobuf pages. */
 export const nodeDecoder = { json: decodeNode, protobufList: decodeNodeList };
+
+/** core/v1 Pod: spec = 2 (hostNetwork 11), status = 3 (podIP 6, podIPs 12: PodIP, ip 1). */
+function podAddresses(r: pb.Reader, end: number, strings: Strings): PodAddresses {
+  let hostNetwork = false, podIP = "";
+  const ips: string[] = [];
+  fields(r, end, (no, wire) => {
+    if (no === 2) {
+      const stop = sub(r, wire, end);
+      fields(r, stop, (n, w) => {
+        if (n === 11) {
+          if (w !== VARINT) throw new ProtoDecodeError(`wire type ${w} for hostNetwork`);
+          hostNetwork = r.bool();
+        } else skip(r, w);
+      });
+    } else if (no === 3) {
+      const stop = sub(r, wire, end);
+      fields(r, stop, (n, w) => {
+        if (n === 6) podIP = str(r, w);
+        else if (n === 12) {
+          const ipEnd = sub(r, w, stop);
+          fields(r, ipEnd, (k, kw) => {
+            if (k === 1) {
+              const ip = str(r, kw);
+              if (ip) ips.push(strings.same(ip));
+            } else skip(r, kw);
+          });
+        } else skip(r, w);
+      });
+    } else skip(r, wire);
+  });
+  if (ips.length === 0 && podIP) ips.push(podIP);
+  return { ips, hostNetwork };
+}
 
 /** core/v1 Node: metadata = 1 (name 1), spec = 2 (podCIDR 1, podCIDRs 7). */
 function node(r: pb.Reader, end: number): NodeInfo {

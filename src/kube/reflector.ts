@@ -94,7 +94,7 @@ function defaultPageSize(decoder: Decoder<unknown>): number {
 }
 
 /** One list page, decoded from whichever encoding the server chose. */
-async function getPage<T>(
+export async function getPage<T>(
   api: KubeApi,
   url: string,
   decoder: Decoder<T>,
@@ -118,12 +118,14 @@ async function getPage<T>(
 function jsonPage<T>(raw: unknown, decode: (raw: unknown) => T): ListPage<T> {
   const page = raw as {
     items?: unknown[];
-    metadata?: { continue?: string; resourceVersion?: string };
+    metadata?: { continue?: string; resourceVersion?: string; remainingItemCount?: number };
   } | null;
+  const remaining = page?.metadata?.remainingItemCount;
   return {
     items: (page?.items ?? []).map(decode),
     continue: page?.metadata?.continue ?? "",
     resourceVersion: page?.metadata?.resourceVersion ?? "",
+    ...(typeof remaining === "number" && remaining >= 0 ? { remainingItemCount: remaining } : {}),
   };
 }
 

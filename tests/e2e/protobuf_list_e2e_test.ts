@@ -8,8 +8,14 @@ import { clusterInfo, ensureCluster, WEB } from "../../testenv/cluster/mod.ts";
 import { KubeApi } from "../../src/kube/api.ts";
 import { loadKubeconfig } from "../../src/kube/kubeconfig.ts";
 import { decodeService } from "../../src/kube/objects.ts";
-import { decodeServiceList, serviceDecoder } from "../../src/kube/protobuf.ts";
-import { listAll } from "../../src/kube/reflector.ts";
+import {
+  decodePodAddressList,
+  decodeServiceList,
+  podAddressDecoder,
+  podAddressesOf,
+  serviceDecoder,
+} from "../../src/kube/protobuf.ts";
+import { getPage, listAll } from "../../src/kube/reflector.ts";
 
 await ensureCluster();
 const info = await clusterInfo();
@@ -45,6 +51,31 @@ Deno.test("the API server's protobuf Service list decodes as its JSON list does"
       proto.items.some((s) => s.ports.some((p) => typeof p.targetPort === "string")),
       "a named target port among them",
     );
+  } finally {
+    api.close();
+  }
+});
+
+Deno.test("the API server's protobuf Pod list gives the addresses and count its JSON gives", async () => {
+  const target = loadKubeconfig({ kubeconfig: info.kubeconfigs.admin });
+  const api = new KubeApi(target.config, target.server);
+  const path = `/api/v1/namespaces/${WEB.namespace}/pods`;
+  try {
+    const first = await api.getProtobufOrJson(`${path}?limit=2`);
+    assert.equal(first.protobuf, true);
+    const proto = decodePodAddressList(first.body);
+    const json = await api.get(`${path}?limit=2`) as {
+      items: unknown[];
+      metadata: { remainingItemCount?: number };
+    };
+    assert.equal(proto.items.length, 2);
+    assert.deepEqual(proto.items, json.items.map(podAddressesOf));
+    assert.ok(proto.items.every((p) => p.ips.length > 0), "running pods have addresses");
+    assert.equal(proto.remainingItemCount, json.metadata.remainingItemCount);
+    assert.ok((proto.remainingItemCount ?? 0) > 0, "the fixture has more than 2 pods");
+    // getPage, as the view's sample calls it.
+    const page = await getPage(api, `${path}?limit=2`, podAddressDecoder, {});
+    assert.deepEqual(page.items, proto.items);
   } finally {
     api.close();
   }

@@ -267,6 +267,64 @@ Deno.test("start reads no pods beyond one page, and no endpoint slices", async (
   }
 });
 
+Deno.test("the pod sample is read in protobuf when offered: the same IPs and count", async () => {
+  for (const protobuf of [false, true]) {
+    const w = await viewWorld(undefined, (fake) => {
+      fake.protobuf = protobuf;
+      // More pods than one sample page: the count comes from remainingItemCount.
+      for (let i = 0; i < 150; i++) {
+        fake.apply("pods", build.pod("bulk", `p-${i}`, `10.245.${i >> 8}.${i & 255}`));
+      }
+    });
+    try {
+      assert.equal(w.index.count("pods"), 152, `protobuf ${protobuf}`);
+      // The sample is the first 100 pods ("bulk/..." sort first): their range, and the service's.
+      assert.deepEqual(
+        w.index.clusterRanges().map((r) => `${r[0]}/${r[1]}`).sort(),
+        ["10.245.0.0/16", "10.96.0.0/16"],
+      );
+    } finally {
+      await w.close();
+    }
+  }
+});
+
+Deno.test("the services are listed without waiting for the pod sample", async () => {
+  const fake = new FakeApiServer();
+  fake.protobuf = true;
+  fake.apply("pods", build.pod("demo", "web-1", "10.244.0.5"));
+  fake.apply(
+    "services",
+    build.service("demo", "web", "10.96.0.10", [{ port: 80 }], { app: "web" }),
+  );
+  const api = await apiFor(fake);
+  const events: string[] = [];
+  // The sample answers slowly; the services' list must be asked for before it is in.
+  const original = api.getProtobufOrJson.bind(api);
+  api.getProtobufOrJson = async (path: string, signal?: AbortSignal) => {
+    const what = path.startsWith("/api/v1/pods") ? "sample" : path.split("?")[0];
+    events.push(`${what} asked`);
+    if (what === "sample") await new Promise((r) => setTimeout(r, 200));
+    const answer = await original(path, signal);
+    events.push(`${what} answered`);
+    return answer;
+  };
+  const view = await ClusterView.start(api, new ClusterIndex(), { namespace: "demo" });
+  try {
+    assert.deepEqual(events.slice(0, 2), ["sample asked", "/api/v1/services asked"]);
+    assert.ok(
+      events.indexOf("/api/v1/services answered") < events.indexOf("sample answered"),
+      events.join(", "),
+    );
+    assert.equal(view.index.count("services"), 1);
+    assert.equal(view.index.count("pods"), 1);
+  } finally {
+    await view.stop();
+    api.close();
+    await fake.close();
+  }
+});
+
 Deno.test("a service's endpoints are looked up once, then kept current by the watch", async () => {
   const w = await viewWorld();
   try {

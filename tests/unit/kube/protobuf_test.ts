@@ -7,17 +7,21 @@ import pb from "protobufjs/minimal";
 import { decodeNode, decodeService } from "../../../src/kube/objects.ts";
 import {
   decodeNodeList,
+  decodePodAddressList,
   decodeServiceList,
+  podAddressesOf,
   ProtoDecodeError,
   statusMessage,
   unwrap,
 } from "../../../src/kube/protobuf.ts";
 import {
   encodeNodeList,
+  encodePodList,
   encodeServiceList,
   encodeStatus,
   envelope,
   type NodeJson,
+  type PodJson,
   runProtobufFuzz,
   type ServiceJson,
 } from "../../../testenv/k8s_protobuf.ts";
@@ -201,3 +205,89 @@ Deno.test("protobuf: every cut of a NodeList page before its object ends fails",
     assert.throws(() => decodeNodeList(bytes.subarray(0, cut)), ProtoDecodeError, `cut ${cut}`);
   }
 });
+
+const pods: PodJson[] = [
+  {
+    metadata: { namespace: "demo", name: "web-0", annotations: { note: "y".repeat(600) } },
+    spec: { nodeName: "n-0", env: 10 },
+    status: { podIP: "10.244.1.5", podIPs: [{ ip: "10.244.1.5" }] },
+  },
+  {
+    metadata: { namespace: "demo", name: "dual" },
+    spec: { nodeName: "n-0", env: 2 },
+    status: { podIP: "10.244.1.6", podIPs: [{ ip: "10.244.1.6" }, { ip: "fd00:10:244:1::6" }] },
+  },
+  // hostNetwork: its address is its node's.
+  {
+    metadata: { namespace: "kube-system", name: "proxy" },
+    spec: { nodeName: "n-0", hostNetwork: true },
+    status: { podIP: "192.0.2.10", podIPs: [{ ip: "192.0.2.10" }] },
+  },
+  // Pending: no address yet. An old server: podIP alone.
+  { metadata: { namespace: "demo", name: "pending" }, spec: {}, status: { phase: "Pending" } },
+  { metadata: { namespace: "old", name: "legacy" }, spec: {}, status: { podIP: "10.244.2.7" } },
+];
+
+Deno.test("protobuf: a PodList page gives each pod's addresses and the count left, as JSON does", () => {
+  const bytes = encodePodList(pods, { continue: "next", remainingItemCount: 11_995 });
+  const page = decodePodAddressList(bytes);
+  assert.equal(page.continue, "next");
+  assert.equal(page.remainingItemCount, 11_995);
+  assert.deepEqual(page.items, pods.map((p) => podAddressesOf(p)));
+  assert.deepEqual(page.items, [
+    { ips: ["10.244.1.5"], hostNetwork: false },
+    { ips: ["10.244.1.6", "fd00:10:244:1::6"], hostNetwork: false },
+    { ips: ["192.0.2.10"], hostNetwork: true },
+    { ips: [], hostNetwork: false },
+    { ips: ["10.244.2.7"], hostNetwork: false },
+  ]);
+  // Without remainingItemCount (the last page): none.
+  assert.equal(decodePodAddressList(encodePodList(pods.slice(0, 1))).remainingItemCount, undefined);
+  assert.throws(() => decodePodAddressList(encodeServiceList(services)), /expected a PodList/);
+});
+
+Deno.test("protobuf: a pod's env, annotations and managedFields are skipped, however large", () => {
+  const big: PodJson = {
+    metadata: { namespace: "demo", name: "n".repeat(253), annotations: { a: "z".repeat(300_000) } },
+    spec: { env: 5_000 },
+    status: { podIP: "10.244.9.9", podIPs: [{ ip: "10.244.9.9" }] },
+  };
+  const bytes = encodePodList([big, big]);
+  assert.ok(bytes.length > 600_000, String(bytes.length));
+  const page = decodePodAddressList(bytes);
+  assert.deepEqual(page.items, [
+    { ips: ["10.244.9.9"], hostNetwork: false },
+    { ips: ["10.244.9.9"], hostNetwork: false },
+  ]);
+  // One copy of a repeated address per page.
+  assert.equal(page.items[0].ips[0], page.items[1].ips[0]);
+});
+
+Deno.test("protobuf: every cut of a PodList page before its object ends fails", () => {
+  const bytes = encodePodList(pods.slice(0, 3), { remainingItemCount: 7 });
+  for (let cut = 0; cut < bytes.length - 4; cut++) {
+    assert.throws(
+      () => decodePodAddressList(bytes.subarray(0, cut)),
+      ProtoDecodeError,
+      `cut ${cut}`,
+    );
+  }
+});
+
+Deno.test("protobuf: a pod's hostNetwork of the wrong wire type is refused", () => {
+  // PodSpec field 11 as a string instead of a bool.
+  const w = pb.Writer.create();
+  w.uint32((2 << 3) | 2).fork(); // an item
+  w.uint32((2 << 3) | 2).fork().uint32((11 << 3) | 2).string("true").ldelim();
+  w.ldelim();
+  const bytes = new Uint8Array([0x6b, 0x38, 0x73, 0x00, ...unwrapFree("PodList", w.finish())]);
+  assert.throws(() => decodePodAddressList(bytes), /wire type 2 for hostNetwork/);
+});
+
+/** runtime.Unknown { typeMeta { kind }, raw } without the magic. */
+function unwrapFree(kind: string, raw: Uint8Array): Uint8Array {
+  const w = pb.Writer.create();
+  w.uint32((1 << 3) | 2).fork().uint32((2 << 3) | 2).string(kind).ldelim();
+  w.uint32((2 << 3) | 2).bytes(raw);
+  return w.finish();
+}
