@@ -9,12 +9,13 @@
  * ktctl's heap grows by. 8 until the session's read limit went from 8 to 2 MiB: with it, 4
  * against 8 (bundle, 200 x 4 MiB at once, alternating, on the shared cluster with 2,400
  * services, load 8-14): peak 130.3-132.2 MB against 137.5-143.2 (downloads) and 123.9 against
- * 133.5 (uploads), CPU per MiB 2.55-3.26 against 2.63-2.94 (noise: medians 2.84 / 2.92), three
+ * 133.5 (uploads), CPU per MiB 2.55-3.48 against 2.63-2.94 (medians 3.05 / 2.92, in the noise;
+ * `deno task bench` right after: 3.01 against main's 3.05 under 200 downloads), three
  * times the scavenges (120 against 48 per 800 MiB, ~1 ms each), and ~10 MB less RSS idle after
  * start-up. `=6` behaved as `=8` (48 scavenges, same peak).
  *
- * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at 574770f (after the
- * download path stopped allocating a buffer per message): peak RSS 136.1-137.4 MB against
+ * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at
+ * 574770f (after the download path stopped allocating a buffer per message): peak RSS 136.1-137.4 MB against
  * 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms, upload 1.45 / 1.56,
  * 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
  *
