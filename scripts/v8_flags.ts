@@ -16,8 +16,8 @@
  *
  * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at
  * 574770f (after the download path stopped allocating a buffer per message): peak RSS
- * 136.1-137.4 MB against 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms, upload 1.45 / 1.56,
- * 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
+ * 136.1-137.4 MB against 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms,
+ * upload 1.45 / 1.56, 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
  *
  * Tried before that change, at 44b8798, when buffers awaiting GC outside V8's heap were most of
  * the peak (bundle; 2-core machine shared with other work, so only back-to-back runs compare):
