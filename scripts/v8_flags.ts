@@ -9,9 +9,9 @@
  * ktctl's heap grows by. 8 until the session's read limit went from 8 to 2 MiB: with it, 4
  * against 8 (bundle, 200 x 4 MiB at once, alternating, on the shared cluster with 2,400
  * services, load 8-14): peak 130.3-132.2 MB against 137.5-143.2 (downloads) and 123.9 against
- * 133.5 (uploads), CPU per MiB 2.55-3.48 against 2.63-2.94 (medians 3.05 / 2.92, in the noise;
- * `deno task bench` right after: 3.01 against main's 3.05 under 200 downloads), three
- * times the scavenges (120 against 48 per 800 MiB, ~1 ms each), and ~10 MB less RSS idle after
+ * 133.5 (uploads), CPU per MiB 2.55-3.48 against 2.63-2.94 (medians 3.05 / 2.92; on a quiet
+ * machine 2.37 against 2.32, i.e. ~2 % more under 200 downloads at once), three times the
+ * scavenges (120 against 48 per 800 MiB, ~1 ms each), and ~10 MB less RSS idle after
  * start-up. `=6` behaved as `=8` (48 scavenges, same peak).
  *
  * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at
