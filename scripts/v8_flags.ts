@@ -12,7 +12,8 @@
  * 133.5 (uploads), CPU per MiB 2.55-3.48 against 2.63-2.94 (medians 3.05 / 2.92; on a quiet
  * machine 2.37 against 2.32, i.e. ~2 % more under 200 downloads at once), three times the
  * scavenges (120 against 48 per 800 MiB, ~1 ms each), and ~10 MB less RSS idle after
- * start-up. `=6` behaved as `=8` (48 scavenges, same peak).
+ * start-up with 2,400 services (with the fixture's 9, idle RSS unchanged: 86.3-86.7 MB against
+ * 85.1-86.1). `=6` behaved as `=8` (48 scavenges, same peak).
  *
  * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at
  * 574770f (after the download path stopped allocating a buffer per message): peak RSS
