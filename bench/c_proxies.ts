@@ -7,6 +7,7 @@
  * microsocks and squid, with the goal and whether it is met:
  *
  * - GET p50 ≤ 1.0x the fastest anchor's p50;
+ * - CPU per connection ≤ 1.0x the anchor's lowest (the steady figure on a loaded machine);
  * - bulk ≥ 1.0x the fastest anchor's throughput (nothing may cost throughput).
  *
  * It also prints each proxy's CPU time per new connection (utime + stime of the proxy's whole
@@ -14,7 +15,12 @@
  * wall-clock latency does.
  *
  *   deno run -A bench/c_proxies.ts [--rounds 3] [--gets 200] [--bulkMiB 256]
- *     [--entry ktctl.js] [-c KUBECONFIG]
+ *     [--entry ktctl.js] [--compare other-ktctl.js] [-c KUBECONFIG]
+ *
+ * `--compare` runs a second ktctl bundle (another checkout's, say) in the same interleaved
+ * rounds, shown as "ktctl --compare" and not judged: a before/after on a loaded machine. A row
+ * "bare Deno relay" (bench/bare_relay.ts, with ktctl's flags) shows the floor: what a new
+ * connection costs any Deno relay here.
  *
  * ktctl runs as the executables run it: the bundle (`deno bundle` of this checkout, or --entry)
  * under `deno run --no-config` with ktctl's V8 flags. It needs a cluster for its banner (the
@@ -296,6 +302,27 @@ async function startDante(dir: string): Promise<Side> {
   return { name: "dante", via: "SOCKS5", proc, dialer: (o) => socks5(port, "127.0.0.1", o) };
 }
 
+/**
+ * bench/bare_relay.ts, run with the same flags as ktctl: the floor of any Deno relay's cost per
+ * connection (shown beside ktctl, not judged).
+ */
+async function startBareRelay(): Promise<Side> {
+  const proc = spawn("bare Deno relay", Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--no-config",
+    KTCTL_V8_ARG,
+    new URL("./bare_relay.ts", import.meta.url).pathname,
+  ]);
+  const port = Number((await proc.waitFor(/port (\d+)/, 30_000))[1]);
+  return {
+    name: "bare Deno relay",
+    via: "SOCKS5",
+    proc,
+    dialer: (o) => socks5(port, "127.0.0.1", o),
+  };
+}
+
 async function defaultKubeconfig(): Promise<string> {
   const fromEnv = Deno.env.get("KUBECONFIG");
   if (fromEnv) return fromEnv;
@@ -314,6 +341,7 @@ async function startKtctl(
   kubeconfig: string,
   home: string,
   allowOtherUsers = false,
+  name = "ktctl",
 ): Promise<Side[]> {
   Deno.mkdirSync(home, { recursive: true });
   const port = freePort();
@@ -343,8 +371,8 @@ async function startKtctl(
     }];
   }
   return [
-    { name: "ktctl", via: "SOCKS5", proc, dialer: (o) => socks5(port, "127.0.0.1", o) },
-    { name: "ktctl", via: "CONNECT", proc, dialer: (o) => httpConnect(port, "127.0.0.1", o) },
+    { name, via: "SOCKS5", proc, dialer: (o) => socks5(port, "127.0.0.1", o) },
+    { name, via: "CONNECT", proc, dialer: (o) => httpConnect(port, "127.0.0.1", o) },
   ];
 }
 
@@ -395,6 +423,7 @@ async function main(): Promise<void> {
       gets: { type: "string", default: "200" },
       bulkMiB: { type: "string", default: "256" },
       entry: { type: "string" },
+      compare: { type: "string" },
       kubeconfig: { type: "string", short: "c" },
       origin: { type: "boolean" },
     },
@@ -428,6 +457,10 @@ async function main(): Promise<void> {
       { name: "no proxy", via: "none", dialer: (o) => direct(o) },
       ...await startKtctl(entry, kubeconfig, join(home, "a")),
       ...await startKtctl(entry, kubeconfig, join(home, "b"), true),
+      await startBareRelay(),
+      ...values.compare
+        ? await startKtctl(values.compare, kubeconfig, join(home, "c"), false, "ktctl --compare")
+        : [],
       await startTinyproxy(dir),
       await startMicrosocks(),
       await startSquid(dir),
@@ -454,59 +487,105 @@ async function main(): Promise<void> {
       }
       console.log(`round ${r + 1}/${rounds} done`);
     }
-    console.log(report(sides, samples, hz, { rounds, gets, bulkBytes }));
+    const figures = sides.map((s): RowFigures => {
+      const g = samples.get(s)!;
+      return {
+        name: s.name,
+        via: s.via,
+        gets: g.gets,
+        cpuMsPerConn: s.proc ? (g.cpuTicks / hz) * 1000 / g.conns : NaN,
+        gbps: g.bulk.map((b) => b.bytes / 1e9 / (b.ms / 1000)),
+      };
+    });
+    console.log(report(figures, { rounds, gets, bulkBytes }));
   } finally {
     await stop();
   }
 }
 
-function report(
-  sides: Side[],
-  samples: Map<Side, Samples>,
-  hz: number,
+/** One row's figures, as report() takes them. */
+export interface RowFigures {
+  name: string;
+  via: string;
+  /** GET latencies (ms). */
+  gets: number[];
+  /** CPU ms of the proxy per connection; NaN for the no-proxy row. */
+  cpuMsPerConn: number;
+  /** Bulk throughput of each round (GB/s). */
+  gbps: number[];
+}
+
+/** The rows judged against the goals: ktctl as it runs by default (SOCKS5 and CONNECT). */
+const JUDGED = "ktctl";
+/** The floor row: the smallest Deno relay (bench/bare_relay.ts). */
+const FLOOR = "bare Deno relay";
+
+/**
+ * The table (pure). Anchors: the fastest of tinyproxy, microsocks and squid for each column
+ * (lowest GET p50, lowest CPU per connection, highest bulk GB/s); goals (ktctl's rows only):
+ * GET p50 <= 1.0x, CPU per connection <= 1.0x, bulk >= 1.0x the anchor's. "CPU vs floor" is each
+ * row's CPU per connection against the bare Deno relay's: what is Deno's and what is the proxy's.
+ */
+export function report(
+  figures: RowFigures[],
   o: { rounds: number; gets: number; bulkBytes: number },
 ): string {
-  const p50 = (s: Side) => median(samples.get(s)!.gets);
-  const gbps = (s: Side) => {
-    // The median round's throughput.
-    return median(samples.get(s)!.bulk.map((b) => b.bytes / 1e9 / (b.ms / 1000)));
-  };
-  const anchors = sides.filter((s) => ANCHORS.includes(s.name));
-  const getAnchor = anchors.reduce((a, b) => (p50(b) < p50(a) ? b : a));
-  const bulkAnchor = anchors.reduce((a, b) => (gbps(b) > gbps(a) ? b : a));
-  const rows: Cell[][] = sides.map((s) => {
-    const g = samples.get(s)!;
-    const getRatio = p50(s) / p50(getAnchor);
-    const bulkRatio = gbps(s) / gbps(bulkAnchor);
-    const judged = s.name === "ktctl";
+  const p50 = (f: RowFigures) => median(f.gets);
+  const gbps = (f: RowFigures) => median(f.gbps);
+  const anchors = figures.filter((f) => ANCHORS.includes(f.name));
+  const best = (key: (f: RowFigures) => number, lower: boolean) =>
+    anchors.reduce((a, b) => ((lower ? key(b) < key(a) : key(b) > key(a)) ? b : a));
+  const getAnchor = best(p50, true);
+  const cpuAnchor = best((f) => f.cpuMsPerConn, true);
+  const bulkAnchor = best(gbps, false);
+  const floor = figures.find((f) => f.name === FLOOR);
+  const verdict = (judged: boolean, ratio: number, ok: boolean) =>
+    !judged ? "-" : Number.isFinite(ratio) ? (ok ? "met" : "not met") : "n/a";
+  const rows: Cell[][] = figures.map((f) => {
+    const getRatio = p50(f) / p50(getAnchor);
+    const cpuRatio = f.cpuMsPerConn / cpuAnchor.cpuMsPerConn;
+    const bulkRatio = gbps(f) / gbps(bulkAnchor);
+    const judged = f.name === JUDGED;
     return [
-      s.name,
-      s.via,
-      fmt(p50(s), 3),
-      fmt(percentile(g.gets, 90), 3),
-      s.proc ? fmt((g.cpuTicks / hz) * 1000 / g.conns, 3) : "-",
+      f.name,
+      f.via,
+      fmt(p50(f), 3),
+      fmt(percentile(f.gets, 90), 3),
       `${fmtRatio(getRatio)} of ${getAnchor.name}`,
-      judged ? (getRatio <= 1.0 ? "met" : "not met") : "-",
-      fmt(gbps(s), 2),
+      verdict(judged, getRatio, getRatio <= 1.0),
+      Number.isFinite(f.cpuMsPerConn) ? fmt(f.cpuMsPerConn, 3) : "-",
+      Number.isFinite(f.cpuMsPerConn) ? `${fmtRatio(cpuRatio)} of ${cpuAnchor.name}` : "-",
+      verdict(judged, cpuRatio, cpuRatio <= 1.0),
+      floor && Number.isFinite(f.cpuMsPerConn)
+        ? `${fmtRatio(f.cpuMsPerConn / floor.cpuMsPerConn)} (+${
+          fmt(f.cpuMsPerConn - floor.cpuMsPerConn, 3)
+        })`
+        : "-",
+      fmt(gbps(f), 2),
       `${fmtRatio(bulkRatio)} of ${bulkAnchor.name}`,
-      judged ? (bulkRatio >= 1.0 ? "met" : "not met") : "-",
+      verdict(judged, bulkRatio, bulkRatio >= 1.0),
     ];
   });
   return [
     "",
     `New connection + small GET (${o.rounds} rounds x ${o.gets}, p50/p90 ms, proxy CPU ms per ` +
     `connection) and one ${o.bulkBytes / 1024 / 1024} MiB download per round (median GB/s), ` +
-    "same client, same loopback origin. Goals: GET p50 <= 1.0x and bulk >= 1.0x the fastest " +
-    "of tinyproxy, microsocks and squid.",
+    "same client, same loopback origin. Goals (ktctl's rows): GET p50 <= 1.0x, CPU per " +
+    "connection <= 1.0x and bulk >= 1.0x the fastest of tinyproxy, microsocks and squid. " +
+    `"CPU vs floor": against ${FLOOR} (bench/bare_relay.ts, ktctl's flags), what any Deno ` +
+    "relay pays per connection.",
     "",
     table([
       "proxy",
       "via",
       "GET p50",
       "GET p90",
-      "CPU/conn",
       "GET vs anchor",
       "GET goal <= 1.0x",
+      "CPU/conn",
+      "CPU vs anchor",
+      "CPU goal <= 1.0x",
+      "CPU vs floor",
       "bulk GB/s",
       "bulk vs anchor",
       "bulk goal >= 1.0x",

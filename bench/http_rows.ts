@@ -273,7 +273,13 @@ export async function runHttpConcurrency(
 export interface HttpBaseline {
   bulk: Record<"get" | "put", { socks: number; kubectl: number; plain: number }>;
   latency: Record<"p50" | "p95", { socks: number; kubectl: number; plain: number }>;
-  concurrency: { socks: number; kubectl: number; kubectlPeakRss: number };
+  concurrency: {
+    socks: number;
+    kubectl: number;
+    kubectlPeakRss: number;
+    /** The report's goal for peak RSS under the same load (the SOCKS rows'), if any. */
+    peakRssGoalMB?: number;
+  };
 }
 
 /**
@@ -366,15 +372,17 @@ export function httpReport(
       goal,
       verdict(k / base.concurrency.socks, k / base.concurrency.kubectl),
     ]);
+    const peak = m(c.peakRss);
+    const rssGoal = base.concurrency.peakRssGoalMB;
     rows.push([
       `${conc} via ktctl http ${s}: peak RSS, VmHWM (MB)`,
-      fmt(m(c.peakRss), 1),
+      fmt(peak, 1),
       fmt(base.concurrency.kubectlPeakRss, 1),
       "",
-      fmtRatio(m(c.peakRss) / base.concurrency.kubectlPeakRss),
+      fmtRatio(peak / base.concurrency.kubectlPeakRss),
       "",
-      "",
-      "",
+      rssGoal === undefined ? "" : `<= ${rssGoal} MB`,
+      rssGoal === undefined || !Number.isFinite(peak) ? "" : met(peak <= rssGoal),
     ]);
   }
   const medians = (xs: Record<HttpSide, number[]>, digits = 1) =>

@@ -33,6 +33,19 @@ export function msPerMiB(figures: Results["bulkCpu"]) {
   };
 }
 
+/** A goal a figure is judged against: an upper or a lower bound (a figure or a ratio). */
+export type Goal = { atMost: number } | { atLeast: number };
+
+/**
+ * Whether `value` meets `goal`: "met" or "NOT MET", and "n/a" when there is no figure to judge
+ * (the measurement did not run or failed, or its anchor is missing: a ratio of NaN).
+ */
+export function judge(value: number, goal: Goal): "met" | "NOT MET" | "n/a" {
+  if (!Number.isFinite(value)) return "n/a";
+  const ok = "atMost" in goal ? value <= goal.atMost : value >= goal.atLeast;
+  return ok ? "met" : "NOT MET";
+}
+
 export function report(env: Env, res: Results): { text: string; json: Record<string, unknown> } {
   const m = median;
   const rows: Cell[][] = [];
@@ -58,8 +71,7 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
       const vsKubectl = k / kubectl;
       const vsPlain = k / plain;
       // Two goals, each with its own verdict: one says nothing about the other.
-      const verdict = (ratio: number, goal: number) =>
-        Number.isFinite(ratio) ? met(ratio >= goal) : "n/a";
+      const verdict = (ratio: number, goal: number) => judge(ratio, { atLeast: goal });
       rows.push([
         `bulk ${dir === "get" ? "download" : "upload"} ${mb(env.cfg.bulkBytes)}, ${side} (MB/s)`,
         fmt(k, 0),
@@ -123,7 +135,7 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
       kc,
       m(res.latency.plain[p]),
       p === "p50" ? "<= kubectl" : "",
-      p === "p50" && Number.isFinite(k / kc) ? met(k <= kc) : "",
+      p === "p50" ? judge(k / kc, { atMost: 1 }) : "",
     );
   }
   // The same through ktctl with one WebSocket per connection (--portForward websocket): what the
@@ -147,7 +159,7 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
       m(res.latency.kubectl[p]),
       m(res.latency.plain[p]),
       p === "p50" ? `<= 1.3x ktctl (${fmt(insecure / verified, 2)}x)` : "",
-      p === "p50" && Number.isFinite(insecure / verified) ? met(insecure <= 1.3 * verified) : "",
+      p === "p50" ? judge(insecure / verified, { atMost: 1.3 }) : "",
     );
   }
   const failedLat = LAT_SIDES.map((s) => res.latency[s].failed.reduce((a, b) => a + b, 0));
@@ -219,7 +231,7 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
       m(c.kubectl.peakRss),
       1,
       `<= ${GOALS.peakRssMB} MB`,
-      Number.isFinite(peak) ? met(peak <= GOALS.peakRssMB) : "",
+      judge(peak, { atMost: GOALS.peakRssMB }),
     );
     return {
       connections: env.cfg.concurrency,
@@ -240,7 +252,14 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
   json.http = httpRows(env, res, rows);
 
   const i = res.idle;
-  vsKubectl(`idle ${env.cfg.idleMs / 1000} s: RSS (MB)`, m(i.ktctl.rss), m(i.kubectl.rss));
+  vsKubectl(
+    `idle ${env.cfg.idleMs / 1000} s: RSS (MB)`,
+    m(i.ktctl.rss),
+    m(i.kubectl.rss),
+    1,
+    `<= ${GOALS.idleRssMB} MB`,
+    judge(m(i.ktctl.rss), { atMost: GOALS.idleRssMB }),
+  );
   row(
     `idle ${env.cfg.idleMs / 1000} s: CPU (% of one core)`,
     fmt(m(i.ktctl.cpu), 2),
@@ -256,7 +275,14 @@ export function report(env: Env, res: Results): { text: string; json: Record<str
   };
 
   const s = res.startup;
-  vsKubectl("start-up: launch to first proxied reply (ms)", m(s.ktctl), m(s.kubectl), 0);
+  vsKubectl(
+    "start-up: launch to first proxied reply (ms)",
+    m(s.ktctl),
+    m(s.kubectl),
+    0,
+    `<= ${GOALS.startupVsKubectl.toFixed(1)}x kubectl`,
+    judge(m(s.ktctl) / m(s.kubectl), { atMost: GOALS.startupVsKubectl }),
+  );
   row("start-up: launch to banner (ms)", fmt(m(s.ktctlBanner), 0));
   json.startup = {
     unit: "ms",
@@ -336,6 +362,7 @@ export function httpRows(env: Env, res: Results, rows: Cell[][]): Record<string,
       socks: m(res.concurrency.ktctl.mbps),
       kubectl: m(res.concurrency.kubectl.mbps),
       kubectlPeakRss: m(res.concurrency.kubectl.peakRss),
+      peakRssGoalMB: GOALS.peakRssMB,
     },
   });
   rows.push(...httpRows);

@@ -41,6 +41,7 @@ import { bulkGet, bulkPut, httpGet, messageOf, socks5, withConn } from "./client
 import { clockTicks, cpuTicks, freePort, memStatus, stopAll } from "./procs.ts";
 import { denoCacheDir, startKtctl } from "./sides.ts";
 import { bundleKtctl } from "../scripts/bundle.ts";
+import { KTCTL_V8_FLAGS } from "../scripts/v8_flags.ts";
 import { parseProcTcpLine } from "../src/peer/owner_linux.ts";
 import { writeAll } from "../src/net/io.ts";
 
@@ -378,7 +379,7 @@ try {
     port: freePort(),
     home,
     denoDir: await denoCacheDir(),
-    v8Flags: "--max-semi-space-size=8",
+    v8Flags: KTCTL_V8_FLAGS.join(","),
   });
   const pid = ktctl.proc.pid;
   // kwok serves a new pod's port-forwards some seconds after it is Ready: wait for each Service.

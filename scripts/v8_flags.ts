@@ -4,12 +4,21 @@
  * and the test helper that launch ktctl, and, spelled out, to the `ktctl` task in deno.json
  * (tests/unit/v8_flags_test.ts keeps that in step).
  *
- * `--max-semi-space-size=8` (MB; V8's default grows the young generation to 16 MB per semi-space
+ * `--max-semi-space-size=4` (MB; V8's default grows the young generation to 16 MB per semi-space
  * under a high allocation rate): under 200 downloads at once the young generation is most of what
- * ktctl's heap grows by. `deno task bench --bundle --runs 3`, back to back, at 574770f (after the
- * download path stopped allocating a buffer per message): peak RSS 136.1-137.4 MB against
- * 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms, upload 1.45 / 1.56,
- * 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
+ * ktctl's heap grows by. 8 until the session's read limit went from 8 to 2 MiB: with it, 4
+ * against 8 (bundle, 200 x 4 MiB at once, alternating, on the shared cluster with 2,400
+ * services, load 8-14): peak 130.3-132.2 MB against 137.5-143.2 (downloads) and 123.9 against
+ * 133.5 (uploads), CPU per MiB 2.55-3.48 against 2.63-2.94 (medians 3.05 / 2.92; on a quiet
+ * machine 2.37 against 2.32, i.e. ~2 % more under 200 downloads at once), three times the
+ * scavenges (120 against 48 per 800 MiB, ~1 ms each), and ~10 MB less RSS idle after
+ * start-up with 2,400 services (with the fixture's 9, idle RSS unchanged: 86.3-86.7 MB against
+ * 85.1-86.1). `=6` behaved as `=8` (48 scavenges, same peak).
+ *
+ * Earlier, with `=8` against none: `deno task bench --bundle --runs 3`, back to back, at
+ * 574770f (after the download path stopped allocating a buffer per message): peak RSS
+ * 136.1-137.4 MB against 150.7-155.6 without; CPU per MiB no worse (download 2.19 / 2.38 ms,
+ * upload 1.45 / 1.56, 200 at once 2.36 / 2.41), new connections p50 1.79 / 1.81 ms.
  *
  * `--gc-memory-reducer-start-delay-ms=2000` (V8's default: 30,000): V8's memory reducer (the
  * full GC that gives the heap's free pages back once the program goes quiet) is not armed until
@@ -34,7 +43,7 @@
  * @module
  */
 export const KTCTL_V8_FLAGS: readonly string[] = [
-  "--max-semi-space-size=8",
+  "--max-semi-space-size=4",
   "--gc-memory-reducer-start-delay-ms=2000",
 ];
 

@@ -118,6 +118,8 @@ export function logTunnel(
     ? upstream.takeUnlogged()
     : { sent: stats.sent, received: stats.received };
   const end = describeEnd(stats, bytes.received, s.activity?.stopping === true);
+  // A normal end is a DBG line only: without `-d`, the line is not even built (per connection).
+  if (!end.failed && !log.isEnabledFor("debug")) return;
   const where = fields.via === upstream.description
     ? fields.via
     : `${fields.via} (${upstream.description})`;

@@ -20,7 +20,7 @@
 
 /**
  * Blocks of one size, kept for reuse up to `keep` of them; beyond that the GC takes them. The
- * cap is well above what the session limits let be queued at once (8 MiB per session, plus a
+ * cap is well above what the session limits let be queued at once (2 MiB per session, plus a
  * block or two per stream), so a busy ktctl does not drop blocks only to allocate them again.
  */
 export class BlockPool {
