@@ -46,6 +46,7 @@ export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
  */
 export async function bundleKtctl(output: string, dir = REPO_ROOT): Promise<string[]> {
   const folder = dirname(resolve(output));
+  await Deno.mkdir(folder, { recursive: true });
   const outdir = await Deno.makeTempDir({ dir: folder, prefix: ".ktctl-bundle-" });
   try {
     const result = await new Deno.Command(Deno.execPath(), {
