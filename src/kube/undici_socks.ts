@@ -11,18 +11,8 @@
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import {
-  type ParseResult,
-  parseSocks4Reply,
-  parseSocks5CredentialsReply,
-  parseSocks5Method,
-  parseSocks5Reply,
-  socks4Connect,
-  SOCKS5_REPLIES,
-  socks5Connect,
-  socks5Credentials,
-  socks5Greeting,
-} from "../net/proxy_handshake.ts";
+import type { ParseResult } from "../net/proxy_handshake.ts";
+import { socksSteps } from "../net/proxy_dial.ts";
 import type { ProxyEndpoint } from "../net/proxy_config.ts";
 
 /** What undici hands a custom connector (the fields used here). */
@@ -89,28 +79,13 @@ export async function socksHandshake(
   port: number,
 ): Promise<void> {
   const reader = new StepReader(socket);
+  const io = {
+    write: (bytes: Uint8Array) =>
+      new Promise<void>((resolve) => socket.write(bytes, () => resolve())),
+    until: reader.until.bind(reader),
+  };
   try {
-    if (proxy.protocol === "socks4") {
-      socket.write(socks4Connect(host, port, proxy.username ?? ""));
-      const r = await reader.until(parseSocks4Reply, () => 8);
-      if (!r.granted) throw new Error(`the SOCKS4 proxy refused (code ${r.code})`);
-      return;
-    }
-    const withCredentials = proxy.username !== undefined;
-    socket.write(socks5Greeting(withCredentials));
-    const method = await reader.until(parseSocks5Method, () => 2);
-    if (method === 2 && withCredentials) {
-      socket.write(socks5Credentials(proxy.username!, proxy.password ?? ""));
-      const ok = await reader.until(parseSocks5CredentialsReply, () => 2);
-      if (!ok) throw new Error("the SOCKS5 proxy refused the user name and password");
-    } else if (method !== 0) {
-      throw new Error("the SOCKS5 proxy accepts none of the offered authentication methods");
-    }
-    socket.write(socks5Connect(host, port));
-    const { reply } = await reader.until(parseSocks5Reply, (v) => v.length);
-    if (reply !== 0) {
-      throw new Error(`the SOCKS5 proxy answered: ${SOCKS5_REPLIES[reply] ?? `code ${reply}`}`);
-    }
+    await socksSteps(io, proxy, host, port, `the SOCKS proxy ${proxy.host}:${proxy.port}`);
   } finally {
     reader.release();
   }

@@ -87,9 +87,14 @@ export async function dialThroughProxy(
         case "http":
           return await httpConnect(conn, reader, proxy, host, port, step, wording);
         case "socks5":
-          return await socks5(conn, reader, proxy, host, port, step);
-        case "socks4":
-          return await socks4(conn, reader, proxy, host, port, step);
+        case "socks4": {
+          const io = {
+            write: (b: Uint8Array) => writeAll(conn, b),
+            until: reader.until.bind(reader),
+          };
+          await socksSteps(io, proxy, host, port, step);
+          return reader.rest();
+        }
       }
     }, { onTimeout: () => closeQuietly(conn) });
     return { conn, early };
@@ -179,20 +184,40 @@ export function connectMessage(
     }): give them as ${credentialsHint}`;
 }
 
-async function socks5(
-  conn: Deno.Conn,
-  reader: HandshakeReader,
+/**
+ * One side of a proxy handshake: bytes out, and parsers fed with the bytes that come in. The
+ * proxy upstream drives it over a Deno connection (below); the API path's undici connector over a
+ * node:net socket (kube/undici_socks.ts). The steps themselves are written once, here.
+ */
+export interface HandshakeIO {
+  write(bytes: Uint8Array): Promise<void>;
+  until<T>(parse: (b: Uint8Array) => ParseResult<T>, used: (value: T) => number): Promise<T>;
+}
+
+/**
+ * The SOCKS5 (greeting, optional user/password, CONNECT) or SOCKS4a exchange for `host:port`;
+ * a refusal is a DialError whose kind follows the proxy's reply and whose message starts with
+ * `step`.
+ */
+export async function socksSteps(
+  io: HandshakeIO,
   proxy: ProxyEndpoint,
   host: string,
   port: number,
   step: string,
-): Promise<Uint8Array> {
+): Promise<void> {
+  if (proxy.protocol === "socks4") {
+    await io.write(socks4Connect(host, port, proxy.username ?? ""));
+    const r = await io.until(parseSocks4Reply, () => 8);
+    if (!r.granted) throw new DialError("unreachable", `${step}: refused (code ${r.code})`);
+    return;
+  }
   const withCredentials = proxy.username !== undefined;
-  await writeAll(conn, socks5Greeting(withCredentials));
-  const method = await reader.until(parseSocks5Method, () => 2);
+  await io.write(socks5Greeting(withCredentials));
+  const method = await io.until(parseSocks5Method, () => 2);
   if (method === 2 && withCredentials) {
-    await writeAll(conn, socks5Credentials(proxy.username!, proxy.password ?? ""));
-    const ok = await reader.until(parseSocks5CredentialsReply, () => 2);
+    await io.write(socks5Credentials(proxy.username!, proxy.password ?? ""));
+    const ok = await io.until(parseSocks5CredentialsReply, () => 2);
     if (!ok) throw new DialError("forbidden", `${step}: the proxy refused the credentials`);
   } else if (method !== 0) {
     throw new DialError(
@@ -204,8 +229,8 @@ async function socks5(
         : `${step}: the proxy chose an unknown method ${method}`,
     );
   }
-  await writeAll(conn, socks5Connect(host, port));
-  const { reply } = await reader.until(parseSocks5Reply, (v) => v.length);
+  await io.write(socks5Connect(host, port));
+  const { reply } = await io.until(parseSocks5Reply, (v) => v.length);
   if (reply !== 0) {
     const kind: DialFailure = reply === 5
       ? "refused"
@@ -216,19 +241,4 @@ async function socks5(
       : "unreachable";
     throw new DialError(kind, `${step}: ${SOCKS5_REPLIES[reply] ?? `reply ${reply}`}`);
   }
-  return reader.rest();
-}
-
-async function socks4(
-  conn: Deno.Conn,
-  reader: HandshakeReader,
-  proxy: ProxyEndpoint,
-  host: string,
-  port: number,
-  step: string,
-): Promise<Uint8Array> {
-  await writeAll(conn, socks4Connect(host, port, proxy.username ?? ""));
-  const r = await reader.until(parseSocks4Reply, () => 8);
-  if (!r.granted) throw new DialError("unreachable", `${step}: refused (code ${r.code})`);
-  return reader.rest();
 }
