@@ -11,7 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import { hostPort } from "../net/client_address.ts";
 import { pipe } from "../net/pipe.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
-import type { AdmissionCheck } from "../front/dialer.ts";
+import type { Admission, AdmissionCheck } from "../front/dialer.ts";
 import { AcceptLoop, DEFAULT_MAX_CONNECTIONS, listenTcp } from "../net/tcp_listen.ts";
 import { LogLimit, moreSince } from "../front/log_limit.ts";
 import type { Activity, ProgramInfo } from "../front/activity.ts";
@@ -148,12 +148,19 @@ export class ForwardListener {
       opts.activity?.failed({ id, client, program, destination, kind, sentence });
     };
     if (opts.admit) {
-      const verdict = await opts.admit(conn.localAddr as Deno.NetAddr, remote).catch((e) => ({
+      const verdict = await opts.admit(conn.localAddr as Deno.NetAddr, remote).catch((
+        e,
+      ): Admission => ({
         allowed: false,
         detail: `the peer's owner could not be checked: ${(e as Error).message}`,
-        program: undefined,
       }));
       program = verdict.program ?? null;
+      // A name still being looked up is filled in when found; the connection goes on meanwhile.
+      verdict.naming?.then((named) => {
+        if (!named) return;
+        program = named;
+        opts.activity?.named(id, named);
+      });
       if (!verdict.allowed) {
         log.warn("Refused {client} on {label}: {detail} (--allowOtherUsers serves every user)", {
           client,

@@ -151,6 +151,8 @@ interface Live {
 export class Activity {
   readonly #opts: ActivityOptions;
   #live = new Map<CountedUpstream, Live>();
+  /** The same records by connection id, for a program named late (`named`). */
+  #byId = new Map<number, Live["record"]>();
   #untracked = 0;
   #failures: FailureRecord[] = [];
   #minutes: MinuteRecord[] = [];
@@ -190,16 +192,28 @@ export class Activity {
     this.#minute().connections++;
     this.#total.connections++;
     if (this.#live.size < this.#opts.maxTracked) {
-      this.#live.set(counted, {
-        record: { ...info, startedAt: this.#opts.now() },
-        upstream: counted,
+      const record = { ...info, startedAt: this.#opts.now() };
+      this.#live.set(counted, { record, upstream: counted });
+      this.#byId.set(info.id, record);
+      upstream.closed.finally(() => {
+        this.#live.delete(counted);
+        this.#byId.delete(info.id);
       });
-      upstream.closed.finally(() => this.#live.delete(counted));
     } else {
       this.#untracked++;
       upstream.closed.finally(() => this.#untracked--);
     }
     return counted;
+  }
+
+  /**
+   * A connection's client program, named after the connection was registered (the lookup runs
+   * beside the connection, verdict.ts): shown on its row and on its failures from now on.
+   */
+  named(id: number, program: ProgramInfo): void {
+    const record = this.#byId.get(id);
+    if (record) record.program = program;
+    for (const f of this.#failures) if (f.id === id) f.program = program;
   }
 
   /** Records a failed connection. */

@@ -150,7 +150,17 @@ export class ProxyListener {
       this.#refused(id, formatAddr(remote), verdict.detail);
       return;
     }
-    // The program is named in the connection's one log line (session.ts), not in a line here.
+    // The program is named in the connection's one log line (session.ts), not in a line here;
+    // a name still being looked up is filled in when found, and the connection goes on meanwhile.
+    const named: { program: Session["program"]; session?: Session } = {
+      program: verdict.program ?? null,
+    };
+    verdict.naming?.then((program) => {
+      if (!program) return;
+      named.program = program;
+      if (named.session) named.session.program = program;
+      opts.activity?.named(id, program);
+    });
     const reader = new BufferedReader(conn, 1024);
     // One deadline from here to the end of the handshake: the first byte, then SOCKS's request
     // (session.endHandshake). A timer per connection costs tens of microseconds.
@@ -159,12 +169,12 @@ export class ProxyListener {
     const first = await reader.fill(1).catch(() => undefined);
     if (first !== true) return endHandshake();
     const protocol = sniff(reader.bytes[0]);
-    const session: Session = {
+    const session: Session = named.session = {
       id,
       conn,
       client: formatAddr(remote),
       reader,
-      program: verdict.program ?? null,
+      program: named.program,
       dialer: opts.dialer,
       pages: opts.pages,
       timeouts: this.#timeouts,

@@ -34,7 +34,10 @@ export interface Session {
   client: string;
   /** Bytes read from the client and not yet used (the first one decided the protocol). */
   reader: BufferedReader;
-  /** The client program, where admission's peer-owner lookup found it; null when not known. */
+  /**
+   * The client program, where admission's peer-owner lookup found it; null when not known (yet:
+   * a lookup still running fills it in when it ends, listener.ts).
+   */
   program: ProgramInfo | null;
   dialer: Dialer;
   pages: LocalPages;

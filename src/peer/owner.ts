@@ -54,13 +54,16 @@ export function peerOwnerCheck(opts: PeerCheckOptions = {}): AdmissionCheck {
   );
 }
 
+/** Names the program holding a socket; undefined when no name is wanted now. */
+type ProgramNaming = (inode: number, uid: number) => Promise<Program | undefined> | undefined;
+
 /** `programOfSocket`, or nothing when naming is off (always, or for now). */
 function programNaming(
   wanted: PeerCheckOptions["nameProgram"],
-): ((inode: number, uid: number) => Promise<Program | undefined>) | undefined {
+): ProgramNaming | undefined {
   if (wanted === false) return undefined;
   if (wanted === undefined || wanted === true) return programOfSocket;
-  return (inode, uid) => wanted() ? programOfSocket(inode, uid) : Promise.resolve(undefined);
+  return (inode, uid) => wanted() ? programOfSocket(inode, uid) : undefined;
 }
 
 /**
@@ -82,12 +85,13 @@ function linuxLookup(): { lookup: OwnerLookup; close?(): void } {
 
 /**
  * Compares the owning uid that `lookup` finds with this process's. For an admitted connection
- * whose lookup gave a socket inode but no program, `programOf` names the program (Linux).
+ * whose lookup gave a socket inode but no program, `programOf` names the program (Linux), in the
+ * verdict's `naming`, which the admission does not wait for.
  */
 export function uidCheck(
   lookup: OwnerLookup,
   own: number = Deno.uid() ?? -1,
-  programOf?: (inode: number, uid: number) => Promise<Program | undefined>,
+  programOf?: ProgramNaming,
 ): AdmissionCheck {
   return async (local, remote) => {
     const owner = await lookup(local, remote);
@@ -95,13 +99,20 @@ export function uidCheck(
     if (owner.uid !== own) {
       return { allowed: false, detail: `its program runs as uid ${owner.uid}, not as this user` };
     }
-    const program = owner.program ??
-      (programOf && owner.inode
-        // Naming the program is for the log and the live view: it never decides admission.
-        ? await programOf(owner.inode, owner.uid).catch(() => undefined)
-        : undefined);
-    if (!program) return { allowed: true, detail: `uid ${owner.uid}` };
-    return { allowed: true, detail: `uid ${owner.uid}, ${program.name} (${program.pid})`, program };
+    const program = owner.program;
+    if (program) {
+      return {
+        allowed: true,
+        detail: `uid ${owner.uid}, ${program.name} (${program.pid})`,
+        program,
+      };
+    }
+    // Naming the program is for the log and the live view: it never decides admission, and the
+    // connection does not wait for it.
+    const naming = owner.inode
+      ? programOf?.(owner.inode, owner.uid)?.catch(() => undefined)
+      : undefined;
+    return { allowed: true, detail: `uid ${owner.uid}`, ...(naming ? { naming } : {}) };
   };
 }
 

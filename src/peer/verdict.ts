@@ -12,6 +12,12 @@ export interface Admission {
   detail: string;
   /** The client program, where the peer-owner lookup found it (for the live view and the log). */
   program?: { name: string; pid: number };
+  /**
+   * The client program, still being looked up (Linux: a search of `/proc/PID/fd` that can take
+   * up to its work budget on a machine with many open sockets). The connection is served
+   * meanwhile: a name is for the log and the live view, never a reason to make a client wait.
+   */
+  naming?: Promise<{ name: string; pid: number } | undefined>;
 }
 
 /** Decides a connection's admission; `close` releases what it holds, when the listener closes. */

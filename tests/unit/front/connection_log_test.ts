@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { ProxyListener } from "../../../src/front/listener.ts";
 import { Activity } from "../../../src/front/activity.ts";
-import type { Dialer } from "../../../src/front/dialer.ts";
+import type { AdmissionCheck, Dialer } from "../../../src/front/dialer.ts";
 import { TcpUpstream } from "../../../src/route/direct.ts";
 import { DialError } from "../../../src/net/upstream.ts";
 import { closeQuietly, writeAll } from "../../../src/net/io.ts";
@@ -38,7 +38,7 @@ async function withLog(body: (lines: string[]) => Promise<void>): Promise<void> 
   }
 }
 
-function setup() {
+function setup(admit?: AdmissionCheck) {
   const origin = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response("hello from the origin\n"),
@@ -58,8 +58,8 @@ function setup() {
     dialer,
     activity,
     pages: { pac: () => "", about: () => "" },
-    admit: () =>
-      Promise.resolve({ allowed: true, detail: "", program: { name: "curl", pid: 4242 } }),
+    admit: admit ??
+      (() => Promise.resolve({ allowed: true, detail: "", program: { name: "curl", pid: 4242 } })),
   });
   return {
     port: listener.addr.port,
@@ -175,6 +175,50 @@ Deno.test("activity: a connection is listed while open, with its bytes, and leav
       assert.equal(c.via, "service demo/web:80 → pod demo/web-0:8080");
       assert.equal(c.program?.name, "curl");
       assert.ok(c.sentBytes > 0);
+      closeQuietly(conn);
+      await waitFor(() => f.activity.snapshot().open === 0, 5000, "the connection to leave");
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+Deno.test("connection log: a connection is served while its program is still being named; its row and failure get the name when found", async () => {
+  await withLog(async () => {
+    let name!: (p: { name: string; pid: number } | undefined) => void;
+    const naming = new Promise<{ name: string; pid: number } | undefined>((r) => name = r);
+    const f = setup(() => Promise.resolve({ allowed: true, detail: "uid 1000", naming }));
+    try {
+      // Served in full before the lookup ends: the name is never waited for.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: f.port });
+      await writeAll(conn, enc("CONNECT web.demo:80 HTTP/1.1\r\nHost: web.demo:80\r\n\r\n"));
+      const buf = new Uint8Array(4096);
+      await conn.read(buf);
+      await writeAll(conn, enc("GET / HTTP/1.1\r\nHost: web.demo\r\n\r\n"));
+      await conn.read(buf);
+      await waitFor(
+        () => (f.activity.snapshot().connections[0]?.receivedBytes ?? 0) > 0,
+        5000,
+        "bytes",
+      );
+      assert.equal(f.activity.snapshot().connections[0].program, null);
+      // A failure of the same client program, also before its name is known.
+      assert.match(
+        await exchange(
+          f.port,
+          "GET http://web.demo:81/ HTTP/1.1\r\nHost: web.demo:81\r\nConnection: close\r\n\r\n",
+        ),
+        /^HTTP\/1\.1 50\d/,
+      );
+      await waitFor(() => f.activity.snapshot().failures.length === 1, 5000, "the failure");
+      assert.equal(f.activity.snapshot().failures[0].program, null);
+      name({ name: "psql", pid: 77 });
+      await waitFor(
+        () => f.activity.snapshot().connections[0]?.program?.name === "psql",
+        5000,
+        "the row's name",
+      );
+      assert.deepEqual(f.activity.snapshot().failures[0].program, { name: "psql", pid: 77 });
       closeQuietly(conn);
       await waitFor(() => f.activity.snapshot().open === 0, 5000, "the connection to leave");
     } finally {

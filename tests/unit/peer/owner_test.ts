@@ -234,7 +234,10 @@ async function verdictFor(
       conn.localAddr as Deno.NetAddr,
       conn.remoteAddr as Deno.NetAddr,
     );
-    return { verdict, uid };
+    // The program as the verdict gives it, or as its lookup (still running) finds it: while the
+    // client still holds its socket.
+    const program = verdict.program ?? await verdict.naming;
+    return { verdict, uid, program };
   } finally {
     await client.done();
   }
@@ -250,12 +253,14 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   async fn() {
     for (const host of ["127.0.0.1", "::1"]) {
-      const { verdict, uid } = await verdictFor(host, ownClient(host));
+      const { verdict, uid, program } = await verdictFor(host, ownClient(host));
       assert.equal(uid, Deno.uid(), host);
       assert.equal(verdict.allowed, true, host);
-      // The client is this test process: its program is found by its socket's inode.
-      assert.equal(verdict.program?.pid, Deno.pid, host);
-      assert.match(verdict.detail, new RegExp(`^uid ${Deno.uid()}, .+ \\(${Deno.pid}\\)$`), host);
+      assert.equal(verdict.detail, `uid ${Deno.uid()}`, host);
+      // The client is this test process: its program is found by its socket's inode, beside the
+      // admission (which does not wait for it).
+      assert.equal(verdict.program, undefined, host);
+      assert.equal(program?.pid, Deno.pid, host);
     }
   },
 });
@@ -274,7 +279,7 @@ Deno.test({
       wanted = true;
       const on = await verdictFor("127.0.0.1", ownClient("127.0.0.1"), check);
       assert.equal(on.verdict.allowed, true);
-      assert.equal(on.verdict.program?.pid, Deno.pid);
+      assert.equal(on.program?.pid, Deno.pid);
       assert.equal(asked, 2, "asked once per admitted connection");
     } finally {
       check.close?.();
@@ -356,7 +361,7 @@ Deno.test({
   async fn() {
     for (const linux of ["netlink", "proc"] as const) {
       let pid = 0;
-      const { verdict } = await verdictFor("127.0.0.1", (port) => {
+      const { verdict, program } = await verdictFor("127.0.0.1", (port) => {
         const child = new Deno.Command("bash", {
           args: ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}; read -t 30 <&3`],
           stdin: "null",
@@ -371,7 +376,7 @@ Deno.test({
         });
       }, peerOwnerCheck({ linux }));
       assert.equal(verdict.allowed, true, linux);
-      assert.deepEqual(verdict.program, { name: "bash", pid }, linux);
+      assert.deepEqual(program, { name: "bash", pid }, linux);
     }
   },
 });
@@ -401,4 +406,28 @@ Deno.test({
       for (const c of [...clients, ...conns]) c.close();
     }
   },
+});
+
+Deno.test("peer_owner: the admission does not wait for the program's name, which follows in `naming`", async () => {
+  let name!: (p: { name: string; pid: number } | undefined) => void;
+  const check = uidCheck(
+    () => Promise.resolve({ uid: 1000, inode: 4242 }),
+    1000,
+    () => new Promise((resolve) => name = resolve),
+  );
+  const local = { transport: "tcp", hostname: "127.0.0.1", port: 2223 } as const;
+  const remote = { transport: "tcp", hostname: "127.0.0.1", port: 40000 } as const;
+  const verdict = await check(local, remote);
+  assert.equal(verdict.allowed, true);
+  assert.equal(verdict.program, undefined);
+  assert.ok(verdict.naming, "the name is still being looked up");
+  name({ name: "psql", pid: 77 });
+  assert.deepEqual(await verdict.naming, { name: "psql", pid: 77 });
+  // No name wanted now: no lookup at all.
+  const quiet = await uidCheck(
+    () => Promise.resolve({ uid: 1000, inode: 4242 }),
+    1000,
+    () => undefined,
+  )(local, remote);
+  assert.deepEqual(quiet, { allowed: true, detail: "uid 1000" });
 });
