@@ -299,14 +299,31 @@ Deno.test("the services are listed without waiting for the pod sample", async ()
   );
   const api = await apiFor(fake);
   const events: string[] = [];
-  // The sample answers slowly; the services' list must be asked for before it is in.
+  // The sample is held until the services' list is in: a view that waited for the sample before
+  // asking for the services would never get it (and fails at the deadline).
+  let servicesIn!: () => void;
+  const servicesAnswered = new Promise<void>((resolve) => servicesIn = resolve);
   const original = api.getProtobufOrJson.bind(api);
   api.getProtobufOrJson = async (path: string, signal?: AbortSignal) => {
     const what = path.startsWith("/api/v1/pods") ? "sample" : path.split("?")[0];
     events.push(`${what} asked`);
-    if (what === "sample") await new Promise((r) => setTimeout(r, 200));
+    if (what === "sample") {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the services' list never came while the sample was held`)),
+          10_000,
+        );
+      });
+      try {
+        await Promise.race([servicesAnswered, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     const answer = await original(path, signal);
     events.push(`${what} answered`);
+    if (what === "/api/v1/services") servicesIn();
     return answer;
   };
   const view = await ClusterView.start(api, new ClusterIndex(), { namespace: "demo" });
