@@ -10,27 +10,9 @@ import { forwardStatuses } from "../../../src/forward/start.ts";
 import { Activity } from "../../../src/front/activity.ts";
 import { DialError } from "../../../src/net/upstream.ts";
 import { TcpUpstream } from "../../../src/route/direct.ts";
-import { closeQuietly, writeAll } from "../../../src/net/io.ts";
+import { writeAll } from "../../../src/net/io.ts";
 import { waitFor } from "../../helpers/wait.ts";
-
-/** An echo server on loopback: stands in for the pod's port. */
-function echoServer(): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const conn of listener) {
-      (async () => {
-        const buf = new Uint8Array(4096);
-        try {
-          for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-            await writeAll(conn, buf.subarray(0, n));
-          }
-        } catch { /* the client went */ }
-        closeQuietly(conn);
-      })();
-    }
-  })().catch(() => {});
-  return { port: (listener.addr as Deno.NetAddr).port, close: () => closeQuietly(listener) };
-}
+import { echoServer } from "../../helpers/echo_server.ts";
 
 async function readN(conn: Deno.Conn, n: number): Promise<string> {
   const out = new Uint8Array(n);

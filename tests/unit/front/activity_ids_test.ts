@@ -12,26 +12,9 @@ import type { Dialer } from "../../../src/front/dialer.ts";
 import { TcpUpstream } from "../../../src/route/direct.ts";
 import { closeQuietly, writeAll } from "../../../src/net/io.ts";
 import { waitFor } from "../../helpers/wait.ts";
+import { echoServer } from "../../helpers/echo_server.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
-
-function echoServer(): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const conn of listener) {
-      (async () => {
-        const buf = new Uint8Array(4096);
-        try {
-          for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-            await writeAll(conn, buf.subarray(0, n));
-          }
-        } catch { /* the client went */ }
-        closeQuietly(conn);
-      })();
-    }
-  })().catch(() => {});
-  return { port: (listener.addr as Deno.NetAddr).port, close: () => closeQuietly(listener) };
-}
 
 /** Reads until `text` has arrived (or the connection ends). */
 async function readUntil(conn: Deno.Conn, text: string): Promise<string> {

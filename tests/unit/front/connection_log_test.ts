@@ -88,6 +88,25 @@ async function exchange(port: number, request: string): Promise<string> {
   }
 }
 
+/**
+ * A CONNECT tunnel to web.demo:80 with one GET through it, open, once the registry has counted
+ * bytes received on it.
+ */
+async function tunnelWithBytes(f: ReturnType<typeof setup>): Promise<Deno.Conn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: f.port });
+  await writeAll(conn, enc("CONNECT web.demo:80 HTTP/1.1\r\nHost: web.demo:80\r\n\r\n"));
+  const buf = new Uint8Array(4096);
+  await conn.read(buf);
+  await writeAll(conn, enc("GET / HTTP/1.1\r\nHost: web.demo\r\n\r\n"));
+  await conn.read(buf);
+  await waitFor(
+    () => (f.activity.snapshot().connections[0]?.receivedBytes ?? 0) > 0,
+    5000,
+    "bytes",
+  );
+  return conn;
+}
+
 Deno.test("connection log: an absolute-form GET counts its head as sent; a normal end is one DBG line", async () => {
   await withLog(async (lines) => {
     const f = setup();
@@ -159,17 +178,7 @@ Deno.test("activity: a connection is listed while open, with its bytes, and leav
   await withLog(async () => {
     const f = setup();
     try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: f.port });
-      await writeAll(conn, enc("CONNECT web.demo:80 HTTP/1.1\r\nHost: web.demo:80\r\n\r\n"));
-      const buf = new Uint8Array(4096);
-      await conn.read(buf);
-      await writeAll(conn, enc("GET / HTTP/1.1\r\nHost: web.demo\r\n\r\n"));
-      await conn.read(buf);
-      await waitFor(
-        () => (f.activity.snapshot().connections[0]?.receivedBytes ?? 0) > 0,
-        5000,
-        "bytes",
-      );
+      const conn = await tunnelWithBytes(f);
       const c = f.activity.snapshot().connections[0];
       assert.equal(c.destination, "web.demo:80");
       assert.equal(c.via, "service demo/web:80 → pod demo/web-0:8080");
@@ -190,17 +199,7 @@ Deno.test("connection log: a connection is served while its program is still bei
     const f = setup(() => Promise.resolve({ allowed: true, detail: "uid 1000", naming }));
     try {
       // Served in full before the lookup ends: the name is never waited for.
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: f.port });
-      await writeAll(conn, enc("CONNECT web.demo:80 HTTP/1.1\r\nHost: web.demo:80\r\n\r\n"));
-      const buf = new Uint8Array(4096);
-      await conn.read(buf);
-      await writeAll(conn, enc("GET / HTTP/1.1\r\nHost: web.demo\r\n\r\n"));
-      await conn.read(buf);
-      await waitFor(
-        () => (f.activity.snapshot().connections[0]?.receivedBytes ?? 0) > 0,
-        5000,
-        "bytes",
-      );
+      const conn = await tunnelWithBytes(f);
       assert.equal(f.activity.snapshot().connections[0].program, null);
       // A failure of the same client program, also before its name is known.
       assert.match(
