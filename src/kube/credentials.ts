@@ -23,8 +23,6 @@
  * Basic on port-forwards).
  * @module
  */
-import { Buffer } from "node:buffer";
-import { readFileSync } from "node:fs";
 import type { ServerTransport } from "../net/server_dial.ts";
 import type { ClusterEntry, UserEntry } from "./kubeconfig_model.ts";
 import {
@@ -70,11 +68,24 @@ export interface ResolvedCredentials {
   connection: ConnectionCredentials;
 }
 
-/** A file's bytes, else base64 data, else nothing (client-node's `bufferFromFileOrString`). */
-function fileOrData(file: string | undefined, data: string | undefined): Buffer | undefined {
-  if (file) return readFileSync(file);
-  if (data) return Buffer.from(data, "base64");
+/**
+ * A file's text, else base64 data decoded, else nothing (client-node's `bufferFromFileOrString`;
+ * certificates and keys are PEM text, which every TLS engine here takes as a string). Base64 is
+ * read as leniently as node:buffer read it: either alphabet, characters outside it skipped, the
+ * first `=` its end.
+ */
+function fileOrData(file: string | undefined, data: string | undefined): string | undefined {
+  if (file) return Deno.readTextFileSync(file);
+  if (data) return new TextDecoder().decode(decodeBase64Loosely(data));
   return undefined;
+}
+
+export function decodeBase64Loosely(data: string): Uint8Array {
+  const padding = data.indexOf("=");
+  let text = (padding === -1 ? data : data.slice(0, padding)).replace(/[^A-Za-z0-9+/_-]/g, "")
+    .replace(/-/g, "+").replace(/_/g, "/");
+  if (text.length % 4 === 1) text = text.slice(0, -1); // a lone last character carries no byte
+  return Uint8Array.fromBase64(text);
 }
 
 /** The credentials of one cluster and user (the kubeconfig's picked context). */
@@ -218,7 +229,7 @@ function pem(v: unknown): string | undefined {
 function headersOf(o: NodeTlsOptions): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-  if (o.auth) headers["Authorization"] = `Basic ${Buffer.from(o.auth, "utf8").toString("base64")}`;
+  if (o.auth) headers["Authorization"] = `Basic ${new TextEncoder().encode(o.auth).toBase64()}`;
   return headers;
 }
 

@@ -7,8 +7,7 @@
  * start (docs/performance-startup.md); client-node is loaded only for `auth-provider` users.
  * @module
  */
-import { delimiter, dirname, join } from "node:path";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { path } from "../os/path.ts";
 import { UserError } from "../errors.ts";
 import { defaultLifecycleOptions, type LifecycleOptions } from "./credential_source.ts";
 import { KubeCredentials } from "./credentials.ts";
@@ -38,14 +37,14 @@ export function kubeconfigFiles(opts: KubeconfigOptions): string[] {
   const env = opts.env ?? ((n: string) => Deno.env.get(n));
   if (opts.kubeconfig) return [opts.kubeconfig];
   const fromEnv = env("KUBECONFIG");
-  if (fromEnv) return fromEnv.split(delimiter).filter((p) => p.length > 0);
+  if (fromEnv) return fromEnv.split(path.delimiter).filter((p) => p.length > 0);
   const home = findHomeDir(env);
-  return home ? [join(home, ".kube", "config")] : [];
+  return home ? [path.join(home, ".kube", "config")] : [];
 }
 
 export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
   const files = kubeconfigFiles(opts);
-  const existing = files.filter((f) => existsSync(f));
+  const existing = files.filter(exists);
   if (opts.kubeconfig && existing.length === 0) {
     throw new UserError(`kubeconfig ${opts.kubeconfig} does not exist (check -c/--kubeconfig)`);
   }
@@ -58,11 +57,11 @@ export function loadKubeconfig(opts: KubeconfigOptions): KubeTarget {
   const parsed = existing.map((file) => {
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = Deno.readTextFileSync(file);
     } catch (e) {
       throw new UserError(`cannot read kubeconfig ${file}: ${(e as Error).message}`);
     }
-    return parseKubeconfig(text, file, dirname(file));
+    return parseKubeconfig(text, file, path.dirname(file));
   });
   const selected = selectContext(mergeKubeconfigs(parsed), opts.context, existing.join(", "));
   const server = selected.cluster.server.replace(/\/+$/, "");
@@ -91,28 +90,51 @@ export function findHomeDir(
   env: (name: string) => string | undefined = (n) => Deno.env.get(n),
   platform: string = Deno.build.os,
 ): string | null {
-  const usable = (dir: string, mode = constants.F_OK) => {
-    try {
-      accessSync(dir, mode);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const usable = (dir: string, mode = F_OK) => accessible(dir, mode);
   if (platform !== "windows") {
     const home = env("HOME");
     return home && usable(home) ? home : null;
   }
   const drive = env("HOMEDRIVE") && env("HOMEPATH")
-    ? join(env("HOMEDRIVE")!, env("HOMEPATH")!)
+    ? path.join(env("HOMEDRIVE")!, env("HOMEPATH")!)
     : "";
   const home = env("HOME") ?? "";
   const profile = env("USERPROFILE") ?? "";
   const unique = (list: string[]) => list.filter((d, i) => d && list.indexOf(d) === i);
   const homeFirst = unique([home, drive, profile]);
   const profileFirst = unique([home, profile, drive]);
-  return homeFirst.find((d) => usable(join(d, ".kube", "config"))) ??
-    profileFirst.find((d) => usable(d, constants.W_OK)) ??
+  return homeFirst.find((d) => usable(path.join(d, ".kube", "config"))) ??
+    profileFirst.find((d) => usable(d, W_OK)) ??
     profileFirst.find((d) => usable(d)) ??
     profileFirst[0] ?? null;
+}
+
+/** Whether `file` exists (following links), as node:fs's `existsSync`. */
+function exists(file: string): boolean {
+  try {
+    Deno.statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const F_OK = 0;
+const W_OK = 2;
+
+/**
+ * node:fs's `accessSync` as Deno runs it (what ktctl used before): the entry itself (not a link's
+ * target) exists and, where the file system reports modes, grants `mode`: the owner's bits for
+ * an entry of ours, else the others' bits (on Windows always those, where modes are reported).
+ */
+function accessible(entry: string, mode: number): boolean {
+  try {
+    const info = Deno.lstatSync(entry);
+    if (info.mode === null) return true;
+    const own = Deno.build.os !== "windows" && info.uid === Deno.uid();
+    const bits = own ? info.mode >> 6 : info.mode;
+    return (mode & bits & 7) === mode;
+  } catch {
+    return false;
+  }
 }

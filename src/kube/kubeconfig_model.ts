@@ -16,7 +16,7 @@
  * @module
  */
 import { load as loadYaml } from "js-yaml";
-import { isAbsolute, join, sep } from "node:path";
+import { path as hostPath } from "../os/path.ts";
 import { UserError } from "../errors.ts";
 import type { ExecConfig } from "./credential_exec.ts";
 
@@ -119,7 +119,7 @@ function kindOf(v: unknown): string {
 
 /** Resolves `p` against `folder` unless it is absolute (client-go's ResolvePath). */
 function resolvePath(folder: string, p: string | undefined): string | undefined {
-  return p === undefined || isAbsolute(p) ? p : join(folder, p);
+  return p === undefined || hostPath.isAbsolute(p) ? p : hostPath.join(folder, p);
 }
 
 /**
@@ -224,7 +224,7 @@ function execConfig(r: Reader, v: unknown, path: string, folder: string): ExecCo
   if (!o) return undefined;
   let command = r.string(o, "command", path) ?? r.fail(`${path}.command`, "is missing");
   // A command with a path separator is a file next to the kubeconfig; a bare name is on PATH.
-  if (command.includes(sep) || command.includes("/")) {
+  if (command.includes(hostPath.sep) || command.includes("/")) {
     command = resolvePath(folder, command)!;
   }
   const args = r.list(o.args, `${path}.args`).map((a, i) => {

@@ -20,7 +20,7 @@
  * have to carry, and its `myIpAddress` opens a socket to 8.8.8.8.
  * @module
  */
-import { lookup } from "node:dns/promises";
+import { lookupV4 } from "./system_resolver.ts";
 import type { PacEvaluator } from "./proxy_config.ts";
 import { canonicalIp } from "./ip.ts";
 import { withoutEnvProxies } from "./api_proxy.ts";
@@ -236,8 +236,7 @@ class SandboxedPac implements PacEvaluator {
 }
 
 async function resolveV4(host: string): Promise<string | null> {
-  const found = await lookup(host, { family: 4 });
-  return canonicalIp(found.address) ?? null;
+  return canonicalIp(await lookupV4(host)) ?? null;
 }
 
 function myIp(): string {

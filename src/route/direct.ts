@@ -1,11 +1,11 @@
 /**
  * Connections to destinations outside the cluster, dialled from this machine as if there were no
- * proxy. Names are looked up with the system resolver (getaddrinfo via node:dns), so /etc/hosts
+ * proxy. Names are looked up with the system resolver (net/system_resolver.ts), so /etc/hosts
  * and the OS's DNS settings apply as they would without ktctl; routing (route.ts) checks every
  * resolved address against the direct-dial policy before anything here dials it.
  * @module
  */
-import { lookup } from "node:dns/promises";
+import { lookupAll } from "../net/system_resolver.ts";
 import { canonicalIp, type Cidr, formatCidr } from "../net/ip.ts";
 import { DialError, type Upstream } from "../net/upstream.ts";
 import { UpstreamBase } from "../net/upstream_base.ts";
@@ -23,8 +23,8 @@ export async function resolveHost(host: string): Promise<string[]> {
   const ip = canonicalIp(host);
   if (ip) return [ip];
   try {
-    const found = await lookup(host, { all: true, verbatim: true });
-    return found.map((a) => canonicalIp(a.address)).filter((a): a is string => a !== undefined);
+    const found = await lookupAll(host);
+    return found.map((a) => canonicalIp(a)).filter((a): a is string => a !== undefined);
   } catch (e) {
     throw new DialError("unknown-host", `cannot resolve ${host}: ${(e as Error).message}`);
   }

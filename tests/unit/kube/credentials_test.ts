@@ -9,8 +9,10 @@ import { KubeConfig, RequestContext } from "@kubernetes/client-node";
 import {
   connectionCredentials,
   credentialsFor,
+  decodeBase64Loosely,
   nativeCredentials,
 } from "../../../src/kube/credentials.ts";
+import { Buffer } from "node:buffer";
 import { loadKubeconfig } from "../../../src/kube/kubeconfig.ts";
 import { tlsEngine } from "../../../src/net/server_dial.ts";
 import { certChain } from "../../../testenv/tls_cert.ts";
@@ -208,4 +210,27 @@ Deno.test("credentials: a missing certificate file fails the use, naming the fil
   });
   const { config, server } = loadKubeconfig({ kubeconfig: file });
   await assert.rejects(credentialsFor(config, server, {}), /nope\.pem/);
+});
+
+Deno.test("credentials: base64 data decodes as node:buffer decoded it (either alphabet, junk skipped)", () => {
+  let seed = 5;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_= \n\r\t.*";
+  const samples = [b64(pki.ca), b64(pki.ca).replace(/(.{64})/g, "$1\n"), "", "=", "QQ", "QQ="];
+  for (let i = 0; i < 3000; i++) {
+    const bytes = Uint8Array.from({ length: Math.floor(next() * 40) }, () => next() * 256);
+    let text = Buffer.from(bytes).toString(next() < 0.5 ? "base64" : "base64url");
+    if (next() < 0.5) {
+      const at = Math.floor(next() * (text.length + 1));
+      text = text.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)] + text.slice(at);
+    }
+    samples.push(text);
+  }
+  for (const text of samples) {
+    assert.deepEqual(
+      decodeBase64Loosely(text),
+      new Uint8Array(Buffer.from(text, "base64")),
+      JSON.stringify(text),
+    );
+  }
 });
