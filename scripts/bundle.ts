@@ -60,18 +60,19 @@ export async function bundleKtctl(output: string, dir = REPO_ROOT): Promise<stri
         new TextDecoder().decode(result.stdout);
       throw new Error(`deno bundle failed (exit ${result.code}):\n${text.trim()}`);
     }
-    const written = [resolve(output)];
+    const texts = new Map<string, string>();
     for await (const entry of Deno.readDir(outdir)) {
       if (!entry.isFile || !entry.name.endsWith(".js")) continue;
-      const target = entry.name === "main.js" ? resolve(output) : join(folder, entry.name);
-      if (entry.name !== "main.js") written.push(target);
-      await Deno.writeTextFile(
-        target,
-        asciiOnly(await Deno.readTextFile(join(outdir, entry.name))),
-      );
+      texts.set(entry.name, await Deno.readTextFile(join(outdir, entry.name)));
     }
-    if (written.length === 1 || !(await exists(resolve(output)))) {
+    if (texts.size < 2 || !texts.has("main.js")) {
       throw new Error(`deno bundle wrote no main.js and chunks into ${outdir}`);
+    }
+    const written = [resolve(output)];
+    for (const [name, text] of applyBundleFixes(texts)) {
+      const target = name === "main.js" ? resolve(output) : join(folder, name);
+      if (name !== "main.js") written.push(target);
+      await Deno.writeTextFile(target, asciiOnly(text));
     }
     return written;
   } finally {
@@ -79,12 +80,58 @@ export async function bundleKtctl(output: string, dir = REPO_ROOT): Promise<stri
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
+/** One rewrite of the bundler's output: why, what it finds, what it writes instead. */
+export interface BundleFix {
+  why: string;
+  find: string;
+  replace: string;
+}
+
+/**
+ * Two `node:` imports that esbuild writes at the top of chunks every command loads, each of which
+ * would load Deno's Node compatibility layer on every start (~5-9 MB, ~10-20 ms; measured in
+ * docs/performance-startup.md) for code that `connect` with an ordinary kubeconfig never runs.
+ * Each must be found exactly once, or the build fails: a new Deno or LogTape that writes them
+ * differently is noticed, not silently slower.
+ */
+export const BUNDLE_FIXES: readonly BundleFix[] = [
+  {
+    why:
+      "esbuild's `__require` for CommonJS modules (undici's and client-node's `require(\"node:x\")`) " +
+      "lives in the chunk of helpers that every chunk with a CommonJS module imports (ipaddr.js, " +
+      "protobufjs are on the start path): made lazy, node:module is loaded by the first require",
+    find: 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+      "var __require = __deno_internal_createRequire(import.meta.url);\n",
+    replace: "var __require = (id) => (__require.real ??= globalThis.process.getBuiltinModule(" +
+      '"node:module").createRequire(import.meta.url))(id);\n',
+  },
+  {
+    why: "LogTape's `#util` resolves to its Node build (util.node.js, node:util) because its " +
+      "package.json lists the node condition before deno; its Deno build (util.deno.js) calls " +
+      "Deno.inspect, which is what LogTape's formatter uses under Deno anyway",
+    find: 'import util from "node:util";\nfunction inspect(obj, options) {\n' +
+      "  return util.inspect(obj, options);\n}\n",
+    replace: "function inspect(obj, options) {\n  return Deno.inspect(obj, { colors: " +
+      "options?.colors, depth: options?.depth ?? void 0, compact: options?.compact ?? true });\n}\n",
+  },
+];
+
+/** The bundle's files with every fix applied; throws unless each fix matched exactly once. */
+export function applyBundleFixes(
+  files: ReadonlyMap<string, string>,
+  fixes: readonly BundleFix[] = BUNDLE_FIXES,
+): Map<string, string> {
+  const out = new Map(files);
+  for (const fix of fixes) {
+    const hits = [...out].filter(([, text]) => text.split(fix.find).length > 1);
+    const count = hits.reduce((n, [, text]) => n + text.split(fix.find).length - 1, 0);
+    if (count !== 1) {
+      throw new Error(`bundle fix found ${count} times, not once (${fix.why}):\n${fix.find}`);
+    }
+    const [name, text] = hits[0];
+    out.set(name, text.replace(fix.find, () => fix.replace));
   }
+  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
-/** The bundle's ASCII rewrite: the same program, byte for byte ASCII. */
+/** The bundle's rewrites: ASCII only (the same program, byte for byte ASCII), and its fixes. */
 import assert from "node:assert/strict";
-import { asciiOnly } from "../../../scripts/bundle.ts";
+import { applyBundleFixes, asciiOnly } from "../../../scripts/bundle.ts";
 
 /** Evaluates a JavaScript expression (test inputs only). */
 function value(source: string): unknown {
@@ -36,4 +36,29 @@ Deno.test("asciiOnly keeps what strings, templates, regexps and identifiers mean
     assert.ok([...ascii].every((c) => c.charCodeAt(0) < 0x80), `not ASCII: ${ascii}`);
     assert.deepEqual(value(ascii), value(source), source);
   }
+});
+
+Deno.test("applyBundleFixes rewrites what it finds once, in whichever file holds it", () => {
+  const fix = { why: "test", find: 'import x from "node:x";\n', replace: "const x = 1;\n" };
+  const files = new Map([["a.js", "a();\n"], ["b.js", 'import x from "node:x";\nx();\n']]);
+  const out = applyBundleFixes(files, [fix]);
+  assert.equal(out.get("a.js"), "a();\n");
+  assert.equal(out.get("b.js"), "const x = 1;\nx();\n");
+  assert.equal(files.get("b.js"), 'import x from "node:x";\nx();\n', "the input is left as it was");
+});
+
+Deno.test("applyBundleFixes fails the build when a fix is missing or found twice", () => {
+  const fix = { why: "the reason", find: "FIND\n", replace: "" };
+  assert.throws(
+    () => applyBundleFixes(new Map([["a.js", "other\n"]]), [fix]),
+    /bundle fix found 0 times, not once \(the reason\)/,
+  );
+  assert.throws(
+    () => applyBundleFixes(new Map([["a.js", "FIND\n"], ["b.js", "FIND\n"]]), [fix]),
+    /found 2 times/,
+  );
+  assert.throws(
+    () => applyBundleFixes(new Map([["a.js", "FIND\nFIND\n"]]), [fix]),
+    /found 2 times/,
+  );
 });
