@@ -1,8 +1,8 @@
 /**
  * ktctl as bundled JavaScript (`deno bundle`, esbuild underneath): an entry file and the chunks it
- * loads, which is what `deno task build` compiles into one executable. Bundling keeps only the code ktctl can reach: above all, of
- * `@kubernetes/client-node` it keeps KubeConfig and the authentication it needs, not the
- * generated API clients and models that the package's config module imports with it (~23 MB of
+ * loads, which is what `deno task build` compiles into one executable. Bundling keeps only the
+ * code ktctl can reach: above all, of `@kubernetes/client-node` it keeps KubeConfig and the
+ * authentication it needs, not the generated API clients and models that the package's config module imports with it (~23 MB of
  * JavaScript that `deno run main.ts` loads and keeps). `deno task bench --bundle` against the
  * same without it, two back-to-back pairs (medians of 3 runs each, 2-core machine shared with
  * other work): idle RSS of `connect` 135-139 -> 89-91 MB, launch to first proxied reply
