@@ -1,10 +1,13 @@
 /**
  * The parser's decisions as the real CLI acts on them (`deno run main.ts ...`, no cluster): help
  * on stdout with exit 0, `ktctl` alone as help on stderr with exit 1 (commander's way, kept), the
- * two version forms, and a parse error as one ERR line on stderr, nothing on stdout, exit 1.
+ * two version forms, and a parse error as one ERR line on stderr, nothing on stdout, exit 1. And
+ * in the bundle: what the entry loads before the words are parsed is the parser alone.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
+import { bundleKtctl } from "../../scripts/bundle.ts";
 
 const dec = new TextDecoder();
 /** Deno's cache as this process sees it, so the child with another HOME shares it. */
@@ -68,4 +71,49 @@ Deno.test("cli process: a parse error is one ERR line with a suggestion, exit 1"
   const h = await ktctl("help", "bogus");
   assert.equal(h.code, 1);
   assert.match(h.stderr, /^\S+ ERR unknown command 'bogus' \(see --help\)\n$/);
+});
+
+/** Static imports only (`import ... from "./x.js"`, `import "./x.js"`), not `import("./x.js")`. */
+const STATIC_IMPORT = /^(?:import|export)\b[^;]*?(?:from )?"([^"]+)";$/gm;
+
+Deno.test("bundle: the entry and its static imports hold the parser, not the run step, not node:", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ktctl-cli-bundle-" });
+  try {
+    const entry = join(dir, "ktctl.js");
+    await bundleKtctl(entry);
+    const entryText = await Deno.readTextFile(entry);
+    assert.doesNotMatch(entryText, /^(?:import|export)\b[^;]*"node:/m, "the entry imports node:");
+    // Everything evaluated before main() runs: the entry and the chunks it imports statically.
+    const loaded = new Map<string, string>();
+    const nodeModules = new Set<string>();
+    const visit = async (file: string) => {
+      if (loaded.has(file)) return;
+      const text = await Deno.readTextFile(file);
+      loaded.set(file, text);
+      for (const [, spec] of text.matchAll(STATIC_IMPORT)) {
+        if (spec.startsWith("node:")) nodeModules.add(spec);
+        else await visit(join(dir, spec));
+      }
+    };
+    await visit(entry);
+    // esbuild's own __require shim may import node:module (scripts/bundle.ts makes it lazy);
+    // nothing of ktctl's may.
+    assert.deepEqual([...nodeModules].filter((m) => m !== "node:module"), []);
+    const sources = [...loaded.values()].join("\n");
+    for (const module of ["src/cli/parse_args.ts", "src/cli/command_spec.ts", "src/cli/help.ts"]) {
+      assert.match(sources, new RegExp(`^// ${module}$`, "m"), `${module} not in the start chunks`);
+    }
+    for (
+      const later of [
+        /^\/\/ src\/cli\/run\.ts$/m,
+        /^\/\/ src\/cli\/logging\.ts$/m,
+        /^\/\/ src\/sysproxy\//m,
+        /^\/\/ [^\n]*@logtape\//m,
+      ]
+    ) {
+      assert.doesNotMatch(sources, later, `loaded before parsing: ${later}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
