@@ -39,7 +39,7 @@ import type { GlobalFlags } from "./global_flags.ts";
 
 const log = getLogger(["ktctl", "forward"]);
 
-/** The flags as commander hands them over. */
+/** The flags as the parser hands them over (parse_args.ts). */
 export interface ForwardFlags extends GlobalFlags {
   address: string;
   clusterDomain: string;

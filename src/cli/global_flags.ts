@@ -1,8 +1,9 @@
 /**
- * Flags every command takes, with kt-connect's spellings (`-n`, `-c`, `--context`, `-d`).
+ * Flags every command that reaches the cluster takes, with kt-connect's spellings (`-n`, `-c`,
+ * `--context`, `-d`).
  * @module
  */
-import type { Command } from "commander";
+import type { FlagSpec } from "./command_spec.ts";
 
 export interface GlobalFlags {
   namespace?: string;
@@ -11,13 +12,23 @@ export interface GlobalFlags {
   debug?: boolean;
 }
 
-export function addGlobalFlags(cmd: Command): Command {
-  return cmd
-    .option(
-      "-n, --namespace <name>",
-      "namespace that short names refer to (default: the context's)",
-    )
-    .option("-c, --kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    .option("--context <name>", "kubeconfig context to use (default: the current context)")
-    .option("-d, --debug", "log every proxied connection and other detail");
-}
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  {
+    long: "namespace",
+    short: "n",
+    value: "name",
+    description: "namespace that short names refer to (default: the context's)",
+  },
+  {
+    long: "kubeconfig",
+    short: "c",
+    value: "path",
+    description: "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)",
+  },
+  {
+    long: "context",
+    value: "name",
+    description: "kubeconfig context to use (default: the current context)",
+  },
+  { long: "debug", short: "d", description: "log every proxied connection and other detail" },
+];

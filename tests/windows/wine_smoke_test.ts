@@ -1,7 +1,7 @@
 // End-to-end check of the Wine harness: the Windows deno.exe (patched for Wine), in a fresh Wine prefix.
 // Run by the Linux deno: `deno task test:windows` (= deno test --allow-all tests/windows/).
 import assert from "node:assert/strict";
-import { assertExitedOk, createPrefix, parseRegQuery, type WinePrefix } from "./wine.ts";
+import { assertExitedOk, createPrefix, parseRegQuery, REPO_ROOT, type WinePrefix } from "./wine.ts";
 
 const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
 
@@ -194,25 +194,56 @@ console.log("ready");`,
       }
     });
 
-    await t.step("npm packages load, cached in the persistent DENO_DIR", async () => {
-      const s = await wp.writeScript(
-        "npm.ts",
-        `import { Command } from "npm:commander@15.1.0";
-const opts = new Command("x").option("--proxy-port <n>").parse(["node", "x", "--proxy-port", "2223"]).opts();
-console.log(JSON.stringify(opts));`,
-      );
-      const r = await wp.runWinDeno(["run", s], { timeoutMs: 300_000 });
-      assertExitedOk(r, r.stderr);
-      assert.equal(r.stdout.trim(), '{"proxyPort":"2223"}');
-      assert.match(wp.denoDir, /^Z:\\/);
-      const npmDir = `${wp.toLinuxPath(wp.denoDir)}/npm/registry.npmjs.org`;
-      const pkg = JSON.parse(await Deno.readTextFile(`${npmDir}/commander/15.1.0/package.json`));
-      assert.equal(pkg.version, "15.1.0");
-      // The second run (and every later prefix) downloads nothing.
-      const again = await wp.runWinDeno(["run", s], { timeoutMs: 120_000 });
-      assert.equal(again.code, 0, again.stderr);
-      assert.doesNotMatch(again.stderr, /Download/);
-    });
+    await t.step(
+      "npm packages load, cached in the persistent DENO_DIR; ktctl's parser reads the Windows command line",
+      async () => {
+        const module = (path: string) => wp.toWinPath(`${REPO_ROOT}/${path}`).replaceAll("\\", "/");
+        const s = await wp.writeScript(
+          "npm.ts",
+          `import { getLogger } from "npm:@logtape/logtape@2.4.2";
+import { parseArgs } from "file:///${module("src/cli/parse_args.ts")}";
+import { PROGRAM } from "file:///${module("src/cli/command_spec.ts")}";
+console.log(typeof getLogger(["ktctl"]).info);
+console.log(JSON.stringify(parseArgs(PROGRAM, Deno.args)));`,
+        );
+        // Words as cmd.exe would pass them, through the C runtime's quoting and back.
+        const command = ["cmd", "/c", "echo a b", "-d", "--help", 'say "hi"', "C:\\dir\\"];
+        const args = ["connect", "--proxyPort", "2223", "-n=shop", "--forward", "svc/db.demo:5432"];
+        const r = await wp.runWinDeno(["run", s, ...args, "--", ...command], {
+          timeoutMs: 300_000,
+        });
+        assertExitedOk(r, r.stderr);
+        const [logger, parsed] = r.stdout.trim().split("\n");
+        assert.equal(logger, "function");
+        assert.deepEqual(JSON.parse(parsed), {
+          kind: "run",
+          command: "connect",
+          flags: {
+            method: "socks",
+            proxyPort: "2223",
+            proxyAddr: "127.0.0.1",
+            clusterDomain: "cluster.local",
+            dialDirect: "all",
+            portForward: "multiplexed",
+            maxConnections: "4096",
+            namespace: "shop",
+            forward: ["svc/db.demo:5432"],
+          },
+          operands: command,
+        });
+        assert.match(wp.denoDir, /^Z:\\/);
+        const npmDir = `${wp.toLinuxPath(wp.denoDir)}/npm/registry.npmjs.org`;
+        const pkg = JSON.parse(
+          await Deno.readTextFile(`${npmDir}/@logtape/logtape/2.4.2/package.json`),
+        );
+        assert.equal(pkg.version, "2.4.2");
+        // The second run (and every later prefix) downloads nothing.
+        const again = await wp.runWinDeno(["run", s, "-v"], { timeoutMs: 120_000 });
+        assert.equal(again.code, 0, again.stderr);
+        assert.doesNotMatch(again.stderr, /Download/);
+        assert.equal(again.stdout.trim().split("\n")[1], '{"kind":"version"}');
+      },
+    );
   } finally {
     await wp.destroy();
   }

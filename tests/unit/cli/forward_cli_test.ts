@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { validateForward } from "../../../src/cli/forward.ts";
 import { type ConnectFlags, validateConnectFlags } from "../../../src/cli/connect_options.ts";
-import { buildProgram } from "../../../src/cli/main.ts";
+import { parseCommandLine } from "../../../src/cli/main.ts";
 import { UserError } from "../../../src/errors.ts";
 
 const FORWARD = { address: "127.0.0.1", clusterDomain: "cluster.local" };
@@ -80,18 +80,12 @@ Deno.test("connect cli: --forward values and -- COMMAND are validated", () => {
   );
 });
 
-Deno.test("connect cli: --forward repeats, and words after -- are the command", async () => {
-  let flags: ConnectFlags | undefined;
-  const program = buildProgram(() => {});
-  program.exitOverride();
-  const connect = program.commands.find((c) => c.name() === "connect")!;
-  connect.action((_command: string[], f: ConnectFlags) => {
-    flags = f;
-  });
-  await program.parseAsync(
+Deno.test("connect cli: --forward repeats, and words after -- are the command", () => {
+  const parsed = parseCommandLine(
     ["connect", "--forward", "a:1", "--forward", "b:2", "--", "sh", "-c", "exit 3"],
-    { from: "user" },
   );
-  assert.deepEqual(flags?.forward, ["a:1", "b:2"]);
-  assert.deepEqual(connect.args, ["sh", "-c", "exit 3"]);
+  assert.equal(parsed.kind, "run");
+  assert.equal(parsed.command, "connect");
+  assert.deepEqual(parsed.flags.forward, ["a:1", "b:2"]);
+  assert.deepEqual(parsed.operands, ["sh", "-c", "exit 3"]);
 });
