@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { KTCTL_V8_ARG } from "../../scripts/v8_flags.ts";
+import { loadedBy } from "../helpers/bundle_graph.ts";
 import { bundleKtctl } from "../../scripts/bundle.ts";
 
 const dec = new TextDecoder();
@@ -73,32 +74,14 @@ Deno.test("cli process: a parse error is one ERR line with a suggestion, exit 1"
   assert.match(h.stderr, /^\S+ ERR unknown command 'bogus' \(see --help\)\n$/);
 });
 
-/** Static imports only (`import ... from "./x.js"`, `import "./x.js"`), not `import("./x.js")`. */
-const STATIC_IMPORT = /^(?:import|export)\b[^;]*?(?:from )?"([^"]+)";$/gm;
-
 Deno.test("bundle: the entry and its static imports hold the parser, not the run step, not node:", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ktctl-cli-bundle-" });
   try {
     const entry = join(dir, "ktctl.js");
     await bundleKtctl(entry);
-    const entryText = await Deno.readTextFile(entry);
-    assert.doesNotMatch(entryText, /^(?:import|export)\b[^;]*"node:/m, "the entry imports node:");
     // Everything evaluated before main() runs: the entry and the chunks it imports statically.
-    const loaded = new Map<string, string>();
-    const nodeModules = new Set<string>();
-    const visit = async (file: string) => {
-      if (loaded.has(file)) return;
-      const text = await Deno.readTextFile(file);
-      loaded.set(file, text);
-      for (const [, spec] of text.matchAll(STATIC_IMPORT)) {
-        if (spec.startsWith("node:")) nodeModules.add(spec);
-        else await visit(join(dir, spec));
-      }
-    };
-    await visit(entry);
-    // esbuild's own __require shim may import node:module (scripts/bundle.ts makes it lazy);
-    // nothing of ktctl's may.
-    assert.deepEqual([...nodeModules].filter((m) => m !== "node:module"), []);
+    const { files: loaded, nodeImports } = await loadedBy(dir, "ktctl.js");
+    assert.deepEqual(nodeImports, [], "node: imports before parsing");
     const sources = [...loaded.values()].join("\n");
     for (const module of ["src/cli/parse_args.ts", "src/cli/command_spec.ts", "src/cli/help.ts"]) {
       assert.match(sources, new RegExp(`^// ${module}$`, "m"), `${module} not in the start chunks`);

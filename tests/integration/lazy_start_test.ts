@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bundleKtctl } from "../../scripts/bundle.ts";
+import { loadedBy } from "../helpers/bundle_graph.ts";
 import { applyOneWebPod, FakeApiServer } from "../../testenv/fake_apiserver.ts";
 import { httpBackend } from "../../testenv/backends.ts";
 import { startKtctl } from "../../testenv/ktctl_process.ts";
@@ -88,6 +89,16 @@ Deno.test("version, --help and clean evaluate neither client-node nor undici", a
   assert.equal(code, 1, text);
   assert.match(text, /no-such-kubeconfig does not exist/);
   assert.doesNotMatch(text, /EVALUATED/);
+});
+
+Deno.test("connect's start path imports no node: module, so Deno's Node compatibility stays unloaded", async () => {
+  // The entry, then the run step, logging and connect's chunks; not what only some kubeconfigs
+  // load (client-node, undici, node:tls: the tests below show when those run).
+  const { files, nodeImports } = await loadedBy(dir, "ktctl.js", ["run-", "logging-", "connect-"]);
+  for (const part of ["run-", "logging-", "connect-"]) {
+    assert.ok([...files.keys()].some((f) => f.startsWith(part)), `no ${part} chunk reached`);
+  }
+  assert.deepEqual(nodeImports, [], "node: imports on the start path");
 });
 
 /**
