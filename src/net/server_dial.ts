@@ -68,8 +68,13 @@ export function serverDialer(
   const name = t.serverName ?? hostname;
   const alpnProtocols = ["http/1.1"];
   return async () => {
-    if (engine === "deno" && !t.proxyUrl && !t.serverName) {
-      // One call does TCP and TLS; the handshake is timed on its own to name the step.
+    if (engine === "deno" && t.cert && t.key && !t.proxyUrl && !t.serverName) {
+      // A client certificate needs connectTls, one call for TCP and TLS, whose socket keeps
+      // Nagle's algorithm on (denoland/deno#13617): against a Go 1.24+ API server, which asks
+      // for a post-quantum key share again (HelloRetryRequest), Deno writes the second
+      // ClientHello after a 6-byte record and waits ~40 ms for the server's delayed ACK (43-48
+      // ms handshakes here against 2-3 ms with TCP_NODELAY). Everything else takes the path
+      // below. The handshake is timed on its own to name the step.
       const conn = await withDeadline(
         `connecting to ${u.host}`,
         timeoutMs,
@@ -79,7 +84,8 @@ export function serverDialer(
             port,
             caCerts: t.caCerts,
             alpnProtocols,
-            ...(t.cert && t.key ? { cert: t.cert, key: t.key } : {}),
+            cert: t.cert,
+            key: t.key,
           }),
         { dispose: closeQuietly },
       );

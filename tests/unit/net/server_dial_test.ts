@@ -78,6 +78,7 @@ Deno.test("server dial: each kubeconfig kind gets through, on the TLS engine it 
   try {
     const cases: [string, ServerTransport, "deno" | "node", RegExp][] = [
       ["CA and client certificate", { caCerts: [pki.ca], ...client }, "deno", /^peer=ktctl-test /],
+      ["token, CA only", { caCerts: [pki.ca] }, "deno", /^peer=none sni=none$/],
       [
         "token with a server name",
         { caCerts: [pki.ca], serverName: "kubernetes.test" },
@@ -107,6 +108,31 @@ Deno.test("server dial: each kubeconfig kind gets through, on the TLS engine it 
     assert.ok(proxy.tunnels.every((t) => t === `127.0.0.1:${server.port}`));
   } finally {
     await proxy.close();
+    await server.close();
+  }
+});
+
+Deno.test("server dial: Nagle's algorithm is off wherever ktctl makes the socket, on only for connectTls's", async () => {
+  const server = await tlsServer();
+  try {
+    // connectTls (needed for a client certificate) gives no way to set TCP_NODELAY; a CA alone,
+    // a token's connection, is TCP of ktctl's own, then startTls.
+    const cases: [string, ServerTransport, true | undefined][] = [
+      ["CA only", { caCerts: [pki.ca] }, true],
+      ["CA and client certificate", { caCerts: [pki.ca], ...client }, undefined],
+    ];
+    for (const [what, t, noDelay] of cases) {
+      const conn = await serverDialer(server.url, t, 5000)();
+      try {
+        assert.equal(conn.noDelay, noDelay, what);
+        const buf = new Uint8Array(256);
+        const n = await conn.read(buf);
+        assert.match(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^peer=/, what);
+      } finally {
+        conn.close();
+      }
+    }
+  } finally {
     await server.close();
   }
 });
