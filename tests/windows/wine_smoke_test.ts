@@ -1,6 +1,7 @@
 // End-to-end check of the Wine harness: the Windows deno.exe (patched for Wine), in a fresh Wine prefix.
 // Run by the Linux deno: `deno task test:windows` (= deno test --allow-all tests/windows/).
 import assert from "node:assert/strict";
+import { CONNECT_DEFAULTS } from "../helpers/cli_defaults.ts";
 import { assertExitedOk, createPrefix, parseRegQuery, REPO_ROOT, type WinePrefix } from "./wine.ts";
 
 const INET = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings";
@@ -218,17 +219,7 @@ console.log(JSON.stringify(parseArgs(PROGRAM, Deno.args)));`,
         assert.deepEqual(JSON.parse(parsed), {
           kind: "run",
           command: "connect",
-          flags: {
-            method: "socks",
-            proxyPort: "2223",
-            proxyAddr: "127.0.0.1",
-            clusterDomain: "cluster.local",
-            dialDirect: "all",
-            portForward: "multiplexed",
-            maxConnections: "4096",
-            namespace: "shop",
-            forward: ["svc/db.demo:5432"],
-          },
+          flags: { ...CONNECT_DEFAULTS, namespace: "shop", forward: ["svc/db.demo:5432"] },
           operands: command,
         });
         assert.match(wp.denoDir, /^Z:\\/);

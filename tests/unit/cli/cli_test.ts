@@ -2,6 +2,7 @@
  * Flag validation of `ktctl connect`, the shell hint, and the console log format.
  */
 import assert from "node:assert/strict";
+import { CONNECT_DEFAULTS } from "../../helpers/cli_defaults.ts";
 import type { LogLevel, LogRecord } from "@logtape/logtape";
 import {
   type ConnectFlags,
@@ -17,16 +18,7 @@ import { UserError } from "../../../src/errors.ts";
 import { formatCidr } from "../../../src/net/ip.ts";
 import type { DirectPolicy } from "../../../src/route/direct.ts";
 
-/** The flag values the parser hands over when none is given (see src/cli/command_spec.ts). */
-const DEFAULT_FLAGS: ConnectFlags = {
-  method: "socks",
-  proxyPort: "2223",
-  proxyAddr: "127.0.0.1",
-  clusterDomain: "cluster.local",
-  dialDirect: "all",
-  portForward: "multiplexed",
-  maxConnections: "4096",
-};
+const DEFAULT_FLAGS = CONNECT_DEFAULTS;
 
 const flags = (over: Partial<ConnectFlags>): ConnectFlags => ({ ...DEFAULT_FLAGS, ...over });
 

@@ -3,20 +3,14 @@
  * UserError that names what to fix, before anything starts.
  */
 import assert from "node:assert/strict";
+import { CONNECT_DEFAULTS } from "../../helpers/cli_defaults.ts";
 import { validateForward } from "../../../src/cli/forward.ts";
 import { type ConnectFlags, validateConnectFlags } from "../../../src/cli/connect_options.ts";
 import { parseCommandLine } from "../../../src/cli/main.ts";
 import { UserError } from "../../../src/errors.ts";
 
 const FORWARD = { address: "127.0.0.1", clusterDomain: "cluster.local" };
-const CONNECT: ConnectFlags = {
-  method: "socks",
-  proxyPort: "2223",
-  proxyAddr: "127.0.0.1",
-  clusterDomain: "cluster.local",
-  dialDirect: "all",
-  portForward: "multiplexed",
-};
+const CONNECT: ConnectFlags = CONNECT_DEFAULTS;
 
 function assertUserError(f: () => unknown, message: RegExp): void {
   assert.throws(f, (e: unknown) => {

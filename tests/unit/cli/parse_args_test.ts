@@ -5,23 +5,9 @@
 import assert from "node:assert/strict";
 import { parseArgs, type ParseResult } from "../../../src/cli/parse_args.ts";
 import { PROGRAM } from "../../../src/cli/command_spec.ts";
+import { CONNECT_DEFAULTS, FORWARD_DEFAULTS } from "../../helpers/cli_defaults.ts";
 
 const parse = (...args: string[]): ParseResult => parseArgs(PROGRAM, args);
-
-const CONNECT_DEFAULTS = {
-  method: "socks",
-  proxyPort: "2223",
-  proxyAddr: "127.0.0.1",
-  clusterDomain: "cluster.local",
-  dialDirect: "all",
-  portForward: "multiplexed",
-  maxConnections: "4096",
-};
-const FORWARD_DEFAULTS = {
-  address: "127.0.0.1",
-  clusterDomain: "cluster.local",
-  portForward: "multiplexed",
-};
 
 function run(command: string, flags: Record<string, unknown>, operands: string[] = []) {
   return { kind: "run", command, flags, operands };

@@ -13,6 +13,7 @@ import {
   nativeCredentials,
 } from "../../../src/kube/credentials.ts";
 import { Buffer } from "node:buffer";
+import { Rng } from "../../../fuzz/rng.ts";
 import { loadKubeconfig } from "../../../src/kube/kubeconfig.ts";
 import { tlsEngine } from "../../../src/net/server_dial.ts";
 import { certChain } from "../../../testenv/tls_cert.ts";
@@ -213,8 +214,8 @@ Deno.test("credentials: a missing certificate file fails the use, naming the fil
 });
 
 Deno.test("credentials: base64 data decodes as node:buffer decoded it (either alphabet, junk skipped)", () => {
-  let seed = 5;
-  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const rng = new Rng(5);
+  const next = () => rng.next() / 0x1_0000_0000;
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_= \n\r\t.*";
   const samples = [b64(pki.ca), b64(pki.ca).replace(/(.{64})/g, "$1\n"), "", "=", "QQ", "QQ="];
   for (let i = 0; i < 3000; i++) {

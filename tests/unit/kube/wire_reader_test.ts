@@ -6,22 +6,14 @@
 import assert from "node:assert/strict";
 import pb from "protobufjs/minimal";
 import { FIXED32, FIXED64, LEN, VARINT, WireReader } from "../../../src/kube/wire_reader.ts";
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Rng } from "../../../fuzz/rng.ts";
 
 type Field = { wire: number; write: (w: pb.Writer) => void; value?: unknown };
 
 /** Fields of every wire type with values near the varint length boundaries. */
 function fields(count: number, seed: number): Field[] {
-  const next = random(seed);
+  const rng = new Rng(seed);
+  const next = () => rng.next() / 0x1_0000_0000;
   const edges = [0, 1, 127, 128, 16383, 16384, 2 ** 21, 2 ** 28 - 1, 2 ** 28, 2 ** 31 - 1];
   const out: Field[] = [];
   for (let i = 0; i < count; i++) {

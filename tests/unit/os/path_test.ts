@@ -6,21 +6,12 @@
 import assert from "node:assert/strict";
 import nodePath from "node:path";
 import { posix, win32 } from "../../../src/os/path.ts";
-
-/** A small deterministic generator (mulberry32), so a failure names a reproducible case. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Rng } from "../../../fuzz/rng.ts";
 
 const PIECES = ["a", "bc", ".kube", "config", ".", "..", "/", "//", "\\", "\\\\", "C:", "x:", " "];
 
 function generated(count: number, seed: number): string[] {
-  const next = random(seed);
+  const rng = new Rng(seed);
   const out = [
     "",
     ".",
@@ -37,8 +28,8 @@ function generated(count: number, seed: number): string[] {
   ];
   for (let i = 0; i < count; i++) {
     let p = "";
-    const n = 1 + Math.floor(next() * 6);
-    for (let j = 0; j < n; j++) p += PIECES[Math.floor(next() * PIECES.length)];
+    const n = rng.range(1, 6);
+    for (let j = 0; j < n; j++) p += rng.pick(PIECES);
     out.push(p);
   }
   return out;
@@ -62,12 +53,9 @@ for (
   });
 
   Deno.test(`path (${name}): join gives node:path's results`, () => {
-    const next = random(7);
+    const rng = new Rng(7);
     for (let i = 0; i < 6000; i++) {
-      const parts = Array.from(
-        { length: 1 + Math.floor(next() * 3) },
-        () => CASES[Math.floor(next() * CASES.length)],
-      );
+      const parts = Array.from({ length: rng.range(1, 3) }, () => rng.pick(CASES));
       assert.equal(ours.join(...parts), node.join(...parts), `join(${JSON.stringify(parts)})`);
     }
   });
