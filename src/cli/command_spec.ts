@@ -7,7 +7,6 @@
  * @module
  */
 import { DEFAULT_MAX_CONNECTIONS } from "../net/tcp_listen.ts";
-import { GLOBAL_FLAGS } from "./global_flags.ts";
 
 /** One flag. Without `value` it is a boolean (present: true, absent: not set). */
 export interface FlagSpec {
@@ -57,6 +56,28 @@ export interface ProgramSpec {
   readonly commands: readonly CommandSpec[];
   readonly examples: string;
 }
+
+/** Flags every command that reaches the cluster takes, with kt-connect's spellings. */
+const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  {
+    long: "namespace",
+    short: "n",
+    value: "name",
+    description: "namespace that short names refer to (default: the context's)",
+  },
+  {
+    long: "kubeconfig",
+    short: "c",
+    value: "path",
+    description: "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)",
+  },
+  {
+    long: "context",
+    value: "name",
+    description: "kubeconfig context to use (default: the current context)",
+  },
+  { long: "debug", short: "d", description: "log every proxied connection and other detail" },
+];
 
 /** `--method` and `--portForward`: the values validateConnectFlags accepts, in help's order. */
 const PORT_FORWARD_MODES = ["multiplexed", "websocket"] as const;
