@@ -20,6 +20,7 @@ import { curlWithEnv, socks5Connect } from "../../testenv/socks_client.ts";
 import { PartedDownload, rawDownload, rawUpload } from "../helpers/bulk.ts";
 import { connectProxy } from "../helpers/connect_proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { type Microsocks, startMicrosocks } from "../helpers/microsocks.ts";
 
 const opts = {};
 await ensureCluster();
@@ -51,39 +52,13 @@ async function userVariant(
 }
 
 /**
- * microsocks (Debian's, installed by the bench when absent) on a loopback port: a SOCKS5
- * `proxy-url`, which API calls take through undici and client-node's SOCKS connector (loaded
- * only then) and port-forwards through ktctl's own dialer.
+ * microsocks on a loopback port, started once: a SOCKS5 `proxy-url`, which API calls take through
+ * undici and client-node's SOCKS connector (loaded only then) and port-forwards through ktctl's
+ * own dialer.
  */
-let socks: { url: string; child: Deno.ChildProcess } | undefined;
-async function startMicrosocks(): Promise<string> {
-  if (socks) return socks.url;
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("microsocks", {
-      args: ["-i", "127.0.0.1", "-p", String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-  } catch (e) {
-    throw new Error(`microsocks is needed (apt-get install microsocks): ${e}`);
-  }
-  socks = { url: `socks5://127.0.0.1:${port}`, child };
-  await waitFor(
-    async () => {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    10_000,
-    "microsocks listening",
-  );
+let socks: Microsocks | undefined;
+async function socksProxyUrl(): Promise<string> {
+  socks ??= await startMicrosocks();
   return socks.url;
 }
 
@@ -146,7 +121,7 @@ const KINDS: { kind: string; kubeconfig: () => Promise<string> }[] = [
   {
     kind: "socks5 proxy-url",
     kubeconfig: async () => {
-      const url = await startMicrosocks();
+      const url = await socksProxyUrl();
       return variant("socks", info.kubeconfigs.admin, (c) => {
         c["proxy-url"] = url;
       });
@@ -280,9 +255,6 @@ Deno.test("every kubeconfig kind recovers from an API server restart", opts, asy
 
 Deno.test("kubeconfig kinds: clean up", opts, async () => {
   await proxy.close();
-  if (socks) {
-    socks.child.kill();
-    await socks.child.status;
-  }
+  await socks?.stop();
   await Deno.remove(dir, { recursive: true });
 });

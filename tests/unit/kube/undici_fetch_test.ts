@@ -7,42 +7,18 @@
 import assert from "node:assert/strict";
 import { UndiciClient } from "../../../src/kube/undici_fetch.ts";
 import { certChain } from "../../../testenv/tls_cert.ts";
-import { waitFor } from "../../helpers/wait.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+import { startMicrosocks } from "../../helpers/microsocks.ts";
+import { freePort } from "../../../testenv/ktctl_process.ts";
 
 async function withMicrosocks(
   args: string[],
   body: (url: string) => Promise<void>,
 ): Promise<void> {
-  const port = freePort();
-  const child = new Deno.Command("microsocks", {
-    args: ["-i", "127.0.0.1", "-p", String(port), ...args],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const proxy = await startMicrosocks(args);
   try {
-    await waitFor(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      10_000,
-      "microsocks listening",
-    );
-    await body(`socks5://127.0.0.1:${port}`);
+    await body(proxy.url);
   } finally {
-    child.kill();
-    await child.status;
+    await proxy.stop();
   }
 }
 
