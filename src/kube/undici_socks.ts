@@ -11,8 +11,8 @@
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import type { ParseResult } from "../net/proxy_handshake.ts";
-import { socksSteps } from "../net/proxy_dial.ts";
+import { ParsingReader, socksSteps } from "../net/proxy_dial.ts";
+import { concat } from "../net/io.ts";
 import type { ProxyEndpoint } from "../net/proxy_config.ts";
 
 /** What undici hands a custom connector (the fields used here). */
@@ -26,17 +26,14 @@ interface ConnectOptions {
 type Callback = (err: Error | null, socket: Socket | null) => void;
 
 /** Reads a socket's bytes into parsers, one handshake step after another. */
-class StepReader {
-  #pending = new Uint8Array(0);
+class StepReader extends ParsingReader {
   #wake: (() => void) | undefined;
   #failed: Error | undefined;
 
   constructor(readonly socket: Socket) {
+    super();
     socket.on("data", (chunk: Uint8Array) => {
-      const next = new Uint8Array(this.#pending.length + chunk.length);
-      next.set(this.#pending);
-      next.set(chunk, this.#pending.length);
-      this.#pending = next;
+      this.pending = concat([this.pending, chunk]);
       this.#wake?.();
     });
     const fail = (e: Error) => {
@@ -47,18 +44,10 @@ class StepReader {
     socket.on("close", () => fail(new Error("the proxy closed the connection")));
   }
 
-  async until<T>(parse: (b: Uint8Array) => ParseResult<T>, used: (v: T) => number): Promise<T> {
-    while (true) {
-      const r = parse(this.#pending);
-      if (r.kind === "done") {
-        this.#pending = this.#pending.slice(used(r.value));
-        return r.value;
-      }
-      if (r.kind === "invalid") throw new Error(r.reason);
-      if (this.#failed) throw this.#failed;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
-    }
+  protected async more(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    await new Promise<void>((resolve) => (this.#wake = resolve));
+    this.#wake = undefined;
   }
 
   /** Stops reading for the handshake; whatever came early goes back to the stream. */
@@ -67,7 +56,7 @@ class StepReader {
     this.socket.removeAllListeners("error");
     this.socket.removeAllListeners("close");
     this.socket.pause();
-    if (this.#pending.length > 0) this.socket.unshift(this.#pending);
+    if (this.pending.length > 0) this.socket.unshift(this.pending);
   }
 }
 

@@ -105,32 +105,49 @@ export async function dialThroughProxy(
   }
 }
 
-/** Reads until a parser is satisfied; keeps what comes after for the next parser. */
-class HandshakeReader {
-  #pending: Uint8Array = new Uint8Array(0);
-  #chunk = new Uint8Array(4096);
-  constructor(readonly conn: Deno.Conn) {}
+/**
+ * Bytes gathered for a handshake's parsers, one step after another: each step takes what its
+ * parser used, and what came after stays for the next. Subclasses say how more bytes arrive:
+ * pulled from a Deno connection (below), or pushed by a node:net socket (kube/undici_socks.ts).
+ */
+export abstract class ParsingReader {
+  protected pending: Uint8Array = new Uint8Array(0);
+
+  /** Waits until `pending` has grown; throws when no more will come. */
+  protected abstract more(): Promise<void>;
 
   async until<T>(
     parse: (b: Uint8Array) => ParseResult<T>,
     used: (value: T) => number,
   ): Promise<T> {
     while (true) {
-      const r = parse(this.#pending);
+      const r = parse(this.pending);
       if (r.kind === "done") {
-        this.#pending = this.#pending.slice(used(r.value));
+        this.pending = this.pending.slice(used(r.value));
         return r.value;
       }
       if (r.kind === "invalid") throw new Error(r.reason);
-      const n = await this.conn.read(this.#chunk);
-      if (n === null) throw new Error("the proxy closed the connection");
-      this.#pending = concat([this.#pending, this.#chunk.subarray(0, n)]);
+      await this.more();
     }
+  }
+}
+
+/** Reads a Deno connection until each parser is satisfied. */
+class HandshakeReader extends ParsingReader {
+  #chunk = new Uint8Array(4096);
+  constructor(readonly conn: Deno.Conn) {
+    super();
+  }
+
+  protected async more(): Promise<void> {
+    const n = await this.conn.read(this.#chunk);
+    if (n === null) throw new Error("the proxy closed the connection");
+    this.pending = concat([this.pending, this.#chunk.subarray(0, n)]);
   }
 
   /** What arrived past the handshake. */
   rest(): Uint8Array {
-    return this.#pending;
+    return this.pending;
   }
 }
 
