@@ -68,6 +68,9 @@ export interface ResolvedCredentials {
   connection: ConnectionCredentials;
 }
 
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
 /**
  * A file's text, else base64 data decoded, else nothing (client-node's `bufferFromFileOrString`;
  * certificates and keys are PEM text, which every TLS engine here takes as a string). Base64 is
@@ -76,7 +79,7 @@ export interface ResolvedCredentials {
  */
 function fileOrData(file: string | undefined, data: string | undefined): string | undefined {
   if (file) return Deno.readTextFileSync(file);
-  if (data) return new TextDecoder().decode(decodeBase64Loosely(data));
+  if (data) return utf8Decoder.decode(decodeBase64Loosely(data));
   return undefined;
 }
 
@@ -201,7 +204,7 @@ export function connectionCredentials(
   const pfx = o.pfx === undefined || o.pfx === null
     ? undefined
     : typeof o.pfx === "string"
-    ? new TextEncoder().encode(o.pfx)
+    ? utf8Encoder.encode(o.pfx)
     : new Uint8Array(o.pfx as ArrayLike<number>);
   return {
     headers: headersOf(o),
@@ -229,7 +232,7 @@ function pem(v: unknown): string | undefined {
 function headersOf(o: NodeTlsOptions): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-  if (o.auth) headers["Authorization"] = `Basic ${new TextEncoder().encode(o.auth).toBase64()}`;
+  if (o.auth) headers["Authorization"] = `Basic ${utf8Encoder.encode(o.auth).toBase64()}`;
   return headers;
 }
 
