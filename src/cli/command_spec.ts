@@ -48,6 +48,8 @@ export interface CommandSpec {
   readonly dashDashCommand?: { readonly hint: string };
   /** Printed after the option list, as is. */
   readonly examples?: string;
+  /** It opens TLS connections to the API server (main.ts starts the TLS library early). */
+  readonly reachesCluster?: boolean;
 }
 
 export interface ProgramSpec {
@@ -84,6 +86,7 @@ const PORT_FORWARD_MODES = ["multiplexed", "websocket"] as const;
 
 const CONNECT: CommandSpec = {
   name: "connect",
+  reachesCluster: true,
   description:
     "start a local proxy into the cluster: SOCKS4/4a, SOCKS5 and HTTP on one port (Ctrl+C stops it)",
   usage: "[options] [-- COMMAND [ARGS...]]",
@@ -199,6 +202,7 @@ Open the printed address in a browser for the live view.
 
 const FORWARD: CommandSpec = {
   name: "forward",
+  reachesCluster: true,
   description: "forward local ports to a service's, pod's or deployment's ports; each connection " +
     "goes to a ready pod, so the forward survives pod restarts (Ctrl+C stops it)",
   flags: [

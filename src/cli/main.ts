@@ -11,6 +11,7 @@ import type { LogRecord } from "@logtape/logtape";
 import { parseArgs, type ParseResult } from "./parse_args.ts";
 import { PROGRAM } from "./command_spec.ts";
 import { commandHelp, programHelp } from "./help.ts";
+import { warmTlsRandom } from "../net/tls_warmup.ts";
 
 /** The command line's words, parsed against ktctl's commands (see parse_args.ts). */
 export function parseCommandLine(args: readonly string[]): ParseResult {
@@ -53,6 +54,8 @@ export async function main(args: string[]): Promise<never> {
     console.log(`ktctl ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`);
     Deno.exit(0);
   }
+  // On another core while run.ts and the command's modules load (net/tls_warmup.ts says why).
+  if (PROGRAM.commands.find((c) => c.name === parsed.command)?.reachesCluster) warmTlsRandom();
   const { runParsed } = await import("./run.ts");
   Deno.exit(await runParsed(parsed.command, parsed.flags, parsed.operands));
 }
