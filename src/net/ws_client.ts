@@ -314,6 +314,8 @@ function indexOfCrlfCrlf(b: Uint8Array): number {
 export class ConnectionPool {
   #idle: { conn: ByteStream; at: number }[] = [];
   #filling = 0;
+  /** take() calls waiting for a dial already under way; each dial serves at most one. */
+  #waiting: ((conn: ByteStream | undefined) => void)[] = [];
   #closed = false;
 
   constructor(
@@ -322,7 +324,11 @@ export class ConnectionPool {
     readonly maxIdleMs = 15_000,
   ) {}
 
-  /** A warm connection if one is ready, else a fresh one; refills in the background. */
+  /**
+   * A warm connection if one is ready; else the one a dial under way (the start-up's warm-up)
+   * brings, which is nearer ready than a new one would be (a new one would also pay its own
+   * handshake); else a fresh one. Refills in the background.
+   */
   async take(): Promise<{ conn: ByteStream; warm: boolean }> {
     const now = Date.now();
     while (this.#idle.length > 0) {
@@ -332,6 +338,14 @@ export class ConnectionPool {
         return { conn, warm: true };
       }
       closeQuietly(conn);
+    }
+    if (!this.#closed && this.#filling > this.#waiting.length) {
+      // That dial has its own deadlines; undefined if it failed (then this one dials itself).
+      const conn = await new Promise<ByteStream | undefined>((r) => this.#waiting.push(r));
+      if (conn) {
+        this.#refill();
+        return { conn, warm: false };
+      }
     }
     this.#refill();
     return { conn: await this.dial(), warm: false };
@@ -349,14 +363,20 @@ export class ConnectionPool {
     while (!this.#closed && this.#idle.length + this.#filling < size) {
       this.#filling++;
       this.dial().then((conn) => {
+        this.#filling--;
         if (this.#closed) closeQuietly(conn);
+        else if (this.#waiting.length > 0) this.#waiting.shift()!(conn);
         else this.#idle.push({ conn, at: Date.now() });
-      }).catch(() => {/* the next take() dials and reports */}).finally(() => this.#filling--);
+      }, () => {
+        this.#filling--;
+        this.#waiting.shift()?.(undefined); // the next take() dials and reports
+      });
     }
   }
 
   close(): void {
     this.#closed = true;
+    for (const waiter of this.#waiting.splice(0)) waiter(undefined);
     for (const { conn } of this.#idle.splice(0)) closeQuietly(conn);
   }
 }

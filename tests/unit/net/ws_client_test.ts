@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ConnectionPool, WsClient } from "../../../src/net/ws_client.ts";
 import { FrameError, Opcode } from "../../../src/net/ws_frames.ts";
-import { concat, writeAll } from "../../../src/net/io.ts";
+import { type ByteStream, concat, writeAll } from "../../../src/net/io.ts";
 import { readExactly } from "../../../testenv/bytes.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
@@ -220,5 +220,42 @@ Deno.test("connection pool: warm() opens connections ahead (at most its size); t
       await accepting.catch(() => {});
       for (const c of accepted) c.close();
     }
+  }
+});
+
+Deno.test("connection pool: a take() while the warm-up's dial is under way waits for it, not a new dial", async () => {
+  // A dial under way is nearer ready than a new one, which would pay its own handshake (with a
+  // client certificate, ~40 ms of the server's delayed ACK each).
+  const dials: { resolve: (c: ByteStream) => void; reject: (e: Error) => void }[] = [];
+  const pool = new ConnectionPool(
+    () => new Promise<ByteStream>((resolve, reject) => dials.push({ resolve, reject })),
+    1,
+  );
+  const fake = (name: string) => ({ name, close() {} }) as unknown as ByteStream;
+  try {
+    pool.warm(1);
+    assert.equal(dials.length, 1);
+    const taking = pool.take();
+    await Promise.resolve();
+    assert.equal(dials.length, 1, "no second dial while the first is under way");
+    const warmedUp = fake("warmed up");
+    dials[0].resolve(warmedUp);
+    const first = await taking;
+    assert.equal(first.conn, warmedUp);
+    assert.equal(first.warm, false, "a connection just dialled gets the full deadline");
+    // Refilled behind it; that dial fails: a take() waiting for it dials for itself.
+    assert.equal(dials.length, 2);
+    const second = pool.take();
+    await Promise.resolve();
+    assert.equal(dials.length, 2);
+    dials[1].reject(new Error("refused"));
+    // The pool refills (dial 3) and the take() dials for itself (dial 4), as with no dial under way.
+    await waitFor(() => dials.length === 4, 5000, "the waiting take() dials for itself");
+    const own = fake("its own");
+    dials[3].resolve(own);
+    assert.equal((await second).conn, own);
+  } finally {
+    pool.close();
+    for (const d of dials) d.reject(new Error("closed"));
   }
 });
