@@ -94,10 +94,12 @@ export class ClusterView {
       }
       throw e;
     });
-    // The namespaces only once the scope is known to be the cluster (a small list).
-    const namespaces = sampled.then(() =>
-      scope.kind === "cluster" ? watchNamespaces(api, index, opts, state("namespaces")) : undefined
-    );
+    // The namespaces (a small list) at the same time, not after the sample: one round trip fewer
+    // before the proxy serves. If the sample finds pods not listable cluster-wide, they are
+    // stopped below with the rest and the namespace scope starts over without them.
+    const namespaces = scope.kind === "cluster"
+      ? watchNamespaces(api, index, opts, state("namespaces"))
+      : Promise.resolve(undefined);
     const results = await Promise.allSettled([
       sampled,
       services.start(),

@@ -342,6 +342,56 @@ Deno.test("the services are listed without waiting for the pod sample", async ()
   }
 });
 
+Deno.test("the namespaces are listed without waiting for the pod sample", async () => {
+  const fake = new FakeApiServer();
+  fake.protobuf = true;
+  fake.apply("pods", build.pod("demo", "web-1", "10.244.0.5"));
+  const api = await apiFor(fake);
+  const events: string[] = [];
+  // The sample is held until the namespaces are asked for: a view that lists them only after the
+  // sample (one round trip more before the proxy serves) fails at the deadline.
+  let namespacesAsked!: () => void;
+  const asked = new Promise<void>((resolve) => namespacesAsked = resolve);
+  const originalProtobuf = api.getProtobufOrJson.bind(api);
+  api.getProtobufOrJson = async (path: string, signal?: AbortSignal) => {
+    if (path.startsWith("/api/v1/pods")) {
+      events.push("sample asked");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the namespaces were not asked for while the sample was held`)),
+          10_000,
+        );
+      });
+      try {
+        await Promise.race([asked, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+      events.push("sample answered");
+    }
+    return await originalProtobuf(path, signal);
+  };
+  const originalGet = api.get.bind(api);
+  api.get = (path: string, signal?: AbortSignal) => {
+    if (path.startsWith("/api/v1/namespaces?")) {
+      events.push("namespaces asked");
+      namespacesAsked();
+    }
+    return originalGet(path, signal);
+  };
+  const view = await ClusterView.start(api, new ClusterIndex(), { namespace: "demo" });
+  try {
+    assert.deepEqual(events, ["sample asked", "namespaces asked", "sample answered"]);
+    assert.equal(view.scope.kind, "cluster");
+    assert.equal(view.index.count("pods"), 1);
+  } finally {
+    await view.stop();
+    api.close();
+    await fake.close();
+  }
+});
+
 Deno.test("a service's endpoints are looked up once, then kept current by the watch", async () => {
   const w = await viewWorld();
   try {
