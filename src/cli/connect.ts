@@ -164,13 +164,43 @@ async function runConnect(
     context: target.context,
     server: target.server,
   });
-  const server = await listenOrExplain(opts, deps);
+  // First, what waits on the network, so that all that follows overlaps it: the port-forwards'
+  // first connection to the API server (with a client certificate its TLS handshake can wait ~40
+  // ms for the server's delayed ACK, net/server_dial.ts; the first proxied connection needs it)
+  // and the start-up lists. Both are dropped if the start-up fails before they are used.
+  const forwarder = new PortForwarder(target.config, target.server, {
+    ...defaultPortForwardOptions,
+    mode: opts.portForward,
+  });
+  forwarder.warm();
+  const api = new KubeApi(target.config, target.server);
+  const index = new ClusterIndex(opts.clusterRanges);
+  const started = ClusterView.start(api, index, { namespace: target.namespace });
+  started.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+  let viewStoppedBefore = false; // set once the view has its own undo step, which runs first
+  const network = new UndoStack();
+  network.push(() => {
+    if (viewStoppedBefore) return api.close();
+    // A start-up that failed or was stopped does not wait for the lists: the view is stopped as
+    // soon as it exists, and only then the client closed (closed first, a list still running
+    // would open a new one that nothing closes).
+    started.then((v) => v.stop(), () => {}).finally(() => api.close());
+  });
+  network.push(() => forwarder.close());
+  let server: ProxyListener;
+  let claim: sysproxy.ConnectClaim;
+  try {
+    server = await listenOrExplain(opts, deps);
+  } catch (e) {
+    await network.run();
+    throw e;
+  }
   const port = server.addr.port; // the port bound: 0 (tests) becomes a real one
   const where = hostPort(opts.clientHost, port);
-  let claim: sysproxy.ConnectClaim;
   try {
     claim = await sysproxy.claimConnect({ address: opts.address, port }, deps);
   } catch (e) {
+    await network.run();
     await server.close();
     throw e;
   }
@@ -179,6 +209,7 @@ async function runConnect(
     for (const line of await claim.release()) log.info(line);
   });
   undo.push(() => server.close());
+  undo.push(() => network.run());
   try {
     for (const line of claim.repaired) log.info(line);
     const proxyUrl = proxyUrlFor(opts.method, where);
@@ -190,25 +221,11 @@ async function runConnect(
     });
     undo.push(() => previousPac.stop());
     const upstream = chooseUpstream(opts, deps, windowsUpstream, sources);
-    const api = new KubeApi(target.config, target.server);
-    undo.push(() => api.close());
-    const index = new ClusterIndex(opts.clusterRanges);
-    const started = ClusterView.start(api, index, { namespace: target.namespace });
-    // While the lists run: the first port-forward's connection to the API server (TCP + TLS).
-    const forwarder = new PortForwarder(target.config, target.server, {
-      ...defaultPortForwardOptions,
-      mode: opts.portForward,
-    });
-    undo.push(() => forwarder.close());
-    forwarder.warm();
-    // A view that finishes starting after a Ctrl+C is stopped as soon as it exists.
-    started.then((v) => {
-      if (signal?.aborted) v.stop();
-    }, () => {});
     const view = await unlessAborted(started, signal).catch((e) => {
       throw e instanceof StartAborted ? e : explainApiError(e, target);
     });
     undo.push(() => view.stop());
+    viewStoppedBefore = true;
     logConnected(opts, view, index);
     const upstreamLine = upstreamBannerLine(upstream.found);
     warnIfNoProxyCoversCluster(opts, index);

@@ -485,3 +485,25 @@ for (const mode of ["multiplexed", "websocket"] as const) {
     });
   });
 }
+
+// The port-forwards' first connection to the API server is opened before the proxy's port is
+// taken (so that its handshake overlaps the rest of the start-up); a port already in use must
+// not leave it open.
+Deno.test("a connect that cannot take its port leaves no socket behind", async () => {
+  const w = await world();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const before = openFds();
+  try {
+    await assert.rejects(
+      w.connect({ port: busy.addr.port }),
+      (e: unknown) => e instanceof UserError && /already in use/.test(e.message),
+    );
+    const extra = () => [...openFds()].filter(([fd, t]) => before.get(fd) !== t);
+    await waitFor(() => extra().length === 0, 10_000, "no descriptor left open").catch((e) => {
+      throw new Error(`${e.message}: ${extra().map(([fd, t]) => `${fd} -> ${t}`).join(", ")}`);
+    });
+  } finally {
+    busy.close();
+    await w.close();
+  }
+});
