@@ -289,6 +289,19 @@ Deno.test("the pod sample is read in protobuf when offered: the same IPs and cou
   }
 });
 
+/** Waits for `event`, or fails with `message` after 10 s (a request held until another came). */
+async function heldUntil(event: Promise<void>, message: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), 10_000);
+  });
+  try {
+    await Promise.race([event, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test("the services are listed without waiting for the pod sample", async () => {
   const fake = new FakeApiServer();
   fake.protobuf = true;
@@ -308,18 +321,7 @@ Deno.test("the services are listed without waiting for the pod sample", async ()
     const what = path.startsWith("/api/v1/pods") ? "sample" : path.split("?")[0];
     events.push(`${what} asked`);
     if (what === "sample") {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`the services' list never came while the sample was held`)),
-          10_000,
-        );
-      });
-      try {
-        await Promise.race([servicesAnswered, deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await heldUntil(servicesAnswered, "the services' list never came while the sample was held");
     }
     const answer = await original(path, signal);
     events.push(`${what} answered`);
@@ -356,18 +358,7 @@ Deno.test("the namespaces are listed without waiting for the pod sample", async 
   api.getProtobufOrJson = async (path: string, signal?: AbortSignal) => {
     if (path.startsWith("/api/v1/pods")) {
       events.push("sample asked");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`the namespaces were not asked for while the sample was held`)),
-          10_000,
-        );
-      });
-      try {
-        await Promise.race([asked, deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await heldUntil(asked, "the namespaces were not asked for while the sample was held");
       events.push("sample answered");
     }
     return await originalProtobuf(path, signal);
