@@ -8,9 +8,10 @@
  * `connect`'s path to its first reply. WebCrypto's P-256 key generation draws from the same
  * generator on Deno's blocking-thread pool, so asking for one throwaway key as the command starts
  * moves the seeding to another core, while the main thread reads and compiles the program.
- * Measured (bench/tls_warmup.ts, 60 ms of main-thread work before the first handshake): first
- * handshake 35-48 ms cold, 5-7 ms after the warm-up. It costs no extra CPU (the seeding happens
- * once either way); the key is never used.
+ * Measured (bench/tls_warmup.ts, 40 ms of main-thread work before the first handshake, 8 runs
+ * each): first handshake 34.2 ms (32.9-39.0) cold, 4.1 ms (3.7-4.6) after the warm-up; with only
+ * 10 ms of work first, 37.3 → 24.2 ms (the seeding takes ~35 ms wherever it runs). It costs no
+ * extra CPU (the seeding happens once either way); the key is never used.
  *
  * Only for commands that open TLS connections: a pending key keeps the event loop alive, so a
  * command that would otherwise exit at once would wait for it.
