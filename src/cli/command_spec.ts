@@ -59,6 +59,11 @@ export interface ProgramSpec {
   readonly examples: string;
 }
 
+/** The command called `name`, if the program has one. */
+export function findCommand(program: ProgramSpec, name: string): CommandSpec | undefined {
+  return program.commands.find((c) => c.name === name);
+}
+
 /** Flags every command that reaches the cluster takes, with kt-connect's spellings. */
 const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {

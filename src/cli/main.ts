@@ -9,7 +9,7 @@
 import { VERSION } from "../version.ts";
 import type { LogRecord } from "@logtape/logtape";
 import { parseArgs, type ParseResult } from "./parse_args.ts";
-import { PROGRAM } from "./command_spec.ts";
+import { findCommand, PROGRAM } from "./command_spec.ts";
 import { commandHelp, programHelp } from "./help.ts";
 import { warmTlsRandom } from "../net/tls_warmup.ts";
 
@@ -35,7 +35,7 @@ async function errorLine(message: string): Promise<string> {
 export async function main(args: string[]): Promise<never> {
   const parsed = parseCommandLine(args);
   if (parsed.kind === "help") {
-    const cmd = PROGRAM.commands.find((c) => c.name === parsed.command);
+    const cmd = parsed.command === undefined ? undefined : findCommand(PROGRAM, parsed.command);
     const text = cmd ? commandHelp(PROGRAM, cmd) : programHelp(PROGRAM);
     // `ktctl` alone: the help, as a usage error (commander's way, kept).
     writeAll(parsed.usageError ? Deno.stderr : Deno.stdout, text);
@@ -55,7 +55,7 @@ export async function main(args: string[]): Promise<never> {
     Deno.exit(0);
   }
   // On another core while run.ts and the command's modules load (net/tls_warmup.ts says why).
-  if (PROGRAM.commands.find((c) => c.name === parsed.command)?.reachesCluster) warmTlsRandom();
+  if (findCommand(PROGRAM, parsed.command)?.reachesCluster) warmTlsRandom();
   const { runParsed } = await import("./run.ts");
   Deno.exit(await runParsed(parsed.command, parsed.flags, parsed.operands));
 }

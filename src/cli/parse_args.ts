@@ -25,6 +25,7 @@
  */
 import {
   type CommandSpec,
+  findCommand,
   type FlagSpec,
   HELP_FLAG,
   type ProgramSpec,
@@ -185,10 +186,6 @@ function looksLikeFlag(word: string): boolean {
 function flagName(word: string): string {
   const eq = word.indexOf("=");
   return eq < 0 ? word : word.slice(0, eq);
-}
-
-function findCommand(program: ProgramSpec, name: string): CommandSpec | undefined {
-  return program.commands.find((c) => c.name === name);
 }
 
 function unknownCommand(program: ProgramSpec, name: string): ParseResult {
