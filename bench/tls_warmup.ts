@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { readInfo } from "../testenv/cluster/cluster.ts";
+import { median, rotate } from "./stats.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "8" }, "busy-ms": { type: "string", default: "40" } },
@@ -60,8 +61,7 @@ try {
     await Deno.writeTextFile(`${dir}/${warm ? "warmed" : "cold"}.ts`, child(warm));
   }
   for (let i = 0; i < runs; i++) {
-    const order: ("cold" | "warmed")[] = i % 2 ? ["warmed", "cold"] : ["cold", "warmed"];
-    for (const side of order) {
+    for (const side of rotate(["cold", "warmed"] as const, i)) {
       const out = await new Deno.Command(deno, {
         args: ["run", "-A", "--no-config", `${dir}/${side}.ts`],
         stdout: "piped",
@@ -75,10 +75,6 @@ try {
   await Deno.remove(dir, { recursive: true });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (xs: number[]) =>
   `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
 console.log(
