@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { warmTlsRandom } from "../../../src/net/tls_warmup.ts";
 import { certChain } from "../../../testenv/tls_cert.ts";
+import { readExactly } from "../../../testenv/bytes.ts";
 import { PROGRAM } from "../../../src/cli/command_spec.ts";
 
 const pki = await certChain();
@@ -35,14 +36,7 @@ Deno.test("warm-up: resolves, and TLS with a client certificate works after it",
     key: pki.client.key,
   });
   try {
-    const buf = new Uint8Array(5);
-    let got = 0;
-    while (got < buf.length) {
-      const n = await client.read(buf.subarray(got));
-      if (n === null) break;
-      got += n;
-    }
-    assert.equal(new TextDecoder().decode(buf.subarray(0, got)), "hello");
+    assert.equal(new TextDecoder().decode(await readExactly(client, 5)), "hello");
   } finally {
     client.close();
     await served;
