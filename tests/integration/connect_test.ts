@@ -464,6 +464,13 @@ const openFds = () =>
     } catch { /* closed meanwhile */ }
     return [e.name, target];
   }));
+/** Waits until every descriptor open now was open in `before` too, naming those that stay. */
+async function noDescriptorBeyond(before: Map<string, string>): Promise<void> {
+  const extra = () => [...openFds()].filter(([fd, t]) => before.get(fd) !== t);
+  await waitFor(() => extra().length === 0, 10_000, "no descriptor left open").catch((e) => {
+    throw new Error(`${e.message}: ${extra().map(([fd, t]) => `${fd} -> ${t}`).join(", ")}`);
+  });
+}
 for (const mode of ["multiplexed", "websocket"] as const) {
   Deno.test(`connect leaks no socket once stopped (--portForward ${mode})`, async () => {
     const before = openFds();
@@ -479,10 +486,7 @@ for (const mode of ["multiplexed", "websocket"] as const) {
     } finally {
       await w.close();
     }
-    const extra = () => [...openFds()].filter(([fd, t]) => before.get(fd) !== t);
-    await waitFor(() => extra().length === 0, 10_000, "no descriptor left open").catch((e) => {
-      throw new Error(`${e.message}: ${extra().map(([fd, t]) => `${fd} -> ${t}`).join(", ")}`);
-    });
+    await noDescriptorBeyond(before);
   });
 }
 
@@ -498,10 +502,7 @@ Deno.test("a connect that cannot take its port leaves no socket behind", async (
       w.connect({ port: busy.addr.port }),
       (e: unknown) => e instanceof UserError && /already in use/.test(e.message),
     );
-    const extra = () => [...openFds()].filter(([fd, t]) => before.get(fd) !== t);
-    await waitFor(() => extra().length === 0, 10_000, "no descriptor left open").catch((e) => {
-      throw new Error(`${e.message}: ${extra().map(([fd, t]) => `${fd} -> ${t}`).join(", ")}`);
-    });
+    await noDescriptorBeyond(before);
   } finally {
     busy.close();
     await w.close();
